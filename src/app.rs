@@ -1,0 +1,161 @@
+//! Builds the service from its settings: used by `guichet serve` and by the
+//! tests, which bind port 0 and get the real thing.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{self, ConnectionManager, Db, DbError};
+use crate::http;
+use crate::ops::{self, Metrics};
+use crate::secrets::{Secrets, SecretsError};
+use crate::tenants::{self, Tenants};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: Clock,
+    pub tenants: Tenants,
+    pub secrets: Arc<Secrets>,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Opens one connection, applies pending migrations and synchronises the
+/// tenants, under the start-up lock. A database that cannot be reached
+/// fails here with a one-line error naming it.
+pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, DbError> {
+    let mut conn = ConnectionManager::new(&settings.database)?.open()?;
+    db::migrate::with_startup_lock(&mut conn, |conn| {
+        let applied = db::migrate::run_pending(conn)?;
+        if !applied.is_empty() {
+            tracing::info!(versions = ?applied, "applied migrations");
+        }
+        tenants::sync(conn, &settings.tenants, clock.now().naive_utc())
+    })
+}
+
+/// Extra routes a caller may add (tests use it for routes that misbehave
+/// on purpose).
+pub type Configure = fn(&mut web::ServiceConfig);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        Self::build_with(settings, clock, |_| {})
+    }
+
+    pub fn build_with(
+        settings: Settings,
+        clock: Clock,
+        extra: Configure,
+    ) -> Result<Self, StartError> {
+        let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
+        let tenants = prepare_database(&settings, &clock)?;
+        let db = Db::new(&settings.database)?;
+        let bind = settings.bind_addr()?;
+        let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?;
+        let workers = settings.worker_count();
+        let shutdown = settings.server.shutdown_timeout_secs;
+        let request_timeout = Duration::from_secs(settings.server.client_request_timeout_secs);
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            db,
+            clock,
+            tenants,
+            secrets: Arc::new(secrets),
+            metrics: Metrics::new(),
+        });
+        let openapi = crate::openapi::document();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(routes)
+                .configure(extra)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::catch_panic))
+                .wrap(from_fn(http::problem_fallback))
+                .wrap(from_fn(http::observe))
+        })
+        .workers(workers)
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(request_timeout)
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: bind.to_string(),
+            source,
+        })?
+        .run();
+        tracing::info!(
+            addr = %port,
+            database = %db::describe_url(&state.settings.database.url),
+            tenants = state.tenants.len(),
+            "listening"
+        );
+        Ok(Self {
+            port: port.port(),
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    // One resource per path, so that a wrong method answers 405 with `Allow`.
+    cfg.service(web::resource("/healthz").get(ops::healthz))
+        .service(web::resource("/readyz").get(ops::readyz))
+        .service(web::resource("/metrics").get(ops::metrics))
+        .service(web::resource("/docs").get(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("location", "/docs/"))
+                .finish()
+        }));
+}

@@ -1,0 +1,368 @@
+//! Layered configuration: the embedded `config/default.toml`, then
+//! `config/{GUICHET_ENV}.toml` when present, then the file named by
+//! `--config`, then `GUICHET__SECTION__KEY` environment variables.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment as EnvSource, File, FileFormat};
+use serde::Deserialize;
+
+use crate::tenants::TenantConfig;
+
+/// The defaults compiled into the binary, so that it serves with no setup.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Deployment environment, from `GUICHET_ENV` (default `development`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+    Other(String),
+}
+
+impl Environment {
+    pub fn from_env() -> Self {
+        Self::parse(&std::env::var("GUICHET_ENV").unwrap_or_default())
+    }
+
+    pub fn parse(value: &str) -> Self {
+        match value.trim() {
+            "" | "development" => Self::Development,
+            "test" => Self::Test,
+            "production" => Self::Production,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+            Self::Other(name) => name,
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        *self == Self::Production
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub log: LogSettings,
+    pub limits: LimitSettings,
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub secrets: SecretSettings,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Not read from files: set from `GUICHET_ENV` by [`Settings::load`].
+    #[serde(skip, default = "default_env")]
+    pub env: Environment,
+}
+
+fn default_env() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port to listen on.
+    pub bind: String,
+    /// Worker threads; 0 means one per CPU.
+    pub workers: usize,
+    /// Public base URL, used in links sent by email.
+    pub public_url: String,
+    /// Seconds a client has to send its request head.
+    pub client_request_timeout_secs: u64,
+    /// Seconds given to in-flight requests at shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    /// Maximum pooled connections.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub acquire_timeout_secs: u64,
+    /// Seconds to wait when opening a PostgreSQL connection.
+    pub connect_timeout_secs: u64,
+    /// Milliseconds SQLite waits on a locked database before failing.
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Folder for the SQLite file, generated secrets and file mail.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `guichet=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest JSON body accepted, in bytes.
+    pub json_body_bytes: usize,
+    /// Largest `per_page` of a list.
+    pub max_page_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    pub transport: MailTransportKind,
+    /// Sender of every message, e.g. `Guichet <no-reply@example.org>`.
+    pub from: String,
+    /// Folder of `.eml` files for the `file` transport, relative to `storage.data_dir`.
+    pub file_dir: PathBuf,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    pub timeout_secs: u64,
+}
+
+/// Keys, each 32 bytes in standard base64. Any left unset is generated once
+/// under `storage.data_dir` — refused with `GUICHET_ENV=production`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    /// Signs staff session tokens (HS256).
+    pub jwt: Option<String>,
+    /// Keys the pseudonyms of IP addresses and e-mail addresses.
+    pub pseudonym: Option<String>,
+    /// Seed of the Ed25519 key that signs consent receipts.
+    pub receipt: Option<String>,
+    /// Encrypts identity documents at rest.
+    pub document: Option<String>,
+}
+
+impl std::fmt::Debug for SecretSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("SecretSettings")
+            .field("jwt", &shown(&self.jwt))
+            .field("pseudonym", &shown(&self.pseudonym))
+            .field("receipt", &shown(&self.receipt))
+            .field("document", &shown(&self.document))
+            .finish()
+    }
+}
+
+/// A configuration problem, naming the key and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn key(key: &str, why: impl std::fmt::Display) -> Self {
+        Self(format!("`{key}` {why}"))
+    }
+}
+
+impl Settings {
+    /// Loads the layers in order, with `extra` the `--config` file if any.
+    pub fn load(extra: Option<&Path>) -> Result<Self, ConfigError> {
+        let env = Environment::from_env();
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let env_file = PathBuf::from("config").join(format!("{}.toml", env.as_str()));
+        builder = builder.add_source(File::from(env_file).required(false));
+        if let Some(path) = extra {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--config {}: no such file",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(File::from(path.to_path_buf()));
+        }
+        builder = builder.add_source(
+            EnvSource::with_prefix("GUICHET")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let raw = builder.build().map_err(|e| ConfigError(e.to_string()))?;
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.env = env;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Only the embedded defaults, as used by tests before they adjust them.
+    pub fn embedded_defaults() -> Result<Self, ConfigError> {
+        let raw = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        let settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: addresses, URLs, ranges, tenants, and the
+    /// production rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        url::Url::parse(&self.server.public_url)
+            .map_err(|e| ConfigError::key("server.public_url", format!("is not a URL: {e}")))?;
+        crate::db::Backend::from_url(&self.database.url)
+            .map_err(|e| ConfigError::key("database.url", e))?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::key("database.pool_size", "must be at least 1"));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(ConfigError::key(
+                "database.acquire_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.limits.json_body_bytes < 1024 {
+            return Err(ConfigError::key(
+                "limits.json_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if !(1..=100).contains(&self.limits.max_page_size) {
+            return Err(ConfigError::key(
+                "limits.max_page_size",
+                "must be between 1 and 100",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::key("log.level", format!("is not a log filter: {e}")))?;
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty()
+        {
+            return Err(ConfigError::key(
+                "mail.smtp.host",
+                "must be set when mail.transport = \"smtp\"",
+            ));
+        }
+        if self.tenants.is_empty() {
+            return Err(ConfigError::key("tenants", "must declare at least one tenant"));
+        }
+        for (slug, tenant) in &self.tenants {
+            tenant
+                .validate(slug)
+                .map_err(|(field, why)| ConfigError::key(&format!("tenants.{slug}.{field}"), why))?;
+        }
+        if self.env.is_production() && self.mail.transport == MailTransportKind::File {
+            return Err(ConfigError::key(
+                "mail.transport",
+                "is \"file\": production refuses to start without real mail (set GUICHET__MAIL__TRANSPORT=smtp)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .bind
+            .parse()
+            .map_err(|_| ConfigError::key("server.bind", "must be an address like 127.0.0.1:8080"))
+    }
+
+    pub fn worker_count(&self) -> usize {
+        match self.server.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Where file mail is written.
+    pub fn mail_dir(&self) -> PathBuf {
+        self.storage.data_dir.join(&self.mail.file_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_serve_without_setup() {
+        let s = Settings::embedded_defaults().expect("defaults are valid");
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.database.url, "sqlite://data/guichet.db");
+        assert_eq!(s.storage.data_dir, PathBuf::from("data"));
+        assert_eq!(s.mail.transport, MailTransportKind::File);
+        assert_eq!(s.mail_dir(), PathBuf::from("data/mail"));
+        let slugs: Vec<_> = s.tenants.keys().map(String::as_str).collect();
+        assert_eq!(
+            slugs,
+            ["dunkerque", "guadeloupe", "nimes", "sevres", "valparisis"]
+        );
+    }
+
+    #[test]
+    fn production_refuses_file_mail() {
+        let mut s = Settings::embedded_defaults().unwrap();
+        s.env = Environment::Production;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("`mail.transport`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_bind_names_the_key() {
+        let mut s = Settings::embedded_defaults().unwrap();
+        s.server.bind = "localhost-8080".into();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("`server.bind`"), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+//! An r2d2 manager that picks the backend from the URL scheme and reports a
+//! failed connection in one line that names where it tried to go.
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use super::{describe_url, sqlite_path, Backend, DbConnection, DbError};
+use crate::config::DatabaseSettings;
+
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    backend: Backend,
+    url: String,
+    sqlite_busy_timeout_ms: u64,
+}
+
+impl ConnectionManager {
+    pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let backend = Backend::from_url(&settings.url).map_err(|reason| DbError::Connect {
+            target: "the database".into(),
+            reason,
+        })?;
+        let url = match backend {
+            Backend::Postgres => with_connect_timeout(&settings.url, settings.connect_timeout_secs),
+            Backend::Sqlite => settings.url.clone(),
+        };
+        Ok(Self {
+            backend,
+            url,
+            sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens one connection outside the pool.
+    pub fn open(&self) -> Result<DbConnection, DbError> {
+        let fail = |reason: String| DbError::Connect {
+            target: describe_url(&self.url),
+            reason: first_line(&reason),
+        };
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url)
+                .map(DbConnection::Pg)
+                .map_err(|e| fail(e.to_string())),
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.url);
+                prepare_sqlite_file(path).map_err(|e| fail(e.to_string()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(|e| fail(e.to_string()))?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    self.sqlite_busy_timeout_ms
+                ))
+                .map_err(|e| fail(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConnection, DbError> {
+        self.open()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking()
+            || match conn {
+                DbConnection::Pg(c) => c.is_broken(),
+                DbConnection::Sqlite(c) => c.is_broken(),
+            }
+    }
+}
+
+/// r2d2 logs connection failures through `log` by default; they are
+/// already reported to the caller (503 or a start-up error).
+#[derive(Debug)]
+pub struct QuietErrors;
+
+impl r2d2::HandleError<DbError> for QuietErrors {
+    fn handle_error(&self, error: DbError) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+/// Creates the folder and an empty database file readable by the service's
+/// user only: it holds personal data. SQLite gives its `-wal` and `-shm`
+/// files the same mode.
+fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
+    let path = std::path::Path::new(path);
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).map(drop)
+}
+
+fn with_connect_timeout(url: &str, secs: u64) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}connect_timeout={secs}")
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown error")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_timeout_is_added_once() {
+        assert_eq!(
+            with_connect_timeout("postgres://h/db", 5),
+            "postgres://h/db?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?sslmode=disable", 5),
+            "postgres://h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=1", 5),
+            "postgres://h/db?connect_timeout=1"
+        );
+    }
+
+    #[test]
+    fn descriptions_never_show_passwords() {
+        let d = describe_url("postgres://app:s3cret@db.example:6432/guichet");
+        assert_eq!(d, "PostgreSQL at db.example:6432 (database guichet)");
+    }
+}

@@ -1,0 +1,67 @@
+//! Migrations embedded in the binary, one folder per backend with the same
+//! version names, applied under a lock so that instances starting together
+//! take turns.
+
+use diesel::connection::SimpleConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::{DbConnection, DbError};
+
+pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Key of the PostgreSQL advisory lock held while an instance migrates and
+/// synchronises its tenants ("guichet" in ASCII, as a number).
+const STARTUP_LOCK: i64 = 0x67_75_69_63_68_65_74;
+
+/// Applies the pending migrations; returns the versions applied.
+pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    let applied = match conn {
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES).map(versions),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE).map(versions),
+    };
+    applied.map_err(|e| DbError::Migration(e.to_string()))
+}
+
+fn versions(v: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
+    v.into_iter().map(|v| v.to_string()).collect()
+}
+
+/// Runs `f` while holding the start-up lock. On SQLite, one instance owns
+/// the file, and SQLite's own locking serialises writers.
+pub fn with_startup_lock<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let is_pg = matches!(conn, DbConnection::Pg(_));
+    if is_pg {
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({STARTUP_LOCK})"))?;
+    }
+    let result = f(conn);
+    if is_pg {
+        // Also released when the connection closes, should this fail.
+        let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({STARTUP_LOCK})"));
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    fn names(dir: &str) -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let pg = names(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"));
+        let sqlite = names(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"));
+        assert!(!pg.is_empty());
+        assert_eq!(pg, sqlite);
+    }
+}

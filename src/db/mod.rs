@@ -1,0 +1,171 @@
+//! The database: one connection type over SQLite and PostgreSQL, a pool,
+//! embedded migrations, and the few places where the two backends differ.
+
+mod manager;
+pub mod migrate;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::sqlite::SqliteConnection;
+
+pub use manager::ConnectionManager;
+
+use crate::config::DatabaseSettings;
+use crate::error::ApiError;
+
+/// A connection to whichever backend the URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Pg(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") {
+                Err("must name a SQLite file (sqlite://path/to/file.db); in-memory databases are not shared by the pool".into())
+            } else {
+                Ok(Self::Sqlite)
+            }
+        } else {
+            Err("must start with sqlite:// or postgres://".into())
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        }
+    }
+}
+
+/// Where a database URL points, for messages: never the password.
+pub fn describe_url(url: &str) -> String {
+    match Backend::from_url(url) {
+        Ok(Backend::Sqlite) => format!("SQLite file {}", sqlite_path(url)),
+        Ok(Backend::Postgres) => match url::Url::parse(url) {
+            Ok(u) => format!(
+                "PostgreSQL at {}:{} (database {})",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432),
+                u.path().trim_start_matches('/')
+            ),
+            Err(_) => "PostgreSQL (unparsable URL)".into(),
+        },
+        Err(_) => "an unsupported database URL".into(),
+    }
+}
+
+pub(crate) fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl DbError {
+    /// True when the database could not be reached, as opposed to a query
+    /// that the database refused.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Connect { .. } | Self::Pool(_) => true,
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The pool and the way to use it off the async executor.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Builds the pool without waiting for the database: a database that is
+    /// down now makes requests answer 503 until it is back.
+    pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        let manager = ConnectionManager::new(settings)?;
+        let backend = manager.backend();
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+            .test_on_check_out(true)
+            .error_handler(Box::new(manager::QuietErrors))
+            .build_unchecked(manager);
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Answers whether the database serves a real query within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), DbError> {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout)?;
+            conn.batch_execute("SELECT 1 FROM tenants LIMIT 1")?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| DbError::Migration(format!("readiness task failed: {e}")))?
+    }
+}

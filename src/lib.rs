@@ -1,0 +1,14 @@
+//! Guichet: cookie consents and GDPR rights requests for French local
+//! authorities, on SQLite or PostgreSQL.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod ops;
+pub mod secrets;
+pub mod telemetry;
+pub mod tenants;

@@ -1,0 +1,73 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::{Content, OpenApi as Document, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Guichet",
+        description = "Cookie consents and GDPR rights requests for French local authorities.",
+        license(name = "AGPL-3.0-or-later"),
+    ),
+    paths(crate::ops::healthz, crate::ops::readyz, crate::ops::metrics),
+    components(schemas(Problem, FieldError, crate::ops::Health)),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics for operators."),
+    ),
+    modifiers(&CommonErrors),
+)]
+pub struct ApiDoc;
+
+/// Every operation may answer 500 (internal error, no internals) and, when
+/// the request is malformed at the HTTP level, 400; both are problem+json.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            for op in operations(item) {
+                add_problem(op, "500", "Unexpected error; the body carries no internals.");
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(|op| op.as_mut())
+}
+
+fn add_problem(op: &mut Operation, status: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    crate::error::PROBLEM_JSON,
+                    Content::new(Some(Ref::from_schema_name("Problem"))),
+                )
+                .build()
+                .into()
+        });
+}
+
+/// The document served at `/openapi.json`.
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,193 @@
+//! What an authority declares in configuration, and the checks it must pass.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::ValidateEmail;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fr => "fr",
+            Self::En => "en",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+    pub dpo_email: String,
+    pub postal_address: String,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub locale: Locale,
+    #[serde(default = "default_true")]
+    pub require_id_document: bool,
+    pub consent: ConsentPolicyConfig,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentPolicyConfig {
+    pub policy_version: String,
+    /// Months a consent stays valid before the banner asks again.
+    #[serde(default = "default_validity")]
+    pub validity_months: u32,
+    pub purposes: Vec<PurposeConfig>,
+}
+
+fn default_validity() -> u32 {
+    13
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeConfig {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub essential: bool,
+}
+
+/// `^[a-z0-9-]{2,40}$`
+pub fn is_valid_slug(slug: &str) -> bool {
+    (2..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn is_valid_purpose_id(id: &str) -> bool {
+    (1..=40).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// An origin as browsers send it: scheme, host and port only.
+pub fn normalise_origin(origin: &str) -> Option<String> {
+    let url = url::Url::parse(origin).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    let serialised = url.origin().ascii_serialization();
+    (origin.trim_end_matches('/') == serialised).then_some(serialised)
+}
+
+type Invalid = (String, String);
+
+fn invalid(field: &str, why: impl Into<String>) -> Invalid {
+    (field.to_owned(), why.into())
+}
+
+impl TenantConfig {
+    /// Checks the declaration; the error names the field under the tenant.
+    pub fn validate(&self, slug: &str) -> Result<(), Invalid> {
+        if !is_valid_slug(slug) {
+            return Err(invalid(
+                "",
+                "slug must be 2 to 40 characters among a-z, 0-9 and '-'",
+            ));
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err(invalid("name", "must be 1 to 200 characters"));
+        }
+        if !self.dpo_email.validate_email() {
+            return Err(invalid("dpo_email", "must be an e-mail address"));
+        }
+        if self.postal_address.trim().is_empty() {
+            return Err(invalid("postal_address", "must not be empty"));
+        }
+        for origin in &self.allowed_origins {
+            if normalise_origin(origin).is_none() {
+                return Err(invalid(
+                    "allowed_origins",
+                    format!("`{origin}` is not an origin like https://www.example.fr (scheme and host, no path)"),
+                ));
+            }
+        }
+        let consent = &self.consent;
+        let version = consent.policy_version.trim();
+        if version.is_empty() || version.len() > 40 {
+            return Err(invalid("consent.policy_version", "must be 1 to 40 characters"));
+        }
+        if !(1..=13).contains(&consent.validity_months) {
+            return Err(invalid(
+                "consent.validity_months",
+                "must be between 1 and 13 (the CNIL's maximum)",
+            ));
+        }
+        if consent.purposes.is_empty() {
+            return Err(invalid("consent.purposes", "must list at least one purpose"));
+        }
+        let mut seen = HashSet::new();
+        for purpose in &consent.purposes {
+            if !is_valid_purpose_id(&purpose.id) {
+                return Err(invalid(
+                    "consent.purposes",
+                    format!("id `{}` must be 1 to 40 characters among a-z, 0-9, '-' and '_'", purpose.id),
+                ));
+            }
+            if !seen.insert(purpose.id.as_str()) {
+                return Err(invalid(
+                    "consent.purposes",
+                    format!("id `{}` is declared twice", purpose.id),
+                ));
+            }
+            if purpose.name.trim().is_empty() {
+                return Err(invalid(
+                    "consent.purposes",
+                    format!("purpose `{}` needs a name", purpose.id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(is_valid_slug("sevres"));
+        assert!(is_valid_slug("val-parisis-2"));
+        assert!(!is_valid_slug("s"));
+        assert!(!is_valid_slug("Sevres"));
+        assert!(!is_valid_slug("sèvres"));
+        assert!(!is_valid_slug(&"a".repeat(41)));
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            normalise_origin("https://data.nimes-metropole.fr").as_deref(),
+            Some("https://data.nimes-metropole.fr")
+        );
+        assert_eq!(
+            normalise_origin("http://localhost:8081/").as_deref(),
+            Some("http://localhost:8081")
+        );
+        assert_eq!(normalise_origin("https://a.fr/path"), None);
+        assert_eq!(normalise_origin("ftp://a.fr"), None);
+        assert_eq!(normalise_origin("a.fr"), None);
+    }
+}

@@ -1,0 +1,176 @@
+//! Tenants: the authorities one Guichet serves. Declared in configuration,
+//! synchronised into the database at start, looked up by slug in memory.
+
+mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+pub use config::{
+    is_valid_slug, normalise_origin, ConsentPolicyConfig, Locale, PurposeConfig, TenantConfig,
+};
+
+use crate::db::schema::tenants;
+use crate::db::{DbConnection, DbError};
+use crate::error::ApiError;
+
+/// A configured tenant with its database id.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub config: TenantConfig,
+}
+
+impl Tenant {
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.config
+            .allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+}
+
+/// The active tenants, by slug.
+#[derive(Debug, Clone, Default)]
+pub struct Tenants {
+    by_slug: Arc<HashMap<String, Arc<Tenant>>>,
+}
+
+impl Tenants {
+    /// An unknown or inactive slug is a 404, like any unknown resource.
+    pub fn get(&self, slug: &str) -> Result<Arc<Tenant>, ApiError> {
+        self.by_slug
+            .get(slug)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("No tenant is named `{slug}`.")))
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<Arc<Tenant>> {
+        self.by_slug.values().find(|t| t.id == id).cloned()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {
+        self.by_slug.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_slug.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_slug.is_empty()
+    }
+}
+
+/// A tenant as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tenants)]
+pub struct TenantRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub dpo_email: String,
+    pub postal_address: String,
+    pub locale: String,
+    pub require_id_document: bool,
+    pub allowed_origins: String,
+    pub consent_policy: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Writes the configured tenants into the database (inserting new ones,
+/// updating changed ones, deactivating those no longer configured) and
+/// returns them with their ids. Call it under the start-up lock.
+pub fn sync(
+    conn: &mut DbConnection,
+    configured: &BTreeMap<String, TenantConfig>,
+    now: NaiveDateTime,
+) -> Result<Tenants, DbError> {
+    conn.transaction(|conn| {
+        let existing: Vec<TenantRow> = tenants::table
+            .select(TenantRow::as_select())
+            .load(conn)?;
+        let mut by_slug = HashMap::new();
+        for (slug, cfg) in configured {
+            let mut row = TenantRow {
+                id: String::new(),
+                slug: slug.clone(),
+                name: cfg.name.clone(),
+                dpo_email: cfg.dpo_email.clone(),
+                postal_address: cfg.postal_address.clone(),
+                locale: cfg.locale.as_str().to_owned(),
+                require_id_document: cfg.require_id_document,
+                allowed_origins: serde_json::to_string(&cfg.allowed_origins)
+                    .unwrap_or_else(|_| "[]".into()),
+                consent_policy: serde_json::to_string(&cfg.consent)
+                    .unwrap_or_else(|_| "{}".into()),
+                active: true,
+                created_at: now,
+                updated_at: now,
+            };
+            match existing.iter().find(|r| &r.slug == slug) {
+                Some(old) => {
+                    row.id = old.id.clone();
+                    row.created_at = old.created_at;
+                    if !same_content(old, &row) {
+                        diesel::update(tenants::table.find(&row.id))
+                            .set(&row)
+                            .execute(conn)?;
+                    }
+                }
+                None => {
+                    row.id = uuid::Uuid::now_v7().to_string();
+                    diesel::insert_into(tenants::table)
+                        .values(&row)
+                        .execute(conn)?;
+                }
+            }
+            by_slug.insert(
+                slug.clone(),
+                Arc::new(Tenant {
+                    id: row.id,
+                    slug: slug.clone(),
+                    config: cfg.clone(),
+                }),
+            );
+        }
+        let gone: Vec<&str> = existing
+            .iter()
+            .filter(|r| r.active && !configured.contains_key(&r.slug))
+            .map(|r| r.id.as_str())
+            .collect();
+        if !gone.is_empty() {
+            diesel::update(tenants::table.filter(tenants::id.eq_any(gone)))
+                .set((tenants::active.eq(false), tenants::updated_at.eq(now)))
+                .execute(conn)?;
+        }
+        Ok(Tenants {
+            by_slug: Arc::new(by_slug),
+        })
+    })
+}
+
+fn same_content(a: &TenantRow, b: &TenantRow) -> bool {
+    a.name == b.name
+        && a.dpo_email == b.dpo_email
+        && a.postal_address == b.postal_address
+        && a.locale == b.locale
+        && a.require_id_document == b.require_id_document
+        && a.allowed_origins == b.allowed_origins
+        && a.consent_policy == b.consent_policy
+        && a.active == b.active
+}
+
+/// Every stored tenant, active or not, ordered by slug.
+pub fn list_stored(conn: &mut DbConnection) -> Result<Vec<TenantRow>, DbError> {
+    Ok(tenants::table
+        .select(TenantRow::as_select())
+        .order(tenants::slug.asc())
+        .load(conn)?)
+}
