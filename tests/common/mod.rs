@@ -1,0 +1,186 @@
+//! Test harness: the real application on an ephemeral port, against a fresh
+//! SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is
+//! set (CI runs the suite both ways).
+#![allow(dead_code)]
+
+use std::sync::{Mutex, Once};
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use tempfile::TempDir;
+
+use guichet::app::{AppState, Application, Configure};
+use guichet::clock::Clock;
+use guichet::config::Settings;
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static LOGS_INIT: Once = Once::new();
+
+/// Everything the service logged in this test process, as JSON lines.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the service's logs, as the JSON format writes them, to a buffer
+/// the tests can read.
+fn capture_logs() {
+    LOGS_INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(|| Capture)
+            .try_init();
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub state: web::Data<AppState>,
+    pub db: TestDatabase,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request sent")
+    }
+}
+
+/// A database of its own for one test; a PostgreSQL one is dropped after.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+}
+
+impl TestDatabase {
+    pub fn is_postgres(&self) -> bool {
+        self.admin_url.is_some()
+    }
+
+    /// A new database: a file in `dir`, or a fresh PostgreSQL database on
+    /// the server `TEST_DATABASE_URL` names.
+    pub fn create(dir: &std::path::Path) -> Self {
+        match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+            None => Self {
+                url: format!("sqlite://{}", dir.join("guichet.db").display()),
+                admin_url: None,
+                name: None,
+            },
+            Some(admin_url) => {
+                let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&admin_url)
+                    .expect("TEST_DATABASE_URL must accept connections");
+                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    admin_url: Some(admin_url),
+                    name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Settings for a test: embedded defaults, a private data folder, port 0.
+pub fn test_settings(dir: &std::path::Path, db: &TestDatabase) -> Settings {
+    let mut s = Settings::embedded_defaults().expect("embedded defaults are valid");
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.workers = 1;
+    s.server.shutdown_timeout_secs = 1;
+    s.storage.data_dir = dir.to_path_buf();
+    s.database.url = db.url.clone();
+    s.database.pool_size = 4;
+    s.database.acquire_timeout_secs = 2;
+    s.database.connect_timeout_secs = 2;
+    s
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    "2026-03-02T09:30:00Z".parse().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, |_| {}).await
+}
+
+/// Spawns the app after `adjust` has changed its settings, with `extra`
+/// routes mounted beside the real ones.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure) -> TestApp {
+    capture_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDatabase::create(dir.path());
+    let mut settings = test_settings(dir.path(), &db);
+    adjust(&mut settings);
+    let clock = Clock::fixed(start_time());
+    let app = Application::build_with(settings, clock.clone(), extra).expect("app starts");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        state,
+        db,
+        dir,
+    }
+}
+
+/// Checks a problem+json answer and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: serde_json::Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].is_string(), "problem lacks {key}: {body}");
+    }
+    body
+}
