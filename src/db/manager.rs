@@ -36,8 +36,13 @@ impl ConnectionManager {
         self.backend
     }
 
-    /// Opens one connection outside the pool.
+    /// Opens one connection outside the pool, creating the SQLite file when
+    /// it does not exist yet (first start).
     pub fn open(&self) -> Result<DbConnection, DbError> {
+        self.connect_to(true)
+    }
+
+    fn connect_to(&self, create: bool) -> Result<DbConnection, DbError> {
         let fail = |reason: String| DbError::Connect {
             target: describe_url(&self.url),
             reason: first_line(&reason),
@@ -48,8 +53,16 @@ impl ConnectionManager {
                 .map_err(|e| fail(e.to_string())),
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url);
-                prepare_sqlite_file(path).map_err(|e| fail(e.to_string()))?;
-                let mut conn = SqliteConnection::establish(path).map_err(|e| fail(e.to_string()))?;
+                let target = if create {
+                    prepare_sqlite_file(path).map_err(|e| fail(e.to_string()))?;
+                    path.to_owned()
+                } else {
+                    // A pooled connection never creates the file: a missing
+                    // file (an unmounted volume) must fail, not start afresh.
+                    existing_file_uri(path).map_err(|e| fail(e.to_string()))?
+                };
+                let mut conn =
+                    SqliteConnection::establish(&target).map_err(|e| fail(e.to_string()))?;
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
@@ -67,7 +80,7 @@ impl r2d2::ManageConnection for ConnectionManager {
     type Error = DbError;
 
     fn connect(&self) -> Result<DbConnection, DbError> {
-        self.open()
+        self.connect_to(false)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
@@ -110,6 +123,16 @@ fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path).map(drop)
+}
+
+/// A `file:` URI that opens the database read-write without creating it.
+fn existing_file_uri(path: &str) -> std::io::Result<String> {
+    let absolute = std::path::absolute(path)?;
+    let mut uri = url::Url::from_file_path(&absolute).map_err(|()| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")
+    })?;
+    uri.set_query(Some("mode=rw"));
+    Ok(uri.to_string())
 }
 
 fn with_connect_timeout(url: &str, secs: u64) -> String {

@@ -116,6 +116,7 @@ impl DbError {
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    sqlite_file: Option<std::path::PathBuf>,
 }
 
 impl Db {
@@ -131,7 +132,13 @@ impl Db {
             .test_on_check_out(true)
             .error_handler(Box::new(manager::QuietErrors))
             .build_unchecked(manager);
-        Ok(Self { pool, backend })
+        let sqlite_file = (backend == Backend::Sqlite)
+            .then(|| std::path::PathBuf::from(sqlite_path(&settings.url)));
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_file,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -160,9 +167,18 @@ impl Db {
     /// Answers whether the database serves a real query within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> Result<(), DbError> {
         let pool = self.pool.clone();
+        let sqlite_file = self.sqlite_file.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get_timeout(timeout)?;
             conn.batch_execute("SELECT 1 FROM tenants LIMIT 1")?;
+            if let Some(file) = &sqlite_file {
+                // An open connection keeps reading a file that was moved or
+                // unmounted; the next one would not find it.
+                std::fs::metadata(file).map_err(|e| DbError::Connect {
+                    target: format!("SQLite file {}", file.display()),
+                    reason: e.to_string(),
+                })?;
+            }
             Ok(())
         })
         .await

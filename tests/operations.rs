@@ -1,0 +1,136 @@
+//! Health, readiness, metrics, the OpenAPI document and its viewer.
+
+mod common;
+
+use common::{assert_problem, spawn_app, spawn_app_with, TestApp};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+#[tokio::test]
+async fn healthz_answers() {
+    let app = spawn_app().await;
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_follows_the_database_without_restart() {
+    let app = spawn_app_with(|s| s.database.sqlite_busy_timeout_ms = 100, |_| {}).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    let outage = Outage::begin(&app);
+    let res = app.get("/readyz").await;
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 503, "not_ready").await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains(r#"route="/readyz",status="503""#), "{metrics}");
+
+    drop(outage);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+/// Makes the test's database unreachable until dropped: PostgreSQL refuses
+/// new connections and drops the open ones; SQLite's file disappears from
+/// its path, as when its volume is unmounted.
+enum Outage {
+    Pg { admin: String, name: String },
+    Sqlite { path: String, aside: String },
+}
+
+impl Outage {
+    fn begin(app: &TestApp) -> Self {
+        let url = url::Url::parse(&app.db.url).unwrap();
+        if app.db.is_postgres() {
+            let name = url.path().trim_start_matches('/').to_owned();
+            let admin = std::env::var("TEST_DATABASE_URL").unwrap();
+            let mut conn = PgConnection::establish(&admin).unwrap();
+            conn.batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+            ))
+            .unwrap();
+            Outage::Pg { admin, name }
+        } else {
+            let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+            let aside = format!("{path}.aside");
+            std::fs::rename(&path, &aside).unwrap();
+            Outage::Sqlite { path, aside }
+        }
+    }
+}
+
+impl Drop for Outage {
+    fn drop(&mut self) {
+        match self {
+            Outage::Pg { admin, name } => {
+                let mut conn = PgConnection::establish(admin).unwrap();
+                conn.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+                    .unwrap();
+            }
+            Outage::Sqlite { path, aside } => std::fs::rename(aside, path).unwrap(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status_with_latency_and_pool() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.get("/healthz").await;
+    }
+    app.get("/nowhere/12345").await;
+    let res = app.get("/metrics").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(r#"guichet_http_requests_total{method="GET",route="/healthz",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"guichet_http_requests_total{method="GET",route="unmatched",status="404"} 1"#));
+    assert!(!text.contains("12345"), "raw paths never become labels");
+    assert!(text.contains(r#"guichet_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="0.005"}"#));
+    assert!(text.contains(r#"guichet_http_request_duration_seconds_count{method="GET",route="/healthz"} 3"#));
+    assert!(text.contains(r#"guichet_db_pool_connections{state="idle"}"#));
+    assert!(text.contains(r#"guichet_db_pool_connections{state="in_use"}"#));
+    assert!(text.contains("guichet_db_pool_max_connections 4"));
+}
+
+#[tokio::test]
+async fn openapi_describes_every_operation_with_its_errors() {
+    let app = spawn_app().await;
+    let res = app.get("/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let op = &doc["paths"][path]["get"];
+        assert!(op.is_object(), "{path} is documented");
+        assert_eq!(
+            op["responses"]["500"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem",
+            "{path} documents its 500"
+        );
+    }
+    assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    let problem = &doc["components"]["schemas"]["Problem"]["properties"];
+    for field in ["type", "title", "status", "detail", "code", "errors"] {
+        assert!(problem[field].is_object(), "Problem documents {field}");
+    }
+}
+
+#[tokio::test]
+async fn docs_render_the_document() {
+    let app = spawn_app().await;
+    let res = app.get("/docs").await;
+    assert_eq!(res.status(), 308);
+    assert_eq!(res.headers()["location"], "/docs/");
+    let res = app.get("/docs/").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.to_lowercase().contains("swagger"), "{html}");
+    let init = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+}
