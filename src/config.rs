@@ -287,20 +287,22 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::key("log.level", format!("is not a log filter: {e}")))?;
-        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty()
-        {
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return Err(ConfigError::key(
                 "mail.smtp.host",
                 "must be set when mail.transport = \"smtp\"",
             ));
         }
         if self.tenants.is_empty() {
-            return Err(ConfigError::key("tenants", "must declare at least one tenant"));
+            return Err(ConfigError::key(
+                "tenants",
+                "must declare at least one tenant",
+            ));
         }
         for (slug, tenant) in &self.tenants {
-            tenant
-                .validate(slug)
-                .map_err(|(field, why)| ConfigError::key(&format!("tenants.{slug}.{field}"), why))?;
+            tenant.validate(slug).map_err(|(field, why)| {
+                ConfigError::key(&format!("tenants.{slug}.{field}"), why)
+            })?;
         }
         if self.env.is_production() && self.mail.transport == MailTransportKind::File {
             return Err(ConfigError::key(

@@ -54,7 +54,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code: code.into(),
@@ -158,19 +162,31 @@ impl ApiError {
             401 => ("unauthorized", "Authentication is required."),
             403 => ("forbidden", "This action is not allowed."),
             404 => ("not_found", "No resource lives at this address."),
-            405 => ("method_not_allowed", "This method is not allowed here; see the Allow header."),
+            405 => (
+                "method_not_allowed",
+                "This method is not allowed here; see the Allow header.",
+            ),
             406 => ("not_acceptable", "No acceptable representation."),
             408 => ("request_timeout", "The request took too long to arrive."),
             409 => ("conflict", "The request conflicts with the current state."),
             411 => ("length_required", "A Content-Length is required."),
             413 => ("payload_too_large", "The request body is too large."),
             414 => ("uri_too_long", "The request URI is too long."),
-            415 => ("unsupported_media_type", "This media type is not accepted here."),
+            415 => (
+                "unsupported_media_type",
+                "This media type is not accepted here.",
+            ),
             422 => ("validation_failed", "Some fields are invalid."),
             429 => ("rate_limited", "Too many requests; slow down."),
             431 => ("headers_too_large", "The request headers are too large."),
-            503 => ("service_unavailable", "The service is unavailable; try again shortly."),
-            s if s >= 500 => ("internal_error", "An unexpected error occurred; it has been logged."),
+            503 => (
+                "service_unavailable",
+                "The service is unavailable; try again shortly.",
+            ),
+            s if s >= 500 => (
+                "internal_error",
+                "An unexpected error occurred; it has been logged.",
+            ),
             _ => ("client_error", "The request was refused."),
         };
         Self::new(status, code, detail)
@@ -179,11 +195,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         Problem {
             kind: format!("urn:guichet:problem:{}", self.code),
-            title: self
-                .status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_owned(),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),

@@ -12,7 +12,11 @@ use guichet::db::{self, ConnectionManager};
 use guichet::tenants;
 
 #[derive(Parser)]
-#[command(name = "guichet", version, about = "Cookie consents and GDPR rights requests for local authorities")]
+#[command(
+    name = "guichet",
+    version,
+    about = "Cookie consents and GDPR rights requests for local authorities"
+)]
 struct Cli {
     /// A TOML file read after config/default.toml and config/{GUICHET_ENV}.toml.
     #[arg(long, global = true, value_name = "FILE")]

@@ -30,7 +30,11 @@ impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
         for item in doc.paths.paths.values_mut() {
             for op in operations(item) {
-                add_problem(op, "500", "Unexpected error; the body carries no internals.");
+                add_problem(
+                    op,
+                    "500",
+                    "Unexpected error; the body carries no internals.",
+                );
             }
         }
     }

@@ -135,8 +135,9 @@ fn load_or_create(path: &Path) -> Result<BTreeMap<&'static str, Key>, SecretsErr
             .map_err(|e| corrupt(e.to_string()))?;
         for name in NAMES {
             if let Some(v) = table.get(name) {
-                let key = decode(v)
-                    .ok_or_else(|| corrupt(format!("`{name}` is not a {KEY_LEN}-byte base64 key")))?;
+                let key = decode(v).ok_or_else(|| {
+                    corrupt(format!("`{name}` is not a {KEY_LEN}-byte base64 key"))
+                })?;
                 stored.insert(name, key);
             }
         }
@@ -144,6 +145,7 @@ fn load_or_create(path: &Path) -> Result<BTreeMap<&'static str, Key>, SecretsErr
     if NAMES.iter().all(|n| stored.contains_key(n)) {
         return Ok(stored);
     }
+    let replace = path.exists();
     for name in NAMES {
         stored.entry(name).or_insert_with(random_key);
     }
@@ -157,14 +159,21 @@ fn load_or_create(path: &Path) -> Result<BTreeMap<&'static str, Key>, SecretsErr
     for (name, key) in &stored {
         text.push_str(&format!("{name} = \"{}\"\n", STANDARD.encode(key.bytes())));
     }
-    write_private(path, text.as_bytes()).map_err(io)?;
-    tracing::info!(path = %path.display(), "generated secrets");
-    Ok(stored)
+    match write_private(path, text.as_bytes(), replace) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated secrets");
+            Ok(stored)
+        }
+        // Another process starting at the same moment wrote it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create(path),
+        Err(e) => Err(io(e)),
+    }
 }
 
-/// Writes through a temporary file created 0600, then renames it in place.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("toml.tmp");
+/// Writes a complete file created 0600 beside `path`, then puts it in
+/// place: replacing the old one, or only if there is none yet.
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -175,7 +184,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let placed = if replace {
+        std::fs::rename(&tmp, path)
+    } else {
+        std::fs::hard_link(&tmp, path)
+    };
+    let _ = std::fs::remove_file(&tmp);
+    placed
 }
 
 #[cfg(test)]

@@ -34,7 +34,11 @@ async fn app() -> TestApp {
     spawn_app_with(|s| s.limits.json_body_bytes = 2048, test_routes).await
 }
 
-async fn post(app: &TestApp, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+async fn post(
+    app: &TestApp,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.client
         .post(app.url("/test/echo"))
         .header("content-type", content_type)
@@ -73,7 +77,10 @@ async fn malformed_json_is_400() {
     let app = app().await;
     let res = post(&app, "application/json", r#"{"name": "ab", "count": "#).await;
     let body = assert_problem(res, 400, "malformed_request").await;
-    assert!(body["detail"].as_str().unwrap().contains("not valid JSON"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("not valid JSON"),
+        "{body}"
+    );
     let res = post(&app, "application/json", "").await;
     assert_problem(res, 400, "malformed_request").await;
 }
@@ -116,15 +123,28 @@ async fn validation_is_422_naming_each_field() {
     let res = post(&app, "application/json", r#"{"name": "a", "count": 99}"#).await;
     let body = assert_problem(res, 422, "validation_failed").await;
     let errors = body["errors"].as_array().unwrap();
-    let fields: Vec<&str> = errors.iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = errors
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["count", "name"], "{body}");
     assert_eq!(errors[0]["message"], "must be between 1 and 10");
 
-    let res = post(&app, "application/json", r#"{"name": "ab", "count": "three"}"#).await;
+    let res = post(
+        &app,
+        "application/json",
+        r#"{"name": "ab", "count": "three"}"#,
+    )
+    .await;
     let body = assert_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"][0]["field"], "count", "{body}");
 
-    let res = post(&app, "application/json; charset=utf-8", r#"{"name": "ab", "count": 3}"#).await;
+    let res = post(
+        &app,
+        "application/json; charset=utf-8",
+        r#"{"name": "ab", "count": 3}"#,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let ok: serde_json::Value = res.json().await.unwrap();
     assert_eq!(ok, serde_json::json!({"name": "ab", "count": 3}));
@@ -162,7 +182,10 @@ async fn every_answer_carries_a_request_id_and_logs_no_raw_path() {
     assert!(uuid::Uuid::parse_str(&id).is_ok());
     let logs = logs();
     assert!(logs.contains("trace-abc-12345"), "request id is logged");
-    assert!(!logs.contains("path-with-a-secret-token-123"), "raw paths are not logged");
+    assert!(
+        !logs.contains("path-with-a-secret-token-123"),
+        "raw paths are not logged"
+    );
     let request_lines: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains(r#""message":"request""#))
@@ -170,6 +193,9 @@ async fn every_answer_carries_a_request_id_and_logs_no_raw_path() {
     assert!(!request_lines.is_empty());
     for line in request_lines {
         assert!(!line.contains("127.0.0.1"), "client address logged: {line}");
-        assert!(!line.to_ascii_lowercase().contains("reqwest"), "user agent logged: {line}");
+        assert!(
+            !line.to_ascii_lowercase().contains("reqwest"),
+            "user agent logged: {line}"
+        );
     }
 }

@@ -25,7 +25,10 @@ async fn readyz_follows_the_database_without_restart() {
     assert!(res.headers().contains_key("retry-after"));
     assert_problem(res, 503, "not_ready").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
-    assert!(metrics.contains(r#"route="/readyz",status="503""#), "{metrics}");
+    assert!(
+        metrics.contains(r#"route="/readyz",status="503""#),
+        "{metrics}"
+    );
 
     drop(outage);
     assert_eq!(app.get("/readyz").await.status(), 200);
@@ -83,16 +86,26 @@ async fn metrics_count_requests_by_route_and_status_with_latency_and_pool() {
     app.get("/nowhere/12345").await;
     let res = app.get("/metrics").await;
     assert_eq!(res.status(), 200);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = res.text().await.unwrap();
     assert!(
-        text.contains(r#"guichet_http_requests_total{method="GET",route="/healthz",status="200"} 3"#),
+        text.contains(
+            r#"guichet_http_requests_total{method="GET",route="/healthz",status="200"} 3"#
+        ),
         "{text}"
     );
-    assert!(text.contains(r#"guichet_http_requests_total{method="GET",route="unmatched",status="404"} 1"#));
+    assert!(text
+        .contains(r#"guichet_http_requests_total{method="GET",route="unmatched",status="404"} 1"#));
     assert!(!text.contains("12345"), "raw paths never become labels");
-    assert!(text.contains(r#"guichet_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="0.005"}"#));
-    assert!(text.contains(r#"guichet_http_request_duration_seconds_count{method="GET",route="/healthz"} 3"#));
+    assert!(text.contains(
+        r#"guichet_http_request_duration_seconds_bucket{method="GET",route="/healthz",le="0.005"}"#
+    ));
+    assert!(text.contains(
+        r#"guichet_http_request_duration_seconds_count{method="GET",route="/healthz"} 3"#
+    ));
     assert!(text.contains(r#"guichet_db_pool_connections{state="idle"}"#));
     assert!(text.contains(r#"guichet_db_pool_connections{state="in_use"}"#));
     assert!(text.contains("guichet_db_pool_max_connections 4"));
@@ -131,6 +144,11 @@ async fn docs_render_the_document() {
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.to_lowercase().contains("swagger"), "{html}");
-    let init = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
+    let init = app
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
 }

@@ -128,9 +128,8 @@ fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
 /// A `file:` URI that opens the database read-write without creating it.
 fn existing_file_uri(path: &str) -> std::io::Result<String> {
     let absolute = std::path::absolute(path)?;
-    let mut uri = url::Url::from_file_path(&absolute).map_err(|()| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path")
-    })?;
+    let mut uri = url::Url::from_file_path(&absolute)
+        .map_err(|()| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
     uri.set_query(Some("mode=rw"));
     Ok(uri.to_string())
 }

@@ -102,12 +102,15 @@ impl DbError {
     /// that the database refused.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            Self::Connect { .. } | Self::Pool(_) => true,
-            Self::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            Self::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Connect { .. }
+                | Self::Pool(_)
+                | Self::Query(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ))
+        )
     }
 }
 

@@ -22,11 +22,21 @@ pub struct ValidatedJson<T>(pub T);
 pub struct ValidatedQuery<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
-    let Some(value) = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T> FromRequest for ValidatedJson<T>
@@ -56,7 +66,8 @@ where
             }
             let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+                let chunk = chunk
+                    .map_err(|_| ApiError::bad_request("The request body could not be read."))?;
                 if body.len() + chunk.len() > limit {
                     return Err(ApiError::payload_too_large(limit));
                 }
@@ -73,7 +84,9 @@ where
 /// wrong shape is a 422 naming the field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("The request body is empty; a JSON document is expected."));
+        return Err(ApiError::bad_request(
+            "The request body is empty; a JSON document is expected.",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {

@@ -30,7 +30,8 @@ fn request_id(req: &ServiceRequest) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             (8..=64).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
@@ -129,5 +130,7 @@ pub async fn catch_panic(
 
 /// The answer for an address no route serves.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::from_status(actix_web::http::StatusCode::NOT_FOUND))
+    Err(ApiError::from_status(
+        actix_web::http::StatusCode::NOT_FOUND,
+    ))
 }

@@ -21,10 +21,13 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("guichet".into()), None)
-            .expect("a static prefix is valid");
+        let registry =
+            Registry::new_custom(Some("guichet".into()), None).expect("a static prefix is valid");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route and status."),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route and status.",
+            ),
             &["method", "route", "status"],
         )
         .expect("valid metric");
@@ -52,7 +55,9 @@ impl Metrics {
             Box::new(pool_connections.clone()),
             Box::new(pool_max.clone()),
         ] {
-            registry.register(c).expect("each metric is registered once");
+            registry
+                .register(c)
+                .expect("each metric is registered once");
         }
         Self {
             registry,

@@ -3,5 +3,5 @@
 mod health;
 mod metrics;
 
-pub use health::{healthz, readyz, Health, __path_healthz, __path_readyz};
-pub use metrics::{metrics, Metrics, __path_metrics};
+pub use health::{__path_healthz, __path_readyz, healthz, readyz, Health};
+pub use metrics::{__path_metrics, metrics, Metrics};

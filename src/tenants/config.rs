@@ -126,7 +126,10 @@ impl TenantConfig {
         let consent = &self.consent;
         let version = consent.policy_version.trim();
         if version.is_empty() || version.len() > 40 {
-            return Err(invalid("consent.policy_version", "must be 1 to 40 characters"));
+            return Err(invalid(
+                "consent.policy_version",
+                "must be 1 to 40 characters",
+            ));
         }
         if !(1..=13).contains(&consent.validity_months) {
             return Err(invalid(
@@ -135,14 +138,20 @@ impl TenantConfig {
             ));
         }
         if consent.purposes.is_empty() {
-            return Err(invalid("consent.purposes", "must list at least one purpose"));
+            return Err(invalid(
+                "consent.purposes",
+                "must list at least one purpose",
+            ));
         }
         let mut seen = HashSet::new();
         for purpose in &consent.purposes {
             if !is_valid_purpose_id(&purpose.id) {
                 return Err(invalid(
                     "consent.purposes",
-                    format!("id `{}` must be 1 to 40 characters among a-z, 0-9, '-' and '_'", purpose.id),
+                    format!(
+                        "id `{}` must be 1 to 40 characters among a-z, 0-9, '-' and '_'",
+                        purpose.id
+                    ),
                 ));
             }
             if !seen.insert(purpose.id.as_str()) {

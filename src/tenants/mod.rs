@@ -93,9 +93,7 @@ pub fn sync(
     now: NaiveDateTime,
 ) -> Result<Tenants, DbError> {
     conn.transaction(|conn| {
-        let existing: Vec<TenantRow> = tenants::table
-            .select(TenantRow::as_select())
-            .load(conn)?;
+        let existing: Vec<TenantRow> = tenants::table.select(TenantRow::as_select()).load(conn)?;
         let mut by_slug = HashMap::new();
         for (slug, cfg) in configured {
             let mut row = TenantRow {
@@ -108,8 +106,7 @@ pub fn sync(
                 require_id_document: cfg.require_id_document,
                 allowed_origins: serde_json::to_string(&cfg.allowed_origins)
                     .unwrap_or_else(|_| "[]".into()),
-                consent_policy: serde_json::to_string(&cfg.consent)
-                    .unwrap_or_else(|_| "{}".into()),
+                consent_policy: serde_json::to_string(&cfg.consent).unwrap_or_else(|_| "{}".into()),
                 active: true,
                 created_at: now,
                 updated_at: now,
