@@ -16,6 +16,8 @@ use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::ops::{self, Metrics};
 use crate::secrets::{Secrets, SecretsError};
+use crate::staff::login::LoginLimiter;
+use crate::staff::password::Hasher;
 use crate::tenants::{self, Tenants};
 
 /// What every handler can reach.
@@ -26,6 +28,8 @@ pub struct AppState {
     pub tenants: Tenants,
     pub secrets: Arc<Secrets>,
     pub metrics: Metrics,
+    pub hasher: Hasher,
+    pub login_limiter: LoginLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,12 +97,14 @@ impl Application {
         let shutdown = settings.server.shutdown_timeout_secs;
         let request_timeout = Duration::from_secs(settings.server.client_request_timeout_secs);
         let state = web::Data::new(AppState {
-            settings: Arc::new(settings),
+            settings: Arc::new(settings.clone()),
             db,
             clock,
             tenants,
             secrets: Arc::new(secrets),
             metrics: Metrics::new(),
+            hasher: Hasher::new(&settings.auth),
+            login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
         });
         let openapi = crate::openapi::document();
         let app_state = state.clone();
@@ -106,6 +112,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 .configure(routes)
+                .configure(crate::staff::routes)
                 .configure(extra)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))

@@ -60,6 +60,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub limits: LimitSettings,
     pub mail: MailSettings,
+    pub auth: AuthSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(default)]
@@ -86,6 +87,10 @@ pub struct ServerSettings {
     pub client_request_timeout_secs: u64,
     /// Seconds given to in-flight requests at shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed; from anyone
+    /// else the peer address is the client's.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +137,34 @@ pub struct LimitSettings {
     pub json_body_bytes: usize,
     /// Largest `per_page` of a list.
     pub max_page_size: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Lifetime of a staff session token, in seconds.
+    pub token_lifetime_secs: u64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a locked account stays locked, in minutes.
+    pub lockout_minutes: u32,
+    /// Login attempts one client address may make per minute.
+    pub login_per_ip_per_minute: u32,
+    /// Password hashes computed at once; 0 means half the CPUs (at least 1).
+    pub hash_concurrency: usize,
+    /// Seconds a login waits for a hashing slot before answering 503.
+    pub hash_queue_timeout_secs: u64,
+    /// Shortest password accepted for a staff account.
+    pub min_password_length: usize,
+}
+
+impl AuthSettings {
+    pub fn hash_slots(&self) -> usize {
+        match self.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -283,6 +316,31 @@ impl Settings {
             return Err(ConfigError::key(
                 "limits.max_page_size",
                 "must be between 1 and 100",
+            ));
+        }
+        let auth = &self.auth;
+        if !(60..=86_400).contains(&auth.token_lifetime_secs) {
+            return Err(ConfigError::key(
+                "auth.token_lifetime_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if auth.lockout_threshold == 0 || auth.lockout_minutes == 0 {
+            return Err(ConfigError::key(
+                "auth.lockout_threshold",
+                "and auth.lockout_minutes must be at least 1",
+            ));
+        }
+        if auth.login_per_ip_per_minute == 0 {
+            return Err(ConfigError::key(
+                "auth.login_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if auth.min_password_length < 12 {
+            return Err(ConfigError::key(
+                "auth.min_password_length",
+                "must be at least 12",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)

@@ -2,6 +2,8 @@
 //! authorities, on SQLite or PostgreSQL.
 
 pub mod app;
+pub mod audit;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -9,6 +11,8 @@ pub mod error;
 pub mod http;
 pub mod openapi;
 pub mod ops;
+pub mod privacy;
 pub mod secrets;
+pub mod staff;
 pub mod telemetry;
 pub mod tenants;

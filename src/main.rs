@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use guichet::app::{self, Application};
+use guichet::app::Application;
+use guichet::cli;
 use guichet::clock::Clock;
 use guichet::config::Settings;
-use guichet::db::{self, ConnectionManager};
-use guichet::tenants;
+use guichet::staff::Role;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: TenantsCommand,
     },
+    /// Staff accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -48,6 +53,46 @@ enum TenantsCommand {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Dpo,
+    Admin,
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create an account; the password is read from standard input.
+    Add {
+        /// Tenant slug (required for a DPO).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Disable an account: no more sign-in, its tokens stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Replace an account's password (read from standard input) and lift any lock.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
@@ -57,10 +102,27 @@ fn main() -> ExitCode {
     guichet::telemetry::init(&settings.log);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Migrate => migrate(&settings),
+        Command::Migrate => cli::migrate(&settings),
         Command::Tenants {
             command: TenantsCommand::List { json },
-        } => list_tenants(&settings, json),
+        } => cli::list_tenants(&settings, json),
+        Command::Users { command } => match command {
+            UsersCommand::Add {
+                tenant,
+                email,
+                role,
+                password_stdin: _,
+            } => {
+                let role = match role {
+                    RoleArg::Dpo => Role::Dpo,
+                    RoleArg::Admin => Role::Admin,
+                };
+                cli::add_user(&settings, tenant, email, role)
+            }
+            UsersCommand::List { tenant } => cli::list_users(&settings, tenant),
+            UsersCommand::Disable { email } => cli::disable_user(&settings, &email),
+            UsersCommand::SetPassword { email, .. } => cli::set_password(&settings, &email),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,54 +135,10 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-type CmdResult = Result<(), Box<dyn std::error::Error>>;
-
-fn serve(settings: Settings) -> CmdResult {
+fn serve(settings: Settings) -> cli::CmdResult {
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings, Clock::system())?;
         app.run_until_stopped().await?;
         Ok(())
     })
-}
-
-fn migrate(settings: &Settings) -> CmdResult {
-    let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    let applied = db::migrate::with_startup_lock(&mut conn, db::migrate::run_pending)?;
-    if applied.is_empty() {
-        println!("database is up to date");
-    }
-    for version in applied {
-        println!("applied {version}");
-    }
-    Ok(())
-}
-
-fn list_tenants(settings: &Settings, json: bool) -> CmdResult {
-    app::prepare_database(settings, &Clock::system())?;
-    let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    let rows = tenants::list_stored(&mut conn)?;
-    for row in rows {
-        let origins: Vec<String> = serde_json::from_str(&row.allowed_origins).unwrap_or_default();
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "slug": row.slug, "name": row.name, "dpo_email": row.dpo_email,
-                    "postal_address": row.postal_address, "allowed_origins": origins,
-                    "locale": row.locale, "require_id_document": row.require_id_document,
-                    "active": row.active,
-                })
-            );
-        } else {
-            println!(
-                "{:<12} {:<8} {:<42} {:<32} {}",
-                row.slug,
-                if row.active { "active" } else { "inactive" },
-                row.name,
-                row.dpo_email,
-                origins.join(" ")
-            );
-        }
-    }
-    Ok(())
 }

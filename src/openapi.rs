@@ -13,14 +13,45 @@ use crate::error::{FieldError, Problem};
         description = "Cookie consents and GDPR rights requests for French local authorities.",
         license(name = "AGPL-3.0-or-later"),
     ),
-    paths(crate::ops::healthz, crate::ops::readyz, crate::ops::metrics),
+    paths(
+        crate::ops::healthz,
+        crate::ops::readyz,
+        crate::ops::metrics,
+        crate::staff::login::login,
+        crate::staff::journal::list,
+        crate::staff::admin::list_users,
+        crate::staff::admin::create_user,
+        crate::staff::admin::disable_user,
+    ),
     components(schemas(Problem, FieldError, crate::ops::Health)),
     tags(
         (name = "operations", description = "Health, readiness and metrics for operators."),
+        (name = "staff", description = "Sign-in of DPOs and admins."),
+        (name = "dpo", description = "The DPO's work: requests, consents, journal (Bearer token)."),
+        (name = "admin", description = "Platform administration (Bearer token, role admin)."),
     ),
-    modifiers(&CommonErrors),
+    modifiers(&CommonErrors, &BearerAuth),
 )]
 pub struct ApiDoc;
+
+/// Staff routes take `Authorization: Bearer <token>` from `/v1/auth/login`.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Document) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every operation may answer 500 (internal error, no internals) and, when
 /// the request is malformed at the HTTP level, 400; both are problem+json.

@@ -21,6 +21,10 @@ const NAMES: [&str; 4] = ["jwt", "pseudonym", "receipt", "document"];
 pub struct Key([u8; KEY_LEN]);
 
 impl Key {
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
     pub fn bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }

@@ -128,6 +128,31 @@ async fn openapi_describes_every_operation_with_its_errors() {
         );
     }
     assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
+    for (path, method) in [
+        ("/v1/dpo/audit", "get"),
+        ("/v1/admin/users", "get"),
+        ("/v1/admin/users", "post"),
+        ("/v1/admin/users/{id}/disable", "post"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(
+            op["security"][0]["bearer"],
+            serde_json::json!([]),
+            "{method} {path}"
+        );
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{method} {path} documents 401"
+        );
+    }
+    let login = &doc["paths"]["/v1/auth/login"]["post"]["responses"];
+    for status in ["200", "401", "422", "429"] {
+        assert!(login[status].is_object(), "login documents {status}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let problem = &doc["components"]["schemas"]["Problem"]["properties"];
     for field in ["type", "title", "status", "detail", "code", "errors"] {
         assert!(problem[field].is_object(), "Problem documents {field}");

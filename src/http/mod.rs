@@ -1,8 +1,12 @@
 //! What every route shares: request ids, logs and metrics per request,
 //! problem+json for every error, panics turned into 500s, body extraction.
 
+mod client;
 mod extract;
 mod middleware;
+mod pagination;
 
-pub use extract::{ValidatedJson, ValidatedQuery};
+pub use client::client_ip;
+pub use extract::{parse_json, validation_problem, ValidatedJson, ValidatedQuery};
 pub use middleware::{catch_panic, not_found, observe, problem_fallback, RequestId};
+pub use pagination::{ListResponse, PageQuery};

@@ -194,3 +194,45 @@ pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> 
     }
     body
 }
+
+/// Creates a staff account straight in the database.
+pub async fn create_staff(
+    app: &TestApp,
+    tenant: Option<&str>,
+    email: &str,
+    role: &str,
+    password: &str,
+) -> String {
+    use guichet::staff::accounts::{self, NewStaff, Role};
+    let input = NewStaff {
+        tenant: tenant.map(str::to_owned),
+        email: email.to_owned(),
+        role: Role::parse(role).expect("dpo or admin"),
+        password: password.to_owned(),
+    };
+    let tenant_id = input.check(&app.state.tenants, 12).expect("valid account");
+    let hash = guichet::staff::password::hash_now(password).unwrap();
+    let now = app.clock.now().naive_utc();
+    app.state
+        .db
+        .run(move |conn| accounts::insert(conn, &input, tenant_id, hash, now))
+        .await
+        .expect("account created")
+        .id
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs in and returns the bearer token.
+pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login of {email}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}

@@ -1,0 +1,182 @@
+//! The audit log: staff connections (success, failure, lock) and the staff
+//! actions that matter (document opened, request moved, retention run,
+//! accounts managed). Client addresses only as keyed network pseudonyms.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::schema::{audit_events, staff_users};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+
+/// What happened.
+pub mod kind {
+    pub const LOGIN_SUCCESS: &str = "login.success";
+    pub const LOGIN_FAILURE: &str = "login.failure";
+    pub const LOGIN_LOCKED: &str = "login.locked";
+    pub const LOGIN_RATE_LIMITED: &str = "login.rate_limited";
+    pub const USER_CREATED: &str = "user.created";
+    pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+}
+
+/// One entry to write.
+#[derive(Debug, Default)]
+pub struct Entry<'a> {
+    pub tenant_id: Option<&'a str>,
+    pub kind: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub ip_pseudonym: Option<&'a str>,
+    pub subject_id: Option<&'a str>,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+struct Row {
+    id: String,
+    tenant_id: Option<String>,
+    at: NaiveDateTime,
+    kind: String,
+    actor_id: Option<String>,
+    ip_pseudonym: Option<String>,
+    subject_id: Option<String>,
+    detail: Option<String>,
+}
+
+pub fn record(
+    conn: &mut DbConnection,
+    entry: Entry<'_>,
+    at: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let row = Row {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: entry.tenant_id.map(str::to_owned),
+        at,
+        kind: entry.kind.to_owned(),
+        actor_id: entry.actor_id.map(str::to_owned),
+        ip_pseudonym: entry.ip_pseudonym.map(str::to_owned),
+        subject_id: entry.subject_id.map(str::to_owned),
+        detail: entry.detail.map(|d| d.to_string()),
+    };
+    diesel::insert_into(audit_events::table)
+        .values(&row)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Entries at or after this instant (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// A kind (`login.failure`) or a family of kinds (`login`).
+    #[param(max_length = 64, pattern = "^[a-z_.]{1,64}$")]
+    pub kind: Option<String>,
+    /// Admins only: entries of one tenant.
+    pub tenant: Option<String>,
+    #[param(minimum = 1, default = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub per_page: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Actor {
+    pub id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditItem {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    /// The staff member, when known.
+    pub actor: Option<Actor>,
+    /// Keyed pseudonym of the client's network, for connections.
+    pub ip_pseudonym: Option<String>,
+    /// What the action was about (a request, a document, an account…).
+    pub subject_id: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+pub struct Filter {
+    pub tenant_id: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    pub to: Option<NaiveDateTime>,
+    pub kind: Option<String>,
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+fn filtered(f: &Filter) -> audit_events::BoxedQuery<'static, Backend> {
+    let mut q = audit_events::table.into_boxed();
+    if let Some(t) = &f.tenant_id {
+        q = q.filter(audit_events::tenant_id.eq(t.clone()));
+    }
+    if let Some(from) = f.from {
+        q = q.filter(audit_events::at.ge(from));
+    }
+    if let Some(to) = f.to {
+        q = q.filter(audit_events::at.lt(to));
+    }
+    if let Some(kind) = &f.kind {
+        q = if kind.contains('.') {
+            q.filter(audit_events::kind.eq(kind.clone()))
+        } else {
+            q.filter(audit_events::kind.like(format!("{kind}.%")))
+        };
+    }
+    q
+}
+
+/// The filtered entries, newest first, and their total.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &Filter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditItem>, i64), ApiError> {
+    let total: i64 = filtered(filter).count().get_result(conn)?;
+    let rows: Vec<Row> = filtered(filter)
+        .select(Row::as_select())
+        .order((audit_events::at.desc(), audit_events::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
+    let actor_ids: Vec<&str> = rows.iter().filter_map(|r| r.actor_id.as_deref()).collect();
+    let emails: Vec<(String, String)> = if actor_ids.is_empty() {
+        Vec::new()
+    } else {
+        staff_users::table
+            .filter(staff_users::id.eq_any(actor_ids))
+            .select((staff_users::id, staff_users::email))
+            .load(conn)?
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| AuditItem {
+            actor: r.actor_id.as_ref().and_then(|id| {
+                emails
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map(|(id, email)| Actor {
+                        id: id.clone(),
+                        email: email.clone(),
+                    })
+            }),
+            id: r.id,
+            at: r.at.and_utc(),
+            kind: r.kind,
+            ip_pseudonym: r.ip_pseudonym,
+            subject_id: r.subject_id,
+            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        })
+        .collect();
+    Ok((items, total))
+}

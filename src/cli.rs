@@ -1,0 +1,219 @@
+//! Operator commands that work on the database directly, without the HTTP
+//! service: migrations, tenants, staff accounts.
+
+use std::io::BufRead;
+
+use crate::app::prepare_database;
+use crate::audit::{self, kind};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::{self, ConnectionManager, DbConnection};
+use crate::error::ApiError;
+use crate::staff::accounts::{self, NewStaff, Role, StaffView};
+use crate::staff::password::{check_strength, hash_now};
+use crate::tenants::{self, Tenants};
+
+pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
+
+/// An API error told to a person at a terminal.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(String);
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        if e.errors.is_empty() {
+            return Self(e.detail);
+        }
+        let fields: Vec<String> = e
+            .errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect();
+        Self(fields.join("; "))
+    }
+}
+
+fn open(settings: &Settings) -> Result<(DbConnection, Tenants), Box<dyn std::error::Error>> {
+    let tenants = prepare_database(settings, &Clock::system())?;
+    let conn = ConnectionManager::new(&settings.database)?.open()?;
+    Ok((conn, tenants))
+}
+
+pub fn migrate(settings: &Settings) -> CmdResult {
+    let mut conn = ConnectionManager::new(&settings.database)?.open()?;
+    let applied = db::migrate::with_startup_lock(&mut conn, db::migrate::run_pending)?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for version in applied {
+        println!("applied {version}");
+    }
+    Ok(())
+}
+
+pub fn list_tenants(settings: &Settings, json: bool) -> CmdResult {
+    let (mut conn, _) = open(settings)?;
+    for row in tenants::list_stored(&mut conn)? {
+        let origins: Vec<String> = serde_json::from_str(&row.allowed_origins).unwrap_or_default();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "slug": row.slug, "name": row.name, "dpo_email": row.dpo_email,
+                    "postal_address": row.postal_address, "allowed_origins": origins,
+                    "locale": row.locale, "require_id_document": row.require_id_document,
+                    "active": row.active,
+                })
+            );
+        } else {
+            println!(
+                "{:<12} {:<8} {:<42} {:<32} {}",
+                row.slug,
+                if row.active { "active" } else { "inactive" },
+                row.name,
+                row.dpo_email,
+                origins.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads a password from the first line of standard input.
+fn password_from_stdin() -> Result<String, Refused> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Refused(format!("cannot read the password from standard input: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        return Err(Refused("no password on standard input".into()));
+    }
+    Ok(password)
+}
+
+pub fn add_user(
+    settings: &Settings,
+    tenant: Option<String>,
+    email: String,
+    role: Role,
+) -> CmdResult {
+    let password = password_from_stdin()?;
+    let (mut conn, tenants) = open(settings)?;
+    let input = NewStaff {
+        tenant,
+        email,
+        role,
+        password,
+    };
+    let tenant_id = input
+        .check(&tenants, settings.auth.min_password_length)
+        .map_err(Refused::from)?;
+    let hash = hash_now(&input.password).map_err(Refused::from)?;
+    let now = Clock::system().now().naive_utc();
+    let row = crate::staff::admin::conn_transaction(&mut conn, |conn| {
+        let row = accounts::insert(conn, &input, tenant_id, hash, now)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                tenant_id: row.tenant_id.as_deref(),
+                kind: kind::USER_CREATED,
+                subject_id: Some(&row.id),
+                detail: Some(serde_json::json!({"role": row.role, "by": "command line"})),
+                ..Default::default()
+            },
+            now,
+        )?;
+        Ok(row)
+    })
+    .map_err(Refused::from)?;
+    println!("created {} {} ({})", row.role, row.email, row.id);
+    Ok(())
+}
+
+pub fn list_users(settings: &Settings, tenant: Option<String>) -> CmdResult {
+    let (mut conn, tenants) = open(settings)?;
+    let tenant_id = match tenant {
+        Some(slug) => Some(tenants.get(&slug).map_err(Refused::from)?.id.clone()),
+        None => None,
+    };
+    let now = Clock::system().now().naive_utc();
+    let (rows, _) =
+        accounts::list(&mut conn, tenant_id.as_deref(), 0, i64::MAX).map_err(Refused::from)?;
+    for (row, slug) in rows {
+        let view = StaffView::new(row, slug, now);
+        let state = if view.disabled {
+            "disabled".to_owned()
+        } else if let Some(until) = view.locked_until {
+            format!("locked until {}", until.to_rfc3339())
+        } else {
+            "active".to_owned()
+        };
+        println!(
+            "{:<40} {:<6} {:<12} {}",
+            view.email,
+            view.role.as_str(),
+            view.tenant.as_deref().unwrap_or("-"),
+            state
+        );
+    }
+    Ok(())
+}
+
+fn find_user(conn: &mut DbConnection, email: &str) -> Result<accounts::StaffRow, Refused> {
+    accounts::find_by_email(conn, email)
+        .map_err(Refused::from)?
+        .ok_or_else(|| Refused(format!("no staff account has the e-mail address {email}")))
+}
+
+pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
+    let (mut conn, _) = open(settings)?;
+    let row = find_user(&mut conn, email)?;
+    let now = Clock::system().now().naive_utc();
+    crate::staff::admin::conn_transaction(&mut conn, |conn| {
+        accounts::set_disabled(conn, &row.id, true, now)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                tenant_id: row.tenant_id.as_deref(),
+                kind: kind::USER_DISABLED,
+                subject_id: Some(&row.id),
+                detail: Some(serde_json::json!({"by": "command line"})),
+                ..Default::default()
+            },
+            now,
+        )
+    })
+    .map_err(Refused::from)?;
+    println!("disabled {}", row.email);
+    Ok(())
+}
+
+pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
+    let password = password_from_stdin()?;
+    let (mut conn, _) = open(settings)?;
+    let row = find_user(&mut conn, email)?;
+    check_strength(&password, &row.email, settings.auth.min_password_length)
+        .map_err(|why| Refused(format!("password: Password {why}.")))?;
+    let hash = hash_now(&password).map_err(Refused::from)?;
+    let now = Clock::system().now().naive_utc();
+    crate::staff::admin::conn_transaction(&mut conn, |conn| {
+        accounts::set_password(conn, &row.id, &hash, now)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                tenant_id: row.tenant_id.as_deref(),
+                kind: kind::USER_PASSWORD_CHANGED,
+                subject_id: Some(&row.id),
+                detail: Some(serde_json::json!({"by": "command line"})),
+                ..Default::default()
+            },
+            now,
+        )
+    })
+    .map_err(Refused::from)?;
+    println!("password changed for {} (any lock lifted)", row.email);
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Staff accounts in the database, and the rules for creating one, shared
+//! by the command line and the admin API.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::ValidateEmail;
+
+use super::password::check_strength;
+use crate::db::schema::{staff_users, tenants};
+use crate::db::DbConnection;
+use crate::error::{ApiError, FieldError};
+use crate::tenants::Tenants;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Works the requests of one tenant.
+    Dpo,
+    /// Runs the platform: every tenant.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dpo => "dpo",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dpo" => Some(Self::Dpo),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = staff_users)]
+pub struct StaffRow {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub disabled: bool,
+    pub failed_attempts: i32,
+    pub locked_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A staff account as shown to admins: never its hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffView {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// Slug of the account's tenant; none for a platform admin.
+    pub tenant: Option<String>,
+    pub disabled: bool,
+    /// Set while the account is locked after failed logins.
+    pub locked_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StaffView {
+    pub fn new(row: StaffRow, tenant: Option<String>, now: NaiveDateTime) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            role: Role::parse(&row.role).unwrap_or(Role::Dpo),
+            tenant,
+            disabled: row.disabled,
+            locked_until: row.locked_until.filter(|t| *t > now).map(|t| t.and_utc()),
+            created_at: row.created_at.and_utc(),
+        }
+    }
+}
+
+/// What it takes to create an account.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    /// Tenant slug; required for a DPO, optional for an admin.
+    pub tenant: Option<String>,
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+    pub role: Role,
+    #[schema(min_length = 12, max_length = 256, format = "password")]
+    pub password: String,
+}
+
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl NewStaff {
+    /// Checks every field; returns the tenant id.
+    pub fn check(
+        &self,
+        tenants: &Tenants,
+        min_password: usize,
+    ) -> Result<Option<String>, ApiError> {
+        let mut errors = Vec::new();
+        let mut push = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
+        let email = normalise_email(&self.email);
+        if email.len() > 254 || !email.validate_email() {
+            push("email", "must be an e-mail address".into());
+        }
+        if let Err(why) = check_strength(&self.password, &email, min_password) {
+            push("password", format!("Password {why}."));
+        }
+        let tenant_id = match (&self.tenant, self.role) {
+            (None, Role::Dpo) => {
+                push("tenant", "is required for a DPO".into());
+                None
+            }
+            (None, Role::Admin) => None,
+            (Some(slug), _) => match tenants.get(slug) {
+                Ok(t) => Some(t.id.clone()),
+                Err(_) => {
+                    push("tenant", format!("no tenant is named `{slug}`"));
+                    None
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(tenant_id)
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// Inserts an account; an e-mail address already in use is a 409.
+pub fn insert(
+    conn: &mut DbConnection,
+    input: &NewStaff,
+    tenant_id: Option<String>,
+    password_hash: String,
+    now: NaiveDateTime,
+) -> Result<StaffRow, ApiError> {
+    let email = normalise_email(&input.email);
+    let taken: i64 = staff_users::table
+        .filter(staff_users::email.eq(&email))
+        .count()
+        .get_result(conn)?;
+    if taken > 0 {
+        return Err(ApiError::conflict(
+            "email_taken",
+            "A staff account already uses this e-mail address.",
+        ));
+    }
+    let row = StaffRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id,
+        email,
+        password_hash,
+        role: input.role.as_str().into(),
+        disabled: false,
+        failed_attempts: 0,
+        locked_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(staff_users::table)
+        .values(&row)
+        .execute(conn)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => ApiError::conflict(
+                "email_taken",
+                "A staff account already uses this e-mail address.",
+            ),
+            other => other.into(),
+        })?;
+    Ok(row)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StaffRow>, ApiError> {
+    Ok(staff_users::table
+        .find(id)
+        .select(StaffRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<StaffRow>, ApiError> {
+    Ok(staff_users::table
+        .filter(staff_users::email.eq(normalise_email(email)))
+        .select(StaffRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// An account and its tenant's slug.
+pub type AccountWithTenant = (StaffRow, Option<String>);
+
+/// Accounts with their tenant's slug, optionally of one tenant, by e-mail.
+pub fn list(
+    conn: &mut DbConnection,
+    tenant_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AccountWithTenant>, i64), ApiError> {
+    let base = || {
+        let mut q = staff_users::table.left_join(tenants::table).into_boxed();
+        if let Some(t) = tenant_id {
+            q = q.filter(staff_users::tenant_id.eq(t.to_owned()));
+        }
+        q
+    };
+    let total: i64 = base().count().get_result(conn)?;
+    let rows = base()
+        .select((StaffRow::as_select(), tenants::slug.nullable()))
+        .order(staff_users::email.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    id: &str,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::update(staff_users::table.find(id))
+        .set((
+            staff_users::disabled.eq(disabled),
+            staff_users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces the password and lifts any lock.
+pub fn set_password(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    diesel::update(staff_users::table.find(id))
+        .set((
+            staff_users::password_hash.eq(hash),
+            staff_users::failed_attempts.eq(0),
+            staff_users::locked_until.eq(None::<NaiveDateTime>),
+            staff_users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Counts a failed login; locks the account once `threshold` failures are
+/// in a row. Returns the end of the lock if this failure set one.
+pub fn record_failure(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+    threshold: u32,
+    lock_for: chrono::Duration,
+) -> Result<Option<NaiveDateTime>, ApiError> {
+    conn.transaction(|conn| {
+        diesel::update(staff_users::table.find(id))
+            .set(staff_users::failed_attempts.eq(staff_users::failed_attempts + 1))
+            .execute(conn)?;
+        let failures: i32 = staff_users::table
+            .find(id)
+            .select(staff_users::failed_attempts)
+            .first(conn)?;
+        if failures >= i32::try_from(threshold).unwrap_or(i32::MAX) {
+            let until = now + lock_for;
+            diesel::update(staff_users::table.find(id))
+                .set((
+                    staff_users::failed_attempts.eq(0),
+                    staff_users::locked_until.eq(Some(until)),
+                ))
+                .execute(conn)?;
+            return Ok(Some(until));
+        }
+        Ok(None)
+    })
+    .map_err(|e: diesel::result::Error| e.into())
+}
+
+pub fn record_success(conn: &mut DbConnection, id: &str) -> Result<(), ApiError> {
+    diesel::update(staff_users::table.find(id))
+        .set((
+            staff_users::failed_attempts.eq(0),
+            staff_users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

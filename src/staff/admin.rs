@@ -1,0 +1,207 @@
+//! `/v1/admin/users`: platform admins manage staff accounts over HTTP.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::accounts::{self, NewStaff, StaffView};
+use super::auth::Staff;
+use crate::app::AppState;
+use crate::audit::{self, kind};
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery, ValidatedJson};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersQuery {
+    /// Only the accounts of this tenant (slug).
+    pub tenant: Option<String>,
+    #[param(minimum = 1, default = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub per_page: Option<u32>,
+}
+
+impl validator::Validate for NewStaff {
+    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+        Ok(())
+    }
+}
+
+/// Lists staff accounts.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(UsersQuery),
+    responses(
+        (status = 200, description = "Accounts, by e-mail.", body = inline(ListResponse<StaffView>)),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_users(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<UsersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require_admin()?;
+    let (page, per_page, offset) = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .resolve(state.settings.limits.max_page_size)?;
+    let tenant_id = match &query.tenant {
+        Some(slug) => Some(state.tenants.get(slug)?.id.clone()),
+        None => None,
+    };
+    let now = state.clock.now().naive_utc();
+    let (rows, total) = state
+        .db
+        .run(move |conn| accounts::list(conn, tenant_id.as_deref(), offset, i64::from(per_page)))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|(row, slug)| StaffView::new(row, slug, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// Creates a staff account.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users",
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = NewStaff,
+    responses(
+        (status = 201, description = "Created.", body = StaffView),
+        (status = 400, description = "Malformed body.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "E-mail address already used.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (weak password, unknown tenant…).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_user(
+    staff: Staff,
+    state: web::Data<AppState>,
+    body: ValidatedJson<NewStaff>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require_admin()?;
+    let input = body.0;
+    let tenant_id = input.check(&state.tenants, state.settings.auth.min_password_length)?;
+    let hash = state.hasher.hash(input.password.clone()).await?;
+    let now = state.clock.now().naive_utc();
+    let actor = staff.id.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            conn_transaction(conn, |conn| {
+                let row = accounts::insert(conn, &input, tenant_id, hash, now)?;
+                audit::record(
+                    conn,
+                    audit::Entry {
+                        tenant_id: row.tenant_id.as_deref(),
+                        kind: kind::USER_CREATED,
+                        actor_id: Some(&actor),
+                        subject_id: Some(&row.id),
+                        detail: Some(serde_json::json!({"role": row.role})),
+                        ..Default::default()
+                    },
+                    now,
+                )?;
+                Ok(row)
+            })
+        })
+        .await?;
+    let slug = row
+        .tenant_id
+        .as_deref()
+        .and_then(|id| state.tenants.by_id(id))
+        .map(|t| t.slug.clone());
+    let location = format!("/v1/admin/users/{}", row.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("location", location))
+        .json(StaffView::new(row, slug, now)))
+}
+
+/// Disables a staff account: it can no longer sign in, and its tokens stop
+/// working at once.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/users/{id}/disable",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Account id.")),
+    responses(
+        (status = 200, description = "Disabled.", body = StaffView),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such account.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An admin cannot disable their own account.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn disable_user(
+    staff: Staff,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require_admin()?;
+    let id = path.into_inner();
+    if id == staff.id {
+        return Err(ApiError::conflict(
+            "cannot_disable_self",
+            "An admin cannot disable their own account.",
+        ));
+    }
+    let now = state.clock.now().naive_utc();
+    let actor = staff.id.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            conn_transaction(conn, |conn| {
+                let row = accounts::find(conn, &id)?
+                    .ok_or_else(|| ApiError::not_found("No staff account has this id."))?;
+                accounts::set_disabled(conn, &row.id, true, now)?;
+                audit::record(
+                    conn,
+                    audit::Entry {
+                        tenant_id: row.tenant_id.as_deref(),
+                        kind: kind::USER_DISABLED,
+                        actor_id: Some(&actor),
+                        subject_id: Some(&row.id),
+                        ..Default::default()
+                    },
+                    now,
+                )?;
+                accounts::find(conn, &row.id)?
+                    .ok_or_else(|| ApiError::not_found("No staff account has this id."))
+            })
+        })
+        .await?;
+    let slug = row
+        .tenant_id
+        .as_deref()
+        .and_then(|id| state.tenants.by_id(id))
+        .map(|t| t.slug.clone());
+    Ok(HttpResponse::Ok().json(StaffView::new(row, slug, now)))
+}
+
+/// Runs `f` in a transaction, keeping its `ApiError`.
+pub(crate) fn conn_transaction<T>(
+    conn: &mut crate::db::DbConnection,
+    f: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    use diesel::Connection;
+    conn.transaction(f)
+}

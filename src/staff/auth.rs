@@ -1,0 +1,96 @@
+//! The `Staff` extractor: every `/v1/dpo/*` and `/v1/admin/*` handler takes
+//! one, so no such route answers without a valid token of an enabled user.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+
+use super::accounts::{self, Role};
+use super::token;
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The authenticated staff member making the request.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub tenant_id: Option<String>,
+}
+
+impl Staff {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this member may see a resource of `tenant_id`. A DPO asking
+    /// for another tenant's resource must be answered 404, as if it did not
+    /// exist.
+    pub fn can_see(&self, tenant_id: &str) -> bool {
+        self.is_admin() || self.tenant_id.as_deref() == Some(tenant_id)
+    }
+
+    /// The tenant whose data a list shows: the DPO's own; for an admin,
+    /// the one asked for (by slug) or every tenant (`None`).
+    pub fn list_scope(
+        &self,
+        state: &AppState,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        if !self.is_admin() {
+            return Ok(Some(self.tenant_id.clone().unwrap_or_default()));
+        }
+        match asked {
+            None => Ok(None),
+            Some(slug) => Ok(Some(state.tenants.get(slug)?.id.clone())),
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("This action needs the admin role."))
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+        .then(|| token.trim().to_owned())
+}
+
+impl FromRequest for Staff {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            let token = token.ok_or_else(token::missing)?;
+            let claims = token::verify(&state.secrets.jwt, &token, state.clock.now())?;
+            let id = claims.sub;
+            let row = state
+                .db
+                .run(move |conn| accounts::find(conn, &id))
+                .await?
+                .filter(|r| !r.disabled)
+                .ok_or_else(token::missing)?;
+            // The role and tenant are read from the account, not trusted
+            // from the token: a change takes effect at once.
+            let role = Role::parse(&row.role).ok_or_else(token::missing)?;
+            Ok(Staff {
+                id: row.id,
+                email: row.email,
+                role,
+                tenant_id: row.tenant_id,
+            })
+        })
+    }
+}

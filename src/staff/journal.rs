@@ -1,0 +1,71 @@
+//! `GET /v1/dpo/audit`: the connection journal and the staff actions of the
+//! caller's tenant (every tenant for an admin).
+
+use actix_web::{web, HttpResponse};
+
+use super::auth::Staff;
+use crate::app::AppState;
+use crate::audit::{self, AuditItem, AuditQuery, Filter};
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery};
+
+/// Lists connections and staff actions, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/audit",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Entries, newest first.", body = inline(ListResponse<AuditItem>)),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter or paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let (page, per_page, offset) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(state.settings.limits.max_page_size)?;
+    if let Some(kind) = &q.kind {
+        let ok = (1..=64).contains(&kind.len())
+            && kind
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'.');
+        if !ok {
+            return Err(ApiError::field(
+                "kind",
+                "must be a kind such as `login` or `login.failure`",
+            ));
+        }
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(ApiError::field("from", "must not be after `to`"));
+        }
+    }
+    let filter = Filter {
+        tenant_id: staff.list_scope(&state, q.tenant.as_deref())?,
+        from: q.from.map(|t| t.naive_utc()),
+        to: q.to.map(|t| t.naive_utc()),
+        kind: q.kind,
+    };
+    let (items, total) = state
+        .db
+        .run(move |conn| audit::list(conn, &filter, offset, i64::from(per_page)))
+        .await?;
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}

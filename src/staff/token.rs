@@ -1,0 +1,62 @@
+//! Staff session tokens: HS256 JWTs carrying the user, tenant, role and a
+//! unique id. Expiry is checked against the service's clock.
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::secrets::Key;
+
+pub const ISSUER: &str = "guichet";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// Staff user id.
+    pub sub: String,
+    /// Slug of the user's tenant, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    pub role: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+pub fn issue(key: &Key, claims: &Claims) -> Result<String, ApiError> {
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(key.bytes()),
+    )
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("cannot sign token: {e}")))
+}
+
+fn rejected() -> ApiError {
+    ApiError::unauthorized("The access token is missing, malformed, expired or not valid.")
+        .with_header("www-authenticate", "Bearer")
+}
+
+/// Accepts only HS256 tokens signed with `key`, issued by this service and
+/// not expired at `now`.
+pub fn verify(key: &Key, token: &str, now: DateTime<Utc>) -> Result<Claims, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.algorithms = vec![Algorithm::HS256];
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+    let data = decode::<Claims>(token, &DecodingKey::from_secret(key.bytes()), &validation)
+        .map_err(|_| rejected())?;
+    let claims = data.claims;
+    if claims.exp <= now.timestamp() || claims.iat > now.timestamp() + 60 {
+        return Err(rejected());
+    }
+    Ok(claims)
+}
+
+/// An error for the header itself: missing or not `Bearer`.
+pub fn missing() -> ApiError {
+    rejected()
+}
