@@ -1,0 +1,47 @@
+# Shared by the bench scripts: build, start a release server on a private
+# data folder, read wrk's figures.
+
+bench_setup() {
+  cd "$(dirname "$0")/.."
+  command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+  cargo build --release -q
+  BIN="$PWD/target/release/guichet"
+  WORK=$(mktemp -d)
+  PORT=${BENCH_PORT:-18080}
+  BASE="http://127.0.0.1:$PORT"
+  export GUICHET__SERVER__BIND="127.0.0.1:$PORT"
+  export GUICHET__STORAGE__DATA_DIR="$WORK"
+  export GUICHET__DATABASE__URL="${BENCH_DATABASE_URL:-sqlite://$WORK/guichet.db}"
+  export GUICHET__LOG__LEVEL=warn
+}
+
+bench_start() {
+  "$BIN" serve >"$WORK/serve.log" 2>&1 &
+  SERVER_PID=$!
+  trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -fsS "$BASE/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  cat "$WORK/serve.log"; echo "server did not start"; exit 1
+}
+
+# wrk_field FILE rps|p99|p50|non2xx|requests
+wrk_field() {
+  case "$2" in
+    rps) awk '/^Requests\/sec:/ {print $2}' "$1" ;;
+    p50) awk '$1=="50%" {print $2}' "$1" ;;
+    p99) awk '$1=="99%" {print $2}' "$1" ;;
+    requests) awk '/requests in/ {print $1}' "$1" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ {print $5}' "$1" | grep . || echo 0 ;;
+  esac
+}
+
+# to_ms 1.23ms|456.00us|1.20s -> milliseconds
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else print v }'
+}
