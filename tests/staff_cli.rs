@@ -21,7 +21,12 @@ fn guichet(dir: &Path, db: &TestDatabase, args: &[&str], stdin: Option<&str>) ->
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -43,18 +48,42 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     let out = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--tenant", "sevres", "--email", "dpo@ville-sevres.fr", "--role", "dpo", "--password-stdin"],
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "sevres",
+            "--email",
+            "dpo@ville-sevres.fr",
+            "--role",
+            "dpo",
+            "--password-stdin",
+        ],
         Some(&format!("{secret}\n")),
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.starts_with("created dpo dpo@ville-sevres.fr"), "{stdout}");
-    assert!(!stdout.contains(secret) && !stderr.contains(secret), "the password is never shown");
+    assert!(
+        stdout.starts_with("created dpo dpo@ville-sevres.fr"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "the password is never shown"
+    );
 
     let out = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--email", "admin@guichet.fr", "--role", "admin", "--password-stdin"],
+        &[
+            "users",
+            "add",
+            "--email",
+            "admin@guichet.fr",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
         Some(&format!("{secret}\n")),
     );
     assert!(out.status.success(), "{}", text(&out).1);
@@ -62,16 +91,39 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     let weak = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--tenant", "nimes", "--email", "dpo@nimes.fr", "--role", "dpo", "--password-stdin"],
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "nimes",
+            "--email",
+            "dpo@nimes.fr",
+            "--role",
+            "dpo",
+            "--password-stdin",
+        ],
         Some("azerty123456\n"),
     );
     let (_, stderr) = text(&weak);
     assert!(!weak.status.success());
-    assert!(stderr.contains("password: Password is one of the most common passwords."), "{stderr}");
+    assert!(
+        stderr.contains("password: Password is one of the most common passwords."),
+        "{stderr}"
+    );
     let short = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--tenant", "nimes", "--email", "dpo@nimes.fr", "--role", "dpo", "--password-stdin"],
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "nimes",
+            "--email",
+            "dpo@nimes.fr",
+            "--role",
+            "dpo",
+            "--password-stdin",
+        ],
         Some("short\n"),
     );
     assert!(text(&short).1.contains("at least 12 characters"));
@@ -79,7 +131,16 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     let no_stdin_flag = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--tenant", "nimes", "--email", "dpo@nimes.fr", "--role", "dpo"],
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "nimes",
+            "--email",
+            "dpo@nimes.fr",
+            "--role",
+            "dpo",
+        ],
         None,
     );
     assert!(!no_stdin_flag.status.success());
@@ -88,7 +149,17 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     let dup = guichet(
         dir.path(),
         &db,
-        &["users", "add", "--tenant", "sevres", "--email", "DPO@ville-sevres.fr", "--role", "dpo", "--password-stdin"],
+        &[
+            "users",
+            "add",
+            "--tenant",
+            "sevres",
+            "--email",
+            "DPO@ville-sevres.fr",
+            "--role",
+            "dpo",
+            "--password-stdin",
+        ],
         Some(&format!("{secret}\n")),
     );
     assert!(text(&dup).1.contains("already uses this e-mail address"));
@@ -100,18 +171,39 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     assert!(lines[0].starts_with("admin@guichet.fr") && lines[0].ends_with("active"));
     assert!(lines[1].contains("sevres"));
 
-    let out = guichet(dir.path(), &db, &["users", "disable", "--email", "dpo@ville-sevres.fr"], None);
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["users", "disable", "--email", "dpo@ville-sevres.fr"],
+        None,
+    );
     assert!(out.status.success());
-    let (stdout, _) = text(&guichet(dir.path(), &db, &["users", "list", "--tenant", "sevres"], None));
+    let (stdout, _) = text(&guichet(
+        dir.path(),
+        &db,
+        &["users", "list", "--tenant", "sevres"],
+        None,
+    ));
     assert!(stdout.trim_end().ends_with("disabled"), "{stdout}");
 
     let out = guichet(
         dir.path(),
         &db,
-        &["users", "set-password", "--email", "admin@guichet.fr", "--password-stdin"],
+        &[
+            "users",
+            "set-password",
+            "--email",
+            "admin@guichet.fr",
+            "--password-stdin",
+        ],
         Some("another long passphrase\n"),
     );
     assert!(out.status.success(), "{}", text(&out).1);
-    let out = guichet(dir.path(), &db, &["users", "disable", "--email", "ghost@guichet.fr"], None);
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["users", "disable", "--email", "ghost@guichet.fr"],
+        None,
+    );
     assert!(text(&out).1.contains("no staff account"));
 }
