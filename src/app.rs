@@ -12,6 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::consent::{ConsentWriter, ReceiptSigner};
 use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::ops::{self, Metrics};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub hasher: Hasher,
     pub login_limiter: LoginLimiter,
+    pub receipts: ReceiptSigner,
+    pub consent_writer: ConsentWriter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +99,22 @@ impl Application {
         let workers = settings.worker_count();
         let shutdown = settings.server.shutdown_timeout_secs;
         let request_timeout = Duration::from_secs(settings.server.client_request_timeout_secs);
+        let receipts = ReceiptSigner::new(&secrets.receipt);
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
-            db,
+            db: db.clone(),
             clock,
             tenants,
             secrets: Arc::new(secrets),
             metrics: Metrics::new(),
             hasher: Hasher::new(&settings.auth),
+            receipts,
+            consent_writer: ConsentWriter::start(
+                db.pool().clone(),
+                settings.consent.write_queue,
+                settings.consent.max_batch,
+                Duration::from_millis(settings.consent.enqueue_timeout_ms),
+            ),
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
         });
         let openapi = crate::openapi::document();
@@ -113,6 +124,7 @@ impl Application {
                 .app_data(app_state.clone())
                 .configure(routes)
                 .configure(crate::staff::routes)
+                .configure(crate::consent::routes)
                 .configure(extra)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))

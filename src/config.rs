@@ -61,6 +61,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub mail: MailSettings,
     pub auth: AuthSettings,
+    pub consent: ConsentSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(default)]
@@ -165,6 +166,29 @@ impl AuthSettings {
             n => n,
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentSettings {
+    /// Consents waiting to be committed before new ones are refused (503).
+    pub write_queue: usize,
+    /// Most consents committed in one transaction.
+    pub max_batch: usize,
+    /// Milliseconds a consent may wait for room in the queue.
+    pub enqueue_timeout_ms: u64,
+    /// Characters of the user agent kept.
+    pub user_agent_max: usize,
+    /// Longest TCF string accepted, in bytes.
+    pub tc_string_max: usize,
+    /// Longest page URL accepted, in bytes.
+    pub page_url_max: usize,
+    /// Most events returned by a subject's history.
+    pub history_max: i64,
+    /// Longest range of the statistics and the export, in days.
+    pub stats_max_days: u32,
+    /// Rows read per page while streaming an export.
+    pub export_page_rows: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -341,6 +365,19 @@ impl Settings {
             return Err(ConfigError::key(
                 "auth.min_password_length",
                 "must be at least 12",
+            ));
+        }
+        let consent = &self.consent;
+        if consent.write_queue == 0 || consent.max_batch == 0 || consent.max_batch > 1000 {
+            return Err(ConfigError::key(
+                "consent.max_batch",
+                "must be between 1 and 1000, and consent.write_queue at least 1",
+            ));
+        }
+        if consent.history_max < 1 || consent.export_page_rows < 1 || consent.stats_max_days < 1 {
+            return Err(ConfigError::key(
+                "consent",
+                "history_max, export_page_rows and stats_max_days must be at least 1",
             ));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)

@@ -16,6 +16,19 @@ pub use manager::ConnectionManager;
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;
 
+/// Runs the same diesel code on the inner connection of either backend, for
+/// what the multi-backend connection does not carry: `ON CONFLICT`, batch
+/// inserts, `FOR UPDATE SKIP LOCKED`.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// A connection to whichever backend the URL names.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

@@ -47,4 +47,40 @@ diesel::table! {
 
 diesel::joinable!(staff_users -> tenants (tenant_id));
 diesel::joinable!(audit_events -> staff_users (actor_id));
-diesel::allow_tables_to_appear_in_same_query!(tenants, staff_users, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    staff_users,
+    audit_events,
+    consent_events,
+    consent_daily_counts
+);
+
+diesel::table! {
+    consent_events (id) {
+        id -> Text,
+        tenant_id -> Text,
+        subject_id -> Text,
+        event -> Text,
+        policy_version -> Text,
+        choices -> Text,
+        gpc -> Bool,
+        at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        ip_pseudonym -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        page_url -> Nullable<Text>,
+        tc_string -> Nullable<Text>,
+        receipt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consent_daily_counts (tenant_id, day, purpose_id) {
+        tenant_id -> Text,
+        day -> Text,
+        purpose_id -> Text,
+        accepted -> BigInt,
+        refused -> BigInt,
+        withdrawn -> BigInt,
+    }
+}

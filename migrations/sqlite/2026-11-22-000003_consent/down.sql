@@ -1,0 +1,2 @@
+DROP TABLE consent_daily_counts;
+DROP TABLE consent_events;

@@ -1,0 +1,34 @@
+//! Cookie consent: the banner's routes, receipts, group-committed records,
+//! anonymous daily counts, and the DPO's statistics and export.
+
+mod cors;
+pub mod handlers;
+pub mod policy;
+pub mod receipt;
+pub mod stats;
+pub mod store;
+pub mod writer;
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+pub use receipt::ReceiptSigner;
+pub use writer::ConsentWriter;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/.well-known/jwks.json").get(handlers::jwks))
+        .service(web::resource("/v1/dpo/consents/stats").get(stats::stats))
+        .service(web::resource("/v1/dpo/consents/export").get(stats::export))
+        .service(
+            web::scope("/v1/tenants/{tenant}")
+                .wrap(from_fn(cors::tenant_cors))
+                .service(web::resource("/consent-policy").get(handlers::policy))
+                .service(web::resource("/consents").post(handlers::record))
+                .service(
+                    web::resource("/consents/{subject_id}")
+                        .get(handlers::current)
+                        .delete(handlers::withdraw),
+                )
+                .service(web::resource("/consents/{subject_id}/history").get(handlers::history)),
+        );
+}

@@ -1,0 +1,123 @@
+//! Consent receipts: compact JWS signed with Ed25519 (`alg: EdDSA`), whose
+//! public key is published at `/.well-known/jwks.json` under a key id (its
+//! RFC 7638 thumbprint). A banner, a citizen or an auditor can check a
+//! receipt with nothing but that document.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::secrets::Key;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReceiptClaims {
+    pub iss: String,
+    /// The visitor's subject id.
+    pub sub: String,
+    /// The consent id.
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub tenant: String,
+    pub policy_version: String,
+    pub choices: BTreeMap<String, bool>,
+    pub gpc: bool,
+}
+
+pub struct ReceiptSigner {
+    key: SigningKey,
+    kid: String,
+    /// `base64url(header) + "."`, the same for every receipt.
+    header_prefix: String,
+}
+
+impl ReceiptSigner {
+    pub fn new(seed: &Key) -> Self {
+        let key = SigningKey::from_bytes(seed.bytes());
+        let x = URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+        let kid = URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+        let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
+        let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header.to_string()));
+        Self {
+            key,
+            kid,
+            header_prefix,
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn sign(&self, claims: &ReceiptClaims) -> Result<String, ApiError> {
+        let payload = serde_json::to_vec(claims).map_err(ApiError::internal)?;
+        let mut jws = self.header_prefix.clone();
+        jws.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        let signature = self.key.sign(jws.as_bytes());
+        jws.push('.');
+        jws.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        Ok(jws)
+    }
+
+    /// The JSON Web Key Set publishing the public key.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": URL_SAFE_NO_PAD.encode(self.key.verifying_key().as_bytes()),
+                "kid": self.kid,
+                "use": "sig",
+                "alg": "EdDSA",
+            }]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_verify_with_the_published_key_and_fail_when_tampered() {
+        let signer = ReceiptSigner::new(&Key::from_bytes([5; 32]));
+        let claims = ReceiptClaims {
+            iss: "https://guichet.example".into(),
+            sub: "s".into(),
+            jti: "c".into(),
+            iat: 1,
+            exp: 2,
+            tenant: "sevres".into(),
+            policy_version: "v1".into(),
+            choices: [("matomo".to_owned(), true)].into(),
+            gpc: false,
+        };
+        let jws = signer.sign(&claims).unwrap();
+        let jwks = signer.jwks();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<ReceiptClaims>(&jws, &key, &v).unwrap();
+        assert_eq!(data.claims, claims);
+        assert_eq!(data.header.kid.as_deref(), Some(signer.kid()));
+
+        let mut tampered = claims.clone();
+        tampered.choices.insert("matomo".into(), false);
+        let parts: Vec<&str> = jws.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered).unwrap()),
+            parts[2]
+        );
+        assert!(jsonwebtoken::decode::<ReceiptClaims>(&forged, &key, &v).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! For the DPO: daily counts per purpose (kept after the raw records are
+//! purged), and the export of consent events as CSV, streamed page by page
+//! so that a million rows take no more memory than one page.
+
+use actix_web::{web, HttpResponse};
+use chrono::{Duration, NaiveDate, NaiveTime};
+use futures_util::stream;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::store::{self, Cursor, EventRow};
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::staff::Staff;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// First day (UTC), `YYYY-MM-DD`; default 30 days before `to`.
+    #[param(format = Date)]
+    pub from: Option<NaiveDate>,
+    /// Last day (UTC, inclusive), `YYYY-MM-DD`; default today.
+    #[param(format = Date)]
+    pub to: Option<NaiveDate>,
+    /// Admins only: one tenant (slug); default every tenant.
+    pub tenant: Option<String>,
+}
+
+impl RangeQuery {
+    fn resolve(&self, state: &AppState) -> Result<(NaiveDate, NaiveDate), ApiError> {
+        let to = self.to.unwrap_or_else(|| state.clock.now().date_naive());
+        let from = self.from.unwrap_or(to - Duration::days(30));
+        if from > to {
+            return Err(ApiError::field("from", "must not be after `to`"));
+        }
+        let max = i64::from(state.settings.consent.stats_max_days);
+        if (to - from).num_days() >= max {
+            return Err(ApiError::field(
+                "from",
+                format!("the range must not exceed {max} days"),
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DailyItem {
+    #[schema(format = Date)]
+    pub day: String,
+    pub tenant: String,
+    pub purpose_id: String,
+    pub accepted: i64,
+    pub refused: i64,
+    /// Consents withdrawn that day which had accepted this purpose.
+    pub withdrawn: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    pub items: Vec<DailyItem>,
+}
+
+/// Accepted and refused counts per day (UTC) and purpose.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/consents/stats",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "Counts per day and purpose.", body = Stats),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid range.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn stats(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = query.resolve(&state)?;
+    let scope = staff.list_scope(&state, query.tenant.as_deref())?;
+    let (f, t) = (from.to_string(), to.to_string());
+    let rows = state
+        .db
+        .run(move |conn| Ok(store::daily_counts(conn, scope.as_deref(), &f, &t)?))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| DailyItem {
+            tenant: state
+                .tenants
+                .by_id(&r.tenant_id)
+                .map(|t| t.slug.clone())
+                .unwrap_or(r.tenant_id),
+            day: r.day,
+            purpose_id: r.purpose_id,
+            accepted: r.accepted,
+            refused: r.refused,
+            withdrawn: r.withdrawn,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Stats {
+        from: from.to_string(),
+        to: to.to_string(),
+        items,
+    }))
+}
+
+const CSV_HEADER: [&str; 12] = [
+    "consent_id",
+    "tenant",
+    "subject_id",
+    "event",
+    "at",
+    "policy_version",
+    "choices",
+    "expires_at",
+    "gpc",
+    "page_url",
+    "ip_pseudonym",
+    "receipt",
+];
+
+fn csv_page(state: &AppState, rows: &[EventRow], header: bool) -> Result<web::Bytes, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 600));
+    if header {
+        out.write_record(CSV_HEADER).map_err(ApiError::internal)?;
+    }
+    let time = |t: chrono::NaiveDateTime| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    for r in rows {
+        let slug = state
+            .tenants
+            .by_id(&r.tenant_id)
+            .map(|t| t.slug.clone())
+            .unwrap_or_else(|| r.tenant_id.clone());
+        out.write_record([
+            r.id.as_str(),
+            slug.as_str(),
+            r.subject_id.as_str(),
+            r.event.as_str(),
+            time(r.at).as_str(),
+            r.policy_version.as_str(),
+            r.choices.as_str(),
+            r.expires_at.map(time).unwrap_or_default().as_str(),
+            if r.gpc { "true" } else { "false" },
+            r.page_url.as_deref().unwrap_or(""),
+            r.ip_pseudonym.as_deref().unwrap_or(""),
+            r.receipt.as_deref().unwrap_or(""),
+        ])
+        .map_err(ApiError::internal)?;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(web::Bytes::from(bytes))
+}
+
+/// One CSV row per consent event (given or withdrawn), oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/consents/export",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(RangeQuery),
+    responses(
+        (status = 200, description = "CSV, streamed.", body = String, content_type = "text/csv"),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid range.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn export(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<RangeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = query.resolve(&state)?;
+    let scope = staff.list_scope(&state, query.tenant.as_deref())?;
+    let start = from.and_time(NaiveTime::MIN);
+    let end = (to + Duration::days(1)).and_time(NaiveTime::MIN);
+    let page = state.settings.consent.export_page_rows;
+    let filename = format!("consents-{from}-{to}.csv");
+    struct Walk {
+        cursor: Cursor,
+        first: bool,
+        done: bool,
+    }
+    let body = stream::unfold(
+        Walk {
+            cursor: None,
+            first: true,
+            done: false,
+        },
+        move |mut walk| {
+            let state = state.clone();
+            let scope = scope.clone();
+            async move {
+                if walk.done {
+                    return None;
+                }
+                let cursor = walk.cursor.clone();
+                let rows = state
+                    .db
+                    .run(move |conn| {
+                        Ok(store::export_page(
+                            conn,
+                            scope.as_deref(),
+                            start,
+                            end,
+                            &cursor,
+                            page,
+                        )?)
+                    })
+                    .await;
+                let rows = match rows {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "consent export stopped");
+                        return Some((
+                            Err(actix_web::error::ErrorInternalServerError("export failed")),
+                            Walk { done: true, ..walk },
+                        ));
+                    }
+                };
+                walk.done = (rows.len() as i64) < page;
+                walk.cursor = rows.last().map(|r| (r.at, r.id.clone()));
+                let bytes = csv_page(&state, &rows, walk.first);
+                walk.first = false;
+                Some((bytes.map_err(actix_web::Error::from), walk))
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .streaming(body))
+}

@@ -1,0 +1,130 @@
+//! Group commit: consents arriving together share one transaction. One
+//! writer thread takes whatever has queued up while the previous commit
+//! was running, inserts it in one statement, commits, then answers every
+//! request of the batch. No request is answered before its row is
+//! committed, and no request waits for a timer.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::store::{self, EventRow};
+use crate::db::{DbError, Pool};
+use crate::error::ApiError;
+
+type Reply = oneshot::Sender<Result<(), String>>;
+
+struct Job {
+    row: EventRow,
+    reply: Reply,
+}
+
+#[derive(Clone)]
+pub struct ConsentWriter {
+    queue: mpsc::Sender<Job>,
+    enqueue_timeout: Duration,
+}
+
+impl ConsentWriter {
+    /// Starts the writer thread; it stops when the last `ConsentWriter` is
+    /// dropped.
+    pub fn start(pool: Pool, capacity: usize, max_batch: usize, enqueue_timeout: Duration) -> Self {
+        let (queue, rx) = mpsc::channel(capacity.max(1));
+        std::thread::Builder::new()
+            .name("consent-writer".into())
+            .spawn(move || run(pool, rx, max_batch.max(1)))
+            .expect("spawn the consent writer thread");
+        Self {
+            queue,
+            enqueue_timeout,
+        }
+    }
+
+    /// Returns once the event is committed.
+    pub async fn write(&self, row: EventRow) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let busy = || {
+            ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many consents are waiting to be recorded; try again shortly.",
+            )
+            .with_header("retry-after", "1")
+        };
+        self.queue
+            .send_timeout(Job { row, reply }, self.enqueue_timeout)
+            .await
+            .map_err(|_| busy())?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(unavailable)) if unavailable == UNAVAILABLE => Err(ApiError::unavailable(
+                anyhow::anyhow!("consent writer: database unavailable"),
+            )),
+            Ok(Err(e)) => Err(ApiError::internal(anyhow::anyhow!("consent writer: {e}"))),
+            Err(_) => Err(ApiError::internal(anyhow::anyhow!(
+                "consent writer stopped"
+            ))),
+        }
+    }
+}
+
+const UNAVAILABLE: &str = "database unavailable";
+
+fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, &mut batch);
+    }
+}
+
+fn commit(pool: &Pool, batch: &mut Vec<Job>) {
+    let mut conn = match pool.get() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "consent writer has no connection");
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(UNAVAILABLE.into()));
+            }
+            return;
+        }
+    };
+    let rows: Vec<EventRow> = batch.iter().map(|j| j.row.clone()).collect();
+    let error = match store::insert(&mut conn, &rows) {
+        Ok(()) => {
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Ok(()));
+            }
+            return;
+        }
+        Err(e) => DbError::from(e),
+    };
+    let alive = conn.batch_execute("SELECT 1").is_ok();
+    if error.is_unavailable() || !alive {
+        tracing::warn!(error = %error, "consent writer lost the database");
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(UNAVAILABLE.into()));
+        }
+        return;
+    }
+    if batch.len() == 1 {
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(error.to_string()));
+        }
+        return;
+    }
+    // One bad row must not fail its neighbours: retry them one by one.
+    tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
+    for job in batch.drain(..) {
+        let result =
+            store::insert(&mut conn, std::slice::from_ref(&job.row)).map_err(|e| e.to_string());
+        let _ = job.reply.send(result);
+    }
+}
