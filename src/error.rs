@@ -105,7 +105,9 @@ impl ApiError {
         )
     }
 
-    pub fn validation(errors: Vec<FieldError>) -> Self {
+    /// A 422 listing the fields at fault, in field order.
+    pub fn validation(mut errors: Vec<FieldError>) -> Self {
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
         let mut e = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
