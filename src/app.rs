@@ -122,9 +122,10 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                // The banners' routes are the busiest: matched first.
+                .configure(crate::consent::routes)
                 .configure(routes)
                 .configure(crate::staff::routes)
-                .configure(crate::consent::routes)
                 .configure(extra)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))

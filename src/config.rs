@@ -107,6 +107,8 @@ pub struct DatabaseSettings {
     pub connect_timeout_secs: u64,
     /// Milliseconds SQLite waits on a locked database before failing.
     pub sqlite_busy_timeout_ms: u64,
+    /// The same for the short reads made on the HTTP workers themselves.
+    pub sqlite_reader_busy_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

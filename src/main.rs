@@ -11,6 +11,10 @@ use guichet::clock::Clock;
 use guichet::config::Settings;
 use guichet::staff::Role;
 
+/// Many small allocations from many threads: mimalloc keeps them cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "guichet",

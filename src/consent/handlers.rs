@@ -276,7 +276,7 @@ pub async fn current(
     let tenant_id = tenant.id.clone();
     let row = state
         .db
-        .run(move |conn| Ok(store::current(conn, &tenant_id, &subject, now)?))
+        .read(move |conn| Ok(store::current(conn, &tenant_id, &subject, now)?))
         .await?
         .ok_or_else(|| ApiError::not_found("No consent is in force for this subject."))?;
     Ok(HttpResponse::Ok()

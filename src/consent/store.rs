@@ -97,19 +97,33 @@ pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
     })
 }
 
-/// The subject's latest event, whatever it is.
+/// The subject's latest event, whatever it is: the hottest read of the
+/// service, run on the inner connection so that its statement stays
+/// prepared. SQLite gets no `LIMIT ?`: a bound limit makes SQLite prepare
+/// the statement again at every execution; the index yields the rows in
+/// order and only the first is stepped to.
 pub fn latest(
     conn: &mut DbConnection,
     tenant_id: &str,
     subject_id: &str,
 ) -> QueryResult<Option<EventRow>> {
-    events::table
-        .filter(events::tenant_id.eq(tenant_id))
-        .filter(events::subject_id.eq(subject_id))
-        .order((events::at.desc(), events::id.desc()))
-        .select(EventRow::as_select())
-        .first(conn)
-        .optional()
+    macro_rules! query {
+        () => {
+            events::table
+                .filter(events::tenant_id.eq(tenant_id))
+                .filter(events::subject_id.eq(subject_id))
+                .order((events::at.desc(), events::id.desc()))
+                .select(EventRow::as_select())
+        };
+    }
+    match conn {
+        DbConnection::Pg(c) => query!().first(c).optional(),
+        DbConnection::Sqlite(c) => {
+            let mut rows =
+                query!().load_iter::<EventRow, diesel::connection::DefaultLoadingMode>(c)?;
+            rows.next().transpose()
+        }
+    }
 }
 
 /// The subject's consent in force at `now`: its latest event, if that is a

@@ -108,6 +108,7 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
     };
     let alive = conn.batch_execute("SELECT 1").is_ok();
     if error.is_unavailable() || !alive {
+        conn.mark_failed();
         tracing::warn!(error = %error, "consent writer lost the database");
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(UNAVAILABLE.into()));

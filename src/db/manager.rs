@@ -13,10 +13,12 @@ pub struct ConnectionManager {
     backend: Backend,
     url: String,
     sqlite_busy_timeout_ms: u64,
+    sqlite_reader_busy_timeout_ms: u64,
 }
 
 impl ConnectionManager {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
+        tune_sqlite_library();
         let backend = Backend::from_url(&settings.url).map_err(|reason| DbError::Connect {
             target: "the database".into(),
             reason,
@@ -29,6 +31,7 @@ impl ConnectionManager {
             backend,
             url,
             sqlite_busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            sqlite_reader_busy_timeout_ms: settings.sqlite_reader_busy_timeout_ms,
         })
     }
 
@@ -40,6 +43,16 @@ impl ConnectionManager {
     /// it does not exist yet (first start).
     pub fn open(&self) -> Result<DbConnection, DbError> {
         self.connect_to(true)
+    }
+
+    /// A read-only SQLite connection that gives up quickly on a locked file.
+    pub fn open_reader(&self) -> Result<DbConnection, DbError> {
+        let mut conn = self.connect_to(false)?;
+        conn.batch_execute(&format!(
+            "PRAGMA query_only = ON; PRAGMA busy_timeout = {}; PRAGMA mmap_size = 268435456;",
+            self.sqlite_reader_busy_timeout_ms
+        ))?;
+        Ok(conn)
     }
 
     fn connect_to(&self, create: bool) -> Result<DbConnection, DbError> {
@@ -75,21 +88,53 @@ impl ConnectionManager {
     }
 }
 
+/// A pooled connection, and whether its user saw it fail: the pool then
+/// drops it instead of handing it out again, without probing every
+/// connection at every checkout.
+pub struct Pooled {
+    conn: DbConnection,
+    failed: bool,
+}
+
+impl Pooled {
+    /// Marks the connection as failed: it will be closed, not reused.
+    pub fn mark_failed(&mut self) {
+        self.failed = true;
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 impl r2d2::ManageConnection for ConnectionManager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = DbError;
 
-    fn connect(&self) -> Result<DbConnection, DbError> {
-        self.connect_to(false)
+    fn connect(&self) -> Result<Pooled, DbError> {
+        Ok(Pooled {
+            conn: self.connect_to(false)?,
+            failed: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), DbError> {
         conn.batch_execute("SELECT 1").map_err(DbError::from)
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    fn has_broken(&self, pooled: &mut Pooled) -> bool {
         std::thread::panicking()
-            || match conn {
+            || pooled.failed
+            || match &mut pooled.conn {
                 DbConnection::Pg(c) => c.is_broken(),
                 DbConnection::Sqlite(c) => c.is_broken(),
             }
@@ -123,6 +168,20 @@ fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     options.open(path).map(drop)
+}
+
+/// Turns off SQLite's global memory statistics, whose mutex every
+/// allocation of every connection would otherwise take. It must happen
+/// before SQLite initialises; later calls are refused and change nothing.
+pub fn tune_sqlite_library() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: a documented configuration call with one int argument,
+        // made once; SQLite answers SQLITE_MISUSE if it is too late.
+        unsafe {
+            libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0i32);
+        }
+    });
 }
 
 /// A `file:` URI that opens the database read-write without creating it.

@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
-pub use manager::ConnectionManager;
+pub use manager::{ConnectionManager, Pooled};
 
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;
@@ -111,19 +111,32 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// True when the database could not be reached, as opposed to a query
-    /// that the database refused.
+    /// True when the database could not be reached or dropped the
+    /// connection, as opposed to a query that the database refused.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        matches!(
-            self,
-            Self::Connect { .. }
-                | Self::Pool(_)
-                | Self::Query(Error::DatabaseError(
-                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-                    _
-                ))
-        )
+        match self {
+            Self::Connect { .. } | Self::Pool(_) => true,
+            Self::Query(Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                let m = info.message();
+                // PostgreSQL shutting down, restarting or gone.
+                [
+                    "terminating connection",
+                    "server closed the connection",
+                    "no connection to the server",
+                    "the database system is",
+                    "could not receive data from server",
+                    "connection to server",
+                ]
+                .iter()
+                .any(|needle| m.contains(needle))
+            }
+            _ => false,
+        }
     }
 }
 
@@ -133,6 +146,13 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     sqlite_file: Option<std::path::PathBuf>,
+    manager: ConnectionManager,
+}
+
+thread_local! {
+    /// Read-only SQLite connections of this thread, by database file.
+    static SQLITE_READERS: std::cell::RefCell<std::collections::HashMap<String, DbConnection>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 impl Db {
@@ -145,15 +165,19 @@ impl Db {
             .max_size(settings.pool_size)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(settings.acquire_timeout_secs))
-            .test_on_check_out(true)
+            // A connection that failed is marked and dropped on return
+            // (see `Pooled`); checking each one at checkout would cost a
+            // round trip per query.
+            .test_on_check_out(false)
             .error_handler(Box::new(manager::QuietErrors))
-            .build_unchecked(manager);
+            .build_unchecked(manager.clone());
         let sqlite_file = (backend == Backend::Sqlite)
             .then(|| std::path::PathBuf::from(sqlite_path(&settings.url)));
         Ok(Self {
             pool,
             backend,
             sqlite_file,
+            manager,
         })
     }
 
@@ -174,10 +198,43 @@ impl Db {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            if matches!(&result, Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE) {
+                conn.mark_failed();
+            }
+            result
         })
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("database task failed: {e}")))?
+    }
+
+    /// Runs a short read-only query. On SQLite it runs right here, on a
+    /// read-only connection of this thread: in WAL mode a reader never waits
+    /// for a writer, and a point query takes microseconds, less than handing
+    /// it to another thread would. On PostgreSQL it goes to the blocking pool
+    /// like any other query.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(file) = &self.sqlite_file else {
+            return self.run(f).await;
+        };
+        let key = file.to_string_lossy().into_owned();
+        SQLITE_READERS.with(|readers| {
+            let mut readers = readers.borrow_mut();
+            if !readers.contains_key(&key) {
+                readers.insert(key.clone(), self.manager.open_reader()?);
+            }
+            let conn = readers.get_mut(&key).expect("inserted above");
+            let result = f(conn);
+            if matches!(&result, Err(e) if e.status.is_server_error()) {
+                // Start afresh next time rather than reuse a doubtful connection.
+                readers.remove(&key);
+            }
+            result
+        })
     }
 
     /// Answers whether the database serves a real query within `timeout`.
@@ -186,7 +243,10 @@ impl Db {
         let sqlite_file = self.sqlite_file.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get_timeout(timeout)?;
-            conn.batch_execute("SELECT 1 FROM tenants LIMIT 1")?;
+            if let Err(e) = conn.batch_execute("SELECT 1 FROM tenants LIMIT 1") {
+                conn.mark_failed();
+                return Err(e.into());
+            }
             if let Some(file) = &sqlite_file {
                 // An open connection keeps reading a file that was moved or
                 // unmounted; the next one would not find it.

@@ -16,9 +16,8 @@ CREATE TABLE consent_events (
     tc_string TEXT,
     receipt TEXT
 );
-CREATE INDEX consent_events_subject ON consent_events (tenant_id, subject_id, at);
+CREATE INDEX consent_events_subject ON consent_events (tenant_id, subject_id, at, id);
 CREATE INDEX consent_events_tenant_at ON consent_events (tenant_id, at, id);
-CREATE INDEX consent_events_at ON consent_events (at);
 
 -- Anonymous counts per day (UTC), tenant and purpose; they outlive the raw
 -- events, which are purged after their retention period.

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Consent recording speed, on PostgreSQL and on SQLite, 64 connections.
+#
+# PostgreSQL's baseline is pgbench inserting single rows, one commit each,
+# into a copy of the consent table, with 64 clients, in the same run. The
+# service must record at least as many consents per second (it commits
+# them in groups), with p99 <= 25 ms; on SQLite at least 15 000/s. Reading
+# the current consent must reach 40 % of the rate of GET /healthz. Every
+# 201 must be a row in the database: the rows are counted after the run
+# and compared with the 201s wrk received (wrk stops with up to 64
+# requests in flight, committed but unread, so rows may exceed 201s by
+# that much, never fall short).
+#
+# Usage: bench/consent.sh [--record]   (SECS=15 by default)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+SECS=${SECS:-15}
+PG_ADMIN=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_DB=guichet_bench_consent
+results=()
+verdicts=()
+
+run_backend() {
+  local backend=$1
+  if [[ $backend == postgres ]]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
+    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
+  else
+    unset BENCH_DATABASE_URL
+  fi
+  bench_setup
+  export GUICHET__DATABASE__POOL_SIZE=32
+  bench_start
+
+  local baseline=""
+  if [[ $backend == postgres ]]; then
+    psql "$BENCH_DATABASE_URL" -qc "CREATE TABLE bench_consents (LIKE consent_events INCLUDING ALL)"
+    cat >"$WORK/insert.sql" <<'SQL'
+INSERT INTO bench_consents (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
+VALUES (gen_random_uuid()::text, 't', gen_random_uuid()::text, 'given', '2026-01', '{"audience":true,"essential":true,"facebook":false,"linkedin":false,"twitter":false}', false, now(), now() + interval '13 months', md5(random()::text), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/explore/', repeat('r', 600));
+SQL
+    pgbench -n -c 64 -j 2 -T "$SECS" -f "$WORK/insert.sql" "$BENCH_DATABASE_URL" >"$WORK/pgbench" 2>&1
+    baseline=$(awk '/^tps = / {print $3}' "$WORK/pgbench")
+  fi
+
+  MODE=post wrk -t2 -c64 -d"${SECS}s" --latency -s bench/consent.lua "$BASE" >"$WORK/post"
+  local created rows post_rps post_p99
+  created=$(awk '/^CREATED/ {print $2}' "$WORK/post")
+  post_rps=$(wrk_field "$WORK/post" rps)
+  post_p99=$(to_ms "$(wrk_field "$WORK/post" p99)")
+  if [[ $backend == postgres ]]; then
+    rows=$(psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events")
+  else
+    rows=$(sqlite3 "$WORK/guichet.db" "SELECT count(*) FROM consent_events")
+  fi
+  local rate
+  rate=$(echo "$created / $SECS" | bc -l)
+
+  wrk -t2 -c64 -d"${SECS}s" --latency "$BASE/healthz" >"$WORK/healthz"
+  MODE=get wrk -t2 -c64 -d"${SECS}s" --latency -s bench/consent.lua "$BASE" >"$WORK/get"
+  local health_rps get_rps get_p99
+  health_rps=$(wrk_field "$WORK/healthz" rps)
+  get_rps=$(wrk_field "$WORK/get" rps)
+  get_p99=$(to_ms "$(wrk_field "$WORK/get" p99)")
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; trap - EXIT
+
+  local target verdict_rate
+  if [[ $backend == postgres ]]; then
+    target=$baseline
+  else
+    target=15000
+  fi
+  verdict_rate=$(echo "$rate >= $target" | bc -l)
+  results+=("| $backend | $(printf %.0f "$rate") | ${baseline:-—} | $(printf %.2f "$(echo "$rate / $target" | bc -l)") | $post_p99 | $created | $rows | $(printf %.0f "$get_rps") | $get_p99 | $(printf %.0f "$health_rps") | $(printf %.2f "$(echo "$get_rps / $health_rps" | bc -l)") |")
+  verdicts+=("$backend: consents/s >= target: $([[ $verdict_rate == 1 ]] && echo yes || echo NO); p99 <= 25 ms: $(echo "$post_p99 <= 25" | bc -l | sed 's/1/yes/;s/0/NO/'); every 201 is a row: $( (( rows >= created )) && echo yes || echo NO) ($((rows - created)) rows more: requests in flight when wrk stopped, committed but never read by wrk; at most 64 expected); GET >= 40 % of healthz: $(echo "$get_rps >= 0.4 * $health_rps" | bc -l | sed 's/1/yes/;s/0/NO/')")
+  [[ $backend == postgres ]] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
+  return 0
+}
+
+run_backend postgres
+run_backend sqlite
+
+table=$(
+  echo "| backend | consents/s | pgbench inserts/s | ratio to target | POST p99 ms | 201s | rows | GET current/s | GET p99 ms | GET /healthz/s | GET ratio |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${results[@]}"
+  echo
+  printf -- '- %s\n' "${verdicts[@]}"
+)
+echo "$table"
+if [[ "${1:-}" == "--record" ]]; then
+  {
+    echo
+    echo "## Consent recording — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), release build"
+    echo
+    echo "\`bench/consent.sh\`: wrk, 2 threads, 64 connections, ${SECS} s per figure, 50 000 visitors;"
+    echo "target on PostgreSQL = pgbench single-row INSERT commits/s (64 clients, same run); on SQLite 15 000/s."
+    echo
+    echo "$table"
+  } >>bench/RESULTS.md
+fi
