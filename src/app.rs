@@ -15,6 +15,8 @@ use crate::config::Settings;
 use crate::consent::{ConsentWriter, ReceiptSigner};
 use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
+use crate::mail::worker::{MailMetrics, Worker};
+use crate::mail::Mail;
 use crate::ops::{self, Metrics};
 use crate::secrets::{Secrets, SecretsError};
 use crate::staff::login::LoginLimiter;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     pub receipts: ReceiptSigner,
     pub consent_writer: ConsentWriter,
+    pub mail: Arc<Mail>,
+    pub mail_worker: Worker,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,13 +104,26 @@ impl Application {
         let shutdown = settings.server.shutdown_timeout_secs;
         let request_timeout = Duration::from_secs(settings.server.client_request_timeout_secs);
         let receipts = ReceiptSigner::new(&secrets.receipt);
+        let mail = Arc::new(Mail::new(&settings).map_err(crate::config::ConfigError)?);
+        let metrics = Metrics::new();
+        let mail_worker = Worker {
+            db: db.clone(),
+            mail: mail.clone(),
+            clock: clock.clone(),
+            metrics: MailMetrics::register(metrics.registry()),
+        };
+        if settings.mail.worker {
+            mail_worker.clone().spawn();
+        }
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
-            clock,
+            clock: clock.clone(),
             tenants,
             secrets: Arc::new(secrets),
-            metrics: Metrics::new(),
+            metrics,
+            mail,
+            mail_worker,
             hasher: Hasher::new(&settings.auth),
             receipts,
             consent_writer: ConsentWriter::start(

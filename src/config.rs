@@ -216,6 +216,17 @@ pub struct MailSettings {
     pub from: String,
     /// Folder of `.eml` files for the `file` transport, relative to `storage.data_dir`.
     pub file_dir: PathBuf,
+    /// Run the delivery worker inside `guichet serve`.
+    pub worker: bool,
+    /// Milliseconds between two passes of the worker.
+    pub poll_interval_ms: u64,
+    /// Messages claimed per batch.
+    pub batch_size: i64,
+    /// Seconds a claimed message stays reserved to its worker.
+    pub lease_secs: u64,
+    /// First retry delay, doubled at each failure up to `retry_max_secs`.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
     pub smtp: SmtpSettings,
 }
 
@@ -384,6 +395,18 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::key("log.level", format!("is not a log filter: {e}")))?;
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::key(
+                "mail.from",
+                "must be a mailbox like `Guichet <no-reply@example.org>`",
+            ));
+        }
+        if self.mail.batch_size < 1 || self.mail.lease_secs < 10 || self.mail.retry_base_secs < 1 {
+            return Err(ConfigError::key(
+                "mail",
+                "batch_size must be at least 1, lease_secs at least 10, retry_base_secs at least 1",
+            ));
+        }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
             return Err(ConfigError::key(
                 "mail.smtp.host",

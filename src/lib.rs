@@ -10,6 +10,7 @@ pub mod consent;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;

@@ -45,6 +45,20 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Outgoing mail.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send one test message through the configured transport, now.
+    Test {
+        #[arg(long, value_name = "ADDRESS")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -127,6 +141,9 @@ fn main() -> ExitCode {
             UsersCommand::Disable { email } => cli::disable_user(&settings, &email),
             UsersCommand::SetPassword { email, .. } => cli::set_password(&settings, &email),
         },
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => cli::mail_test(&settings, &to),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ use crate::error::{FieldError, Problem};
         crate::staff::admin::list_users,
         crate::staff::admin::create_user,
         crate::staff::admin::disable_user,
+        crate::mail::admin::list,
         crate::consent::handlers::policy,
         crate::consent::handlers::record,
         crate::consent::handlers::current,

@@ -113,6 +113,8 @@ fn view(slug: &str, row: &EventRow) -> ConsentView {
     }
 }
 
+use crate::db::write_transaction as guichet_write;
+
 fn parse_subject(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
@@ -315,8 +317,7 @@ pub async fn withdraw(
     let withdrawn = state
         .db
         .run(move |conn| {
-            use diesel::Connection;
-            conn.transaction(|conn| {
+            guichet_write(conn, |conn| {
                 let Some(consent) = store::current(conn, &tenant_id, &subject, now.naive_utc())?
                 else {
                     return Ok(false);

@@ -29,6 +29,41 @@ macro_rules! on_backend {
     };
 }
 
+/// A transaction that reads then writes. On SQLite it takes the write lock
+/// at `BEGIN` (`BEGIN IMMEDIATE`): a deferred transaction that read first
+/// would fail at once, not wait, if another connection wrote in between.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    use diesel::Connection;
+    let DbConnection::Sqlite(inner) = conn else {
+        return conn.transaction(f);
+    };
+    // The multi-backend connection shares the inner connection's
+    // transaction state, so nested transactions become savepoints.
+    AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(v) => {
+            let DbConnection::Sqlite(inner) = conn else {
+                unreachable!("the backend does not change")
+            };
+            AnsiTransactionManager::commit_transaction(inner)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let DbConnection::Sqlite(inner) = conn {
+                let _ = AnsiTransactionManager::rollback_transaction(inner);
+            }
+            Err(e)
+        }
+    }
+}
+
 /// A connection to whichever backend the URL names.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

@@ -52,7 +52,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_users,
     audit_events,
     consent_events,
-    consent_daily_counts
+    consent_daily_counts,
+    mail_outbox
 );
 
 diesel::table! {
@@ -82,5 +83,25 @@ diesel::table! {
         accepted -> BigInt,
         refused -> BigInt,
         withdrawn -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        tenant_id -> Nullable<Text>,
+        message_id -> Text,
+        template -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_text -> Text,
+        body_html -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
     }
 }

@@ -202,6 +202,5 @@ pub(crate) fn conn_transaction<T>(
     conn: &mut crate::db::DbConnection,
     f: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    use diesel::Connection;
-    conn.transaction(f)
+    crate::db::write_transaction(conn, f)
 }

@@ -22,5 +22,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .get(admin::list_users)
                 .post(admin::create_user),
         )
-        .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user));
+        .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user))
+        .service(web::resource("/v1/admin/mail").get(crate::mail::admin::list));
 }

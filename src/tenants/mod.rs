@@ -92,7 +92,7 @@ pub fn sync(
     configured: &BTreeMap<String, TenantConfig>,
     now: NaiveDateTime,
 ) -> Result<Tenants, DbError> {
-    conn.transaction(|conn| {
+    crate::db::write_transaction(conn, |conn| {
         let existing: Vec<TenantRow> = tenants::table.select(TenantRow::as_select()).load(conn)?;
         let mut by_slug = HashMap::new();
         for (slug, cfg) in configured {

@@ -138,6 +138,8 @@ pub fn test_settings(dir: &std::path::Path, db: &TestDatabase) -> Settings {
     s.database.pool_size = 4;
     s.database.acquire_timeout_secs = 2;
     s.database.connect_timeout_secs = 2;
+    // Tests deliver mail by calling the worker, after moving the clock.
+    s.mail.worker = false;
     s
 }
 
@@ -235,4 +237,94 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
     assert_eq!(res.status(), 200, "login of {email}");
     let body: serde_json::Value = res.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A real SMTP server (aiosmtpd) in a process of its own, which a test can
+/// stop and start again on the same port.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Self {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.resume();
+        server
+    }
+
+    pub fn resume(&mut self) {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server started");
+        self.child = Some(child);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message received so far, raw.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    /// Points the app's settings at this server.
+    pub fn configure(&self, s: &mut Settings) {
+        s.mail.transport = guichet::config::MailTransportKind::Smtp;
+        s.mail.smtp.host = "127.0.0.1".into();
+        s.mail.smtp.port = self.port;
+        s.mail.smtp.tls = guichet::config::SmtpTls::None;
+        s.mail.smtp.timeout_secs = 5;
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs one delivery pass of the app's mail worker.
+pub async fn deliver(app: &TestApp) -> guichet::mail::worker::Pass {
+    let worker = app.state.mail_worker.clone();
+    tokio::task::spawn_blocking(move || worker.deliver_due())
+        .await
+        .unwrap()
+        .expect("delivery pass")
 }
