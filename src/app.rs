@@ -18,6 +18,8 @@ use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
 use crate::mail::Mail;
 use crate::ops::{self, Metrics};
+use crate::requests::documents::KeyRing;
+use crate::requests::submit::SubmissionLimiter;
 use crate::secrets::{Secrets, SecretsError};
 use crate::staff::login::LoginLimiter;
 use crate::staff::password::Hasher;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub consent_writer: ConsentWriter,
     pub mail: Arc<Mail>,
     pub mail_worker: Worker,
+    pub documents: KeyRing,
+    pub submission_limits: SubmissionLimiter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,10 +124,15 @@ impl Application {
             db: db.clone(),
             clock: clock.clone(),
             tenants,
-            secrets: Arc::new(secrets),
+            secrets: Arc::new(secrets.clone()),
             metrics,
             mail,
             mail_worker,
+            documents: KeyRing::new(&secrets.document, &secrets.document_retired),
+            submission_limits: SubmissionLimiter::new(
+                settings.requests.submissions_per_ip_per_hour,
+                settings.requests.submissions_per_email_per_day,
+            ),
             hasher: Hasher::new(&settings.auth),
             receipts,
             consent_writer: ConsentWriter::start(
@@ -143,6 +152,7 @@ impl Application {
                 .configure(crate::consent::routes)
                 .configure(routes)
                 .configure(crate::staff::routes)
+                .configure(crate::requests::routes)
                 .configure(extra)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))

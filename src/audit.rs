@@ -20,6 +20,8 @@ pub mod kind {
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DISABLED: &str = "user.disabled";
     pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const DOCUMENT_OPENED: &str = "document.opened";
+    pub const REQUEST_TRANSITIONED: &str = "request.transitioned";
 }
 
 /// One entry to write.

@@ -62,6 +62,7 @@ pub struct Settings {
     pub mail: MailSettings,
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
+    pub requests: RequestSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(default)]
@@ -193,6 +194,31 @@ pub struct ConsentSettings {
     pub export_page_rows: i64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSettings {
+    /// Largest identity document, in bytes.
+    pub max_document_bytes: usize,
+    /// Most identity documents per submission or upload.
+    pub max_documents: usize,
+    /// Largest total of the text fields of a form, in bytes.
+    pub max_text_bytes: usize,
+    /// Longest `details`, in characters.
+    pub details_max_chars: usize,
+    /// Submissions one client address may make per hour.
+    pub submissions_per_ip_per_hour: u32,
+    /// Submissions one e-mail address may make per day.
+    pub submissions_per_email_per_day: u32,
+    /// Time zone of the dates written to people (e-mails).
+    pub timezone: String,
+}
+
+impl RequestSettings {
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Europe::Paris)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransportKind {
@@ -256,6 +282,9 @@ pub struct SecretSettings {
     pub receipt: Option<String>,
     /// Encrypts identity documents at rest.
     pub document: Option<String>,
+    /// Former document keys, still able to decrypt (key rotation).
+    #[serde(default)]
+    pub document_retired: Vec<String>,
 }
 
 impl std::fmt::Debug for SecretSettings {
@@ -379,6 +408,19 @@ impl Settings {
                 "auth.min_password_length",
                 "must be at least 12",
             ));
+        }
+        let r = &self.requests;
+        if r.max_document_bytes < 1024 || r.max_documents == 0 || r.max_text_bytes < 1024 {
+            return Err(ConfigError::key(
+                "requests",
+                "max_document_bytes and max_text_bytes must be at least 1024, max_documents at least 1",
+            ));
+        }
+        if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
+            return Err(ConfigError::key("requests", "submission rate limits must be at least 1"));
+        }
+        if r.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::key("requests.timezone", "is not an IANA time zone such as Europe/Paris"));
         }
         let consent = &self.consent;
         if consent.write_queue == 0 || consent.max_batch == 0 || consent.max_batch > 1000 {

@@ -244,6 +244,16 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        if let diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) = &e
+        {
+            // A race with a concurrent write: the caller may try again.
+            let mut err = Self::conflict("unique_violation", "A concurrent change got there first; try again.");
+            err.cause = Some(e.into());
+            return err;
+        }
         crate::db::DbError::from(e).into()
     }
 }

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod openapi;
 pub mod ops;
 pub mod privacy;
+pub mod requests;
 pub mod secrets;
 pub mod staff;
 pub mod telemetry;

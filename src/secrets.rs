@@ -42,6 +42,8 @@ pub struct Secrets {
     pub pseudonym: Key,
     pub receipt: Key,
     pub document: Key,
+    /// Former document keys, kept to decrypt what they encrypted.
+    pub document_retired: Vec<Key>,
     /// Names of the keys that came from the generated file.
     pub generated: Vec<&'static str>,
 }
@@ -103,6 +105,11 @@ impl Secrets {
             pseudonym: take("pseudonym"),
             receipt: take("receipt"),
             document: take("document"),
+            document_retired: configured
+                .document_retired
+                .iter()
+                .map(|v| decode(v.trim()).ok_or(SecretsError::Invalid("document_retired")))
+                .collect::<Result<_, _>>()?,
             generated: missing,
         })
     }

@@ -53,7 +53,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     consent_events,
     consent_daily_counts,
-    mail_outbox
+    mail_outbox,
+    rights_requests,
+    request_documents,
+    request_events,
+    suppression_list,
+    tracking_tokens
 );
 
 diesel::table! {
@@ -105,3 +110,81 @@ diesel::table! {
         sent_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    rights_requests (id) {
+        id -> Text,
+        tenant_id -> Text,
+        reference -> Text,
+        kind -> Text,
+        status -> Text,
+        is_open -> Bool,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        email_hash -> Nullable<Text>,
+        postal_address -> Nullable<Text>,
+        details -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        grounds -> Nullable<Text>,
+        search_text -> Nullable<Text>,
+        received_at -> Timestamp,
+        due_at -> Timestamp,
+        paused_at -> Nullable<Timestamp>,
+        extended -> Bool,
+        extension_reason -> Nullable<Text>,
+        closed_at -> Nullable<Timestamp>,
+        outcome_reason -> Nullable<Text>,
+        duplicate_of -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tracking_tokens (token_hash) {
+        token_hash -> Text,
+        request_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_documents (id) {
+        id -> Text,
+        request_id -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        sha256 -> Text,
+        key_id -> Text,
+        nonce -> Binary,
+        ciphertext -> Nullable<Binary>,
+        uploaded_at -> Timestamp,
+        purged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    request_events (id) {
+        id -> Text,
+        request_id -> Text,
+        at -> Timestamp,
+        actor -> Text,
+        action -> Text,
+        status -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    suppression_list (tenant_id, email_hash) {
+        tenant_id -> Text,
+        email_hash -> Text,
+        request_id -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(request_documents -> rights_requests (request_id));
+diesel::joinable!(request_events -> rights_requests (request_id));

@@ -1,0 +1,145 @@
+//! Reading what a citizen sends: multipart forms (fields and up to two
+//! identity documents, streamed with their size checked as they arrive)
+//! or JSON when no file is sent.
+
+use std::collections::HashMap;
+
+use actix_multipart::Multipart;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+
+use super::documents::{display_name, sniff};
+use crate::config::RequestSettings;
+use crate::error::ApiError;
+
+/// A document as received: its bytes (one copy), type and display name.
+pub struct Upload {
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+    pub filename: String,
+}
+
+/// The text fields and the documents of a submission.
+#[derive(Default)]
+pub struct Intake {
+    pub fields: HashMap<String, String>,
+    pub documents: Vec<Upload>,
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("Each identity document must be at most {} MiB.", limit / (1024 * 1024)),
+    )
+}
+
+/// Reads a multipart form: text fields in `allowed`, files under
+/// `id_document` (PDF, JPEG or PNG, checked by their bytes).
+pub async fn read_multipart(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &RequestSettings,
+    allowed: &[&str],
+) -> Result<Intake, ApiError> {
+    let mut form = Multipart::new(req.headers(), payload);
+    let mut intake = Intake::default();
+    let mut text_bytes = 0usize;
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "id_document" {
+            if intake.documents.len() >= limits.max_documents {
+                return Err(ApiError::field(
+                    "id_document",
+                    format!("at most {} documents may be sent", limits.max_documents),
+                ));
+            }
+            let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned);
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|_| ApiError::bad_request("The upload was interrupted."))?;
+                if bytes.len() + chunk.len() > limits.max_document_bytes {
+                    return Err(too_large(limits.max_document_bytes));
+                }
+                if bytes.is_empty() {
+                    bytes.reserve(chunk.len().max(64 * 1024));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let content_type = sniff(&bytes).ok_or_else(|| {
+                ApiError::unsupported_media_type("a PDF, JPEG or PNG file (checked by its content, not its name)")
+            })?;
+            intake.documents.push(Upload {
+                filename: display_name(filename.as_deref(), content_type),
+                bytes,
+                content_type,
+            });
+            continue;
+        }
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::field(name, "is not a field of this form"));
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|_| ApiError::bad_request("The form was interrupted."))?;
+            text_bytes += chunk.len();
+            if text_bytes > limits.max_text_bytes {
+                return Err(ApiError::payload_too_large(limits.max_text_bytes));
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value).map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))?;
+        intake.fields.insert(name, value);
+    }
+    Ok(intake)
+}
+
+pub enum BodyKind {
+    Multipart,
+    Json,
+}
+
+pub fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ct.starts_with("multipart/form-data") {
+        Ok(BodyKind::Multipart)
+    } else if ct.starts_with("application/json") {
+        Ok(BodyKind::Json)
+    } else {
+        Err(ApiError::unsupported_media_type("multipart/form-data, or application/json when no file is sent"))
+    }
+}
+
+/// Reads a JSON body of string fields (no documents).
+pub async fn read_json(mut payload: web::Payload, limit: usize, allowed: &[&str]) -> Result<Intake, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let map: serde_json::Map<String, serde_json::Value> = crate::http::parse_json(&body)?;
+    let mut intake = Intake::default();
+    for (name, value) in map {
+        if !allowed.contains(&name.as_str()) {
+            return Err(ApiError::field(name, "is not a field of this form"));
+        }
+        match value {
+            serde_json::Value::String(s) => {
+                intake.fields.insert(name, s);
+            }
+            serde_json::Value::Null => {}
+            _ => return Err(ApiError::field(name, "must be a string")),
+        }
+    }
+    Ok(intake)
+}

@@ -1,0 +1,174 @@
+//! What a request is and how it moves: kinds, statuses, and the one table
+//! of allowed transitions.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::tenants::Locale;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Access,
+    Rectification,
+    Erasure,
+    Restriction,
+    Opposition,
+    Portability,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::Access,
+        Kind::Rectification,
+        Kind::Erasure,
+        Kind::Restriction,
+        Kind::Opposition,
+        Kind::Portability,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Rectification => "rectification",
+            Self::Erasure => "erasure",
+            Self::Restriction => "restriction",
+            Self::Opposition => "opposition",
+            Self::Portability => "portability",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The right's name, for people.
+    pub fn label(self, locale: Locale) -> &'static str {
+        match (locale, self) {
+            (Locale::Fr, Self::Access) => "droit d'accès",
+            (Locale::Fr, Self::Rectification) => "droit de rectification",
+            (Locale::Fr, Self::Erasure) => "droit à l'effacement",
+            (Locale::Fr, Self::Restriction) => "droit à la limitation du traitement",
+            (Locale::Fr, Self::Opposition) => "droit d'opposition",
+            (Locale::Fr, Self::Portability) => "droit à la portabilité",
+            (Locale::En, Self::Access) => "right of access",
+            (Locale::En, Self::Rectification) => "right to rectification",
+            (Locale::En, Self::Erasure) => "right to erasure",
+            (Locale::En, Self::Restriction) => "right to restriction of processing",
+            (Locale::En, Self::Opposition) => "right to object",
+            (Locale::En, Self::Portability) => "right to data portability",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Received,
+    InProgress,
+    AwaitingIdentity,
+    Completed,
+    Rejected,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Received,
+        Status::InProgress,
+        Status::AwaitingIdentity,
+        Status::Completed,
+        Status::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::InProgress => "in_progress",
+            Self::AwaitingIdentity => "awaiting_identity",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Completed and rejected requests are final.
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Completed | Self::Rejected)
+    }
+}
+
+/// Who may make a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// The DPO, from the queue.
+    Staff,
+    /// The requester, by uploading the identity document asked for.
+    Requester,
+}
+
+/// Every allowed move, and who makes it. Anything else is refused (409).
+pub const TRANSITIONS: &[(Status, Status, By)] = {
+    use Status::*;
+    &[
+        (Received, InProgress, By::Staff),
+        (Received, AwaitingIdentity, By::Staff),
+        (InProgress, AwaitingIdentity, By::Staff),
+        (AwaitingIdentity, Received, By::Requester),
+        (Received, Completed, By::Staff),
+        (InProgress, Completed, By::Staff),
+        (Received, Rejected, By::Staff),
+        (InProgress, Rejected, By::Staff),
+        (AwaitingIdentity, Rejected, By::Staff),
+    ]
+};
+
+pub fn allowed(from: Status, to: Status, by: By) -> bool {
+    TRANSITIONS.iter().any(|&(f, t, b)| f == from && t == to && b == by)
+}
+
+/// The moves the DPO may make from `from`.
+pub fn next_for_staff(from: Status) -> Vec<Status> {
+    TRANSITIONS
+        .iter()
+        .filter(|&&(f, _, b)| f == from && b == By::Staff)
+        .map(|&(_, t, _)| t)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_statuses_have_no_way_out() {
+        for to in Status::ALL {
+            for by in [By::Staff, By::Requester] {
+                assert!(!allowed(Status::Completed, to, by));
+                assert!(!allowed(Status::Rejected, to, by));
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_requester_ends_the_wait_for_an_identity_document() {
+        assert!(allowed(Status::AwaitingIdentity, Status::Received, By::Requester));
+        assert!(!allowed(Status::AwaitingIdentity, Status::Received, By::Staff));
+        assert!(!allowed(Status::AwaitingIdentity, Status::Completed, By::Staff));
+        assert!(allowed(Status::InProgress, Status::AwaitingIdentity, By::Staff));
+        assert!(!allowed(Status::Received, Status::Received, By::Staff));
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(next_for_staff(Status::Received).len(), 4);
+    }
+}

@@ -1,0 +1,26 @@
+//! Rights requests: from the citizen's form to the DPO's decision, on time.
+
+pub mod deadline;
+pub mod documents;
+pub mod dpo;
+pub mod intake;
+pub mod lifecycle;
+pub mod notify;
+pub mod store;
+pub mod submit;
+pub mod track;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/tenants/{tenant}/requests").post(submit::submit))
+        .service(web::resource("/v1/requests/track/{token}").get(track::track))
+        .service(web::resource("/v1/requests/track/{token}/documents").post(track::upload))
+        .service(web::resource("/v1/dpo/requests").get(dpo::queue))
+        .service(web::resource("/v1/dpo/suppression/check").get(dpo::suppression_check))
+        .service(web::resource("/v1/dpo/requests/{id}").get(dpo::detail))
+        .service(web::resource("/v1/dpo/requests/{id}/transitions").post(dpo::transition))
+        .service(web::resource("/v1/dpo/requests/{id}/extension").post(dpo::extend))
+        .service(web::resource("/v1/dpo/requests/{id}/messages").post(dpo::message))
+        .service(web::resource("/v1/dpo/requests/{id}/documents/{document_id}").get(dpo::document));
+}

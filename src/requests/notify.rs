@@ -1,0 +1,193 @@
+//! The e-mails of a request's life, queued in the transaction of the change
+//! that causes them. The DPO's never carry the free text or the document.
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::json;
+
+use super::lifecycle::Kind;
+use super::store::RequestRow;
+use crate::app::AppState;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::mail::Letter;
+use crate::tenants::{Locale, Tenant};
+
+pub const CNIL_COMPLAINTS: &str = "https://www.cnil.fr/fr/plaintes";
+
+/// A date as people write it: "2 avril 2026", "2 April 2026".
+pub fn human_date(at: DateTime<Utc>, locale: Locale, tz: chrono_tz::Tz) -> String {
+    const FR: [&str; 12] = [
+        "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+        "novembre", "décembre",
+    ];
+    const EN: [&str; 12] = [
+        "January", "February", "March", "April", "May", "June", "July", "August", "September",
+        "October", "November", "December",
+    ];
+    let local = at.with_timezone(&tz);
+    let month = local.month0() as usize;
+    match locale {
+        Locale::Fr => format!("{} {} {}", local.day(), FR[month], local.year()),
+        Locale::En => format!("{} {} {}", local.day(), EN[month], local.year()),
+    }
+}
+
+pub fn tracking_link(state: &AppState, token: &str) -> String {
+    format!(
+        "{}/v1/requests/track/{token}",
+        state.settings.server.public_url.trim_end_matches('/')
+    )
+}
+
+pub struct Notifier<'a> {
+    pub state: &'a AppState,
+    pub tenant: &'a Tenant,
+}
+
+impl Notifier<'_> {
+    fn locale(&self) -> Locale {
+        self.tenant.config.locale
+    }
+
+    fn date(&self, at: chrono::NaiveDateTime) -> String {
+        human_date(at.and_utc(), self.locale(), self.state.settings.requests.tz())
+    }
+
+    fn kind_label(&self, row: &RequestRow) -> &'static str {
+        Kind::parse(&row.kind).map_or("", |k| k.label(self.locale()))
+    }
+
+    fn to_requester(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        template: &str,
+        ctx: serde_json::Value,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let Some(email) = row.email.as_deref() else {
+            return Ok(());
+        };
+        let letter = Letter {
+            tenant: Some(self.tenant),
+            locale: self.locale(),
+            to: email,
+            template,
+        };
+        self.state.mail.enqueue(conn, letter, ctx, now).map(|_| ())
+    }
+
+    /// The DPO's notice and the requester's acknowledgement.
+    pub fn submitted(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        token: &str,
+        has_document: bool,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let link = format!(
+            "{}/console/requests/{}",
+            self.state.settings.server.public_url.trim_end_matches('/'),
+            row.id
+        );
+        let dpo = Letter {
+            tenant: Some(self.tenant),
+            locale: self.locale(),
+            to: &self.tenant.config.dpo_email,
+            template: "dpo_new_request",
+        };
+        let ctx = json!({
+            "reference": row.reference, "kind_label": self.kind_label(row),
+            "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
+            "link": link, "has_id_document": has_document,
+        });
+        self.state.mail.enqueue(conn, dpo, ctx, now)?;
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference, "kind_label": self.kind_label(row),
+            "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
+            "tracking_link": tracking_link(self.state, token),
+        });
+        self.to_requester(conn, row, "requester_ack", ctx, now)
+    }
+
+    pub fn identity_requested(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        note: Option<&str>,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let retention = match (self.locale(), row.kind.as_str()) {
+            (Locale::Fr, "opposition") => "3 ans",
+            (Locale::Fr, _) => "1 an",
+            (Locale::En, "opposition") => "3 years",
+            (Locale::En, _) => "1 year",
+        };
+        let token = super::store::new_tracking_token(conn, &row.id, now)?;
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference,
+            "tracking_link": tracking_link(self.state, &token),
+            "note": note.unwrap_or(""), "id_retention": retention,
+        });
+        self.to_requester(conn, row, "identity_requested", ctx, now)
+    }
+
+    pub fn extended(&self, conn: &mut DbConnection, row: &RequestRow, now: chrono::NaiveDateTime) -> Result<(), ApiError> {
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference,
+            "reason": row.extension_reason, "due_at": self.date(row.due_at),
+        });
+        self.to_requester(conn, row, "extension", ctx, now)
+    }
+
+    pub fn completed(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        note: Option<&str>,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference,
+            "kind_label": self.kind_label(row), "note": note.unwrap_or(""),
+        });
+        self.to_requester(conn, row, "completed", ctx, now)
+    }
+
+    pub fn rejected(&self, conn: &mut DbConnection, row: &RequestRow, now: chrono::NaiveDateTime) -> Result<(), ApiError> {
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference,
+            "kind_label": self.kind_label(row), "reason": row.outcome_reason,
+            "cnil_url": CNIL_COMPLAINTS,
+        });
+        self.to_requester(conn, row, "rejected", ctx, now)
+    }
+
+    pub fn message(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        body: &str,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let token = super::store::new_tracking_token(conn, &row.id, now)?;
+        let ctx = json!({
+            "first_name": row.first_name, "reference": row.reference, "body": body,
+            "tracking_link": tracking_link(self.state, &token),
+        });
+        self.to_requester(conn, row, "dpo_message", ctx, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_for_people_in_the_tenant_time_zone() {
+        let at: DateTime<Utc> = "2026-03-31T22:30:00Z".parse().unwrap();
+        assert_eq!(human_date(at, Locale::Fr, chrono_tz::Europe::Paris), "1 avril 2026");
+        assert_eq!(human_date(at, Locale::En, chrono_tz::UTC), "31 March 2026");
+    }
+}

@@ -1,0 +1,336 @@
+//! Rights requests, their documents and their timeline in the database.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{
+    request_documents as docs, request_events as events, rights_requests as requests, suppression_list,
+    tracking_tokens,
+};
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = requests, treat_none_as_null = true)]
+pub struct RequestRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub reference: String,
+    pub kind: String,
+    pub status: String,
+    pub is_open: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub email_hash: Option<String>,
+    pub postal_address: Option<String>,
+    pub details: Option<String>,
+    pub scope: Option<String>,
+    pub grounds: Option<String>,
+    pub search_text: Option<String>,
+    pub received_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub paused_at: Option<NaiveDateTime>,
+    pub extended: bool,
+    pub extension_reason: Option<String>,
+    pub closed_at: Option<NaiveDateTime>,
+    pub outcome_reason: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub erased_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = docs)]
+pub struct DocumentRow {
+    pub id: String,
+    pub request_id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Option<Vec<u8>>,
+    pub uploaded_at: NaiveDateTime,
+    pub purged_at: Option<NaiveDateTime>,
+}
+
+/// A document's metadata, without its content.
+#[derive(Debug, Clone, Queryable)]
+pub struct DocumentMeta {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_at: NaiveDateTime,
+    pub purged_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: String,
+    pub request_id: String,
+    pub at: NaiveDateTime,
+    pub actor: String,
+    pub action: String,
+    pub status: Option<String>,
+    pub detail: Option<String>,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &RequestRow) -> QueryResult<()> {
+    diesel::insert_into(requests::table).values(row).execute(conn).map(|_| ())
+}
+
+pub fn save(conn: &mut DbConnection, row: &RequestRow) -> QueryResult<()> {
+    diesel::update(requests::table.find(&row.id)).set(row).execute(conn).map(|_| ())
+}
+
+pub fn insert_document(conn: &mut DbConnection, row: &DocumentRow) -> QueryResult<()> {
+    diesel::insert_into(docs::table).values(row).execute(conn).map(|_| ())
+}
+
+pub fn add_event(
+    conn: &mut DbConnection,
+    request_id: &str,
+    at: NaiveDateTime,
+    actor: &str,
+    action: &str,
+    status: Option<&str>,
+    detail: Option<serde_json::Value>,
+) -> QueryResult<()> {
+    let row = EventRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        request_id: request_id.to_owned(),
+        at,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        status: status.map(str::to_owned),
+        detail: detail.map(|d| d.to_string()),
+    };
+    diesel::insert_into(events::table).values(&row).execute(conn).map(|_| ())
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RequestRow>> {
+    requests::table.find(id).select(RequestRow::as_select()).first(conn).optional()
+}
+
+pub fn find_by_tracking(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RequestRow>> {
+    tracking_tokens::table
+        .inner_join(requests::table.on(requests::id.eq(tracking_tokens::request_id)))
+        .filter(tracking_tokens::token_hash.eq(hash))
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Makes a new tracking token for the request, keeps its hash, returns it.
+pub fn new_tracking_token(conn: &mut DbConnection, request_id: &str, at: NaiveDateTime) -> QueryResult<String> {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    diesel::insert_into(tracking_tokens::table)
+        .values((
+            tracking_tokens::token_hash.eq(token_hash(&token)),
+            tracking_tokens::request_id.eq(request_id),
+            tracking_tokens::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(token)
+}
+
+pub fn token_hash(token: &str) -> String {
+    super::documents::sha256_hex(token.as_bytes())
+}
+
+/// An open request of the same kind from the same address, if any.
+pub fn open_duplicate(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    email_hash: &str,
+    kind: &str,
+) -> QueryResult<Option<String>> {
+    requests::table
+        .filter(requests::tenant_id.eq(tenant_id))
+        .filter(requests::email_hash.eq(email_hash))
+        .filter(requests::kind.eq(kind))
+        .filter(requests::is_open.eq(true))
+        .order(requests::received_at.asc())
+        .select(requests::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn reference_taken(conn: &mut DbConnection, tenant_id: &str, reference: &str) -> QueryResult<bool> {
+    let n: i64 = requests::table
+        .filter(requests::tenant_id.eq(tenant_id))
+        .filter(requests::reference.eq(reference))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+pub fn timeline(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<EventRow>> {
+    events::table
+        .filter(events::request_id.eq(request_id))
+        .order((events::at.asc(), events::id.asc()))
+        .select(EventRow::as_select())
+        .load(conn)
+}
+
+pub fn documents(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<DocumentMeta>> {
+    docs::table
+        .filter(docs::request_id.eq(request_id))
+        .order((docs::uploaded_at.asc(), docs::id.asc()))
+        .select((
+            docs::id,
+            docs::filename,
+            docs::content_type,
+            docs::size,
+            docs::sha256,
+            docs::uploaded_at,
+            docs::purged_at,
+        ))
+        .load(conn)
+}
+
+pub fn document(conn: &mut DbConnection, request_id: &str, id: &str) -> QueryResult<Option<DocumentRow>> {
+    docs::table
+        .filter(docs::request_id.eq(request_id))
+        .filter(docs::id.eq(id))
+        .select(DocumentRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn suppress(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    email_hash: &str,
+    request_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
+    let listed: i64 = suppression_list::table
+        .filter(suppression_list::tenant_id.eq(tenant_id))
+        .filter(suppression_list::email_hash.eq(email_hash))
+        .count()
+        .get_result(conn)?;
+    if listed == 0 {
+        diesel::insert_into(suppression_list::table)
+            .values((
+                suppression_list::tenant_id.eq(tenant_id),
+                suppression_list::email_hash.eq(email_hash),
+                suppression_list::request_id.eq(request_id),
+                suppression_list::added_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn is_suppressed(conn: &mut DbConnection, tenant_id: &str, email_hash: &str) -> QueryResult<bool> {
+    let n: i64 = suppression_list::table
+        .filter(suppression_list::tenant_id.eq(tenant_id))
+        .filter(suppression_list::email_hash.eq(email_hash))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// One line of the DPO's queue.
+#[derive(Debug, Clone, Queryable)]
+pub struct QueueRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub reference: String,
+    pub kind: String,
+    pub status: String,
+    pub is_open: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub received_at: NaiveDateTime,
+    pub due_at: NaiveDateTime,
+    pub paused_at: Option<NaiveDateTime>,
+    pub extended: bool,
+    pub duplicate_of: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// Open first, most urgent first.
+    Urgency,
+    DueDesc,
+    ReceivedAsc,
+    ReceivedDesc,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueFilter {
+    pub tenant_id: Option<String>,
+    pub statuses: Vec<String>,
+    pub kind: Option<String>,
+    pub overdue_at: Option<NaiveDateTime>,
+    pub search: Option<String>,
+    pub sort: Sort,
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
+    let mut q = requests::table.into_boxed();
+    if let Some(t) = &f.tenant_id {
+        q = q.filter(requests::tenant_id.eq(t.clone()));
+    }
+    if !f.statuses.is_empty() {
+        q = q.filter(requests::status.eq_any(f.statuses.clone()));
+    }
+    if let Some(k) = &f.kind {
+        q = q.filter(requests::kind.eq(k.clone()));
+    }
+    if let Some(now) = f.overdue_at {
+        q = q
+            .filter(requests::is_open.eq(true))
+            .filter(requests::paused_at.is_null())
+            .filter(requests::due_at.lt(now));
+    }
+    if let Some(s) = &f.search {
+        let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        q = q.filter(requests::search_text.like(format!("%{escaped}%")).escape('\\'));
+    }
+    q
+}
+
+pub fn queue(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<QueueRow>, i64)> {
+    let total: i64 = filtered(f).count().get_result(conn)?;
+    let q = filtered(f).select((
+        requests::id,
+        requests::tenant_id,
+        requests::reference,
+        requests::kind,
+        requests::status,
+        requests::is_open,
+        requests::first_name,
+        requests::last_name,
+        requests::received_at,
+        requests::due_at,
+        requests::paused_at,
+        requests::extended,
+        requests::duplicate_of,
+    ));
+    let q = match f.sort {
+        Sort::Urgency => q.order((requests::is_open.desc(), requests::due_at.asc(), requests::id.asc())),
+        Sort::DueDesc => q.order((requests::due_at.desc(), requests::id.desc())),
+        Sort::ReceivedAsc => q.order((requests::received_at.asc(), requests::id.asc())),
+        Sort::ReceivedDesc => q.order((requests::received_at.desc(), requests::id.desc())),
+    };
+    let rows = q.offset(offset).limit(limit).load(conn)?;
+    Ok((rows, total))
+}

@@ -1,0 +1,180 @@
+//! The requester's side after submission: follow the request with the
+//! tracking token, and upload the identity document when asked.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::deadline;
+use super::intake::read_multipart;
+use super::lifecycle::{allowed, By, Kind, Status};
+use super::store::{self, token_hash};
+use super::submit::seal_documents;
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackEvent {
+    pub status: Status,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tracking {
+    pub reference: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub extended: bool,
+    pub events: Vec<TrackEvent>,
+}
+
+fn unknown() -> ApiError {
+    ApiError::not_found("No request has this tracking link.")
+}
+
+fn check_token(token: &str) -> Result<String, ApiError> {
+    if token.len() > 100 || token.is_empty() {
+        return Err(unknown());
+    }
+    Ok(token_hash(token))
+}
+
+/// Where the request stands: no personal data beyond its reference.
+#[utoipa::path(
+    get,
+    path = "/v1/requests/track/{tracking_token}",
+    tag = "requests",
+    params(("tracking_token" = String, Path, description = "The token given at submission or in an e-mail.", max_length = 100)),
+    responses(
+        (status = 200, description = "Status and timeline.", body = Tracking),
+        (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn track(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let hash = check_token(&path)?;
+    let (row, events) = state
+        .db
+        .run(move |conn| {
+            let row = store::find_by_tracking(conn, &hash)?.ok_or_else(unknown)?;
+            let events = store::timeline(conn, &row.id)?;
+            Ok((row, events))
+        })
+        .await?;
+    let events = events
+        .into_iter()
+        .filter_map(|e| {
+            Some(TrackEvent {
+                status: Status::parse(e.status.as_deref()?)?,
+                at: e.at.and_utc(),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(Tracking {
+            reference: row.reference,
+            kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
+            status: Status::parse(&row.status).unwrap_or(Status::Received),
+            received_at: row.received_at.and_utc(),
+            due_at: row.due_at.and_utc(),
+            extended: row.extended,
+            events,
+        }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    pub status: Status,
+    pub due_at: DateTime<Utc>,
+    pub documents: usize,
+}
+
+/// Sends the identity document the DPO asked for; the clock resumes.
+#[utoipa::path(
+    post,
+    path = "/v1/requests/track/{tracking_token}/documents",
+    tag = "requests",
+    params(("tracking_token" = String, Path, description = "The tracking token.", max_length = 100)),
+    request_body(content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
+    responses(
+        (status = 201, description = "Received; the request is back to `received` and its clock runs again.", body = Uploaded),
+        (status = 400, description = "Malformed form.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No identity document is awaited.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "A document is too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or not a PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No document, or too many.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let hash = check_token(&path)?;
+    let lookup = hash.clone();
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
+        .await?
+        .ok_or_else(unknown)?;
+    let awaiting = || {
+        ApiError::conflict(
+            "not_awaiting_identity",
+            "No identity document is awaited for this request.",
+        )
+    };
+    if Status::parse(&row.status) != Some(Status::AwaitingIdentity) {
+        return Err(awaiting());
+    }
+    if !matches!(super::intake::body_kind(&req)?, super::intake::BodyKind::Multipart) {
+        return Err(ApiError::unsupported_media_type("multipart/form-data"));
+    }
+    let intake = read_multipart(&req, payload, &state.settings.requests, &[]).await?;
+    if intake.documents.is_empty() {
+        return Err(ApiError::field("id_document", "a document is required"));
+    }
+    let now = state.clock.now();
+    let count = intake.documents.len();
+    let documents = seal_documents(&state, row.id.clone(), intake.documents, now.naive_utc()).await?;
+    let (status, due) = state
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                // Read again under the write lock: the status may have moved.
+                let mut row = store::find(conn, &row.id)?.ok_or_else(unknown)?;
+                let from = Status::parse(&row.status).ok_or_else(awaiting)?;
+                if !allowed(from, Status::Received, By::Requester) {
+                    return Err(awaiting());
+                }
+                for doc in &documents {
+                    store::insert_document(conn, doc)?;
+                }
+                let paused = row.paused_at.take().unwrap_or(row.due_at).and_utc();
+                row.due_at = deadline::resume(row.due_at.and_utc(), paused, now).naive_utc();
+                row.status = Status::Received.as_str().into();
+                row.updated_at = now.naive_utc();
+                store::save(conn, &row)?;
+                store::add_event(
+                    conn,
+                    &row.id,
+                    now.naive_utc(),
+                    "requester",
+                    "document_uploaded",
+                    Some(Status::Received.as_str()),
+                    Some(serde_json::json!({"documents": documents.len()})),
+                )?;
+                Ok((Status::Received, row.due_at))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(Uploaded {
+        status,
+        due_at: due.and_utc(),
+        documents: count,
+    }))
+}
