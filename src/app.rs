@@ -149,6 +149,7 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 // The banners' routes are the busiest: matched first.
+                .service(crate::consent::tenant_scope(crate::requests::tenant_routes))
                 .configure(crate::consent::routes)
                 .configure(routes)
                 .configure(crate::staff::routes)

@@ -417,10 +417,16 @@ impl Settings {
             ));
         }
         if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
-            return Err(ConfigError::key("requests", "submission rate limits must be at least 1"));
+            return Err(ConfigError::key(
+                "requests",
+                "submission rate limits must be at least 1",
+            ));
         }
         if r.timezone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(ConfigError::key("requests.timezone", "is not an IANA time zone such as Europe/Paris"));
+            return Err(ConfigError::key(
+                "requests.timezone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
         }
         let consent = &self.consent;
         if consent.write_queue == 0 || consent.max_batch == 0 || consent.max_batch > 1000 {

@@ -250,7 +250,10 @@ impl From<diesel::result::Error> for ApiError {
         ) = &e
         {
             // A race with a concurrent write: the caller may try again.
-            let mut err = Self::conflict("unique_violation", "A concurrent change got there first; try again.");
+            let mut err = Self::conflict(
+                "unique_violation",
+                "A concurrent change got there first; try again.",
+            );
             err.cause = Some(e.into());
             return err;
         }

@@ -249,6 +249,7 @@ mod tests {
             pseudonym: Some(key.clone()),
             receipt: Some(key.clone()),
             document: Some(key),
+            document_retired: Vec::new(),
         };
         let s = Secrets::load(&all, dir.path(), &Environment::Production).unwrap();
         assert!(s.generated.is_empty());

@@ -7,6 +7,7 @@ Usage: python3 tests/smtp_server.py PORT OUTPUT_DIR
 import os
 import signal
 import sys
+import time
 import uuid
 
 from aiosmtpd.controller import Controller
@@ -25,7 +26,8 @@ class Store:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        path = os.path.join(self.outdir, uuid.uuid4().hex + ".eml")
+        # Named in arrival order, so that readers can tell first from last.
+        path = os.path.join(self.outdir, f"{time.time_ns():020d}-{uuid.uuid4().hex}.eml")
         with open(path + ".tmp", "wb") as f:
             f.write(envelope.original_content or envelope.content)
         os.rename(path + ".tmp", path)

@@ -16,7 +16,11 @@ pub fn add_months(at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 
 /// The due date once the clock restarts: the time spent waiting for the
 /// identity document is added.
-pub fn resume(due_at: DateTime<Utc>, paused_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn resume(
+    due_at: DateTime<Utc>,
+    paused_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     due_at + (now - paused_at).max(chrono::Duration::zero())
 }
 
@@ -60,10 +64,22 @@ mod tests {
 
     #[test]
     fn one_calendar_month_clamped_to_the_end_of_the_month() {
-        assert_eq!(initial_due(at("2026-03-02T09:30:00Z")), at("2026-04-02T09:30:00Z"));
-        assert_eq!(initial_due(at("2026-01-31T10:00:00Z")), at("2026-02-28T10:00:00Z"));
-        assert_eq!(initial_due(at("2028-01-31T10:00:00Z")), at("2028-02-29T10:00:00Z"));
-        assert_eq!(initial_due(at("2026-12-31T23:00:00Z")), at("2027-01-31T23:00:00Z"));
+        assert_eq!(
+            initial_due(at("2026-03-02T09:30:00Z")),
+            at("2026-04-02T09:30:00Z")
+        );
+        assert_eq!(
+            initial_due(at("2026-01-31T10:00:00Z")),
+            at("2026-02-28T10:00:00Z")
+        );
+        assert_eq!(
+            initial_due(at("2028-01-31T10:00:00Z")),
+            at("2028-02-29T10:00:00Z")
+        );
+        assert_eq!(
+            initial_due(at("2026-12-31T23:00:00Z")),
+            at("2027-01-31T23:00:00Z")
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub fn display_name(raw: Option<&str>, content_type: &str) -> String {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The keys that encrypt and decrypt documents: the current one, and
@@ -58,7 +61,10 @@ pub struct KeyRing {
 }
 
 fn key_id(key: &Key) -> String {
-    Sha256::digest(key.bytes())[..6].iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(key.bytes())[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl KeyRing {
@@ -72,7 +78,11 @@ impl KeyRing {
 
     /// Encrypts `content` in place (the tag is appended): no second copy.
     /// The document id is bound to the ciphertext as associated data.
-    pub fn seal(&self, document_id: &str, content: &mut Vec<u8>) -> Result<(String, Vec<u8>), String> {
+    pub fn seal(
+        &self,
+        document_id: &str,
+        content: &mut Vec<u8>,
+    ) -> Result<(String, Vec<u8>), String> {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         self.current
@@ -83,7 +93,13 @@ impl KeyRing {
     }
 
     /// Decrypts in place with the key the document names.
-    pub fn open(&self, document_id: &str, key_id: &str, nonce: &[u8], sealed: &mut Vec<u8>) -> Result<(), String> {
+    pub fn open(
+        &self,
+        document_id: &str,
+        key_id: &str,
+        nonce: &[u8],
+        sealed: &mut Vec<u8>,
+    ) -> Result<(), String> {
         let cipher = std::iter::once(&self.current)
             .chain(&self.retired)
             .find(|(id, _)| id == key_id)
@@ -112,12 +128,21 @@ mod tests {
 
     #[test]
     fn names_are_for_display_only() {
-        assert_eq!(display_name(Some("../../etc/passwd"), "application/pdf"), "passwd");
-        assert_eq!(display_name(Some("C:\\Users\\x\\carte.pdf"), "application/pdf"), "carte.pdf");
+        assert_eq!(
+            display_name(Some("../../etc/passwd"), "application/pdf"),
+            "passwd"
+        );
+        assert_eq!(
+            display_name(Some("C:\\Users\\x\\carte.pdf"), "application/pdf"),
+            "carte.pdf"
+        );
         assert_eq!(display_name(Some("..\u{0}.pdf"), "application/pdf"), "pdf");
         assert_eq!(display_name(None, "image/png"), "document.png");
         assert_eq!(display_name(Some("  "), "image/jpeg"), "document.jpg");
-        assert_eq!(display_name(Some(&"a".repeat(300)), "image/jpeg").len(), 100);
+        assert_eq!(
+            display_name(Some(&"a".repeat(300)), "image/jpeg").len(),
+            100
+        );
     }
 
     #[test]
@@ -138,6 +163,8 @@ mod tests {
         let mut tampered = content.clone();
         tampered[0] ^= 1;
         assert!(ring.open("doc-1", &kid, &nonce, &mut tampered).is_err());
-        assert!(KeyRing::new(&new, &[]).open("doc-1", &kid, &nonce, &mut content).is_err());
+        assert!(KeyRing::new(&new, &[])
+            .open("doc-1", &kid, &nonce, &mut content)
+            .is_err());
     }
 }

@@ -61,7 +61,9 @@ pub struct QueueItem {
 }
 
 fn name(first: Option<&str>, last: Option<&str>) -> String {
-    format!("{} {}", first.unwrap_or(""), last.unwrap_or("")).trim().to_owned()
+    format!("{} {}", first.unwrap_or(""), last.unwrap_or(""))
+        .trim()
+        .to_owned()
 }
 
 fn slug(state: &AppState, tenant_id: &str) -> String {
@@ -99,8 +101,16 @@ pub async fn queue(
     }
     .resolve(state.settings.limits.max_page_size)?;
     let mut statuses = Vec::new();
-    for s in q.status.as_deref().unwrap_or("").split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let status = Status::parse(s).ok_or_else(|| ApiError::field("status", format!("`{s}` is not a status")))?;
+    for s in q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let status = Status::parse(s)
+            .ok_or_else(|| ApiError::field("status", format!("`{s}` is not a status")))?;
         statuses.push(status.as_str().to_owned());
     }
     let sort = match q.sort.as_deref() {
@@ -108,9 +118,18 @@ pub async fn queue(
         Some("-due_at") => Sort::DueDesc,
         Some("received_at") => Sort::ReceivedAsc,
         Some("-received_at") => Sort::ReceivedDesc,
-        Some(_) => return Err(ApiError::field("sort", "must be due_at, -due_at, received_at or -received_at")),
+        Some(_) => {
+            return Err(ApiError::field(
+                "sort",
+                "must be due_at, -due_at, received_at or -received_at",
+            ))
+        }
     };
-    let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
     if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
         return Err(ApiError::field("q", "must be at most 100 characters"));
     }
@@ -131,7 +150,12 @@ pub async fn queue(
         .into_iter()
         .map(|r| QueueItem {
             tenant: slug(&state, &r.tenant_id),
-            overdue: deadline::is_overdue(r.is_open, r.paused_at.is_some(), r.due_at.and_utc(), now),
+            overdue: deadline::is_overdue(
+                r.is_open,
+                r.paused_at.is_some(),
+                r.due_at.and_utc(),
+                now,
+            ),
             requester_name: name(r.first_name.as_deref(), r.last_name.as_deref()),
             kind: Kind::parse(&r.kind).unwrap_or(Kind::Access),
             status: Status::parse(&r.status).unwrap_or(Status::Received),
@@ -202,7 +226,11 @@ pub struct RequestDetail {
 }
 
 /// Loads a request the staff member may see; anything else is a 404.
-async fn visible(state: &web::Data<AppState>, staff: &Staff, id: String) -> Result<RequestRow, ApiError> {
+async fn visible(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+) -> Result<RequestRow, ApiError> {
     let row = state
         .db
         .run(move |conn| Ok(store::find(conn, &id)?))
@@ -212,7 +240,10 @@ async fn visible(state: &web::Data<AppState>, staff: &Staff, id: String) -> Resu
     Ok(row)
 }
 
-async fn detail_of(state: &web::Data<AppState>, row: RequestRow) -> Result<RequestDetail, ApiError> {
+async fn detail_of(
+    state: &web::Data<AppState>,
+    row: RequestRow,
+) -> Result<RequestDetail, ApiError> {
     let id = row.id.clone();
     let (documents, events) = state
         .db
@@ -224,7 +255,12 @@ async fn detail_of(state: &web::Data<AppState>, row: RequestRow) -> Result<Reque
         tenant: slug(state, &row.tenant_id),
         kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
         status,
-        overdue: deadline::is_overdue(row.is_open, row.paused_at.is_some(), row.due_at.and_utc(), now),
+        overdue: deadline::is_overdue(
+            row.is_open,
+            row.paused_at.is_some(),
+            row.due_at.and_utc(),
+            now,
+        ),
         next: next_for_staff(status),
         documents: documents
             .into_iter()
@@ -282,7 +318,11 @@ const ID_PARAM: (&str, &str) = ("id", "Request id.");
         (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn detail(staff: Staff, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn detail(
+    staff: Staff,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let _ = ID_PARAM;
     let row = visible(&state, &staff, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
@@ -307,10 +347,18 @@ impl Validate for TransitionRequest {
         let mut errors = validator::ValidationErrors::new();
         for (field, value) in [("note", &self.note), ("reason", &self.reason)] {
             if value.as_ref().is_some_and(|v| v.chars().count() > 5000) {
-                errors.add(field, validator::ValidationError::new("length").with_message("must be at most 5000 characters".into()));
+                errors.add(
+                    field,
+                    validator::ValidationError::new("length")
+                        .with_message("must be at most 5000 characters".into()),
+                );
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -346,9 +394,14 @@ pub async fn transition(
 ) -> Result<HttpResponse, ApiError> {
     let TransitionRequest { to, note, reason } = body.0;
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    let reason = reason.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let reason = reason
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     if to == Status::Rejected && reason.is_none() {
-        return Err(ApiError::field("reason", "is required to reject a request: it is sent to the requester"));
+        return Err(ApiError::field(
+            "reason",
+            "is required to reject a request: it is sent to the requester",
+        ));
     }
     let row = visible(&state, &staff, path.into_inner()).await?;
     let tenant = tenant_of(&state, &row)?;
@@ -358,12 +411,17 @@ pub async fn transition(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let mut row = store::find(conn, &row.id)?.ok_or_else(|| ApiError::not_found("No request has this id."))?;
+                let mut row = store::find(conn, &row.id)?
+                    .ok_or_else(|| ApiError::not_found("No request has this id."))?;
                 let from = Status::parse(&row.status).unwrap_or(Status::Received);
                 if !allowed(from, to, By::Staff) {
                     return Err(ApiError::conflict(
                         "transition_not_allowed",
-                        format!("A request {} cannot move to {}.", from.as_str(), to.as_str()),
+                        format!(
+                            "A request {} cannot move to {}.",
+                            from.as_str(),
+                            to.as_str()
+                        ),
                     ));
                 }
                 let at = now.naive_utc();
@@ -373,7 +431,9 @@ pub async fn transition(
                     Status::AwaitingIdentity => row.paused_at = Some(at),
                     Status::Completed | Status::Rejected => {
                         if let Some(paused) = row.paused_at.take() {
-                            row.due_at = deadline::resume(row.due_at.and_utc(), paused.and_utc(), now).naive_utc();
+                            row.due_at =
+                                deadline::resume(row.due_at.and_utc(), paused.and_utc(), now)
+                                    .naive_utc();
                         }
                         row.is_open = false;
                         row.closed_at = Some(at);
@@ -389,7 +449,9 @@ pub async fn transition(
                     &actor.email,
                     "transition",
                     Some(to.as_str()),
-                    Some(serde_json::json!({"from": from.as_str(), "note": note, "reason": reason})),
+                    Some(
+                        serde_json::json!({"from": from.as_str(), "note": note, "reason": reason}),
+                    ),
                 )?;
                 audit::record(
                     conn,
@@ -403,9 +465,14 @@ pub async fn transition(
                     },
                     at,
                 )?;
-                let notifier = Notifier { state: &state2, tenant: &tenant };
+                let notifier = Notifier {
+                    state: &state2,
+                    tenant: &tenant,
+                };
                 match to {
-                    Status::AwaitingIdentity => notifier.identity_requested(conn, &row, note.as_deref(), at)?,
+                    Status::AwaitingIdentity => {
+                        notifier.identity_requested(conn, &row, note.as_deref(), at)?
+                    }
                     Status::Completed => {
                         notifier.completed(conn, &row, note.as_deref(), at)?;
                         if row.kind == "opposition" && row.scope.as_deref() == Some("prospection") {
@@ -437,9 +504,17 @@ impl Validate for ExtensionRequest {
         let n = self.reason.trim().chars().count();
         let mut errors = validator::ValidationErrors::new();
         if n == 0 || n > 2000 {
-            errors.add("reason", validator::ValidationError::new("length").with_message("must be 1 to 2000 characters".into()));
+            errors.add(
+                "reason",
+                validator::ValidationError::new("length")
+                    .with_message("must be 1 to 2000 characters".into()),
+            );
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -475,7 +550,8 @@ pub async fn extend(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let mut row = store::find(conn, &row.id)?.ok_or_else(|| ApiError::not_found("No request has this id."))?;
+                let mut row = store::find(conn, &row.id)?
+                    .ok_or_else(|| ApiError::not_found("No request has this id."))?;
                 deadline::check_extension(row.is_open, row.extended, row.due_at.and_utc(), now)
                     .map_err(|why| ApiError::conflict("extension_not_allowed", why))?;
                 let at = now.naive_utc();
@@ -484,8 +560,20 @@ pub async fn extend(
                 row.extension_reason = Some(reason.clone());
                 row.updated_at = at;
                 store::save(conn, &row)?;
-                store::add_event(conn, &row.id, at, &actor.email, "extension", None, Some(serde_json::json!({"reason": reason, "due_at": row.due_at.and_utc()})))?;
-                Notifier { state: &state2, tenant: &tenant }.extended(conn, &row, at)?;
+                store::add_event(
+                    conn,
+                    &row.id,
+                    at,
+                    &actor.email,
+                    "extension",
+                    None,
+                    Some(serde_json::json!({"reason": reason, "due_at": row.due_at.and_utc()})),
+                )?;
+                Notifier {
+                    state: &state2,
+                    tenant: &tenant,
+                }
+                .extended(conn, &row, at)?;
                 Ok(row)
             })
         })
@@ -505,9 +593,17 @@ impl Validate for MessageRequest {
         let n = self.body.trim().chars().count();
         let mut errors = validator::ValidationErrors::new();
         if n == 0 || n > 5000 {
-            errors.add("body", validator::ValidationError::new("length").with_message("must be 1 to 5000 characters".into()));
+            errors.add(
+                "body",
+                validator::ValidationError::new("length")
+                    .with_message("must be 1 to 5000 characters".into()),
+            );
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -542,7 +638,10 @@ pub async fn message(
     let text = body.0.body.trim().to_owned();
     let row = visible(&state, &staff, path.into_inner()).await?;
     if row.email.is_none() {
-        return Err(ApiError::conflict("requester_erased", "The requester's address is no longer kept."));
+        return Err(ApiError::conflict(
+            "requester_erased",
+            "The requester's address is no longer kept.",
+        ));
     }
     let tenant = tenant_of(&state, &row)?;
     let now = state.clock.now().naive_utc();
@@ -551,8 +650,20 @@ pub async fn message(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                store::add_event(conn, &row.id, now, &actor.email, "message", None, Some(serde_json::json!({"length": text.chars().count()})))?;
-                Notifier { state: &state2, tenant: &tenant }.message(conn, &row, &text, now)
+                store::add_event(
+                    conn,
+                    &row.id,
+                    now,
+                    &actor.email,
+                    "message",
+                    None,
+                    Some(serde_json::json!({"length": text.chars().count()})),
+                )?;
+                Notifier {
+                    state: &state2,
+                    tenant: &tenant,
+                }
+                .message(conn, &row, &text, now)
             })
         })
         .await?;
@@ -598,7 +709,15 @@ pub async fn document(
                 ));
             }
             crate::db::write_transaction(conn, |conn| {
-                store::add_event(conn, &request_id, now, &actor.email, "document_opened", None, Some(serde_json::json!({"document": doc.id})))?;
+                store::add_event(
+                    conn,
+                    &request_id,
+                    now,
+                    &actor.email,
+                    "document_opened",
+                    None,
+                    Some(serde_json::json!({"document": doc.id})),
+                )?;
                 audit::record(
                     conn,
                     Entry {
@@ -627,10 +746,22 @@ pub async fn document(
     .await
     .map_err(|e| ApiError::internal(anyhow::anyhow!("decryption task failed: {e}")))?
     .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let ascii: String = filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header(("content-disposition", format!("attachment; filename=\"{ascii}\"")))
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{ascii}\""),
+        ))
         .insert_header(("cache-control", "no-store"))
         .insert_header(("x-content-type-options", "nosniff"))
         .body(bytes))

@@ -31,7 +31,10 @@ fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("Each identity document must be at most {} MiB.", limit / (1024 * 1024)),
+        format!(
+            "Each identity document must be at most {} MiB.",
+            limit / (1024 * 1024)
+        ),
     )
 }
 
@@ -47,7 +50,8 @@ pub async fn read_multipart(
     let mut intake = Intake::default();
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))?;
+        let mut field = field
+            .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))?;
         let name = field.name().unwrap_or_default().to_owned();
         if name == "id_document" {
             if intake.documents.len() >= limits.max_documents {
@@ -56,10 +60,14 @@ pub async fn read_multipart(
                     format!("at most {} documents may be sent", limits.max_documents),
                 ));
             }
-            let filename = field.content_disposition().and_then(|d| d.get_filename()).map(str::to_owned);
+            let filename = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .map(str::to_owned);
             let mut bytes = Vec::new();
             while let Some(chunk) = field.next().await {
-                let chunk = chunk.map_err(|_| ApiError::bad_request("The upload was interrupted."))?;
+                let chunk =
+                    chunk.map_err(|_| ApiError::bad_request("The upload was interrupted."))?;
                 if bytes.len() + chunk.len() > limits.max_document_bytes {
                     return Err(too_large(limits.max_document_bytes));
                 }
@@ -69,7 +77,9 @@ pub async fn read_multipart(
                 bytes.extend_from_slice(&chunk);
             }
             let content_type = sniff(&bytes).ok_or_else(|| {
-                ApiError::unsupported_media_type("a PDF, JPEG or PNG file (checked by its content, not its name)")
+                ApiError::unsupported_media_type(
+                    "a PDF, JPEG or PNG file (checked by its content, not its name)",
+                )
             })?;
             intake.documents.push(Upload {
                 filename: display_name(filename.as_deref(), content_type),
@@ -90,7 +100,8 @@ pub async fn read_multipart(
             }
             value.extend_from_slice(&chunk);
         }
-        let value = String::from_utf8(value).map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))?;
+        let value = String::from_utf8(value)
+            .map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))?;
         intake.fields.insert(name, value);
     }
     Ok(intake)
@@ -113,15 +124,22 @@ pub fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
     } else if ct.starts_with("application/json") {
         Ok(BodyKind::Json)
     } else {
-        Err(ApiError::unsupported_media_type("multipart/form-data, or application/json when no file is sent"))
+        Err(ApiError::unsupported_media_type(
+            "multipart/form-data, or application/json when no file is sent",
+        ))
     }
 }
 
 /// Reads a JSON body of string fields (no documents).
-pub async fn read_json(mut payload: web::Payload, limit: usize, allowed: &[&str]) -> Result<Intake, ApiError> {
+pub async fn read_json(
+    mut payload: web::Payload,
+    limit: usize,
+    allowed: &[&str],
+) -> Result<Intake, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }

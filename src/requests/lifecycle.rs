@@ -126,7 +126,9 @@ pub const TRANSITIONS: &[(Status, Status, By)] = {
 };
 
 pub fn allowed(from: Status, to: Status, by: By) -> bool {
-    TRANSITIONS.iter().any(|&(f, t, b)| f == from && t == to && b == by)
+    TRANSITIONS
+        .iter()
+        .any(|&(f, t, b)| f == from && t == to && b == by)
 }
 
 /// The moves the DPO may make from `from`.
@@ -154,10 +156,26 @@ mod tests {
 
     #[test]
     fn only_the_requester_ends_the_wait_for_an_identity_document() {
-        assert!(allowed(Status::AwaitingIdentity, Status::Received, By::Requester));
-        assert!(!allowed(Status::AwaitingIdentity, Status::Received, By::Staff));
-        assert!(!allowed(Status::AwaitingIdentity, Status::Completed, By::Staff));
-        assert!(allowed(Status::InProgress, Status::AwaitingIdentity, By::Staff));
+        assert!(allowed(
+            Status::AwaitingIdentity,
+            Status::Received,
+            By::Requester
+        ));
+        assert!(!allowed(
+            Status::AwaitingIdentity,
+            Status::Received,
+            By::Staff
+        ));
+        assert!(!allowed(
+            Status::AwaitingIdentity,
+            Status::Completed,
+            By::Staff
+        ));
+        assert!(allowed(
+            Status::InProgress,
+            Status::AwaitingIdentity,
+            By::Staff
+        ));
         assert!(!allowed(Status::Received, Status::Received, By::Staff));
     }
 

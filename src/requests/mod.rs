@@ -12,9 +12,13 @@ pub mod track;
 
 use actix_web::web;
 
+/// Under `/v1/tenants/{tenant}`.
+pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/requests").post(submit::submit));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/tenants/{tenant}/requests").post(submit::submit))
-        .service(web::resource("/v1/requests/track/{token}").get(track::track))
+    cfg.service(web::resource("/v1/requests/track/{token}").get(track::track))
         .service(web::resource("/v1/requests/track/{token}/documents").post(track::upload))
         .service(web::resource("/v1/dpo/requests").get(dpo::queue))
         .service(web::resource("/v1/dpo/suppression/check").get(dpo::suppression_check))

@@ -17,12 +17,32 @@ pub const CNIL_COMPLAINTS: &str = "https://www.cnil.fr/fr/plaintes";
 /// A date as people write it: "2 avril 2026", "2 April 2026".
 pub fn human_date(at: DateTime<Utc>, locale: Locale, tz: chrono_tz::Tz) -> String {
     const FR: [&str; 12] = [
-        "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-        "novembre", "décembre",
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
     ];
     const EN: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September",
-        "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
     let local = at.with_timezone(&tz);
     let month = local.month0() as usize;
@@ -50,7 +70,11 @@ impl Notifier<'_> {
     }
 
     fn date(&self, at: chrono::NaiveDateTime) -> String {
-        human_date(at.and_utc(), self.locale(), self.state.settings.requests.tz())
+        human_date(
+            at.and_utc(),
+            self.locale(),
+            self.state.settings.requests.tz(),
+        )
     }
 
     fn kind_label(&self, row: &RequestRow) -> &'static str {
@@ -133,7 +157,12 @@ impl Notifier<'_> {
         self.to_requester(conn, row, "identity_requested", ctx, now)
     }
 
-    pub fn extended(&self, conn: &mut DbConnection, row: &RequestRow, now: chrono::NaiveDateTime) -> Result<(), ApiError> {
+    pub fn extended(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
         let ctx = json!({
             "first_name": row.first_name, "reference": row.reference,
             "reason": row.extension_reason, "due_at": self.date(row.due_at),
@@ -155,7 +184,12 @@ impl Notifier<'_> {
         self.to_requester(conn, row, "completed", ctx, now)
     }
 
-    pub fn rejected(&self, conn: &mut DbConnection, row: &RequestRow, now: chrono::NaiveDateTime) -> Result<(), ApiError> {
+    pub fn rejected(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), ApiError> {
         let ctx = json!({
             "first_name": row.first_name, "reference": row.reference,
             "kind_label": self.kind_label(row), "reason": row.outcome_reason,
@@ -187,7 +221,10 @@ mod tests {
     #[test]
     fn dates_for_people_in_the_tenant_time_zone() {
         let at: DateTime<Utc> = "2026-03-31T22:30:00Z".parse().unwrap();
-        assert_eq!(human_date(at, Locale::Fr, chrono_tz::Europe::Paris), "1 avril 2026");
+        assert_eq!(
+            human_date(at, Locale::Fr, chrono_tz::Europe::Paris),
+            "1 avril 2026"
+        );
         assert_eq!(human_date(at, Locale::En, chrono_tz::UTC), "31 March 2026");
     }
 }

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    request_documents as docs, request_events as events, rights_requests as requests, suppression_list,
-    tracking_tokens,
+    request_documents as docs, request_events as events, rights_requests as requests,
+    suppression_list, tracking_tokens,
 };
 use crate::db::DbConnection;
 
@@ -80,15 +80,24 @@ pub struct EventRow {
 }
 
 pub fn insert(conn: &mut DbConnection, row: &RequestRow) -> QueryResult<()> {
-    diesel::insert_into(requests::table).values(row).execute(conn).map(|_| ())
+    diesel::insert_into(requests::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn save(conn: &mut DbConnection, row: &RequestRow) -> QueryResult<()> {
-    diesel::update(requests::table.find(&row.id)).set(row).execute(conn).map(|_| ())
+    diesel::update(requests::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn insert_document(conn: &mut DbConnection, row: &DocumentRow) -> QueryResult<()> {
-    diesel::insert_into(docs::table).values(row).execute(conn).map(|_| ())
+    diesel::insert_into(docs::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn add_event(
@@ -109,11 +118,18 @@ pub fn add_event(
         status: status.map(str::to_owned),
         detail: detail.map(|d| d.to_string()),
     };
-    diesel::insert_into(events::table).values(&row).execute(conn).map(|_| ())
+    diesel::insert_into(events::table)
+        .values(&row)
+        .execute(conn)
+        .map(|_| ())
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RequestRow>> {
-    requests::table.find(id).select(RequestRow::as_select()).first(conn).optional()
+    requests::table
+        .find(id)
+        .select(RequestRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 pub fn find_by_tracking(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RequestRow>> {
@@ -126,7 +142,11 @@ pub fn find_by_tracking(conn: &mut DbConnection, hash: &str) -> QueryResult<Opti
 }
 
 /// Makes a new tracking token for the request, keeps its hash, returns it.
-pub fn new_tracking_token(conn: &mut DbConnection, request_id: &str, at: NaiveDateTime) -> QueryResult<String> {
+pub fn new_tracking_token(
+    conn: &mut DbConnection,
+    request_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<String> {
     use base64::Engine;
     use rand::RngCore;
     let mut raw = [0u8; 32];
@@ -164,7 +184,11 @@ pub fn open_duplicate(
         .optional()
 }
 
-pub fn reference_taken(conn: &mut DbConnection, tenant_id: &str, reference: &str) -> QueryResult<bool> {
+pub fn reference_taken(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    reference: &str,
+) -> QueryResult<bool> {
     let n: i64 = requests::table
         .filter(requests::tenant_id.eq(tenant_id))
         .filter(requests::reference.eq(reference))
@@ -197,7 +221,11 @@ pub fn documents(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<D
         .load(conn)
 }
 
-pub fn document(conn: &mut DbConnection, request_id: &str, id: &str) -> QueryResult<Option<DocumentRow>> {
+pub fn document(
+    conn: &mut DbConnection,
+    request_id: &str,
+    id: &str,
+) -> QueryResult<Option<DocumentRow>> {
     docs::table
         .filter(docs::request_id.eq(request_id))
         .filter(docs::id.eq(id))
@@ -231,7 +259,11 @@ pub fn suppress(
     Ok(())
 }
 
-pub fn is_suppressed(conn: &mut DbConnection, tenant_id: &str, email_hash: &str) -> QueryResult<bool> {
+pub fn is_suppressed(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    email_hash: &str,
+) -> QueryResult<bool> {
     let n: i64 = suppression_list::table
         .filter(suppression_list::tenant_id.eq(tenant_id))
         .filter(suppression_list::email_hash.eq(email_hash))
@@ -297,8 +329,15 @@ fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
             .filter(requests::due_at.lt(now));
     }
     if let Some(s) = &f.search {
-        let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        q = q.filter(requests::search_text.like(format!("%{escaped}%")).escape('\\'));
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            requests::search_text
+                .like(format!("%{escaped}%"))
+                .escape('\\'),
+        );
     }
     q
 }
@@ -326,7 +365,11 @@ pub fn queue(
         requests::duplicate_of,
     ));
     let q = match f.sort {
-        Sort::Urgency => q.order((requests::is_open.desc(), requests::due_at.asc(), requests::id.asc())),
+        Sort::Urgency => q.order((
+            requests::is_open.desc(),
+            requests::due_at.asc(),
+            requests::id.asc(),
+        )),
         Sort::DueDesc => q.order((requests::due_at.desc(), requests::id.desc())),
         Sort::ReceivedAsc => q.order((requests::received_at.asc(), requests::id.asc())),
         Sort::ReceivedDesc => q.order((requests::received_at.desc(), requests::id.desc())),

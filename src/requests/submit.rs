@@ -48,21 +48,39 @@ impl SubmissionLimiter {
     pub fn new(per_ip_per_hour: u32, per_email_per_day: u32) -> Self {
         let per = |n: u32, period: std::time::Duration| {
             let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-            Quota::with_period(period / n.get()).expect("non-zero period").allow_burst(n)
+            Quota::with_period(period / n.get())
+                .expect("non-zero period")
+                .allow_burst(n)
         };
         Self {
-            per_ip: Arc::new(RateLimiter::keyed(per(per_ip_per_hour, std::time::Duration::from_secs(3600)))),
-            per_email: Arc::new(RateLimiter::keyed(per(per_email_per_day, std::time::Duration::from_secs(86_400)))),
+            per_ip: Arc::new(RateLimiter::keyed(per(
+                per_ip_per_hour,
+                std::time::Duration::from_secs(3600),
+            ))),
+            per_email: Arc::new(RateLimiter::keyed(per(
+                per_email_per_day,
+                std::time::Duration::from_secs(86_400),
+            ))),
         }
     }
 
-    fn refuse(not_until: governor::NotUntil<governor::clock::QuantaInstant>, what: &str) -> ApiError {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        ApiError::too_many_requests(wait.as_secs() + 1, format!("Too many requests from this {what}; try again later."))
+    fn refuse(
+        not_until: governor::NotUntil<governor::clock::QuantaInstant>,
+        what: &str,
+    ) -> ApiError {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        ApiError::too_many_requests(
+            wait.as_secs() + 1,
+            format!("Too many requests from this {what}; try again later."),
+        )
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.per_ip.check_key(&ip).map_err(|n| Self::refuse(n, "address"))
+        self.per_ip
+            .check_key(&ip)
+            .map_err(|n| Self::refuse(n, "address"))
     }
 
     pub fn check_email(&self, email_hash: &str) -> Result<(), ApiError> {
@@ -145,10 +163,22 @@ impl Form {
                 parsed
             }
         };
-        let first_name = required("first_name", text(fields, "first_name", 100, false, &mut errors), &mut errors);
-        let last_name = required("last_name", text(fields, "last_name", 100, false, &mut errors), &mut errors);
-        let email = required("email", text(fields, "email", 254, false, &mut errors), &mut errors)
-            .map(|e| e.to_lowercase());
+        let first_name = required(
+            "first_name",
+            text(fields, "first_name", 100, false, &mut errors),
+            &mut errors,
+        );
+        let last_name = required(
+            "last_name",
+            text(fields, "last_name", 100, false, &mut errors),
+            &mut errors,
+        );
+        let email = required(
+            "email",
+            text(fields, "email", 254, false, &mut errors),
+            &mut errors,
+        )
+        .map(|e| e.to_lowercase());
         if let Some(e) = &email {
             if !e.validate_email() {
                 errors.push(FieldError {
@@ -158,7 +188,11 @@ impl Form {
             }
         }
         let postal_address = text(fields, "postal_address", 500, true, &mut errors);
-        let details = required("details", text(fields, "details", details_max, true, &mut errors), &mut errors);
+        let details = required(
+            "details",
+            text(fields, "details", details_max, true, &mut errors),
+            &mut errors,
+        );
         let scope = text(fields, "scope", 20, false, &mut errors);
         let grounds = text(fields, "grounds", details_max, true, &mut errors);
         match (kind, scope.as_deref()) {
@@ -177,10 +211,14 @@ impl Form {
             }),
             _ => {}
         }
-        if kind == Some(Kind::Opposition) && scope.as_deref() == Some("processing") && grounds.is_none() {
+        if kind == Some(Kind::Opposition)
+            && scope.as_deref() == Some("processing")
+            && grounds.is_none()
+        {
             errors.push(FieldError {
                 field: "grounds".into(),
-                message: "is required for an opposition to processing (the legitimate ground)".into(),
+                message: "is required for an opposition to processing (the legitimate ground)"
+                    .into(),
             });
         }
         if !errors.is_empty() {
@@ -311,7 +349,8 @@ pub async fn submit(
     let now = state.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let has_document = !intake.documents.is_empty();
-    let documents = Arc::new(seal_documents(&state, id.clone(), intake.documents, now.naive_utc()).await?);
+    let documents =
+        Arc::new(seal_documents(&state, id.clone(), intake.documents, now.naive_utc()).await?);
     let due = deadline::initial_due(now);
     let row = RequestRow {
         id,
@@ -343,7 +382,12 @@ pub async fn submit(
     let mut attempt = 0;
     let (row, token) = loop {
         attempt += 1;
-        let (state2, tenant2, row, documents) = (state.clone(), tenant.clone(), row.clone(), documents.clone());
+        let (state2, tenant2, row, documents) = (
+            state.clone(),
+            tenant.clone(),
+            row.clone(),
+            documents.clone(),
+        );
         let result = state
             .db
             .run(move |conn| {
@@ -379,13 +423,27 @@ pub async fn submit(
                         .duplicate_of
                         .as_ref()
                         .map(|d| serde_json::json!({"duplicate_of": d}));
-                    store::add_event(conn, &row.id, row.received_at, "requester", "received", Some("received"), detail)?;
+                    store::add_event(
+                        conn,
+                        &row.id,
+                        row.received_at,
+                        "requester",
+                        "received",
+                        Some("received"),
+                        detail,
+                    )?;
                     let token = store::new_tracking_token(conn, &row.id, row.received_at)?;
                     Notifier {
                         state: &state2,
                         tenant: &tenant2,
                     }
-                    .submitted(conn, &row, &token, has_document, row.received_at)?;
+                    .submitted(
+                        conn,
+                        &row,
+                        &token,
+                        has_document,
+                        row.received_at,
+                    )?;
                     Ok((row, token))
                 })
             })

@@ -53,7 +53,10 @@ fn check_token(token: &str) -> Result<String, ApiError> {
         (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn track(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn track(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let hash = check_token(&path)?;
     let (row, events) = state
         .db
@@ -131,7 +134,10 @@ pub async fn upload(
     if Status::parse(&row.status) != Some(Status::AwaitingIdentity) {
         return Err(awaiting());
     }
-    if !matches!(super::intake::body_kind(&req)?, super::intake::BodyKind::Multipart) {
+    if !matches!(
+        super::intake::body_kind(&req)?,
+        super::intake::BodyKind::Multipart
+    ) {
         return Err(ApiError::unsupported_media_type("multipart/form-data"));
     }
     let intake = read_multipart(&req, payload, &state.settings.requests, &[]).await?;
@@ -140,7 +146,8 @@ pub async fn upload(
     }
     let now = state.clock.now();
     let count = intake.documents.len();
-    let documents = seal_documents(&state, row.id.clone(), intake.documents, now.naive_utc()).await?;
+    let documents =
+        seal_documents(&state, row.id.clone(), intake.documents, now.naive_utc()).await?;
     let (status, due) = state
         .db
         .run(move |conn| {
