@@ -63,7 +63,7 @@ pub enum StartError {
 /// fails here with a one-line error naming it.
 pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, DbError> {
     let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    db::migrate::with_startup_lock(&mut conn, |conn| {
+    db::migrate::with_startup_lock(&mut conn, &settings.database.url, |conn| {
         let applied = db::migrate::run_pending(conn)?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied migrations");

@@ -42,7 +42,11 @@ fn open(settings: &Settings) -> Result<(DbConnection, Tenants), Box<dyn std::err
 
 pub fn migrate(settings: &Settings) -> CmdResult {
     let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    let applied = db::migrate::with_startup_lock(&mut conn, db::migrate::run_pending)?;
+    let applied = db::migrate::with_startup_lock(
+        &mut conn,
+        &settings.database.url,
+        db::migrate::run_pending,
+    )?;
     if applied.is_empty() {
         println!("database is up to date");
     }

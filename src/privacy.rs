@@ -76,6 +76,6 @@ mod tests {
         assert_ne!(a, c);
         assert_ne!(a, d);
         assert_eq!(a.len(), 32);
-        assert!(!a.contains("192"));
+        assert!(!a.contains('.'));
     }
 }

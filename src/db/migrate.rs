@@ -27,13 +27,29 @@ fn versions(v: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     v.into_iter().map(|v| v.to_string()).collect()
 }
 
-/// Runs `f` while holding the start-up lock. On SQLite, one instance owns
-/// the file, and SQLite's own locking serialises writers.
+/// Runs `f` while holding the start-up lock: a PostgreSQL advisory lock;
+/// on SQLite, an exclusive lock on a file beside the database (processes
+/// started together on one file take turns).
 pub fn with_startup_lock<T>(
     conn: &mut DbConnection,
+    url: &str,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     let is_pg = matches!(conn, DbConnection::Pg(_));
+    if !is_pg {
+        let path = format!("{}.lock", super::sqlite_path(url));
+        let io = |e: std::io::Error| DbError::Migration(format!("{path}: {e}"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.lock().map_err(io)?;
+        let result = f(conn);
+        let _ = file.unlock();
+        return result;
+    }
     if is_pg {
         conn.batch_execute(&format!("SELECT pg_advisory_lock({STARTUP_LOCK})"))?;
     }

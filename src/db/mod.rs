@@ -44,6 +44,18 @@ where
     let DbConnection::Sqlite(inner) = conn else {
         return conn.transaction(f);
     };
+    let depth = AnsiTransactionManager::transaction_manager_status_mut(inner)
+        .transaction_depth()
+        .ok()
+        .flatten();
+    if depth.is_some() {
+        // Already inside a transaction (which holds or will take the lock):
+        // a savepoint.
+        return conn.transaction(f);
+    }
+    let DbConnection::Sqlite(inner) = conn else {
+        unreachable!("matched above")
+    };
     // The multi-backend connection shares the inner connection's
     // transaction state, so nested transactions become savepoints.
     AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
