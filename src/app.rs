@@ -115,6 +115,8 @@ impl Application {
             mail: mail.clone(),
             clock: clock.clone(),
             metrics: MailMetrics::register(metrics.registry()),
+            tenants: tenants.clone(),
+            public_url: settings.server.public_url.clone(),
         };
         if settings.mail.worker {
             mail_worker.clone().spawn();

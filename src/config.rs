@@ -253,6 +253,11 @@ pub struct MailSettings {
     /// First retry delay, doubled at each failure up to `retry_max_secs`.
     pub retry_base_secs: u64,
     pub retry_max_secs: u64,
+    /// Local time (`HH:MM`) of the DPO's daily digest, in `digest_timezone`.
+    pub digest_time: String,
+    pub digest_timezone: String,
+    /// The digest lists requests due within this many days, and overdue ones.
+    pub digest_window_days: i64,
     pub smtp: SmtpSettings,
 }
 
@@ -453,6 +458,24 @@ impl Settings {
             return Err(ConfigError::key(
                 "mail",
                 "batch_size must be at least 1, lease_secs at least 10, retry_base_secs at least 1",
+            ));
+        }
+        if chrono::NaiveTime::parse_from_str(&self.mail.digest_time, "%H:%M").is_err() {
+            return Err(ConfigError::key(
+                "mail.digest_time",
+                "must be a time like 08:00",
+            ));
+        }
+        if self.mail.digest_timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::key(
+                "mail.digest_timezone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
+        }
+        if !(1..=60).contains(&self.mail.digest_window_days) {
+            return Err(ConfigError::key(
+                "mail.digest_window_days",
+                "must be between 1 and 60",
             ));
         }
         if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {

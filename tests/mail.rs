@@ -325,3 +325,70 @@ fn mail_test_sends_one_message_through_smtp() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("permanent"));
 }
+
+async fn digest(app: &TestApp) -> Option<guichet::mail::digest::DigestRun> {
+    let worker = app.state.mail_worker.clone();
+    tokio::task::spawn_blocking(move || worker.digest_due())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_daily_digest_lists_due_and_overdue_requests_once_per_day() {
+    let smtp = SmtpServer::start();
+    let app = app_with(&smtp).await;
+    let body = json!({"kind": "access", "first_name": "Ana", "last_name": "Diaz", "email": "ana@example.org", "details": "Copie de mes données."});
+    let res = app
+        .client
+        .post(app.url("/v1/tenants/valparisis/requests"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let reference = res.json::<Value>().await.unwrap()["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    deliver(&app).await;
+    let before = smtp.messages().len();
+
+    // Day of submission, after 08:00 in Paris: nothing is due within 7 days.
+    let run = digest(&app).await.expect("today's slot runs");
+    assert_eq!((run.slot.as_str(), run.sent), ("2026-03-02", 0));
+    assert_eq!(digest(&app).await, None, "once a day");
+
+    // 07:59 in Paris on 27 March: not yet; 08:00: the request is due in 6 days.
+    app.clock.set("2026-03-27T06:59:00Z".parse().unwrap());
+    assert_eq!(digest(&app).await, None);
+    app.clock.set("2026-03-27T07:00:00Z".parse().unwrap());
+    let (a, b) = (app.state.mail_worker.clone(), app.state.mail_worker.clone());
+    let (ra, rb) = tokio::join!(
+        tokio::task::spawn_blocking(move || a.digest_due().unwrap()),
+        tokio::task::spawn_blocking(move || b.digest_due().unwrap())
+    );
+    let runs: Vec<_> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(runs.len(), 1, "two instances, one digest");
+    assert_eq!(runs[0].sent, 1, "only the tenant with something due");
+    deliver(&app).await;
+    let all = smtp.messages();
+    assert_eq!(all.len(), before + 1);
+    let msg = MessageParser::default().parse(all.last().unwrap()).unwrap();
+    assert_eq!(
+        msg.to().unwrap().first().unwrap().address().unwrap(),
+        "dpo@valparisis.fr"
+    );
+    let text = msg.body_text(0).unwrap();
+    assert!(text.contains(&reference), "{text}");
+    assert!(text.contains("2 avril 2026"), "{text}");
+
+    // After the due date: listed as overdue.
+    app.clock.set("2026-04-04T07:00:00Z".parse().unwrap());
+    assert_eq!(digest(&app).await.unwrap().sent, 1);
+    deliver(&app).await;
+    let all = smtp.messages();
+    let msg = MessageParser::default().parse(all.last().unwrap()).unwrap();
+    let subject = msg.subject().unwrap().to_owned();
+    assert!(subject.contains("1 en retard"), "{subject}");
+}

@@ -58,7 +58,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_documents,
     request_events,
     suppression_list,
-    tracking_tokens
+    tracking_tokens,
+    scheduled_runs
 );
 
 diesel::table! {
@@ -188,3 +189,11 @@ diesel::table! {
 
 diesel::joinable!(request_documents -> rights_requests (request_id));
 diesel::joinable!(request_events -> rights_requests (request_id));
+
+diesel::table! {
+    scheduled_runs (job, slot) {
+        job -> Text,
+        slot -> Text,
+        claimed_at -> Timestamp,
+    }
+}

@@ -3,6 +3,7 @@
 //! delivered by a worker with retries; templates in French and English.
 
 pub mod admin;
+pub mod digest;
 pub mod outbox;
 pub mod templates;
 pub mod transport;

@@ -57,6 +57,8 @@ pub struct Worker {
     pub mail: Arc<Mail>,
     pub clock: Clock,
     pub metrics: MailMetrics,
+    pub tenants: crate::tenants::Tenants,
+    pub public_url: String,
 }
 
 impl Worker {
@@ -129,16 +131,39 @@ impl Worker {
         Ok(pass)
     }
 
-    /// Runs passes in a thread of its own until the process ends.
+    /// Queues the DPO digest of the day when its time has come and no
+    /// instance has sent it yet.
+    pub fn digest_due(&self) -> Result<Option<super::digest::DigestRun>, crate::error::ApiError> {
+        let mut conn = self.db.pool().get().map_err(crate::db::DbError::from)?;
+        super::digest::run_due(
+            &mut conn,
+            &self.mail,
+            &self.tenants,
+            &self.public_url,
+            self.clock.now(),
+        )
+    }
+
+    /// Runs passes in a thread of its own until the process ends; checks
+    /// for the digest once a minute.
     pub fn spawn(self) {
         let every = Duration::from_millis(self.mail.settings.poll_interval_ms);
         std::thread::Builder::new()
             .name("mail-worker".into())
-            .spawn(move || loop {
-                if let Err(e) = self.deliver_due() {
-                    tracing::warn!(error = %e, "mail worker pass failed");
+            .spawn(move || {
+                let mut last_digest_check: Option<std::time::Instant> = None;
+                loop {
+                    if last_digest_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        last_digest_check = Some(std::time::Instant::now());
+                        if let Err(e) = self.digest_due() {
+                            tracing::warn!(error = %e, "DPO digest failed; will try again");
+                        }
+                    }
+                    if let Err(e) = self.deliver_due() {
+                        tracing::warn!(error = %e, "mail worker pass failed");
+                    }
+                    std::thread::sleep(every);
                 }
-                std::thread::sleep(every);
             })
             .expect("spawn the mail worker thread");
     }
