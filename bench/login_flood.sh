@@ -2,7 +2,8 @@
 # A flood of sign-ins must not starve the other routes: password hashing
 # runs off the HTTP workers, a bounded number at a time.
 #
-# Measures GET /healthz and GET /readyz (a database round trip) alone, then
+# Measures GET /healthz, GET /readyz (a database round trip) and GET of a
+# current consent alone, then
 # again while 50 connections sign in as fast as they can, and prints the
 # ratios. Usage: bench/login_flood.sh [--record]
 set -euo pipefail
@@ -11,16 +12,23 @@ bench_setup
 export GUICHET__AUTH__LOGIN_PER_IP_PER_MINUTE=100000000
 echo "a long passphrase for load tests" | "$BIN" users add --tenant sevres --email bench@ville-sevres.fr --role dpo --password-stdin >/dev/null
 bench_start
+SUBJECT=00000000-0000-4000-8000-000000000001
+curl -fsS -o /dev/null -H 'content-type: application/json' \
+  -d "{\"subject_id\":\"$SUBJECT\",\"policy_version\":\"2026-01\",\"choices\":{\"audience\":true}}" \
+  "$BASE/v1/tenants/sevres/consents"
+CONSENT="/v1/tenants/sevres/consents/$SUBJECT"
 
 probe() { wrk -t1 -c4 -d"${PROBE_SECS:-10}"s --latency "$BASE$1" >"$WORK/$2"; }
 
 probe /healthz healthz-alone
 probe /readyz readyz-alone
-wrk -t2 -c50 -d"$(( ${PROBE_SECS:-10} * 2 + 6 ))"s --latency -s bench/login.lua "$BASE/v1/auth/login" >"$WORK/flood" &
+probe "$CONSENT" consent-alone
+wrk -t2 -c50 -d"$(( ${PROBE_SECS:-10} * 3 + 6 ))"s --latency -s bench/login.lua "$BASE/v1/auth/login" >"$WORK/flood" &
 FLOOD=$!
 sleep 3
 probe /healthz healthz-flood
 probe /readyz readyz-flood
+probe "$CONSENT" consent-flood
 wait $FLOOD
 
 row() {
@@ -38,6 +46,7 @@ table=$(cat <<TABLE
 |---|---|---|---|---|---|
 $(row "GET /healthz" healthz-alone healthz-flood)
 $(row "GET /readyz" readyz-alone readyz-flood)
+$(row "GET current consent" consent-alone consent-flood)
 
 Sign-ins during the flood: $logins/s, p99 $login_p99 ms, non-2xx: $login_errors (hash slots: ${GUICHET__AUTH__HASH_CONCURRENCY:-default}).
 TABLE
