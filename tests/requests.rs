@@ -628,6 +628,26 @@ async fn the_life_cycle_moves_by_its_table_and_tells_the_requester() {
             "rejected"
         ]
     );
+    // The queue's totals follow every move.
+    for (query, total) in [
+        ("?status=rejected", 1),
+        ("?status=received,in_progress,awaiting_identity", 0),
+        ("", 1),
+        ("?kind=erasure&status=rejected", 1),
+        ("?kind=access", 0),
+    ] {
+        let page: Value = get(&app, &token, &format!("/v1/dpo/requests{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(page["total"], total, "{query}");
+        assert_eq!(
+            page["items"].as_array().unwrap().len() as i64,
+            total,
+            "{query}"
+        );
+    }
     let audit: Value = get(&app, &token, "/v1/dpo/audit?kind=request")
         .await
         .json()

@@ -59,7 +59,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_events,
     suppression_list,
     tracking_tokens,
-    scheduled_runs
+    scheduled_runs,
+    request_counts
 );
 
 diesel::table! {
@@ -139,6 +140,15 @@ diesel::table! {
         duplicate_of -> Nullable<Text>,
         erased_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    request_counts (tenant_id, status, kind) {
+        tenant_id -> Text,
+        status -> Text,
+        kind -> Text,
+        n -> BigInt,
     }
 }
 

@@ -442,6 +442,13 @@ pub async fn transition(
                     _ => {}
                 }
                 store::save(conn, &row)?;
+                store::count_move(
+                    conn,
+                    &row.tenant_id,
+                    &row.kind,
+                    Some(from.as_str()),
+                    to.as_str(),
+                )?;
                 store::add_event(
                     conn,
                     &row.id,

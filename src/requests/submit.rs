@@ -416,6 +416,7 @@ pub async fn submit(
                         &row.kind,
                     )?;
                     store::insert(conn, &row)?;
+                    store::count_move(conn, &row.tenant_id, &row.kind, None, &row.status)?;
                     for doc in documents.iter() {
                         store::insert_document(conn, doc)?;
                     }

@@ -166,6 +166,13 @@ pub async fn upload(
                 row.status = Status::Received.as_str().into();
                 row.updated_at = now.naive_utc();
                 store::save(conn, &row)?;
+                store::count_move(
+                    conn,
+                    &row.tenant_id,
+                    &row.kind,
+                    Some(from.as_str()),
+                    &row.status,
+                )?;
                 store::add_event(
                     conn,
                     &row.id,

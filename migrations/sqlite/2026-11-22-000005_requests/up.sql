@@ -28,9 +28,20 @@ CREATE TABLE rights_requests (
     updated_at TIMESTAMP NOT NULL,
     UNIQUE (tenant_id, reference)
 );
-CREATE INDEX rights_requests_queue ON rights_requests (tenant_id, is_open, due_at, id);
+-- The queue's default order: open first, most urgent first.
+CREATE INDEX rights_requests_queue ON rights_requests (tenant_id, is_open DESC, due_at, id);
 CREATE INDEX rights_requests_received ON rights_requests (tenant_id, received_at, id);
 CREATE INDEX rights_requests_email ON rights_requests (tenant_id, email_hash, kind);
+
+-- How many requests each tenant has, by status and kind, kept in step with
+-- every change: the queue's totals without counting a million rows.
+CREATE TABLE request_counts (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    status TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, status, kind)
+);
 
 -- Tracking links: each token is shown once (in a response or an e-mail)
 -- and kept only as its SHA-256; a request may have several.
