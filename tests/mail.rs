@@ -17,18 +17,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Value};
 
 async fn app_with(smtp: &SmtpServer) -> TestApp {
-    let port = smtp.port;
-    spawn_app_with(
-        move |s| {
-            s.mail.transport = guichet::config::MailTransportKind::Smtp;
-            s.mail.smtp.host = "127.0.0.1".into();
-            s.mail.smtp.port = port;
-            s.mail.smtp.tls = guichet::config::SmtpTls::None;
-            s.mail.smtp.timeout_secs = 5;
-        },
-        |_| {},
-    )
-    .await
+    common::spawn_app_with_smtp(smtp, |_| {}).await
 }
 
 fn ack_context(first_name: &str) -> Value {

@@ -3,9 +3,7 @@
 
 mod common;
 
-use common::{
-    assert_problem, create_staff, deliver, login, spawn_app_with, SmtpServer, TestApp, PASSWORD,
-};
+use common::{assert_problem, create_staff, deliver, login, SmtpServer, TestApp, PASSWORD};
 use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
@@ -14,18 +12,7 @@ const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nCARTE-NATIONALE-IDENTITE-MARKER\n%%EOF\n";
 
 async fn app(smtp: &SmtpServer, adjust: fn(&mut guichet::config::Settings)) -> TestApp {
-    let port = smtp.port;
-    spawn_app_with(
-        move |s| {
-            s.mail.transport = guichet::config::MailTransportKind::Smtp;
-            s.mail.smtp.host = "127.0.0.1".into();
-            s.mail.smtp.port = port;
-            s.mail.smtp.tls = guichet::config::SmtpTls::None;
-            adjust(s);
-        },
-        |_| {},
-    )
-    .await
+    common::spawn_app_with_smtp(smtp, adjust).await
 }
 
 fn fields(kind: &str, email: &str) -> Vec<(&'static str, String)> {

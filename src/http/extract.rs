@@ -127,6 +127,16 @@ where
     }
 }
 
+/// A validation rule: the text must hold more than white space.
+pub fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
+    if value.trim().is_empty() {
+        return Err(
+            validator::ValidationError::new("blank").with_message("must not be empty".into())
+        );
+    }
+    Ok(())
+}
+
 /// Flattens validator's nested errors into `errors[]`.
 pub fn validation_problem(errors: ValidationErrors) -> ApiError {
     let mut out = Vec::new();

@@ -303,8 +303,6 @@ async fn detail_of(
     })
 }
 
-const ID_PARAM: (&str, &str) = ("id", "Request id.");
-
 /// Everything about a request.
 #[utoipa::path(
     get,
@@ -323,43 +321,24 @@ pub async fn detail(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let _ = ID_PARAM;
     let row = visible(&state, &staff, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(detail_of(&state, row).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub to: Status,
     /// A note for the timeline (and the requester's e-mail, when one is sent).
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
     pub note: Option<String>,
     /// Required to reject: it is sent to the requester.
     #[schema(max_length = 5000)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
     pub reason: Option<String>,
-}
-
-impl Validate for TransitionRequest {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        let mut errors = validator::ValidationErrors::new();
-        for (field, value) in [("note", &self.note), ("reason", &self.reason)] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > 5000) {
-                errors.add(
-                    field,
-                    validator::ValidationError::new("length")
-                        .with_message("must be at most 5000 characters".into()),
-                );
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
 }
 
 fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant>, ApiError> {
@@ -498,31 +477,16 @@ pub async fn transition(
     Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
     /// Why more time is needed: sent to the requester.
     #[schema(min_length = 1, max_length = 2000)]
+    #[validate(
+        length(max = 2000, message = "must be at most 2000 characters"),
+        custom(function = "crate::http::not_blank")
+    )]
     pub reason: String,
-}
-
-impl Validate for ExtensionRequest {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        let n = self.reason.trim().chars().count();
-        let mut errors = validator::ValidationErrors::new();
-        if n == 0 || n > 2000 {
-            errors.add(
-                "reason",
-                validator::ValidationError::new("length")
-                    .with_message("must be 1 to 2000 characters".into()),
-            );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
 }
 
 /// Extends the deadline by two months, once, with a reason.
@@ -588,30 +552,15 @@ pub async fn extend(
     Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     #[schema(min_length = 1, max_length = 5000)]
+    #[validate(
+        length(max = 5000, message = "must be at most 5000 characters"),
+        custom(function = "crate::http::not_blank")
+    )]
     pub body: String,
-}
-
-impl Validate for MessageRequest {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        let n = self.body.trim().chars().count();
-        let mut errors = validator::ValidationErrors::new();
-        if n == 0 || n > 5000 {
-            errors.add(
-                "body",
-                validator::ValidationError::new("length")
-                    .with_message("must be 1 to 5000 characters".into()),
-            );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

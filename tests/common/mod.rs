@@ -320,6 +320,18 @@ impl Drop for SmtpServer {
     }
 }
 
+/// Spawns the app with its mail going to `smtp`, after `adjust`.
+pub async fn spawn_app_with_smtp(smtp: &SmtpServer, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(
+        |s| {
+            smtp.configure(s);
+            adjust(s);
+        },
+        |_| {},
+    )
+    .await
+}
+
 /// Runs one delivery pass of the app's mail worker.
 pub async fn deliver(app: &TestApp) -> guichet::mail::worker::Pass {
     let worker = app.state.mail_worker.clone();
