@@ -145,6 +145,63 @@ async fn openapi_describes_every_operation_with_its_errors() {
             "{method} {path} documents 401"
         );
     }
+    for (path, method, statuses) in [
+        (
+            "/v1/tenants/{tenant}/consents",
+            "post",
+            &["201", "403", "409", "413", "415", "422"][..],
+        ),
+        (
+            "/v1/tenants/{tenant}/consents/{subject_id}",
+            "delete",
+            &["204", "404"][..],
+        ),
+        (
+            "/v1/tenants/{tenant}/requests",
+            "post",
+            &["201", "413", "415", "422", "429"][..],
+        ),
+        (
+            "/v1/requests/track/{tracking_token}",
+            "get",
+            &["200", "404"][..],
+        ),
+        (
+            "/v1/requests/track/{tracking_token}/documents",
+            "post",
+            &["201", "409", "415"][..],
+        ),
+        ("/v1/dpo/requests", "get", &["200", "401"][..]),
+        (
+            "/v1/dpo/requests/{id}/transitions",
+            "post",
+            &["200", "404", "409", "422"][..],
+        ),
+        (
+            "/v1/dpo/requests/{id}/extension",
+            "post",
+            &["200", "409"][..],
+        ),
+        ("/v1/dpo/requests/{id}/messages", "post", &["202"][..]),
+        (
+            "/v1/dpo/requests/{id}/documents/{document_id}",
+            "get",
+            &["200", "410"][..],
+        ),
+        ("/v1/dpo/suppression/check", "get", &["200"][..]),
+        ("/v1/dpo/consents/stats", "get", &["200", "422"][..]),
+        ("/v1/dpo/consents/export", "get", &["200"][..]),
+        ("/v1/admin/mail", "get", &["200", "403"][..]),
+        ("/.well-known/jwks.json", "get", &["200"][..]),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in statuses {
+            assert!(
+                responses[*status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
     let login = &doc["paths"]["/v1/auth/login"]["post"]["responses"];
     for status in ["200", "401", "422", "429"] {
         assert!(login[status].is_object(), "login documents {status}");

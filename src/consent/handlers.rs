@@ -14,6 +14,7 @@ use super::policy::{
 use super::receipt::ReceiptClaims;
 use super::store::{self, EventRow, GIVEN, WITHDRAWN};
 use crate::app::AppState;
+use crate::db::write_transaction;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::{client_ip, ValidatedJson};
 use crate::privacy::ip_pseudonym;
@@ -112,8 +113,6 @@ fn view(slug: &str, row: &EventRow) -> ConsentView {
         receipt: row.receipt.clone().unwrap_or_default(),
     }
 }
-
-use crate::db::write_transaction as guichet_write;
 
 fn parse_subject(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
@@ -317,7 +316,7 @@ pub async fn withdraw(
     let withdrawn = state
         .db
         .run(move |conn| {
-            guichet_write(conn, |conn| {
+            write_transaction(conn, |conn| {
                 let Some(consent) = store::current(conn, &tenant_id, &subject, now.naive_utc())?
                 else {
                     return Ok(false);

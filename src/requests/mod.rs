@@ -6,6 +6,7 @@ pub mod dpo;
 pub mod intake;
 pub mod lifecycle;
 pub mod notify;
+pub mod queue;
 pub mod store;
 pub mod submit;
 pub mod track;
@@ -20,9 +21,9 @@ pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/requests/track/{token}").get(track::track))
         .service(web::resource("/v1/requests/track/{token}/documents").post(track::upload))
-        .service(web::resource("/v1/dpo/requests").get(dpo::queue))
+        .service(web::resource("/v1/dpo/requests").get(queue::queue))
         .service(web::resource("/v1/dpo/suppression/check").get(dpo::suppression_check))
-        .service(web::resource("/v1/dpo/requests/{id}").get(dpo::detail))
+        .service(web::resource("/v1/dpo/requests/{id}").get(queue::detail))
         .service(web::resource("/v1/dpo/requests/{id}/transitions").post(dpo::transition))
         .service(web::resource("/v1/dpo/requests/{id}/extension").post(dpo::extend))
         .service(web::resource("/v1/dpo/requests/{id}/messages").post(dpo::message))

@@ -1,0 +1,322 @@
+//! What the DPO reads: the queue, most urgent first, and a request in full
+//! with its documents and timeline.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::deadline;
+use super::lifecycle::{next_for_staff, Kind, Status};
+use super::store::{self, QueueFilter, RequestRow, Sort};
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery};
+use crate::staff::Staff;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// Comma-separated statuses.
+    #[param(example = "received,in_progress")]
+    pub status: Option<String>,
+    pub kind: Option<Kind>,
+    /// Only requests past their due date.
+    pub overdue: Option<bool>,
+    /// Reference, name or e-mail (part of).
+    #[param(max_length = 100)]
+    pub q: Option<String>,
+    /// `due_at` (default: open first, most urgent first), `-due_at`,
+    /// `received_at`, `-received_at`.
+    #[param(pattern = "^-?(due_at|received_at)$")]
+    pub sort: Option<String>,
+    /// Admins only: one tenant.
+    pub tenant: Option<String>,
+    #[param(minimum = 1, default = 1)]
+    pub page: Option<u32>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub per_page: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueItem {
+    pub id: String,
+    pub reference: String,
+    pub tenant: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub requester_name: String,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub overdue: bool,
+    pub extended: bool,
+    /// An open request of the same kind from the same address.
+    pub duplicate_of: Option<String>,
+}
+
+fn name(first: Option<&str>, last: Option<&str>) -> String {
+    format!("{} {}", first.unwrap_or(""), last.unwrap_or(""))
+        .trim()
+        .to_owned()
+}
+
+fn slug(state: &AppState, tenant_id: &str) -> String {
+    state
+        .tenants
+        .by_id(tenant_id)
+        .map(|t| t.slug.clone())
+        .unwrap_or_default()
+}
+
+/// The queue, most urgent first.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/requests",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(QueueQuery),
+    responses(
+        (status = 200, description = "Requests.", body = inline(ListResponse<QueueItem>)),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter, sort or paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn queue(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<QueueQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let (page, per_page, offset) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(state.settings.limits.max_page_size)?;
+    let mut statuses = Vec::new();
+    for s in q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let status = Status::parse(s)
+            .ok_or_else(|| ApiError::field("status", format!("`{s}` is not a status")))?;
+        statuses.push(status.as_str().to_owned());
+    }
+    let sort = match q.sort.as_deref() {
+        None | Some("due_at") => Sort::Urgency,
+        Some("-due_at") => Sort::DueDesc,
+        Some("received_at") => Sort::ReceivedAsc,
+        Some("-received_at") => Sort::ReceivedDesc,
+        Some(_) => {
+            return Err(ApiError::field(
+                "sort",
+                "must be due_at, -due_at, received_at or -received_at",
+            ))
+        }
+    };
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
+    if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
+        return Err(ApiError::field("q", "must be at most 100 characters"));
+    }
+    let now = state.clock.now();
+    let filter = QueueFilter {
+        tenant_id: staff.list_scope(&state, q.tenant.as_deref())?,
+        statuses,
+        kind: q.kind.map(|k| k.as_str().to_owned()),
+        overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
+        search,
+        sort,
+    };
+    let (rows, total) = state
+        .db
+        .run(move |conn| Ok(store::queue(conn, &filter, offset, i64::from(per_page))?))
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| QueueItem {
+            tenant: slug(&state, &r.tenant_id),
+            overdue: deadline::is_overdue(
+                r.is_open,
+                r.paused_at.is_some(),
+                r.due_at.and_utc(),
+                now,
+            ),
+            requester_name: name(r.first_name.as_deref(), r.last_name.as_deref()),
+            kind: Kind::parse(&r.kind).unwrap_or(Kind::Access),
+            status: Status::parse(&r.status).unwrap_or(Status::Received),
+            id: r.id,
+            reference: r.reference,
+            received_at: r.received_at.and_utc(),
+            due_at: r.due_at.and_utc(),
+            extended: r.extended,
+            duplicate_of: r.duplicate_of,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub uploaded_at: DateTime<Utc>,
+    /// When the content was destroyed at the end of its retention.
+    pub purged_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    pub at: DateTime<Utc>,
+    /// `requester`, `system`, or the staff member's e-mail.
+    pub actor: String,
+    pub action: String,
+    pub status: Option<Status>,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestDetail {
+    pub id: String,
+    pub reference: String,
+    pub tenant: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub postal_address: Option<String>,
+    pub details: Option<String>,
+    pub scope: Option<String>,
+    pub grounds: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    pub overdue: bool,
+    pub extended: bool,
+    pub extension_reason: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub outcome_reason: Option<String>,
+    pub duplicate_of: Option<String>,
+    /// The moves the DPO may make now.
+    pub next: Vec<Status>,
+    pub documents: Vec<DocumentView>,
+    pub events: Vec<EventView>,
+}
+
+/// Loads a request the staff member may see; anything else is a 404.
+pub(super) async fn visible(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+) -> Result<RequestRow, ApiError> {
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find(conn, &id)?))
+        .await?
+        .filter(|r| staff.can_see(&r.tenant_id))
+        .ok_or_else(|| ApiError::not_found("No request has this id."))?;
+    Ok(row)
+}
+
+pub(super) async fn detail_of(
+    state: &web::Data<AppState>,
+    row: RequestRow,
+) -> Result<RequestDetail, ApiError> {
+    let id = row.id.clone();
+    let (documents, events) = state
+        .db
+        .run(move |conn| Ok((store::documents(conn, &id)?, store::timeline(conn, &id)?)))
+        .await?;
+    let now = state.clock.now();
+    let status = Status::parse(&row.status).unwrap_or(Status::Received);
+    Ok(RequestDetail {
+        tenant: slug(state, &row.tenant_id),
+        kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
+        status,
+        overdue: deadline::is_overdue(
+            row.is_open,
+            row.paused_at.is_some(),
+            row.due_at.and_utc(),
+            now,
+        ),
+        next: next_for_staff(status),
+        documents: documents
+            .into_iter()
+            .map(|d| DocumentView {
+                id: d.id,
+                filename: d.filename,
+                content_type: d.content_type,
+                size: d.size,
+                sha256: d.sha256,
+                uploaded_at: d.uploaded_at.and_utc(),
+                purged_at: d.purged_at.map(|t| t.and_utc()),
+            })
+            .collect(),
+        events: events
+            .into_iter()
+            .map(|e| EventView {
+                at: e.at.and_utc(),
+                actor: e.actor,
+                action: e.action,
+                status: e.status.as_deref().and_then(Status::parse),
+                detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+            .collect(),
+        id: row.id,
+        reference: row.reference,
+        first_name: row.first_name,
+        last_name: row.last_name,
+        email: row.email,
+        postal_address: row.postal_address,
+        details: row.details,
+        scope: row.scope,
+        grounds: row.grounds,
+        received_at: row.received_at.and_utc(),
+        due_at: row.due_at.and_utc(),
+        extended: row.extended,
+        extension_reason: row.extension_reason,
+        closed_at: row.closed_at.map(|t| t.and_utc()),
+        outcome_reason: row.outcome_reason,
+        duplicate_of: row.duplicate_of,
+    })
+}
+
+/// Everything about a request.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/requests/{id}",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id.")),
+    responses(
+        (status = 200, description = "The request, its documents and its timeline.", body = RequestDetail),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn detail(
+    staff: Staff,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible(&state, &staff, path.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(detail_of(&state, row).await?))
+}
