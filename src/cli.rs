@@ -117,7 +117,7 @@ pub fn add_user(
         .map_err(Refused::from)?;
     let hash = hash_now(&input.password).map_err(Refused::from)?;
     let now = Clock::system().now().naive_utc();
-    let row = crate::staff::admin::conn_transaction(&mut conn, |conn| {
+    let row = db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         let row = accounts::insert(conn, &input, tenant_id, hash, now)?;
         audit::record(
             conn,
@@ -176,7 +176,7 @@ pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
     let (mut conn, _) = open(settings)?;
     let row = find_user(&mut conn, email)?;
     let now = Clock::system().now().naive_utc();
-    crate::staff::admin::conn_transaction(&mut conn, |conn| {
+    db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_disabled(conn, &row.id, true, now)?;
         audit::record(
             conn,
@@ -203,7 +203,7 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
         .map_err(|why| Refused(format!("password: Password {why}.")))?;
     let hash = hash_now(&password).map_err(Refused::from)?;
     let now = Clock::system().now().naive_utc();
-    crate::staff::admin::conn_transaction(&mut conn, |conn| {
+    db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_password(conn, &row.id, &hash, now)?;
         audit::record(
             conn,

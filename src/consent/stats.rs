@@ -97,8 +97,7 @@ pub async fn stats(
         .map(|r| DailyItem {
             tenant: state
                 .tenants
-                .by_id(&r.tenant_id)
-                .map(|t| t.slug.clone())
+                .slug_of(Some(&r.tenant_id))
                 .unwrap_or(r.tenant_id),
             day: r.day,
             purpose_id: r.purpose_id,
@@ -141,8 +140,7 @@ fn csv_page(state: &AppState, rows: &[EventRow], header: bool) -> Result<web::By
     for r in rows {
         let slug = state
             .tenants
-            .by_id(&r.tenant_id)
-            .map(|t| t.slug.clone())
+            .slug_of(Some(&r.tenant_id))
             .unwrap_or_else(|| r.tenant_id.clone());
         out.write_record([
             r.id.as_str(),

@@ -52,11 +52,7 @@ fn mask(address: &str) -> String {
 
 fn item(state: &AppState, r: OutboxRow) -> MailItem {
     MailItem {
-        tenant: r
-            .tenant_id
-            .as_deref()
-            .and_then(|id| state.tenants.by_id(id))
-            .map(|t| t.slug.clone()),
+        tenant: state.tenants.slug_of(r.tenant_id.as_deref()),
         recipient: mask(&r.recipient),
         id: r.id,
         message_id: r.message_id,

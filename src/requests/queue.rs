@@ -61,11 +61,7 @@ fn name(first: Option<&str>, last: Option<&str>) -> String {
 }
 
 fn slug(state: &AppState, tenant_id: &str) -> String {
-    state
-        .tenants
-        .by_id(tenant_id)
-        .map(|t| t.slug.clone())
-        .unwrap_or_default()
+    state.tenants.slug_of(Some(tenant_id)).unwrap_or_default()
 }
 
 /// The queue, most urgent first.

@@ -8,6 +8,7 @@ use super::accounts::{self, NewStaff, StaffView};
 use super::auth::Staff;
 use crate::app::AppState;
 use crate::audit::{self, kind};
+use crate::db::write_transaction;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery, ValidatedJson};
 
@@ -106,7 +107,7 @@ pub async fn create_user(
     let row = state
         .db
         .run(move |conn| {
-            conn_transaction(conn, |conn| {
+            write_transaction(conn, |conn| {
                 let row = accounts::insert(conn, &input, tenant_id, hash, now)?;
                 audit::record(
                     conn,
@@ -124,11 +125,7 @@ pub async fn create_user(
             })
         })
         .await?;
-    let slug = row
-        .tenant_id
-        .as_deref()
-        .and_then(|id| state.tenants.by_id(id))
-        .map(|t| t.slug.clone());
+    let slug = state.tenants.slug_of(row.tenant_id.as_deref());
     let location = format!("/v1/admin/users/{}", row.id);
     Ok(HttpResponse::Created()
         .insert_header(("location", location))
@@ -169,7 +166,7 @@ pub async fn disable_user(
     let row = state
         .db
         .run(move |conn| {
-            conn_transaction(conn, |conn| {
+            write_transaction(conn, |conn| {
                 let row = accounts::find(conn, &id)?
                     .ok_or_else(|| ApiError::not_found("No staff account has this id."))?;
                 accounts::set_disabled(conn, &row.id, true, now)?;
@@ -189,18 +186,6 @@ pub async fn disable_user(
             })
         })
         .await?;
-    let slug = row
-        .tenant_id
-        .as_deref()
-        .and_then(|id| state.tenants.by_id(id))
-        .map(|t| t.slug.clone());
+    let slug = state.tenants.slug_of(row.tenant_id.as_deref());
     Ok(HttpResponse::Ok().json(StaffView::new(row, slug, now)))
-}
-
-/// Runs `f` in a transaction, keeping its `ApiError`.
-pub(crate) fn conn_transaction<T>(
-    conn: &mut crate::db::DbConnection,
-    f: impl FnOnce(&mut crate::db::DbConnection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    crate::db::write_transaction(conn, f)
 }

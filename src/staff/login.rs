@@ -211,11 +211,7 @@ pub async fn login(
     }
 
     let lifetime = auth.token_lifetime_secs;
-    let tenant_slug = row
-        .tenant_id
-        .as_deref()
-        .and_then(|id| state.tenants.by_id(id))
-        .map(|t| t.slug.clone());
+    let tenant_slug = state.tenants.slug_of(row.tenant_id.as_deref());
     let claims = Claims {
         iss: token::ISSUER.into(),
         sub: row.id.clone(),

@@ -53,6 +53,15 @@ impl Tenants {
         self.by_slug.values().find(|t| t.id == id).cloned()
     }
 
+    /// The slug of the tenant with this database id, if it is configured.
+    pub fn slug_of(&self, id: Option<&str>) -> Option<String> {
+        let id = id?;
+        self.by_slug
+            .values()
+            .find(|t| t.id == id)
+            .map(|t| t.slug.clone())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {
         self.by_slug.values()
     }
