@@ -20,6 +20,7 @@ use crate::mail::Mail;
 use crate::ops::{self, Metrics};
 use crate::requests::documents::KeyRing;
 use crate::requests::submit::SubmissionLimiter;
+use crate::retention::scheduler::Scheduler;
 use crate::secrets::{Secrets, SecretsError};
 use crate::staff::login::LoginLimiter;
 use crate::staff::password::Hasher;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub mail_worker: Worker,
     pub documents: KeyRing,
     pub submission_limits: SubmissionLimiter,
+    pub retention: Scheduler,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +123,16 @@ impl Application {
         if settings.mail.worker {
             mail_worker.clone().spawn();
         }
+        let retention = Scheduler {
+            db: db.clone(),
+            database: settings.database.clone(),
+            settings: settings.retention.clone(),
+            tenants: tenants.clone(),
+            clock: clock.clone(),
+        };
+        if settings.retention.scheduler {
+            retention.clone().spawn();
+        }
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
@@ -144,6 +156,7 @@ impl Application {
                 Duration::from_millis(settings.consent.enqueue_timeout_ms),
             ),
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
+            retention,
         });
         let openapi = crate::openapi::document();
         let app_state = state.clone();
@@ -156,6 +169,7 @@ impl Application {
                 .configure(routes)
                 .configure(crate::staff::routes)
                 .configure(crate::requests::routes)
+                .configure(crate::retention::routes)
                 .configure(extra)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
                 .default_service(web::to(http::not_found))

@@ -18,7 +18,7 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 /// An API error told to a person at a terminal.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Refused(String);
+pub struct Refused(pub String);
 
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
@@ -34,7 +34,9 @@ impl From<ApiError> for Refused {
     }
 }
 
-fn open(settings: &Settings) -> Result<(DbConnection, Tenants), Box<dyn std::error::Error>> {
+pub(crate) fn open(
+    settings: &Settings,
+) -> Result<(DbConnection, Tenants), Box<dyn std::error::Error>> {
     let tenants = prepare_database(settings, &Clock::system())?;
     let conn = ConnectionManager::new(&settings.database)?.open()?;
     Ok((conn, tenants))

@@ -63,6 +63,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub consent: ConsentSettings,
     pub requests: RequestSettings,
+    pub retention: crate::retention::RetentionSettings,
     #[serde(default)]
     pub secrets: SecretSettings,
     #[serde(default)]
@@ -490,10 +491,20 @@ impl Settings {
                 "must declare at least one tenant",
             ));
         }
+        self.retention
+            .check()
+            .map_err(|(key, why)| ConfigError::key(&key, why))?;
         for (slug, tenant) in &self.tenants {
             tenant.validate(slug).map_err(|(field, why)| {
                 ConfigError::key(&format!("tenants.{slug}.{field}"), why)
             })?;
+            self.retention
+                .periods
+                .with(&tenant.retention)
+                .check(tenant.consent.validity_months)
+                .map_err(|(field, why)| {
+                    ConfigError::key(&format!("tenants.{slug}.retention.{field}"), why)
+                })?;
         }
         if self.env.is_production() && self.mail.transport == MailTransportKind::File {
             return Err(ConfigError::key(

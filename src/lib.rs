@@ -15,6 +15,8 @@ pub mod openapi;
 pub mod ops;
 pub mod privacy;
 pub mod requests;
+pub mod retention;
+pub mod schedule;
 pub mod secrets;
 pub mod staff;
 pub mod telemetry;

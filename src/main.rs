@@ -9,6 +9,7 @@ use guichet::app::Application;
 use guichet::cli;
 use guichet::clock::Clock;
 use guichet::config::Settings;
+use guichet::retention::purge;
 use guichet::staff::Role;
 
 /// Many small allocations from many threads: mimalloc keeps them cheap.
@@ -44,6 +45,27 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+    },
+    /// Remove what has outlived its retention period (from system cron, or
+    /// to see what a sweep would remove).
+    Purge {
+        /// Count the periods to this instant (RFC 3339) instead of now; a
+        /// real sweep refuses an instant in the future.
+        #[arg(long, value_name = "RFC3339")]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+        /// Report what a sweep would remove, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this tenant (records of no tenant are then left alone).
+        #[arg(long, value_name = "SLUG")]
+        tenant: Option<String>,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to this long for a sweep in progress to end, instead of
+        /// exiting at once with status 75.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
     },
     /// Outgoing mail.
     Mail {
@@ -144,9 +166,29 @@ fn main() -> ExitCode {
         Command::Mail {
             command: MailCommand::Test { to },
         } => cli::mail_test(&settings, &to),
+        Command::Purge {
+            as_of,
+            dry_run,
+            tenant,
+            json,
+            wait,
+        } => purge::purge(
+            &settings,
+            purge::PurgeArgs {
+                as_of,
+                dry_run,
+                tenant,
+                json,
+                wait_secs: wait,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<purge::Busy>() => {
+            eprintln!("guichet: {e}");
+            ExitCode::from(75)
+        }
         Err(e) => fail(&*e),
     }
 }

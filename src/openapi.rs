@@ -19,6 +19,7 @@ use crate::error::{FieldError, Problem};
         crate::ops::metrics,
         crate::staff::login::login,
         crate::staff::journal::list,
+        crate::retention::list_runs,
         crate::staff::admin::list_users,
         crate::staff::admin::create_user,
         crate::staff::admin::disable_user,

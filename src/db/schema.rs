@@ -60,7 +60,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     suppression_list,
     tracking_tokens,
     scheduled_runs,
-    request_counts
+    request_counts,
+    retention_runs
 );
 
 diesel::table! {
@@ -205,5 +206,21 @@ diesel::table! {
         job -> Text,
         slot -> Text,
         claimed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    retention_runs (id) {
+        id -> Text,
+        trigger -> Text,
+        slot -> Nullable<Text>,
+        tenant_id -> Nullable<Text>,
+        as_of -> Timestamp,
+        status -> Text,
+        removed -> Text,
+        error -> Nullable<Text>,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
     }
 }

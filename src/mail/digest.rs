@@ -7,11 +7,12 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::{Letter, Mail};
-use crate::db::schema::{rights_requests as requests, scheduled_runs};
+use crate::db::schema::rights_requests as requests;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::requests::lifecycle::Kind;
 use crate::requests::notify::human_date;
+use crate::schedule::claim;
 use crate::tenants::Tenants;
 
 pub const JOB: &str = "dpo_digest";
@@ -23,42 +24,6 @@ pub fn slot(now: DateTime<Utc>, at: NaiveTime, tz: chrono_tz::Tz) -> Option<Stri
     let today = local.date_naive();
     let due = tz.from_local_datetime(&today.and_time(at)).earliest()?;
     (now >= due.with_timezone(&Utc)).then(|| today.format("%Y-%m-%d").to_string())
-}
-
-/// Claims `(job, slot)`; false when another run already has it.
-pub fn claim(
-    conn: &mut DbConnection,
-    job: &str,
-    slot: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<bool> {
-    let taken: i64 = scheduled_runs::table
-        .filter(scheduled_runs::job.eq(job))
-        .filter(scheduled_runs::slot.eq(slot))
-        .count()
-        .get_result(conn)?;
-    if taken > 0 {
-        return Ok(false);
-    }
-    // In a savepoint: on PostgreSQL a failed insert would otherwise spoil
-    // the whole transaction.
-    let inserted = conn.transaction(|conn| {
-        diesel::insert_into(scheduled_runs::table)
-            .values((
-                scheduled_runs::job.eq(job),
-                scheduled_runs::slot.eq(slot),
-                scheduled_runs::claimed_at.eq(now.naive_utc()),
-            ))
-            .execute(conn)
-    });
-    match inserted {
-        Ok(_) => Ok(true),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 #[derive(Debug, Serialize)]

@@ -209,6 +209,9 @@ pub struct RequestDetail {
     pub closed_at: Option<DateTime<Utc>>,
     pub outcome_reason: Option<String>,
     pub duplicate_of: Option<String>,
+    /// When the requester's personal data were erased at the end of their
+    /// retention (an anonymous record stays).
+    pub erased_at: Option<DateTime<Utc>>,
     /// The moves the DPO may make now.
     pub next: Vec<Status>,
     pub documents: Vec<DocumentView>,
@@ -290,6 +293,7 @@ pub(super) async fn detail_of(
         closed_at: row.closed_at.map(|t| t.and_utc()),
         outcome_reason: row.outcome_reason,
         duplicate_of: row.duplicate_of,
+        erased_at: row.erased_at.map(|t| t.and_utc()),
     })
 }
 

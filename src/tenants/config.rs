@@ -36,6 +36,9 @@ pub struct TenantConfig {
     #[serde(default = "default_true")]
     pub require_id_document: bool,
     pub consent: ConsentPolicyConfig,
+    /// Departures from `[retention.periods]`.
+    #[serde(default)]
+    pub retention: crate::retention::PeriodOverrides,
 }
 
 fn default_true() -> bool {

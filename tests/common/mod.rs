@@ -140,6 +140,8 @@ pub fn test_settings(dir: &std::path::Path, db: &TestDatabase) -> Settings {
     s.database.connect_timeout_secs = 2;
     // Tests deliver mail by calling the worker, after moving the clock.
     s.mail.worker = false;
+    // Tests run sweeps by calling the scheduler, after moving the clock.
+    s.retention.scheduler = false;
     s
 }
 

@@ -1,0 +1,79 @@
+//! Retention: nothing kept longer than the policies promise. Periods per
+//! tenant, the sweep that removes what has outlived them, its schedule, its
+//! lock, and the record each sweep leaves.
+
+pub mod lock;
+pub mod period;
+pub mod policy;
+pub mod purge;
+pub mod runs;
+pub mod scheduler;
+pub mod sweep;
+
+use actix_web::{web, HttpResponse};
+
+pub use period::Period;
+pub use policy::{PeriodOverrides, Periods, RetentionSettings};
+
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery};
+use crate::staff::Staff;
+use runs::{RunItem, RunsQuery};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/dpo/retention/runs").get(list_runs));
+}
+
+/// The retention sweeps, newest first, with what each removed.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/retention/runs",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "Sweeps, newest first; a DPO sees its tenant's counts only.", body = inline(ListResponse<RunItem>)),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_runs(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<RunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let (page, per_page, offset) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(state.settings.limits.max_page_size)?;
+    let scope = staff.list_scope(&state, q.tenant.as_deref())?.map(|id| {
+        let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
+        (id, slug)
+    });
+    let tenants = state.tenants.clone();
+    let (items, total) = state
+        .db
+        .run(move |conn| {
+            runs::list(
+                conn,
+                scope
+                    .as_ref()
+                    .map(|(id, slug)| (id.as_str(), slug.as_str())),
+                |id| tenants.slug_of(Some(id)),
+                offset,
+                i64::from(per_page),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
