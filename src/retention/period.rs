@@ -94,7 +94,7 @@ impl std::str::FromStr for Period {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || BadPeriod(s.to_owned());
         let words: Vec<&str> = s.split_whitespace().collect();
-        if words.is_empty() || words.len() % 2 != 0 {
+        if words.is_empty() || !words.len().is_multiple_of(2) {
             return Err(bad());
         }
         let mut period = Period { months: 0, days: 0 };
