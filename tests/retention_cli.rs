@@ -1,0 +1,468 @@
+//! `guichet purge` as cron runs it: the real binary on a real database,
+//! dry runs, one sweep at a time, refusals, and a sweep killed with SIGKILL
+//! halfway that leaves consistent data and an exact record.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDateTime, Utc};
+use common::TestDatabase;
+use diesel::prelude::*;
+use guichet::db::schema::{consent_events, request_documents, retention_runs, rights_requests};
+use guichet::db::{ConnectionManager, DbConnection};
+use guichet::requests::store::{DocumentRow, RequestRow};
+use serde_json::Value;
+
+fn command(dir: &Path, db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUICHET__DATABASE__URL", &db.url)
+        .env("GUICHET__LOG__LEVEL", "warn")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn guichet(dir: &Path, db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(dir, db, args, env).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn settings(dir: &Path, db: &TestDatabase) -> guichet::config::Settings {
+    common::test_settings(dir, db)
+}
+
+fn connect(dir: &Path, db: &TestDatabase) -> DbConnection {
+    ConnectionManager::new(&settings(dir, db).database)
+        .unwrap()
+        .open()
+        .unwrap()
+}
+
+fn tenant_id(conn: &mut DbConnection, slug: &str) -> String {
+    use guichet::db::schema::tenants;
+    tenants::table
+        .filter(tenants::slug.eq(slug))
+        .select(tenants::id)
+        .first(conn)
+        .unwrap()
+}
+
+fn days_ago(n: i64) -> NaiveDateTime {
+    (Utc::now() - chrono::Duration::days(n)).naive_utc()
+}
+
+/// `n` consents given `age_days` ago, straight into the table.
+fn seed_consents(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+    let at = days_ago(age_days);
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
+                consent_events::tenant_id.eq(tenant.to_owned()),
+                consent_events::subject_id.eq(uuid::Uuid::new_v4().to_string()),
+                consent_events::event.eq("given"),
+                consent_events::policy_version.eq("2026-01"),
+                consent_events::choices.eq(r#"{"essential":true}"#),
+                consent_events::gpc.eq(false),
+                consent_events::at.eq(at + chrono::Duration::milliseconds(i as i64)),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        guichet::on_backend!(conn, |c| diesel::insert_into(consent_events::table)
+            .values(chunk)
+            .execute(c)
+            .unwrap());
+    }
+}
+
+/// `n` closed access requests, closed `age_days` ago, each with a document.
+fn seed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+    let closed = days_ago(age_days);
+    guichet::db::write_transaction(conn, |conn| seed_requests_in(conn, tenant, n, closed)).unwrap();
+}
+
+fn seed_requests_in(
+    conn: &mut DbConnection,
+    tenant: &str,
+    n: usize,
+    closed: NaiveDateTime,
+) -> QueryResult<()> {
+    for i in 0..n {
+        let id = uuid::Uuid::now_v7().to_string();
+        let row = RequestRow {
+            id: id.clone(),
+            tenant_id: tenant.to_owned(),
+            reference: format!("DR-T{i:05}"),
+            kind: "access".into(),
+            status: "completed".into(),
+            is_open: false,
+            first_name: Some("Zoé".into()),
+            last_name: Some("Lefèvre".into()),
+            email: Some(format!("zoe{i}@example.org")),
+            email_hash: Some(format!("hash{i}")),
+            postal_address: None,
+            details: Some("TEXTE-LIBRE".into()),
+            scope: None,
+            grounds: None,
+            search_text: Some("zoé lefèvre".into()),
+            received_at: closed - chrono::Duration::days(10),
+            due_at: closed + chrono::Duration::days(20),
+            paused_at: None,
+            extended: false,
+            extension_reason: None,
+            closed_at: Some(closed),
+            outcome_reason: None,
+            duplicate_of: None,
+            erased_at: None,
+            updated_at: closed,
+        };
+        guichet::requests::store::insert(conn, &row)?;
+        guichet::requests::store::insert_document(
+            conn,
+            &DocumentRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                request_id: id,
+                filename: "carte.pdf".into(),
+                content_type: "application/pdf".into(),
+                size: 4,
+                sha256: "00".into(),
+                key_id: "k".into(),
+                nonce: vec![0; 12],
+                ciphertext: Some(vec![1, 2, 3, 4]),
+                uploaded_at: closed - chrono::Duration::days(10),
+                purged_at: None,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+fn migrated(dir: &Path, db: &TestDatabase) -> DbConnection {
+    let out = guichet(dir, db, &["migrate"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = guichet(dir, db, &["tenants", "list"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    connect(dir, db)
+}
+
+fn count_consents(conn: &mut DbConnection) -> i64 {
+    consent_events::table.count().get_result(conn).unwrap()
+}
+
+#[test]
+fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let mut conn = migrated(dir.path(), &db);
+    let sevres = tenant_id(&mut conn, "sevres");
+    let nimes = tenant_id(&mut conn, "nimes");
+    seed_consents(&mut conn, &sevres, 30, 500);
+    seed_consents(&mut conn, &nimes, 7, 500);
+    seed_consents(&mut conn, &sevres, 11, 10);
+    seed_requests(&mut conn, &sevres, 3, 400);
+
+    let out = guichet(dir.path(), &db, &["purge", "--dry-run", "--json"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dry: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert!(dry["run_id"].is_null());
+    assert_eq!(dry["removed"]["sevres"]["consent_events"], 30);
+    assert_eq!(dry["removed"]["nimes"]["consent_events"], 7);
+    assert_eq!(dry["removed"]["sevres"]["id_documents"], 3);
+    assert_eq!(dry["total"], 40);
+    assert_eq!(count_consents(&mut conn), 48, "a dry run removes nothing");
+
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["purge", "--tenant", "nimes", "--json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let only: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        only["removed"],
+        serde_json::json!({"nimes": {"consent_events": 7}})
+    );
+
+    let out = guichet(dir.path(), &db, &["purge"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("removed 33 record(s)"), "{text}");
+    assert!(text.contains("completed"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("sevres") && l.contains("consent_events") && l.ends_with(" 30")),
+        "{text}"
+    );
+    assert_eq!(count_consents(&mut conn), 11);
+    let runs: Vec<(String, String)> = retention_runs::table
+        .select((retention_runs::trigger, retention_runs::status))
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(
+        runs,
+        [
+            ("cli".to_owned(), "completed".to_owned()),
+            ("cli".to_owned(), "completed".to_owned())
+        ]
+    );
+
+    let out = guichet(dir.path(), &db, &["purge", "--dry-run"], &[]);
+    assert!(
+        stdout(&out).contains("would remove 0 record(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Refusals: a future instant, an unknown tenant, a bad instant.
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["purge", "--as-of", "2999-01-01T00:00:00Z"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("in the future"), "{}", stderr(&out));
+    let out = guichet(
+        dir.path(),
+        &db,
+        &[
+            "purge",
+            "--dry-run",
+            "--as-of",
+            "2999-01-01T00:00:00Z",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "a dry run may look ahead: {}",
+        stderr(&out)
+    );
+    let ahead: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(ahead["removed"]["sevres"]["consent_events"], 11);
+    let out = guichet(dir.path(), &db, &["purge", "--tenant", "nowhere"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("nowhere"), "{}", stderr(&out));
+    let out = guichet(dir.path(), &db, &["purge", "--as-of", "yesterday"], &[]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses it");
+}
+
+#[test]
+fn a_purge_while_another_sweep_runs_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let mut conn = migrated(dir.path(), &db);
+    let sevres = tenant_id(&mut conn, "sevres");
+    seed_consents(&mut conn, &sevres, 5, 500);
+    let held =
+        guichet::retention::lock::SweepLock::try_acquire(&settings(dir.path(), &db).database)
+            .unwrap()
+            .expect("the lock is free");
+    let out = guichet(dir.path(), &db, &["purge"], &[]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(stderr(&out).contains("another retention sweep is in progress"));
+    let started = Instant::now();
+    let out = guichet(dir.path(), &db, &["purge", "--wait", "1"], &[]);
+    assert_eq!(out.status.code(), Some(75));
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(count_consents(&mut conn), 5, "nothing was done");
+    drop(held);
+    let out = guichet(dir.path(), &db, &["purge", "--wait", "5"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(count_consents(&mut conn), 0);
+}
+
+#[test]
+fn a_period_below_the_legal_floor_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["tenants", "list"],
+        &[(
+            "GUICHET__TENANTS__SEVRES__RETENTION__SUPPRESSION_LIST",
+            "2 years",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`tenants.sevres.retention.suppression_list`") && err.contains("3 years"),
+        "{err}"
+    );
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["tenants", "list"],
+        &[("GUICHET__RETENTION__PERIODS__DELIVERED_MAIL", "thirty days")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a period"), "{}", stderr(&out));
+    let out = guichet(
+        dir.path(),
+        &db,
+        &["tenants", "list"],
+        &[("GUICHET__RETENTION__SCHEDULE", "every night")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("`retention.schedule`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn run_state(conn: &mut DbConnection) -> Vec<(String, String)> {
+    retention_runs::table
+        .order(retention_runs::started_at.asc())
+        .select((retention_runs::status, retention_runs::removed))
+        .load(conn)
+        .unwrap()
+}
+
+fn kill9(child: &mut Child) {
+    let status = Command::new("kill")
+        .args(["-9", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = child.wait();
+}
+
+/// Requests are either untouched or wholly erased, and every document
+/// either has its content or says when it lost it.
+fn assert_consistent(conn: &mut DbConnection) {
+    let requests: Vec<(Option<String>, Option<String>, Option<NaiveDateTime>)> =
+        rights_requests::table
+            .select((
+                rights_requests::first_name,
+                rights_requests::email,
+                rights_requests::erased_at,
+            ))
+            .load(conn)
+            .unwrap();
+    for (name, email, erased) in requests {
+        assert_eq!(name.is_some(), erased.is_none(), "a request half erased");
+        assert_eq!(email.is_some(), erased.is_none(), "a request half erased");
+    }
+    let docs: Vec<(bool, Option<NaiveDateTime>)> = request_documents::table
+        .select((
+            request_documents::ciphertext.is_not_null(),
+            request_documents::purged_at,
+        ))
+        .load(conn)
+        .unwrap();
+    for (held, purged) in docs {
+        assert_eq!(held, purged.is_none(), "a document row pointing at nothing");
+    }
+}
+
+#[test]
+fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let mut conn = migrated(dir.path(), &db);
+    // Tenants are swept in the order of their slugs: Dunkerque's requests
+    // first, then Sèvres's consents.
+    let dunkerque = tenant_id(&mut conn, "dunkerque");
+    let sevres = tenant_id(&mut conn, "sevres");
+    const REQUESTS: i64 = 300;
+    const CONSENTS: i64 = 3000;
+    seed_requests(&mut conn, &dunkerque, REQUESTS as usize, 800);
+    seed_consents(&mut conn, &sevres, CONSENTS as usize, 500);
+    // Small batches with pauses: the sweep takes seconds, time enough to
+    // kill it while it erases requests.
+    let slow = [
+        ("GUICHET__RETENTION__BATCH_SIZE", "10"),
+        ("GUICHET__RETENTION__BATCH_PAUSE_MS", "20"),
+    ];
+    let mut child = command(dir.path(), &db, &["purge"], &slow).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let progressed = run_state(&mut conn)
+            .first()
+            .is_some_and(|(_, removed)| removed.contains("requests_erased"));
+        if progressed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sweep made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill9(&mut child);
+
+    let state = run_state(&mut conn);
+    assert_eq!(state.len(), 1);
+    assert_eq!(state[0].0, "running", "killed: no time to close the record");
+    let removed: Value = serde_json::from_str(&state[0].1).unwrap();
+    let recorded = |category: &str| {
+        removed["dunkerque"][category].as_i64().unwrap_or(0)
+            + removed["sevres"][category].as_i64().unwrap_or(0)
+    };
+    assert_eq!(recorded("id_documents"), REQUESTS, "documents go first");
+    let erased = recorded("requests_erased");
+    assert!(erased > 0, "{removed}");
+    assert!(
+        erased < REQUESTS || recorded("consent_events") < CONSENTS,
+        "killed before the end: {removed}"
+    );
+    // The record counts exactly what is gone.
+    let erased_rows: i64 = rights_requests::table
+        .filter(rights_requests::erased_at.is_not_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(erased_rows, erased);
+    assert_eq!(
+        count_consents(&mut conn),
+        CONSENTS - recorded("consent_events")
+    );
+    assert_consistent(&mut conn);
+
+    // The next sweep closes the record as interrupted and finishes.
+    let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        report["removed"]["dunkerque"]["requests_erased"]
+            .as_i64()
+            .unwrap_or(0),
+        REQUESTS - erased
+    );
+    assert_eq!(count_consents(&mut conn), 0);
+    let left: i64 = rights_requests::table
+        .filter(rights_requests::erased_at.is_null())
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(left, 0);
+    assert_consistent(&mut conn);
+    let statuses: Vec<String> = run_state(&mut conn).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses, ["interrupted", "completed"]);
+}
