@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Retention sweep speed, on PostgreSQL and on SQLite.
+#
+# One tenant holds 1 000 000 consent records past their 13 months and
+# 1 000 000 recent ones. `guichet purge` removes the expired ones while wrk
+# records new consents (CONNS connections); the sweep must end within 10 s
+# and the p99 of those POSTs stay <= 50 ms. The same POST load without a
+# sweep, in the same run, is the baseline. A second sweep, with nothing
+# expired left but the million recent records still there, shows that the
+# cost follows what is expired, not what is kept.
+#
+# Usage: bench/retention.sh [--record]   (CONNS=16, EXPIRED=1000000 by default)
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+CONNS=${CONNS:-16}
+EXPIRED=${EXPIRED:-1000000}
+KEPT=${KEPT:-1000000}
+PG_ADMIN=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PG_DB=guichet_bench_retention
+command -v sqlite3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3; }
+results=()
+verdicts=()
+
+# seed_sql N AGE_DAYS PREFIX: consents given AGE_DAYS ago, one a millisecond.
+seed_postgres() {
+  psql "$BENCH_DATABASE_URL" -q <<SQL
+INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
+SELECT '$3' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), md5(n::text), 'given', '2026-01',
+       '{"audience":true,"essential":true}', false,
+       (now() AT TIME ZONE 'UTC') - interval '$2 days' + n * interval '1 millisecond',
+       (now() AT TIME ZONE 'UTC') - interval '$2 days' + interval '13 months',
+       md5((n * 7)::text), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', repeat('r', 300)
+FROM generate_series(1, $1) AS n;
+ANALYZE consent_events;
+SQL
+}
+
+seed_sqlite() {
+  sqlite3 "$WORK/guichet.db" <<SQL
+PRAGMA busy_timeout = 10000;
+WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $1)
+INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
+SELECT '$3' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), hex(randomblob(16)), 'given', '2026-01',
+       '{"audience":true,"essential":true}', 0,
+       strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+' || (n / 1000.0) || ' seconds'),
+       strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+13 months'),
+       hex(randomblob(16)), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', printf('%.300c', 'r')
+FROM s;
+ANALYZE;
+SQL
+}
+
+count_rows() {
+  if [[ $1 == postgres ]]; then
+    psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events"
+  else
+    sqlite3 "$WORK/guichet.db" "SELECT count(*) FROM consent_events"
+  fi
+}
+
+run_backend() {
+  local backend=$1
+  if [[ $backend == postgres ]]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
+    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
+  else
+    unset BENCH_DATABASE_URL
+  fi
+  bench_setup
+  export GUICHET__RETENTION__SCHEDULER=false
+  bench_start
+  echo "[$backend] seeding $EXPIRED expired and $KEPT recent consents" >&2
+  "seed_$backend" "$EXPIRED" 500 x
+  "seed_$backend" "$KEPT" 30 k
+
+  # Baseline: the same POST load, no sweep.
+  MODE=post wrk -t2 -c"$CONNS" -d10s --latency -s bench/consent.lua "$BASE" >"$WORK/base"
+  local base_p99 base_rps
+  base_p99=$(to_ms "$(wrk_field "$WORK/base" p99)")
+  base_rps=$(wrk_field "$WORK/base" rps)
+
+  # The sweep under that load. wrk runs a little longer than the sweep
+  # should; the figure that counts is the p99 over the whole window.
+  MODE=post wrk -t2 -c"$CONNS" -d12s --latency -s bench/consent.lua "$BASE" >"$WORK/load" &
+  local wrk_pid=$!
+  sleep 1
+  local start end secs
+  start=$(date +%s.%N)
+  "$BIN" purge --json >"$WORK/sweep.json" 2>"$WORK/sweep.err"
+  end=$(date +%s.%N)
+  secs=$(echo "$end - $start" | bc -l)
+  wait "$wrk_pid"
+  local removed load_p99 load_rps errors
+  removed=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["removed"]["sevres"]["consent_events"])' "$WORK/sweep.json")
+  load_p99=$(to_ms "$(wrk_field "$WORK/load" p99)")
+  load_rps=$(wrk_field "$WORK/load" rps)
+  errors=$(wrk_field "$WORK/load" non2xx)
+
+  # Nothing expired left; the million recent records stay.
+  local start2 end2 secs2 rows
+  start2=$(date +%s.%N)
+  "$BIN" purge --json >"$WORK/sweep2.json" 2>>"$WORK/sweep.err"
+  end2=$(date +%s.%N)
+  secs2=$(echo "$end2 - $start2" | bc -l)
+  rows=$(count_rows "$backend")
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; trap - EXIT
+
+  results+=("| $backend | $removed | $(printf %.2f "$secs") | $(printf %.2f "$secs2") | $base_p99 | $load_p99 | $(printf %.2f "$(echo "$load_p99 / $base_p99" | bc -l)") | $(printf %.0f "$base_rps") | $(printf %.0f "$load_rps") | $errors | $rows |")
+  verdicts+=("$backend: all $EXPIRED expired removed: $([[ $removed == "$EXPIRED" ]] && echo yes || echo NO); within 10 s: $(echo "$secs <= 10" | bc -l | sed 's/1/yes/;s/0/NO/'); POST p99 <= 50 ms during the sweep: $(echo "$load_p99 <= 50" | bc -l | sed 's/1/yes/;s/0/NO/'); no error: $([[ $errors == 0 ]] && echo yes || echo NO); second sweep (nothing expired, $KEPT kept) / first: $(printf %.3f "$(echo "$secs2 / $secs" | bc -l)")")
+  [[ $backend == postgres ]] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
+  return 0
+}
+
+run_backend postgres
+run_backend sqlite
+
+table=$(
+  echo "| backend | removed | sweep s | 2nd sweep s (none expired) | POST p99 ms, no sweep | POST p99 ms, sweeping | ratio | POST/s, no sweep | POST/s, sweeping | non-2xx | rows left |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${results[@]}"
+  echo
+  printf -- '- %s\n' "${verdicts[@]}"
+)
+echo "$table"
+if [[ "${1:-}" == "--record" ]]; then
+  {
+    echo
+    echo "## Retention sweep — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), release build"
+    echo
+    echo "\`bench/retention.sh\`: \`guichet purge\` of $EXPIRED expired consent records beside $KEPT recent ones,"
+    echo "while wrk (2 threads, $CONNS connections) records consents; baseline = the same load without a sweep, same run."
+    echo
+    echo "$table"
+  } >>bench/RESULTS.md
+fi
