@@ -9,7 +9,8 @@
 # expired left but the million recent records still there, shows that the
 # cost follows what is expired, not what is kept.
 #
-# Usage: bench/retention.sh [--record]   (CONNS=16, EXPIRED=1000000 by default)
+# Usage: bench/retention.sh [--record]
+#   (CONNS=16, EXPIRED=1000000, KEPT=1000000, BACKENDS="postgres sqlite" by default)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 CONNS=${CONNS:-16}
@@ -21,26 +22,29 @@ command -v sqlite3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninte
 results=()
 verdicts=()
 
-# seed_sql N AGE_DAYS PREFIX: consents given AGE_DAYS ago, one a millisecond.
+# seed_BACKEND N AGE_DAYS PREFIX: consents given AGE_DAYS ago, one a
+# millisecond, with ids in time order (as UUIDv7 are) and random subjects
+# (as banners make them).
 seed_postgres() {
   psql "$BENCH_DATABASE_URL" -q <<SQL
 INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-SELECT '$3' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), md5(n::text), 'given', '2026-01',
+SELECT '$3' || lpad(n::text, 12, '0'), (SELECT id FROM tenants WHERE slug = 'sevres'), md5(n::text), 'given', '2026-01',
        '{"audience":true,"essential":true}', false,
        (now() AT TIME ZONE 'UTC') - interval '$2 days' + n * interval '1 millisecond',
        (now() AT TIME ZONE 'UTC') - interval '$2 days' + interval '13 months',
        md5((n * 7)::text), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', repeat('r', 300)
 FROM generate_series(1, $1) AS n;
-ANALYZE consent_events;
+VACUUM ANALYZE consent_events;
+CHECKPOINT;
 SQL
 }
 
 seed_sqlite() {
-  sqlite3 "$WORK/guichet.db" <<SQL
+  sqlite3 "$WORK/guichet.db" >/dev/null <<SQL
 PRAGMA busy_timeout = 10000;
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $1)
 INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-SELECT '$3' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), hex(randomblob(16)), 'given', '2026-01',
+SELECT printf('%s%012d', '$3', n), (SELECT id FROM tenants WHERE slug = 'sevres'), hex(randomblob(16)), 'given', '2026-01',
        '{"audience":true,"essential":true}', 0,
        strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+' || (n / 1000.0) || ' seconds'),
        strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+13 months'),
@@ -111,8 +115,7 @@ run_backend() {
   return 0
 }
 
-run_backend postgres
-run_backend sqlite
+for backend in ${BACKENDS:-postgres sqlite}; do run_backend "$backend"; done
 
 table=$(
   echo "| backend | removed | sweep s | 2nd sweep s (none expired) | POST p99 ms, no sweep | POST p99 ms, sweeping | ratio | POST/s, no sweep | POST/s, sweeping | non-2xx | rows left |"

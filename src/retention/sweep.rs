@@ -227,6 +227,20 @@ pub fn run(
     })
 }
 
+/// Keyset condition: strictly after `(t, id)` in `(timestamp, id)` order.
+macro_rules! after {
+    ($q:expr, $ts:expr, $id:expr, $after:expr) => {
+        match $after {
+            None => $q,
+            // `>=` first: the bound an index range scan starts from (an OR
+            // alone would make PostgreSQL walk the index from its start).
+            Some((t, id)) => $q
+                .filter($ts.ge(*t))
+                .filter($ts.gt(*t).or($ts.eq(*t).and($id.gt(id.clone())))),
+        }
+    };
+}
+
 struct Sweep<'a> {
     as_of: DateTime<Utc>,
     batch: i64,
@@ -250,8 +264,26 @@ impl Sweep<'_> {
     ) -> Result<(), ApiError> {
         let period = step.period(&scope.periods);
         let cut = period.cutoffs(self.as_of);
+        let sure = cut.sure.naive_utc();
         let tenant = scope.tenant_id.as_deref();
         let mut after: Option<Key> = None;
+        // Consents come by the million: those surely due go by ranges of
+        // the time index, without their keys travelling; only the few of
+        // the month-end window are looked at one by one.
+        let ranged = step == Step::ConsentEvents;
+        if ranged {
+            if dry_run {
+                let n = consents::table
+                    .filter(consents::tenant_id.eq(tenant.unwrap_or_default()))
+                    .filter(consents::at.le(sure))
+                    .count()
+                    .get_result(conn)?;
+                self.add(&scope.slug, category::CONSENT_EVENTS, n);
+            } else {
+                self.consents_up_to(conn, scope, sure)?;
+            }
+            after = Some((sure, String::new()));
+        }
         loop {
             let batch = candidates(
                 conn,
@@ -268,7 +300,11 @@ impl Sweep<'_> {
             let due: Vec<String> = batch
                 .into_iter()
                 .filter(|(t, _)| {
-                    *t <= cut.sure.naive_utc() || period.is_over(t.and_utc(), self.as_of)
+                    if ranged {
+                        *t > sure && period.is_over(t.and_utc(), self.as_of)
+                    } else {
+                        *t <= sure || period.is_over(t.and_utc(), self.as_of)
+                    }
                 })
                 .map(|(_, id)| id)
                 .collect();
@@ -278,17 +314,81 @@ impl Sweep<'_> {
                     let n = would_remove(conn, step, &due)?;
                     self.add(&scope.slug, step_category(step), n);
                 } else {
-                    self.commit(conn, scope, step, &due)?;
+                    let tenant_id = scope.tenant_id.clone();
+                    let as_of = self.as_of.naive_utc();
+                    self.commit(conn, scope, |conn| {
+                        remove(conn, step, tenant_id.as_deref(), &due, as_of)
+                    })?;
                 }
             }
             if !full {
                 break;
             }
-            if !dry_run && !self.pause.is_zero() {
-                std::thread::sleep(self.pause);
-            }
+            self.rest(dry_run);
         }
         Ok(())
+    }
+
+    fn rest(&self, dry_run: bool) {
+        if !dry_run && !self.pause.is_zero() {
+            std::thread::sleep(self.pause);
+        }
+    }
+
+    /// Deletes the tenant's consents given at or before `upto`, a batch at
+    /// a time in `(at, id)` order: each batch ends at the key found
+    /// `batch` rows after the previous one, so no scan walks again over
+    /// what was deleted.
+    fn consents_up_to(
+        &mut self,
+        conn: &mut DbConnection,
+        scope: &Scope,
+        upto: NaiveDateTime,
+    ) -> Result<(), ApiError> {
+        let tenant = scope.tenant_id.clone().unwrap_or_default();
+        let mut after: Option<Key> = None;
+        loop {
+            let batch = self.batch;
+            let mut bound: Option<Key> = None;
+            let from = after.clone();
+            self.commit(conn, scope, |conn| {
+                // Every stored instant is after the epoch: the first batch's floor.
+                let (t0, id0) = from.unwrap_or((DateTime::UNIX_EPOCH.naive_utc(), String::new()));
+                let in_range = consents::table
+                    .filter(consents::tenant_id.eq(tenant.clone()))
+                    .filter(consents::at.le(upto))
+                    .filter(consents::at.ge(t0))
+                    .filter(
+                        consents::at
+                            .gt(t0)
+                            .or(consents::at.eq(t0).and(consents::id.gt(id0))),
+                    );
+                bound = in_range
+                    .clone()
+                    .select((consents::at, consents::id))
+                    .order((consents::at.asc(), consents::id.asc()))
+                    .offset(batch - 1)
+                    .first(conn)
+                    .optional()?;
+                let n = match &bound {
+                    Some((t, id)) => diesel::delete(
+                        in_range.filter(
+                            consents::at
+                                .lt(*t)
+                                .or(consents::at.eq(*t).and(consents::id.le(id.clone()))),
+                        ),
+                    )
+                    .execute(conn)?,
+                    None => diesel::delete(in_range).execute(conn)?,
+                };
+                Ok(vec![(category::CONSENT_EVENTS, n as i64)])
+            })?;
+            match bound {
+                Some(key) => after = Some(key),
+                None => return Ok(()),
+            }
+            self.rest(false);
+        }
     }
 
     fn add(&mut self, slug: &str, category: &str, n: i64) {
@@ -302,21 +402,18 @@ impl Sweep<'_> {
         }
     }
 
-    /// Removes one batch and records the new counts, in one transaction.
+    /// Runs `remove` and records the new counts, in one transaction.
     fn commit(
         &mut self,
         conn: &mut DbConnection,
         scope: &Scope,
-        step: Step,
-        ids: &[String],
+        remove: impl FnOnce(&mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>>,
     ) -> Result<(), ApiError> {
-        let as_of = self.as_of.naive_utc();
         let now = (self.now)();
         let run_id = self.run_id.clone().unwrap_or_default();
         let mut next = self.removed.clone();
         crate::db::write_transaction(conn, |conn| -> Result<(), ApiError> {
-            let counts = remove(conn, step, scope.tenant_id.as_deref(), ids, as_of)?;
-            for (category, n) in counts {
+            for (category, n) in remove(conn)? {
                 if n > 0 {
                     *next
                         .entry(scope.slug.clone())
@@ -357,16 +454,6 @@ fn step_category(step: Step) -> &'static str {
         Step::Journal => category::JOURNAL_ENTRIES,
         Step::MailSent | Step::MailDead => category::MAIL_MESSAGES,
     }
-}
-
-/// Keyset condition: strictly after `(t, id)` in `(timestamp, id)` order.
-macro_rules! after {
-    ($q:expr, $ts:expr, $id:expr, $after:expr) => {
-        match $after {
-            None => $q,
-            Some((t, id)) => $q.filter($ts.gt(*t).or($ts.eq(*t).and($id.gt(id.clone())))),
-        }
-    };
 }
 
 /// The next candidates of a step, `(timestamp, key)` in key order, made at
