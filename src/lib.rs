@@ -19,3 +19,4 @@ pub mod secrets;
 pub mod staff;
 pub mod telemetry;
 pub mod tenants;
+pub mod web;
