@@ -247,16 +247,26 @@ async fn sent(
     page(&req, lang, StatusCode::OK, "citizen_sent.html", ctx)
 }
 
+/// A request found by its tracking token, under its tenant.
+struct Tracked<'a> {
+    tenant: &'a Tenant,
+    token: &'a str,
+    tracking: &'a track::Tracking,
+}
+
 fn track_page(
     req: &HttpRequest,
     state: &AppState,
-    tenant: &Tenant,
-    token: &str,
     lang: Locale,
     status: StatusCode,
-    tracking: &track::Tracking,
+    found: &Tracked<'_>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
+    let Tracked {
+        tenant,
+        token,
+        tracking,
+    } = found;
     let uploaded = url::form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, v)| k == "document" && v == "ok");
     let limits = &state.settings.requests;
@@ -284,16 +294,12 @@ async fn follow(
     let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
     let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
-    track_page(
-        &req,
-        &state,
-        &tenant,
-        &token,
-        lang,
-        StatusCode::OK,
-        &tracking,
-        None,
-    )
+    let found = Tracked {
+        tenant: &tenant,
+        token: &token,
+        tracking: &tracking,
+    };
+    track_page(&req, &state, lang, StatusCode::OK, &found, None)
 }
 
 /// `POST /t/{tenant}/suivi/{token}/document`: the identity document asked
@@ -308,18 +314,13 @@ async fn upload(
     let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
     let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
-    let refuse = |status, message: String| {
-        track_page(
-            &req,
-            &state,
-            &tenant,
-            &token,
-            lang,
-            status,
-            &tracking,
-            Some(message),
-        )
+    let found = Tracked {
+        tenant: &tenant,
+        token: &token,
+        tracking: &tracking,
     };
+    let refuse =
+        |status, message: String| track_page(&req, &state, lang, status, &found, Some(message));
     let row = match track::awaiting_identity(&state, &token).await {
         Ok(row) => row,
         Err(e) if e.status == StatusCode::CONFLICT => {
