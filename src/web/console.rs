@@ -378,7 +378,7 @@ fn request_view(
                     "system" => text(lang, "actor_system"),
                     other => other.to_owned(),
                 },
-                "action": render::text_or(lang, &format!("action_{}", e.action), &e.action),
+                "action": render::text_or(lang, &format!("timeline_{}", e.action), &e.action),
                 "status_label": e.status.map(|s| text(lang, &format!("status_{}", s.as_str()))),
                 "detail": event_detail(lang, &e.action, e.detail.as_ref()),
             })

@@ -194,6 +194,25 @@ mod tests {
     }
 
     #[test]
+    fn no_text_is_named_twice() {
+        for (name, source) in [("fr", TEXTS_FR), ("en", TEXTS_EN)] {
+            let mut seen = std::collections::HashSet::new();
+            for line in source.lines() {
+                if let Some(key) = line
+                    .trim()
+                    .strip_prefix('"')
+                    .and_then(|l| l.split('"').next())
+                {
+                    assert!(
+                        seen.insert(key.to_owned()),
+                        "{key} twice in texts.{name}.json"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_template_compiles() {
         for (name, _) in TEMPLATES {
             assert!(PAGES.env.get_template(name).is_ok(), "{name}");
