@@ -4,6 +4,7 @@
 //! and CSS compiled in, and a Content-Security-Policy that allows nothing
 //! but this origin. Handlers call the same functions as the JSON API.
 
+mod casefile;
 mod chart;
 mod citizen;
 mod console;
@@ -11,6 +12,7 @@ mod errors;
 mod insight;
 pub mod render;
 pub mod session;
+mod signin;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
