@@ -301,7 +301,10 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     assert!(queue.contains(&reference) && queue.contains("Zoé Lefèvre"));
     let late = b.client.find_all(Locator::Css("tr.overdue")).await.unwrap();
     assert_eq!(late.len(), 2, "the overdue ones are marked");
+    // The queue fits a smaller window (the README shows this one).
+    b.client.set_window_size(1280, 760).await.unwrap();
     b.shot("console-queue").await;
+    b.client.set_window_size(1280, 1500).await.unwrap();
 
     b.goto(&link).await;
     b.fill(

@@ -168,6 +168,11 @@ async fn a_submission_leads_to_its_reference_and_its_tracking_page() {
         "no upload until one is asked"
     );
     assert!(!html.contains("zoe@example.org"), "no personal data");
+    assert!(
+        !common::logs().contains("zoe@example.org"),
+        "nor in the logs"
+    );
+    assert!(!common::logs().contains(&token), "nor the tracking token");
 
     // The tracking page is the tenant's only.
     let res = app.get(&format!("/t/dunkerque/suivi/{token}")).await;
