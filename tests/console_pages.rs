@@ -281,3 +281,150 @@ async fn the_console_shows_charts_retention_and_an_english_version() {
     .await;
     assert!(page_of(res).await.contains("No sweep recorded yet."));
 }
+
+#[tokio::test]
+async fn the_console_sign_in_locks_an_account_after_five_failures() {
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            let res = app.get("/console/login").await;
+            let nonce = pair(&set_cookie(&res, "guichet_login").unwrap());
+            let csrf = hidden(&page_of(res).await, "csrf");
+            app.client
+                .post(app.url("/console/login"))
+                .header("cookie", nonce)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", "dpo@ville-sevres.fr"),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("not the password at all").await.status(), 401);
+    }
+    let res = attempt(PASSWORD).await;
+    assert_eq!(res.status(), 429, "locked, even with the right password");
+    assert!(!header(&res, "retry-after").is_empty());
+    assert!(set_cookie(&res, "guichet_console").is_none());
+    let html = page_of(res).await;
+    assert!(html.contains("Ce compte est verrouillé"), "{html}");
+    assert!(
+        html.contains("value=\"dpo@ville-sevres.fr\""),
+        "the address is kept"
+    );
+}
+
+#[tokio::test]
+async fn identity_extension_and_message_go_through_the_pages() {
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    let token = submit(&app, "sevres").await;
+    let id = request_id(&app, &token).await;
+    let console = sign_in(&app, "dpo@ville-sevres.fr").await;
+    let act = |action: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let (app, console, id) = (&app, &console, id.clone());
+        async move {
+            let mut form = fields;
+            form.push(("csrf", console.csrf.as_str()));
+            console_post(
+                app,
+                &console.cookie,
+                &format!("/console/requests/{id}/{action}"),
+                &form,
+            )
+            .await
+        }
+    };
+
+    let res = act(
+        "transition",
+        vec![("to", "awaiting_identity"), ("note", "Copie illisible.")],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(status_of(&app, &id).await, "awaiting_identity");
+
+    // The tracking page now asks for the document; an empty form is refused.
+    let page = page_of(app.get(&format!("/t/sevres/suivi/{token}")).await).await;
+    assert!(page.contains("Une pièce d&#x27;identité vous est demandée"));
+    assert!(page.contains(&format!("action=\"/t/sevres/suivi/{token}/document")));
+    let upload = |documents: usize| {
+        let app = &app;
+        let url = app.url(&format!("/t/sevres/suivi/{token}/document"));
+        async move {
+            let mut form = reqwest::multipart::Form::new();
+            for _ in 0..documents {
+                form = form.part(
+                    "id_document",
+                    reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cni.pdf"),
+                );
+            }
+            form = form.part(
+                "id_document",
+                reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+            );
+            app.client.post(url).multipart(form).send().await.unwrap()
+        }
+    };
+    let res = upload(0).await;
+    assert_eq!(res.status(), 422);
+    let html = page_of(res).await;
+    assert!(html.contains("id=\"f-id_document-error\""));
+    assert!(html.contains("aria-describedby=\"f-id_document-hint f-id_document-error\""));
+    let res = upload(1).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        header(&res, "location"),
+        format!("/t/sevres/suivi/{token}?document=ok")
+    );
+    assert_eq!(status_of(&app, &id).await, "received");
+
+    // One extension, with its reason; a second is refused.
+    let res = act("extension", vec![("reason", "")]).await;
+    assert_eq!(res.status(), 422);
+    assert!(page_of(res).await.contains("id=\"extension-reason-error\""));
+    let res = act(
+        "extension",
+        vec![("reason", "Recherche dans les archives.")],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    let page = page_of(
+        console_get(
+            &app,
+            &console.cookie,
+            &format!("/console/requests/{id}?done=extension"),
+        )
+        .await,
+    )
+    .await;
+    assert!(page.contains("Le délai est prolongé de deux mois"));
+    assert!(page.contains("Recherche dans les archives."));
+    assert!(!page.contains("id=\"action-extend\""), "once only");
+    let res = act("extension", vec![("reason", "Encore.")]).await;
+    assert_eq!(res.status(), 409);
+
+    let res = act(
+        "message",
+        vec![("body", "Nous revenons vers vous sous peu.")],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    common::deliver(&app).await;
+    let texts: Vec<String> = smtp
+        .messages()
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("Nous revenons vers vous")));
+    assert!(texts
+        .iter()
+        .any(|t| t.contains("Recherche dans les archives")));
+}

@@ -171,7 +171,6 @@ pub async fn receive_documents(
     row: RequestRow,
     documents: Vec<Upload>,
 ) -> Result<Uploaded, ApiError> {
-    let awaiting = not_awaiting;
     if documents.is_empty() {
         return Err(ApiError::field("id_document", "a document is required"));
     }
@@ -184,9 +183,9 @@ pub async fn receive_documents(
             crate::db::write_transaction(conn, |conn| {
                 // Read again under the write lock: the status may have moved.
                 let mut row = store::find(conn, &row.id)?.ok_or_else(unknown)?;
-                let from = Status::parse(&row.status).ok_or_else(awaiting)?;
+                let from = Status::parse(&row.status).ok_or_else(not_awaiting)?;
                 if !allowed(from, Status::Received, By::Requester) {
-                    return Err(awaiting());
+                    return Err(not_awaiting());
                 }
                 for doc in &documents {
                     store::insert_document(conn, doc)?;

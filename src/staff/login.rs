@@ -102,10 +102,9 @@ pub async fn login(
         }))
 }
 
-/// A successful sign-in: the token and what it says.
+/// A successful sign-in: the token and its lifetime.
 pub struct SignedIn {
     pub access_token: String,
-    pub claims: Claims,
     pub expires_in: u64,
 }
 
@@ -270,7 +269,6 @@ pub async fn sign_in(
         .await?;
     Ok(SignedIn {
         access_token,
-        claims,
         expires_in: lifetime,
     })
 }

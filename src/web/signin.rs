@@ -103,7 +103,14 @@ async fn login(
                 (503, _) => "login_busy",
                 _ => return Err(PageError::api(lang, e)),
             };
-            again(e.status, text(lang, key))
+            let mut res = again(e.status, text(lang, key))?;
+            // A lock or a rate limit says when to come back.
+            for (name, value) in &e.headers {
+                if name == actix_web::http::header::RETRY_AFTER {
+                    res.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            Ok(res)
         }
     }
 }
