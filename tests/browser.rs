@@ -228,6 +228,18 @@ async fn seed_queue(app: &TestApp) {
             .await
             .unwrap();
         assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        // Visitors' cookie choices along the way, for the statistics.
+        for n in 0..(4 + 3 * i) {
+            let choices = json!({"audience": n % 3 != 0, "twitter": n % 4 == 0});
+            let res = app
+                .client
+                .post(app.url("/v1/tenants/sevres/consents"))
+                .json(&json!({"policy_version": "2026-01", "choices": choices}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
         app.clock
             .advance(chrono::Duration::days(if i == 0 { 12 } else { 9 }));
     }
@@ -375,5 +387,14 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         to_citizen, 3,
         "acknowledged, asked for an ID, told it is done"
     );
+
+    // The DPO's readings.
+    b.goto("/console/stats").await;
+    assert!(b.text_of("section.chart-box h2").await.len() > 1);
+    b.shot("console-stats").await;
+    b.goto("/console/audit").await;
+    let audit = b.text_of("table.audit").await;
+    assert!(audit.contains("Connexion réussie") && audit.contains("Demande : changement d'état"));
+    b.shot("console-audit").await;
     b.client.close().await.unwrap();
 }

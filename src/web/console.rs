@@ -192,3 +192,46 @@ async fn queue_page(
     });
     page(&req, lang, StatusCode::OK, "console_queue.html", ctx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_left_in_words() {
+        let due: DateTime<Utc> = "2026-04-02T09:30:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let fr = Locale::Fr;
+        let open = Status::InProgress;
+        assert_eq!(
+            days_left(fr, due, at("2026-03-02T09:30:00Z"), open),
+            "31 jours"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-01T10:00:00Z"), open),
+            "1 jour"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-02T09:00:00Z"), open),
+            "Échéance aujourd'hui"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-02T12:00:00Z"), open),
+            "En retard d'un jour"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-15T09:30:00Z"), open),
+            "En retard de 13 jours"
+        );
+        let paused = Status::AwaitingIdentity;
+        assert_eq!(
+            days_left(fr, due, at("2026-05-15T09:30:00Z"), paused),
+            "Suspendu"
+        );
+        let closed = Status::Completed;
+        assert_eq!(
+            days_left(fr, due, at("2026-05-15T09:30:00Z"), closed),
+            "Clôturée"
+        );
+    }
+}

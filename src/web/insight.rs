@@ -87,23 +87,34 @@ async fn stats(
         e.0 += r.accepted;
         e.1 += r.refused;
     }
-    let charts: Vec<Value> = per
+    // In the order of each tenant's policy; essential purposes, always
+    // accepted, tell nothing and are left out.
+    let mut listed: Vec<_> = per
         .iter()
-        .map(|((tenant_id, purpose), by_day)| {
+        .filter_map(|((tenant_id, purpose), by_day)| {
             let tenant = state.tenants.by_id(tenant_id);
-            let name = tenant
-                .as_ref()
-                .and_then(|t| {
-                    t.config
-                        .consent
-                        .purposes
-                        .iter()
-                        .find(|p| &p.id == purpose)
-                        .map(|p| p.name.clone())
-                })
-                .unwrap_or_else(|| purpose.clone());
+            let declared = tenant.as_ref().and_then(|t| {
+                t.config
+                    .consent
+                    .purposes
+                    .iter()
+                    .position(|p| &p.id == purpose)
+                    .map(|i| (i, t.config.consent.purposes[i].clone()))
+            });
+            if declared.as_ref().is_some_and(|(_, p)| p.essential) {
+                return None;
+            }
+            let slug = tenant.as_ref().map(|t| t.slug.clone()).unwrap_or_default();
+            let order = declared.as_ref().map_or(usize::MAX, |(i, _)| *i);
+            let name = declared.map_or_else(|| purpose.clone(), |(_, p)| p.name);
+            Some(((slug, order), name, by_day))
+        })
+        .collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    let charts: Vec<Value> = listed
+        .into_iter()
+        .map(|((slug, _), name, by_day)| {
             let title = if session.staff.is_admin() {
-                let slug = tenant.map(|t| t.slug.clone()).unwrap_or_default();
                 format!("{name} ({slug})")
             } else {
                 name
