@@ -117,6 +117,25 @@ async fn validation_errors_are_shown_beside_their_fields_with_the_input_kept() {
     );
     assert!(!html.contains("<b>vraiment</b>"));
 
+    // The opposition's fields, filled in for another kind, do not count.
+    let fields = [
+        ("kind", "access"),
+        ("scope", "prospection"),
+        ("grounds", "sans objet"),
+        ("first_name", "Zoé"),
+        ("last_name", "Lefèvre"),
+        ("email", "zoe@example.org"),
+        ("details", "Copie de mes données"),
+    ];
+    let res = app
+        .client
+        .post(app.url("/t/sevres/droits"))
+        .multipart(citizen_form(&fields, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+
     // A document that is not one: beside the document field.
     let form = Form::new()
         .text("kind", "access")

@@ -166,6 +166,12 @@ async fn send(
             None => return Err(PageError::api(lang, e)),
         }
     }
+    // Without script the opposition's fields stay on screen for every
+    // kind: they count only for an opposition.
+    if intake.fields.get("kind").map(String::as_str) != Some("opposition") {
+        intake.fields.remove("scope");
+        intake.fields.remove("grounds");
+    }
     if let Err(e) = Form::parse(&intake.fields, limits.details_max_chars) {
         errors.extend(field_errors(lang, &e).unwrap_or_default());
     }
