@@ -4,6 +4,7 @@
 //! from the tracking page, the closure, and what the citizen then sees.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
+//! The browser runs with script disabled, as the pages must work without.
 //! Needs `chromium` and `chromium-driver` (Debian). Off CI, the test skips
 //! when they are missing; on CI (`CI` set) it fails.
 
@@ -85,7 +86,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,1500",
-                    "--lang=fr-FR",
+                    "--lang=fr-FR", "--blink-settings=scriptEnabled=false",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }),
@@ -273,6 +274,13 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let mut b = Browser::open(&driver, &chromium, profile.path(), &app.address).await;
+
+    // Script is off in this browser: the pages must work without it.
+    b.client
+        .goto("data:text/html,<noscript><p id=off>no script</p></noscript>")
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("#off").await, "no script");
 
     // The citizen fills in the form.
     b.goto("/t/sevres/droits").await;
