@@ -16,7 +16,7 @@ use super::session::Session;
 use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::requests::dpo::{self, TransitionRequest};
+use crate::requests::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
 use crate::requests::lifecycle::Status;
 use crate::requests::queue::{self, RequestDetail};
 use crate::tenants::Locale;
@@ -228,26 +228,25 @@ async fn act(
             (to.as_str().to_owned(), result)
         }
         "extension" => {
-            let reason = field("reason");
-            let result = if reason.trim().is_empty() {
-                Err(ApiError::field("reason", "is required"))
-            } else if reason.chars().count() > 2000 {
-                Err(ApiError::field("reason", "must be at most 2000 characters"))
-            } else {
-                dpo::apply_extension(&state, &session.staff, id.clone(), &reason)
+            // The rules the JSON API declares for the same body.
+            let body = ExtensionRequest {
+                reason: field("reason"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => dpo::apply_extension(&state, &session.staff, id.clone(), &body.reason)
                     .await
-                    .map(|_| ())
+                    .map(|_| ()),
             };
             ("extension".to_owned(), result)
         }
         "message" => {
-            let text_body = field("body");
-            let result = if text_body.trim().is_empty() {
-                Err(ApiError::field("body", "is required"))
-            } else if text_body.chars().count() > 5000 {
-                Err(ApiError::field("body", "must be at most 5000 characters"))
-            } else {
-                dpo::send_message(&state, &session.staff, id.clone(), &text_body).await
+            let body = MessageRequest {
+                body: field("body"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => dpo::send_message(&state, &session.staff, id.clone(), &body.body).await,
             };
             ("message".to_owned(), result)
         }
