@@ -263,6 +263,22 @@ async fn the_console_shows_charts_retention_and_an_english_version() {
     assert!(html.contains("<polyline class=\"series refused\""));
     assert!(!html.contains("<script"));
 
+    assert!(html.contains("href=\"/console/stats/export?from=2026-02-01&amp;to=2026-03-02\""));
+    let res = console_get(
+        &app,
+        &console.cookie,
+        "/console/stats/export?from=2026-03-01&to=2026-03-02",
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert!(header(&res, "content-type").starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header and the one consent: {csv}"
+    );
+
     let res = console_get(&app, &console.cookie, "/console/retention").await;
     assert_eq!(res.status(), 200);
     assert!(page_of(res)

@@ -17,12 +17,14 @@ use super::session::Session;
 use super::{page, PageError};
 use crate::app::AppState;
 use crate::audit::{self, Filter};
+use crate::consent::stats::RangeQuery;
 use crate::error::ApiError;
 use crate::http::PageQuery;
 use crate::staff::Staff;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/stats").get(stats))
+        .service(web::resource("/stats/export").get(export))
         .service(web::resource("/audit").get(audit_log))
         .service(web::resource("/retention").get(retention));
 }
@@ -160,6 +162,29 @@ async fn stats(
         "note": note, "charts": charts,
     });
     page(&req, lang, StatusCode::OK, "console_stats.html", ctx)
+}
+
+/// `GET /console/stats/export?from=&to=`: the proofs of consent as CSV,
+/// streamed by the JSON API's own export.
+async fn export(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let q = query(&req);
+    let day = |name: &str| {
+        q.get(name)
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    let range = RangeQuery {
+        from: day("from"),
+        to: day("to"),
+        tenant: None,
+    };
+    crate::consent::stats::export(session.staff, state, web::Query(range))
+        .await
+        .page(lang)
 }
 
 /// One retention sweep, as the console lists it.
