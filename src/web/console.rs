@@ -17,6 +17,10 @@ use crate::requests::lifecycle::{Kind, Status};
 use crate::requests::queue::{self, QueueQuery};
 use crate::tenants::Locale;
 
+/// Requests per page of the queue (a candidate for a setting; the JSON API
+/// takes `per_page` up to `limits.max_page_size`).
+const QUEUE_PAGE_SIZE: u32 = 25;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("").get(queue_page))
         .configure(super::signin::routes)
@@ -109,7 +113,7 @@ async fn queue_page(
             None
         },
         page: page_no,
-        per_page: Some(25),
+        per_page: Some(QUEUE_PAGE_SIZE),
     };
     let list = match queue::list(&state, &session.staff, q).await {
         Ok(list) => list,

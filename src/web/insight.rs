@@ -22,6 +22,11 @@ use crate::error::ApiError;
 use crate::http::PageQuery;
 use crate::staff::Staff;
 
+/// Days the statistics show when no period is asked (as the JSON API).
+const STATS_DEFAULT_DAYS: i64 = 30;
+/// Entries per page of the audit log.
+const AUDIT_PAGE_SIZE: u32 = 50;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/stats").get(stats))
         .service(web::resource("/stats/export").get(export))
@@ -52,7 +57,7 @@ async fn stats(
     let today = state.clock.now().date_naive();
     let max = i64::from(state.settings.consent.stats_max_days).max(1);
     let mut to = day("to").unwrap_or(today);
-    let mut from = day("from").unwrap_or(to - Duration::days(29));
+    let mut from = day("from").unwrap_or(to - Duration::days(STATS_DEFAULT_DAYS - 1));
     let mut note = None;
     if from > to || (to - from).num_days() >= max {
         note = Some(text_with(
@@ -61,7 +66,7 @@ async fn stats(
             &[("n", &max.to_string())],
         ));
         to = today;
-        from = to - Duration::days(29);
+        from = to - Duration::days(STATS_DEFAULT_DAYS - 1);
     }
     let scope = session.staff.list_scope(&state, None).page(lang)?;
     let (f, t) = (from.to_string(), to.to_string());
@@ -239,7 +244,7 @@ async fn audit_log(
             .get("page")
             .and_then(|p| p.parse().ok())
             .filter(|p| *p >= 1),
-        per_page: Some(50),
+        per_page: Some(AUDIT_PAGE_SIZE),
     }
     .resolve(state.settings.limits.max_page_size)
     .page(lang)?;

@@ -30,6 +30,8 @@ use crate::tenants::Locale;
 pub const SESSION_COOKIE: &str = "guichet_console";
 pub const LOGIN_COOKIE: &str = "guichet_login";
 const COOKIE_PATH: &str = "/console";
+/// How long a sign-in form may stay open before it is sent.
+const LOGIN_FORM_SECS: i64 = 3600;
 
 fn mac(state: &AppState, purpose: &str, value: &str) -> String {
     // HMAC accepts keys of any length: this cannot fail.
@@ -87,7 +89,7 @@ pub fn login_nonce(state: &AppState) -> (Cookie<'static>, String) {
     rand::rng().fill_bytes(&mut bytes);
     let nonce = URL_SAFE_NO_PAD.encode(bytes);
     let token = mac(state, "login", &nonce);
-    (cookie(state, LOGIN_COOKIE, nonce, 3600), token)
+    (cookie(state, LOGIN_COOKIE, nonce, LOGIN_FORM_SECS), token)
 }
 
 /// Whether the sign-in form's token matches its cookie.
