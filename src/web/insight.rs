@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::http::PageQuery;
 use crate::staff::Staff;
 
-/// Days the statistics show when no period is asked (as the JSON API).
+/// Days the statistics show when no period is asked, today included.
 const STATS_DEFAULT_DAYS: i64 = 30;
 /// Entries per page of the audit log.
 const AUDIT_PAGE_SIZE: u32 = 50;
