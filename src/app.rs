@@ -167,6 +167,7 @@ impl Application {
                 .service(crate::consent::tenant_scope(crate::requests::tenant_routes))
                 .configure(crate::consent::routes)
                 .configure(routes)
+                .configure(crate::web::routes)
                 .configure(crate::staff::routes)
                 .configure(crate::requests::routes)
                 .configure(crate::retention::routes)

@@ -21,3 +21,4 @@ pub mod secrets;
 pub mod staff;
 pub mod telemetry;
 pub mod tenants;
+pub mod web;

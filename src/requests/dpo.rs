@@ -64,7 +64,19 @@ pub async fn transition(
     path: web::Path<String>,
     body: ValidatedJson<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let TransitionRequest { to, note, reason } = body.0;
+    let row = apply_transition(&state, &staff, path.into_inner(), body.0).await?;
+    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+}
+
+/// Moves a request the staff member may see, journals the move and queues
+/// the requester's e-mail; returns the request as it is now.
+pub async fn apply_transition(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+    body: TransitionRequest,
+) -> Result<RequestRow, ApiError> {
+    let TransitionRequest { to, note, reason } = body;
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     let reason = reason
         .map(|n| n.trim().to_owned())
@@ -75,11 +87,11 @@ pub async fn transition(
             "is required to reject a request: it is sent to the requester",
         ));
     }
-    let row = visible(&state, &staff, path.into_inner()).await?;
-    let tenant = tenant_of(&state, &row)?;
+    let row = visible(state, staff, id).await?;
+    let tenant = tenant_of(state, &row)?;
     let now = state.clock.now();
     let (state2, actor) = (state.clone(), staff.clone());
-    let row = state
+    state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
@@ -166,8 +178,7 @@ pub async fn transition(
                 Ok(row)
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+        .await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -205,12 +216,24 @@ pub async fn extend(
     path: web::Path<String>,
     body: ValidatedJson<ExtensionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = body.0.reason.trim().to_owned();
-    let row = visible(&state, &staff, path.into_inner()).await?;
-    let tenant = tenant_of(&state, &row)?;
+    let row = apply_extension(&state, &staff, path.into_inner(), &body.0.reason).await?;
+    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+}
+
+/// Extends a request's deadline by two months, once, with a reason sent to
+/// the requester; returns the request as it is now.
+pub async fn apply_extension(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+    reason: &str,
+) -> Result<RequestRow, ApiError> {
+    let reason = reason.trim().to_owned();
+    let row = visible(state, staff, id).await?;
+    let tenant = tenant_of(state, &row)?;
     let now = state.clock.now();
     let (state2, actor) = (state.clone(), staff.clone());
-    let row = state
+    state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
@@ -241,8 +264,7 @@ pub async fn extend(
                 Ok(row)
             })
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+        .await
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -284,15 +306,27 @@ pub async fn message(
     path: web::Path<String>,
     body: ValidatedJson<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = body.0.body.trim().to_owned();
-    let row = visible(&state, &staff, path.into_inner()).await?;
+    send_message(&state, &staff, path.into_inner(), &body.0.body).await?;
+    Ok(HttpResponse::Accepted().json(Queued { status: "queued" }))
+}
+
+/// Writes to the requester of a request the staff member may see: the
+/// message is journaled (its length, not its text) and queued for mail.
+pub async fn send_message(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    id: String,
+    body: &str,
+) -> Result<(), ApiError> {
+    let text = body.trim().to_owned();
+    let row = visible(state, staff, id).await?;
     if row.email.is_none() {
         return Err(ApiError::conflict(
             "requester_erased",
             "The requester's address is no longer kept.",
         ));
     }
-    let tenant = tenant_of(&state, &row)?;
+    let tenant = tenant_of(state, &row)?;
     let now = state.clock.now().naive_utc();
     let (state2, actor) = (state.clone(), staff.clone());
     state
@@ -315,8 +349,7 @@ pub async fn message(
                 .message(conn, &row, &text, now)
             })
         })
-        .await?;
-    Ok(HttpResponse::Accepted().json(Queued { status: "queued" }))
+        .await
 }
 
 /// The original bytes of an identity document; every opening is journaled.

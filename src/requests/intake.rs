@@ -46,8 +46,24 @@ pub async fn read_multipart(
     limits: &RequestSettings,
     allowed: &[&str],
 ) -> Result<Intake, ApiError> {
-    let mut form = Multipart::new(req.headers(), payload);
     let mut intake = Intake::default();
+    read_multipart_into(req, payload, limits, allowed, false, &mut intake).await?;
+    Ok(intake)
+}
+
+/// Reads a multipart form into `intake`, which keeps what was read before
+/// an error (a page shows the form again with it). With `skip_empty`, a
+/// file part with no name and no bytes (a file input left empty by a
+/// browser) is ignored.
+pub async fn read_multipart_into(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limits: &RequestSettings,
+    allowed: &[&str],
+    skip_empty: bool,
+    intake: &mut Intake,
+) -> Result<(), ApiError> {
+    let mut form = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {
         let mut field = field
@@ -75,6 +91,9 @@ pub async fn read_multipart(
                     bytes.reserve(chunk.len().max(64 * 1024));
                 }
                 bytes.extend_from_slice(&chunk);
+            }
+            if skip_empty && bytes.is_empty() && filename.as_deref().unwrap_or("").is_empty() {
+                continue;
             }
             let content_type = sniff(&bytes).ok_or_else(|| {
                 ApiError::unsupported_media_type(
@@ -104,7 +123,7 @@ pub async fn read_multipart(
             .map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))?;
         intake.fields.insert(name, value);
     }
-    Ok(intake)
+    Ok(())
 }
 
 pub enum BodyKind {

@@ -84,7 +84,15 @@ pub async fn queue(
     state: web::Data<AppState>,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
+    Ok(HttpResponse::Ok().json(list(&state, &staff, query.into_inner()).await?))
+}
+
+/// One page of the queue a staff member may see.
+pub async fn list(
+    state: &web::Data<AppState>,
+    staff: &Staff,
+    q: QueueQuery,
+) -> Result<ListResponse<QueueItem>, ApiError> {
     let (page, per_page, offset) = PageQuery {
         page: q.page,
         per_page: q.per_page,
@@ -125,7 +133,7 @@ pub async fn queue(
     }
     let now = state.clock.now();
     let filter = QueueFilter {
-        tenant_id: staff.list_scope(&state, q.tenant.as_deref())?,
+        tenant_id: staff.list_scope(state, q.tenant.as_deref())?,
         statuses,
         kind: q.kind.map(|k| k.as_str().to_owned()),
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
@@ -139,7 +147,7 @@ pub async fn queue(
     let items = rows
         .into_iter()
         .map(|r| QueueItem {
-            tenant: slug(&state, &r.tenant_id),
+            tenant: slug(state, &r.tenant_id),
             overdue: deadline::is_overdue(
                 r.is_open,
                 r.paused_at.is_some(),
@@ -157,12 +165,12 @@ pub async fn queue(
             duplicate_of: r.duplicate_of,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ListResponse {
+    Ok(ListResponse {
         items,
         total,
         page,
         per_page,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -219,7 +227,7 @@ pub struct RequestDetail {
 }
 
 /// Loads a request the staff member may see; anything else is a 404.
-pub(super) async fn visible(
+pub async fn visible(
     state: &web::Data<AppState>,
     staff: &Staff,
     id: String,
@@ -233,7 +241,7 @@ pub(super) async fn visible(
     Ok(row)
 }
 
-pub(super) async fn detail_of(
+pub async fn detail_of(
     state: &web::Data<AppState>,
     row: RequestRow,
 ) -> Result<RequestDetail, ApiError> {

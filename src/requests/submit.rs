@@ -17,7 +17,7 @@ use validator::ValidateEmail;
 
 use super::deadline;
 use super::documents::sha256_hex;
-use super::intake::{body_kind, read_json, read_multipart, BodyKind, Upload};
+use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake, Upload};
 use super::lifecycle::{Kind, Status};
 use super::notify::Notifier;
 use super::store::{self, DocumentRow, RequestRow};
@@ -25,6 +25,7 @@ use crate::app::AppState;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::client_ip;
 use crate::privacy::keyed_hash;
+use crate::tenants::Tenant;
 
 pub const FIELDS: &[&str] = &[
     "kind",
@@ -336,6 +337,21 @@ pub async fn submit(
         BodyKind::Multipart => read_multipart(&req, payload, limits, FIELDS).await?,
         BodyKind::Json => read_json(payload, state.settings.limits.json_body_bytes, FIELDS).await?,
     };
+    let submitted = accept(&state, tenant, intake).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(submitted))
+}
+
+/// Checks and records a request read from a form (the JSON API's and the
+/// citizen's page): the request, its documents, its timeline and its two
+/// e-mails in one transaction.
+pub async fn accept(
+    state: &web::Data<AppState>,
+    tenant: Arc<Tenant>,
+    intake: Intake,
+) -> Result<Submitted, ApiError> {
+    let limits = &state.settings.requests;
     let form = Form::parse(&intake.fields, limits.details_max_chars)?;
     if tenant.config.require_id_document && intake.documents.is_empty() {
         return Err(ApiError::field(
@@ -350,7 +366,7 @@ pub async fn submit(
     let id = uuid::Uuid::now_v7().to_string();
     let has_document = !intake.documents.is_empty();
     let documents =
-        Arc::new(seal_documents(&state, id.clone(), intake.documents, now.naive_utc()).await?);
+        Arc::new(seal_documents(state, id.clone(), intake.documents, now.naive_utc()).await?);
     let due = deadline::initial_due(now);
     let row = RequestRow {
         id,
@@ -455,15 +471,13 @@ pub async fn submit(
         }
     };
     tracing::info!(request = %row.id, kind = %row.kind, documents = documents.len(), "rights request received");
-    Ok(HttpResponse::Created()
-        .insert_header(("cache-control", "no-store"))
-        .json(Submitted {
-            id: row.id,
-            reference: row.reference,
-            kind: form.kind,
-            status: Status::Received,
-            received_at: row.received_at.and_utc(),
-            due_at: row.due_at.and_utc(),
-            tracking_token: token,
-        }))
+    Ok(Submitted {
+        id: row.id,
+        reference: row.reference,
+        kind: form.kind,
+        status: Status::Received,
+        received_at: row.received_at.and_utc(),
+        due_at: row.due_at.and_utc(),
+        tracking_token: token,
+    })
 }

@@ -7,9 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::deadline;
-use super::intake::read_multipart;
+use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, By, Kind, Status};
-use super::store::{self, token_hash};
+use super::store::{self, token_hash, RequestRow};
 use super::submit::seal_documents;
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
@@ -57,7 +57,18 @@ pub async fn track(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let hash = check_token(&path)?;
+    let (_, tracking) = find(&state, &path).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(tracking))
+}
+
+/// The request a tracking token opens, and what its requester may see of it.
+pub async fn find(
+    state: &web::Data<AppState>,
+    token: &str,
+) -> Result<(RequestRow, Tracking), ApiError> {
+    let hash = check_token(token)?;
     let (row, events) = state
         .db
         .run(move |conn| {
@@ -75,17 +86,16 @@ pub async fn track(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "no-store"))
-        .json(Tracking {
-            reference: row.reference,
-            kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
-            status: Status::parse(&row.status).unwrap_or(Status::Received),
-            received_at: row.received_at.and_utc(),
-            due_at: row.due_at.and_utc(),
-            extended: row.extended,
-            events,
-        }))
+    let tracking = Tracking {
+        reference: row.reference.clone(),
+        kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
+        status: Status::parse(&row.status).unwrap_or(Status::Received),
+        received_at: row.received_at.and_utc(),
+        due_at: row.due_at.and_utc(),
+        extended: row.extended,
+        events,
+    };
+    Ok((row, tracking))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,22 +128,7 @@ pub async fn upload(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let hash = check_token(&path)?;
-    let lookup = hash.clone();
-    let row = state
-        .db
-        .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
-        .await?
-        .ok_or_else(unknown)?;
-    let awaiting = || {
-        ApiError::conflict(
-            "not_awaiting_identity",
-            "No identity document is awaited for this request.",
-        )
-    };
-    if Status::parse(&row.status) != Some(Status::AwaitingIdentity) {
-        return Err(awaiting());
-    }
+    let row = awaiting_identity(&state, &path).await?;
     if !matches!(
         super::intake::body_kind(&req)?,
         super::intake::BodyKind::Multipart
@@ -141,22 +136,56 @@ pub async fn upload(
         return Err(ApiError::unsupported_media_type("multipart/form-data"));
     }
     let intake = read_multipart(&req, payload, &state.settings.requests, &[]).await?;
-    if intake.documents.is_empty() {
+    let uploaded = receive_documents(&state, row, intake.documents).await?;
+    Ok(HttpResponse::Created().json(uploaded))
+}
+
+fn not_awaiting() -> ApiError {
+    ApiError::conflict(
+        "not_awaiting_identity",
+        "No identity document is awaited for this request.",
+    )
+}
+
+/// The request a tracking token opens, if it awaits an identity document.
+pub async fn awaiting_identity(
+    state: &web::Data<AppState>,
+    token: &str,
+) -> Result<RequestRow, ApiError> {
+    let lookup = check_token(token)?;
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
+        .await?
+        .ok_or_else(unknown)?;
+    if Status::parse(&row.status) != Some(Status::AwaitingIdentity) {
+        return Err(not_awaiting());
+    }
+    Ok(row)
+}
+
+/// Records the identity documents the DPO asked for: the request goes back
+/// to `received` and its clock runs again.
+pub async fn receive_documents(
+    state: &web::Data<AppState>,
+    row: RequestRow,
+    documents: Vec<Upload>,
+) -> Result<Uploaded, ApiError> {
+    if documents.is_empty() {
         return Err(ApiError::field("id_document", "a document is required"));
     }
     let now = state.clock.now();
-    let count = intake.documents.len();
-    let documents =
-        seal_documents(&state, row.id.clone(), intake.documents, now.naive_utc()).await?;
+    let count = documents.len();
+    let documents = seal_documents(state, row.id.clone(), documents, now.naive_utc()).await?;
     let (status, due) = state
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // Read again under the write lock: the status may have moved.
                 let mut row = store::find(conn, &row.id)?.ok_or_else(unknown)?;
-                let from = Status::parse(&row.status).ok_or_else(awaiting)?;
+                let from = Status::parse(&row.status).ok_or_else(not_awaiting)?;
                 if !allowed(from, Status::Received, By::Requester) {
-                    return Err(awaiting());
+                    return Err(not_awaiting());
                 }
                 for doc in &documents {
                     store::insert_document(conn, doc)?;
@@ -186,9 +215,9 @@ pub async fn upload(
             })
         })
         .await?;
-    Ok(HttpResponse::Created().json(Uploaded {
+    Ok(Uploaded {
         status,
         due_at: due.and_utc(),
         documents: count,
-    }))
+    })
 }

@@ -74,23 +74,32 @@ impl FromRequest for Staff {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
             let token = token.ok_or_else(token::missing)?;
-            let claims = token::verify(&state.secrets.jwt, &token, state.clock.now())?;
-            let id = claims.sub;
-            let row = state
-                .db
-                .run(move |conn| accounts::find(conn, &id))
-                .await?
-                .filter(|r| !r.disabled)
-                .ok_or_else(token::missing)?;
-            // The role and tenant are read from the account, not trusted
-            // from the token: a change takes effect at once.
-            let role = Role::parse(&row.role).ok_or_else(token::missing)?;
-            Ok(Staff {
-                id: row.id,
-                email: row.email,
-                role,
-                tenant_id: row.tenant_id,
-            })
+            Ok(from_token(&state, &token).await?.0)
         })
     }
+}
+
+/// The enabled staff member a token names, and the token's claims (the
+/// console's session cookie carries the same token).
+pub async fn from_token(state: &AppState, token: &str) -> Result<(Staff, token::Claims), ApiError> {
+    let claims = token::verify(&state.secrets.jwt, token, state.clock.now())?;
+    let id = claims.sub.clone();
+    let row = state
+        .db
+        .run(move |conn| accounts::find(conn, &id))
+        .await?
+        .filter(|r| !r.disabled)
+        .ok_or_else(token::missing)?;
+    // The role and tenant are read from the account, not trusted from the
+    // token: a change takes effect at once.
+    let role = Role::parse(&row.role).ok_or_else(token::missing)?;
+    Ok((
+        Staff {
+            id: row.id,
+            email: row.email,
+            role,
+            tenant_id: row.tenant_id,
+        },
+        claims,
+    ))
 }

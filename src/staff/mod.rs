@@ -12,7 +12,7 @@ pub mod token;
 use actix_web::web;
 
 pub use accounts::Role;
-pub use auth::Staff;
+pub use auth::{from_token, Staff};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/auth/login").post(login::login))

@@ -1,0 +1,296 @@
+//! A request in the console: its facts, the requester, the documents
+//! (opened through the API's journaled path), the timeline, and the moves
+//! its life cycle allows, each a form with the session's CSRF token.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use validator::Validate;
+
+use super::console::{chrome, days_left, form_fields, query_param};
+use super::errors::{field_errors, OrPage};
+use super::render::{self, date, date_time, text, text_with};
+use super::session::Session;
+use super::{page, see_other, PageError};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::requests::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
+use crate::requests::lifecycle::Status;
+use crate::requests::queue::{self, RequestDetail};
+use crate::tenants::Locale;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/requests/{id}").get(request_page))
+        .service(web::resource("/requests/{id}/{action}").post(act))
+        .service(web::resource("/requests/{id}/documents/{document_id}").get(document));
+}
+
+fn event_detail(lang: Locale, action: &str, detail: Option<&Value>) -> String {
+    let field = |name: &str| {
+        detail
+            .and_then(|d| d.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    match action {
+        "transition" => [field("reason"), field("note")]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" — "),
+        "extension" => field("reason"),
+        "message" => {
+            let n = detail
+                .and_then(|d| d.get("length"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            text_with(lang, "event_message_length", &[("n", &n.to_string())])
+        }
+        "document_uploaded" => {
+            let n = detail
+                .and_then(|d| d.get("documents"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            text_with(lang, "event_documents", &[("n", &n.to_string())])
+        }
+        _ => String::new(),
+    }
+}
+
+/// What the request page shows; `errors` and `values` are keyed
+/// `form.field` (`rejected.reason`, `extension.reason`…).
+struct RequestView {
+    status: StatusCode,
+    errors: HashMap<String, String>,
+    values: HashMap<String, String>,
+    global_error: Option<String>,
+}
+
+fn request_view(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &Session,
+    detail: &RequestDetail,
+    view: RequestView,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let tz = state.settings.requests.tz();
+    let now = state.clock.now();
+    let documents: Vec<Value> = detail
+        .documents
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id, "filename": d.filename, "content_type": d.content_type,
+                "size_kib": (d.size + 1023) / 1024,
+                "uploaded_at": date_time(d.uploaded_at, lang, tz),
+                "purged": d.purged_at.is_some(),
+                "url": format!("/console/requests/{}/documents/{}", detail.id, d.id),
+            })
+        })
+        .collect();
+    let events: Vec<Value> = detail
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "at": date_time(e.at, lang, tz),
+                "datetime": e.at.to_rfc3339(),
+                "actor": match e.actor.as_str() {
+                    "requester" => text(lang, "actor_requester"),
+                    "system" => text(lang, "actor_system"),
+                    other => other.to_owned(),
+                },
+                "action": render::text_or(lang, &format!("timeline_{}", e.action), &e.action),
+                "status_label": e.status.map(|s| text(lang, &format!("status_{}", s.as_str()))),
+                "detail": event_detail(lang, &e.action, e.detail.as_ref()),
+            })
+        })
+        .collect();
+    let can_extend = crate::requests::deadline::check_extension(
+        detail.status.is_open(),
+        detail.extended,
+        detail.due_at,
+        now,
+    )
+    .is_ok();
+    let flash = query_param(req, "done").and_then(|d| {
+        let known = [
+            "in_progress",
+            "awaiting_identity",
+            "completed",
+            "rejected",
+            "extension",
+            "message",
+        ];
+        known
+            .contains(&d.as_str())
+            .then(|| text(lang, &format!("done_{d}")))
+    });
+    let ctx = json!({
+        "console": chrome(session, "queue"),
+        "r": {
+            "id": detail.id, "reference": detail.reference, "tenant": detail.tenant,
+            "kind_label": detail.kind.label(lang),
+            "status": detail.status.as_str(),
+            "status_label": text(lang, &format!("status_{}", detail.status.as_str())),
+            "first_name": detail.first_name, "last_name": detail.last_name,
+            "email": detail.email, "postal_address": detail.postal_address,
+            "details": detail.details, "scope": detail.scope, "grounds": detail.grounds,
+            "received_at": date_time(detail.received_at, lang, tz),
+            "due_at": date(detail.due_at, lang, tz),
+            "days": days_left(lang, detail.due_at, now, detail.status),
+            "overdue": detail.overdue, "extended": detail.extended,
+            "extension_reason": detail.extension_reason,
+            "outcome_reason": detail.outcome_reason,
+            "duplicate_of": detail.duplicate_of,
+        },
+        "can": {
+            "start": detail.next.contains(&Status::InProgress),
+            "ask_id": detail.next.contains(&Status::AwaitingIdentity),
+            "complete": detail.next.contains(&Status::Completed),
+            "reject": detail.next.contains(&Status::Rejected),
+            "extend": can_extend,
+            "message": detail.email.is_some(),
+        },
+        "documents": documents,
+        "events": events,
+        "errors": view.errors,
+        "values": view.values,
+        "global_error": view.global_error,
+        "flash": flash,
+        "here": format!("/console/requests/{}", detail.id),
+    });
+    page(req, lang, view.status, "console_request.html", ctx)
+}
+
+async fn load(
+    state: &web::Data<AppState>,
+    session: &Session,
+    id: String,
+) -> Result<RequestDetail, PageError> {
+    let row = queue::visible(state, &session.staff, id)
+        .await
+        .page(session.lang)?;
+    queue::detail_of(state, row).await.page(session.lang)
+}
+
+/// `GET /console/requests/{id}`: another tenant's request is a 404.
+async fn request_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let detail = load(&state, &session, path.into_inner()).await?;
+    let view = RequestView {
+        status: StatusCode::OK,
+        errors: HashMap::new(),
+        values: HashMap::new(),
+        global_error: None,
+    };
+    request_view(&req, &state, &session, &detail, view)
+}
+
+/// `POST /console/requests/{id}/{action}`: `transition` (field `to`),
+/// `extension` or `message`, by the same functions as the JSON API.
+async fn act(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let (id, action) = path.into_inner();
+    let form = form_fields(&body, lang)?;
+    session.check(&form)?;
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let optional = |name: &str| Some(field(name)).filter(|v| !v.trim().is_empty());
+    let (form_name, result) = match action.as_str() {
+        "transition" => {
+            let to = Status::parse(&field("to"))
+                .ok_or_else(|| PageError::api(lang, ApiError::bad_request("unknown status")))?;
+            let body = TransitionRequest {
+                to,
+                note: optional("note"),
+                reason: optional("reason"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => dpo::apply_transition(&state, &session.staff, id.clone(), body)
+                    .await
+                    .map(|_| ()),
+            };
+            (to.as_str().to_owned(), result)
+        }
+        "extension" => {
+            // The rules the JSON API declares for the same body.
+            let body = ExtensionRequest {
+                reason: field("reason"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => dpo::apply_extension(&state, &session.staff, id.clone(), &body.reason)
+                    .await
+                    .map(|_| ()),
+            };
+            ("extension".to_owned(), result)
+        }
+        "message" => {
+            let body = MessageRequest {
+                body: field("body"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => dpo::send_message(&state, &session.staff, id.clone(), &body.body).await,
+            };
+            ("message".to_owned(), result)
+        }
+        _ => return Err(PageError::api(lang, ApiError::not_found("No such action."))),
+    };
+    let error = match result {
+        Ok(()) => {
+            return Ok(see_other(format!(
+                "/console/requests/{id}?done={form_name}"
+            )));
+        }
+        Err(e) => e,
+    };
+    // Shown again, with the error beside its field and the text kept.
+    let mut view = RequestView {
+        status: error.status,
+        errors: HashMap::new(),
+        values: form
+            .iter()
+            .filter(|(k, _)| k.as_str() != "csrf")
+            .map(|(k, v)| (format!("{form_name}.{k}"), v.clone()))
+            .collect(),
+        global_error: None,
+    };
+    match (error.status.as_u16(), field_errors(lang, &error)) {
+        (422, Some(found)) => {
+            for (f, m) in found {
+                view.errors.insert(format!("{form_name}.{f}"), m);
+            }
+        }
+        (409, _) => view.global_error = Some(text(lang, "error_conflict")),
+        _ => return Err(PageError::api(lang, error)),
+    }
+    let detail = load(&state, &session, id).await?;
+    request_view(&req, &state, &session, &detail, view)
+}
+
+/// `GET /console/requests/{id}/documents/{document_id}`: the API's own
+/// document path, which journals every opening.
+async fn document(
+    session: Session,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    dpo::document(session.staff, state, path).await.page(lang)
+}

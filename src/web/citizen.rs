@@ -1,0 +1,373 @@
+//! The citizen's pages of a tenant: the request form (`/t/{tenant}/droits`),
+//! its confirmation, and the tracking page of the e-mailed link, with the
+//! upload of the identity document when the DPO asks for one. Plain forms
+//! (multipart POST, then a redirect), no script.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::errors::{field_errors, OrPage};
+use super::render::{self, date, date_time, text};
+use super::{page, see_other, PageError};
+use crate::app::AppState;
+use crate::http::client_ip;
+use crate::requests::intake::{read_multipart_into, Intake};
+use crate::requests::lifecycle::{Kind, Status};
+use crate::requests::submit::{self, Form, FIELDS};
+use crate::requests::track;
+use crate::tenants::{Locale, Tenant};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/droits").get(form).post(send))
+        .service(web::resource("/droits/confirmation/{token}").get(sent))
+        .service(web::resource("/suivi/{token}").get(follow))
+        .service(web::resource("/suivi/{token}/document").post(upload));
+}
+
+fn tenant_ctx(tenant: &Tenant) -> Value {
+    json!({
+        "slug": tenant.slug,
+        "name": tenant.config.name,
+        "dpo_email": tenant.config.dpo_email,
+        "postal_address": tenant.config.postal_address,
+        "require_id": tenant.config.require_id_document,
+    })
+}
+
+fn tenant_of(state: &AppState, slug: &str, lang: Locale) -> Result<Arc<Tenant>, PageError> {
+    state.tenants.get(slug).page(lang)
+}
+
+/// A tracking token's request, only under its own tenant.
+async fn tracked(
+    state: &web::Data<AppState>,
+    tenant: &Tenant,
+    token: &str,
+    lang: Locale,
+) -> Result<(crate::requests::store::RequestRow, track::Tracking), PageError> {
+    let (row, tracking) = track::find(state, token).await.page(lang)?;
+    if row.tenant_id != tenant.id {
+        return Err(PageError::api(
+            lang,
+            crate::error::ApiError::not_found("No request has this tracking link."),
+        ));
+    }
+    Ok((row, tracking))
+}
+
+struct FormView<'a> {
+    values: &'a HashMap<String, String>,
+    errors: Vec<(String, String)>,
+    global: Option<String>,
+}
+
+fn form_page(
+    req: &HttpRequest,
+    state: &AppState,
+    tenant: &Tenant,
+    lang: Locale,
+    status: StatusCode,
+    view: FormView<'_>,
+) -> Result<HttpResponse, PageError> {
+    let limits = &state.settings.requests;
+    let kinds: Vec<Value> = Kind::ALL
+        .iter()
+        .map(|k| json!({"value": k.as_str(), "label": k.label(lang)}))
+        .collect();
+    let errors: HashMap<&str, &str> = view
+        .errors
+        .iter()
+        .map(|(f, m)| (f.as_str(), m.as_str()))
+        .collect();
+    // The summary lists the fields in the order of the form.
+    let order = [
+        "kind",
+        "scope",
+        "grounds",
+        "first_name",
+        "last_name",
+        "email",
+        "postal_address",
+        "details",
+        "id_document",
+    ];
+    let summary: Vec<Value> = order
+        .iter()
+        .filter_map(|f| errors.get(f).map(|m| json!({"field": f, "message": m})))
+        .collect();
+    let ctx = json!({
+        "tenant": tenant_ctx(tenant),
+        "kinds": kinds,
+        "values": view.values,
+        "errors": errors,
+        "summary": summary,
+        "global_error": view.global,
+        "max_documents": limits.max_documents,
+        "max_mib": limits.max_document_bytes / (1024 * 1024),
+        "details_max": limits.details_max_chars,
+        "here": format!("/t/{}/droits", tenant.slug),
+    });
+    page(req, lang, status, "citizen_form.html", ctx)
+}
+
+/// `GET /t/{tenant}/droits`: the form.
+async fn form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let tenant = tenant_of(&state, &path, render::lang(&req, Locale::Fr))?;
+    let lang = render::lang(&req, tenant.config.locale);
+    let values = HashMap::new();
+    let view = FormView {
+        values: &values,
+        errors: Vec::new(),
+        global: None,
+    };
+    form_page(&req, &state, &tenant, lang, StatusCode::OK, view)
+}
+
+/// `POST /t/{tenant}/droits`: checks the form; shown again with its errors
+/// beside the fields and the citizen's input kept, or recorded and on to
+/// the confirmation.
+async fn send(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    let tenant = tenant_of(&state, &path, render::lang(&req, Locale::Fr))?;
+    let lang = render::lang(&req, tenant.config.locale);
+    let refuse = |values: &HashMap<String, String>, status, errors, global| {
+        let view = FormView {
+            values,
+            errors,
+            global,
+        };
+        form_page(&req, &state, &tenant, lang, status, view)
+    };
+    if let Some(ip) = client_ip(&req, &state.settings.server.trusted_proxies) {
+        if state.submission_limits.check_ip(ip).is_err() {
+            let empty = HashMap::new();
+            let global = Some(text(lang, "error_rate"));
+            return refuse(&empty, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global);
+        }
+    }
+    let mut intake = Intake::default();
+    let limits = &state.settings.requests;
+    let mut errors = Vec::new();
+    if let Err(e) = read_multipart_into(&req, payload, limits, FIELDS, true, &mut intake).await {
+        match field_errors(lang, &e) {
+            Some(found) => errors.extend(found),
+            None => return Err(PageError::api(lang, e)),
+        }
+    }
+    // Without script the opposition's fields stay on screen for every
+    // kind: they count only for an opposition.
+    if intake.fields.get("kind").map(String::as_str) != Some("opposition") {
+        intake.fields.remove("scope");
+        intake.fields.remove("grounds");
+    }
+    if let Err(e) = Form::parse(&intake.fields, limits.details_max_chars) {
+        errors.extend(field_errors(lang, &e).unwrap_or_default());
+    }
+    let has_document_error = errors.iter().any(|(f, _)| f == "id_document");
+    if tenant.config.require_id_document && intake.documents.is_empty() && !has_document_error {
+        errors.push(("id_document".into(), text(lang, "err_id_required")));
+    }
+    let values = intake.fields.clone();
+    if !errors.is_empty() {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return refuse(&values, status, errors, Some(text(lang, "form_has_errors")));
+    }
+    match submit::accept(&state, tenant.clone(), intake).await {
+        Ok(done) => Ok(see_other(format!(
+            "/t/{}/droits/confirmation/{}",
+            tenant.slug, done.tracking_token
+        ))),
+        Err(e) if e.status.as_u16() == 429 => {
+            let global = Some(text(lang, "error_rate"));
+            refuse(&values, e.status, Vec::new(), global)
+        }
+        Err(e) => match field_errors(lang, &e) {
+            Some(errors) => {
+                let global = Some(text(lang, "form_has_errors"));
+                refuse(&values, e.status, errors, global)
+            }
+            None => Err(PageError::api(lang, e)),
+        },
+    }
+}
+
+fn status_label(lang: Locale, status: Status) -> String {
+    text(lang, &format!("status_{}", status.as_str()))
+}
+
+fn tracking_ctx(state: &AppState, lang: Locale, tracking: &track::Tracking) -> Value {
+    let tz = state.settings.requests.tz();
+    let events: Vec<Value> = tracking
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "status": e.status.as_str(),
+                "label": status_label(lang, e.status),
+                "at": date_time(e.at, lang, tz),
+                "datetime": e.at.to_rfc3339(),
+            })
+        })
+        .collect();
+    json!({
+        "reference": tracking.reference,
+        "kind_label": tracking.kind.label(lang),
+        "status": tracking.status.as_str(),
+        "status_label": status_label(lang, tracking.status),
+        "received_at": date(tracking.received_at, lang, tz),
+        "due_at": date(tracking.due_at, lang, tz),
+        "extended": tracking.extended,
+        "open": tracking.status.is_open(),
+        "awaiting_identity": tracking.status == Status::AwaitingIdentity,
+        "events": events,
+    })
+}
+
+/// `GET /t/{tenant}/droits/confirmation/{token}`: the reference to keep.
+async fn sent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let lang = render::lang(&req, tenant.config.locale);
+    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let ctx = json!({
+        "tenant": tenant_ctx(&tenant),
+        "request": tracking_ctx(&state, lang, &tracking),
+        "tracking_url": format!("/t/{}/suivi/{token}", tenant.slug),
+    });
+    page(&req, lang, StatusCode::OK, "citizen_sent.html", ctx)
+}
+
+/// A request found by its tracking token, under its tenant.
+struct Tracked<'a> {
+    tenant: &'a Tenant,
+    token: &'a str,
+    tracking: &'a track::Tracking,
+}
+
+fn track_page(
+    req: &HttpRequest,
+    state: &AppState,
+    lang: Locale,
+    status: StatusCode,
+    found: &Tracked<'_>,
+    error: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let Tracked {
+        tenant,
+        token,
+        tracking,
+    } = found;
+    let uploaded = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| k == "document" && v == "ok");
+    let limits = &state.settings.requests;
+    let ctx = json!({
+        "tenant": tenant_ctx(tenant),
+        "request": tracking_ctx(state, lang, tracking),
+        "upload_url": format!("/t/{}/suivi/{token}/document", tenant.slug),
+        "here": format!("/t/{}/suivi/{token}", tenant.slug),
+        "uploaded": uploaded,
+        "error": error,
+        "max_documents": limits.max_documents,
+        "max_mib": limits.max_document_bytes / (1024 * 1024),
+    });
+    page(req, lang, status, "citizen_track.html", ctx)
+}
+
+/// `GET /t/{tenant}/suivi/{token}`: status, timeline, and the upload form
+/// while an identity document is awaited.
+async fn follow(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let lang = render::lang(&req, tenant.config.locale);
+    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let found = Tracked {
+        tenant: &tenant,
+        token: &token,
+        tracking: &tracking,
+    };
+    track_page(&req, &state, lang, StatusCode::OK, &found, None)
+}
+
+/// `POST /t/{tenant}/suivi/{token}/document`: the identity document asked
+/// for; the request goes back to the DPO and its clock runs again.
+async fn upload(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, PageError> {
+    let (slug, token) = path.into_inner();
+    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let lang = render::lang(&req, tenant.config.locale);
+    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let found = Tracked {
+        tenant: &tenant,
+        token: &token,
+        tracking: &tracking,
+    };
+    let refuse =
+        |status, message: String| track_page(&req, &state, lang, status, &found, Some(message));
+    let row = match track::awaiting_identity(&state, &token).await {
+        Ok(row) => row,
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            return refuse(StatusCode::CONFLICT, text(lang, "err_not_awaiting"))
+        }
+        Err(e) => return Err(PageError::api(lang, e)),
+    };
+    let mut intake = Intake::default();
+    let limits = &state.settings.requests;
+    let read = read_multipart_into(&req, payload, limits, &[], true, &mut intake).await;
+    let result = match read {
+        Ok(()) => track::receive_documents(&state, row, intake.documents).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other(format!(
+            "/t/{}/suivi/{token}?document=ok",
+            tenant.slug
+        ))),
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            refuse(StatusCode::CONFLICT, text(lang, "err_not_awaiting"))
+        }
+        Err(e) => match field_errors(lang, &e).and_then(|f| f.into_iter().next()) {
+            Some((_, message)) => refuse(e.status, message),
+            None => Err(PageError::api(lang, e)),
+        },
+    }
+}
+
+/// `GET /v1/requests/track/{token}` from a browser: on to the tracking
+/// page of the request's tenant (older e-mails carry this address).
+pub async fn track_redirect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let lang = render::lang(&req, Locale::Fr);
+    let (row, _) = track::find(&state, &path).await.page(lang)?;
+    let slug = state
+        .tenants
+        .slug_of(Some(&row.tenant_id))
+        .ok_or_else(|| PageError::api(lang, crate::error::ApiError::not_found("gone")))?;
+    Ok(see_other(format!("/t/{slug}/suivi/{}", path.into_inner())))
+}

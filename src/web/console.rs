@@ -1,0 +1,241 @@
+//! The DPO's console: the queue, most urgent first, with its filters and
+//! search; the pages of a request, sign-in and the readings live beside it.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::render::{date, text, text_with};
+use super::session::Session;
+use super::{page, see_other, PageError};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::requests::lifecycle::{Kind, Status};
+use crate::requests::queue::{self, QueueQuery};
+use crate::tenants::Locale;
+
+/// Requests per page of the queue (a candidate for a setting; the JSON API
+/// takes `per_page` up to `limits.max_page_size`).
+const QUEUE_PAGE_SIZE: u32 = 25;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("").get(queue_page))
+        .configure(super::signin::routes)
+        .configure(super::casefile::routes)
+        .configure(super::insight::routes);
+}
+
+/// A form body (`application/x-www-form-urlencoded`), read as text fields.
+pub fn form_fields(body: &[u8], lang: Locale) -> Result<HashMap<String, String>, PageError> {
+    serde_urlencoded::from_bytes(body)
+        .map_err(|_| PageError::api(lang, ApiError::bad_request("The form could not be read.")))
+}
+
+/// What every console page shows: who is signed in, the CSRF token of the
+/// sign-out form, the section.
+pub fn chrome(session: &Session, section: &str) -> Value {
+    json!({
+        "user": session.staff.email,
+        "admin": session.staff.is_admin(),
+        "csrf": session.csrf,
+        "section": section,
+    })
+}
+
+pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Days left before `due`, in words, and whether it is late.
+pub fn days_left(lang: Locale, due: DateTime<Utc>, now: DateTime<Utc>, status: Status) -> String {
+    if !status.is_open() {
+        return text(lang, "days_closed");
+    }
+    if status == Status::AwaitingIdentity {
+        return text(lang, "days_paused");
+    }
+    let hours = (due - now).num_hours();
+    if hours < 0 {
+        let late = ((-hours) + 23) / 24;
+        let n = late.max(1).to_string();
+        return text_with(
+            lang,
+            if late <= 1 {
+                "days_late_one"
+            } else {
+                "days_late"
+            },
+            &[("n", &n)],
+        );
+    }
+    let days = (hours + 23) / 24;
+    match days {
+        0 => text(lang, "days_today"),
+        1 => text(lang, "days_left_one"),
+        n => text_with(lang, "days_left", &[("n", &n.to_string())]),
+    }
+}
+
+/// `GET /console`: the queue, most urgent first, with filters and search.
+async fn queue_page(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let get = |name: &str| query_param(&req, name).filter(|v| !v.trim().is_empty());
+    let kind = get("kind").and_then(|k| Kind::parse(&k));
+    let status = get("status").filter(|s| s == "open" || Status::parse(s).is_some());
+    let page_no = get("page")
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|p| *p >= 1);
+    let overdue = get("overdue").is_some();
+    let q = QueueQuery {
+        status: status.as_deref().map(|s| {
+            if s == "open" {
+                "received,in_progress,awaiting_identity".to_owned()
+            } else {
+                s.to_owned()
+            }
+        }),
+        kind,
+        overdue: overdue.then_some(true),
+        q: get("q"),
+        sort: None,
+        tenant: if session.staff.is_admin() {
+            get("tenant")
+        } else {
+            None
+        },
+        page: page_no,
+        per_page: Some(QUEUE_PAGE_SIZE),
+    };
+    let list = match queue::list(&state, &session.staff, q).await {
+        Ok(list) => list,
+        Err(e) if e.status.is_client_error() => {
+            return Ok(see_other("/console"));
+        }
+        Err(e) => return Err(PageError::api(lang, e)),
+    };
+    let now = state.clock.now();
+    let tz = state.settings.requests.tz();
+    let items: Vec<Value> = list
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id, "reference": i.reference, "tenant": i.tenant,
+                "kind_label": i.kind.label(lang),
+                "status": i.status.as_str(),
+                "status_label": text(lang, &format!("status_{}", i.status.as_str())),
+                "requester": i.requester_name,
+                "received_at": date(i.received_at, lang, tz),
+                "due_at": date(i.due_at, lang, tz),
+                "days": days_left(lang, i.due_at, now, i.status),
+                "overdue": i.overdue,
+                "extended": i.extended,
+                "duplicate": i.duplicate_of.is_some(),
+            })
+        })
+        .collect();
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for name in ["status", "kind", "q", "tenant"] {
+        if let Some(v) = get(name) {
+            filters.push((name.into(), v));
+        }
+    }
+    if overdue {
+        filters.push(("overdue".into(), "true".into()));
+    }
+    let link = |page: u32| {
+        let mut all = filters.clone();
+        all.push(("page".into(), page.to_string()));
+        format!(
+            "/console?{}",
+            serde_urlencoded::to_string(&all).unwrap_or_default()
+        )
+    };
+    let last = ((list.total.max(1) as u64).div_ceil(u64::from(list.per_page))) as u32;
+    let kinds: Vec<Value> = Kind::ALL
+        .iter()
+        .map(|k| json!({"value": k.as_str(), "label": k.label(lang)}))
+        .collect();
+    let statuses: Vec<Value> = Status::ALL
+        .iter()
+        .map(|s| json!({"value": s.as_str(), "label": text(lang, &format!("status_{}", s.as_str()))}))
+        .collect();
+    let tenants: Vec<Value> = if session.staff.is_admin() {
+        let mut all: Vec<Value> = state
+            .tenants
+            .iter()
+            .map(|t| json!({"slug": t.slug, "name": t.config.name}))
+            .collect();
+        all.sort_by(|a, b| a["slug"].as_str().cmp(&b["slug"].as_str()));
+        all
+    } else {
+        Vec::new()
+    };
+    let ctx = json!({
+        "console": chrome(&session, "queue"),
+        "items": items,
+        "total": list.total,
+        "page": list.page,
+        "last_page": last,
+        "prev_url": (list.page > 1).then(|| link(list.page - 1)),
+        "next_url": (list.page < last).then(|| link(list.page + 1)),
+        "filters": {
+            "status": status, "kind": kind.map(Kind::as_str), "overdue": overdue,
+            "q": get("q"), "tenant": get("tenant"),
+        },
+        "kinds": kinds, "statuses": statuses, "tenants": tenants,
+    });
+    page(&req, lang, StatusCode::OK, "console_queue.html", ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_left_in_words() {
+        let due: DateTime<Utc> = "2026-04-02T09:30:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let fr = Locale::Fr;
+        let open = Status::InProgress;
+        assert_eq!(
+            days_left(fr, due, at("2026-03-02T09:30:00Z"), open),
+            "31 jours"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-01T10:00:00Z"), open),
+            "1 jour"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-02T09:00:00Z"), open),
+            "Échéance aujourd'hui"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-02T12:00:00Z"), open),
+            "En retard d'un jour"
+        );
+        assert_eq!(
+            days_left(fr, due, at("2026-04-15T09:30:00Z"), open),
+            "En retard de 13 jours"
+        );
+        let paused = Status::AwaitingIdentity;
+        assert_eq!(
+            days_left(fr, due, at("2026-05-15T09:30:00Z"), paused),
+            "Suspendu"
+        );
+        let closed = Status::Completed;
+        assert_eq!(
+            days_left(fr, due, at("2026-05-15T09:30:00Z"), closed),
+            "Clôturée"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! What the page tests share: reading headers, cookies and forms from
+//! pages, the citizen's form, and a signed-in console.
+#![allow(dead_code)]
+
+use reqwest::multipart::{Form, Part};
+use reqwest::Response;
+
+use crate::common::{TestApp, PASSWORD};
+
+pub const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n";
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
+
+pub fn header(res: &Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The `Set-Cookie` header of `name`, whole (value and attributes).
+pub fn set_cookie(res: &Response, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` header, for a `Cookie` header.
+pub fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or("").to_owned()
+}
+
+/// A page's HTML, with the slashes that autoescaping writes `&#x2f;` back
+/// to themselves (as a browser reads them), for the assertions.
+pub async fn page_of(res: Response) -> String {
+    res.text().await.unwrap().replace("&#x2f;", "/")
+}
+
+/// The value of the hidden input `name` in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("the hidden field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub fn citizen_form(fields: &[(&'static str, &str)], documents: usize) -> Form {
+    let mut form = Form::new();
+    for (k, v) in fields {
+        form = form.text(*k, v.to_string());
+    }
+    for _ in 0..documents {
+        form = form.part(
+            "id_document",
+            Part::bytes(PDF.to_vec())
+                .file_name("cni.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        );
+    }
+    // The second file input, left empty, as a browser sends it.
+    form.part("id_document", Part::bytes(Vec::new()).file_name(""))
+}
+
+pub const ERASURE: &[(&str, &str)] = &[
+    ("kind", "erasure"),
+    ("first_name", "Zoé"),
+    ("last_name", "Lefèvre"),
+    ("email", "zoe@example.org"),
+    ("details", "Merci d'effacer mon compte famille."),
+];
+
+/// Submits the citizen's form; returns the tracking token from the
+/// confirmation address.
+pub async fn submit(app: &TestApp, tenant: &str) -> String {
+    let res = app
+        .client
+        .post(app.url(&format!("/t/{tenant}/droits")))
+        .multipart(citizen_form(ERASURE, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let location = header(&res, "location");
+    let prefix = format!("/t/{tenant}/droits/confirmation/");
+    assert!(location.starts_with(&prefix), "{location}");
+    location[prefix.len()..].to_owned()
+}
+
+pub async fn request_id(app: &TestApp, token: &str) -> String {
+    let hash = guichet::requests::store::token_hash(token);
+    app.state
+        .db
+        .run(move |conn| Ok(guichet::requests::store::find_by_tracking(conn, &hash)?))
+        .await
+        .unwrap()
+        .expect("the request")
+        .id
+}
+
+/// A signed-in console: its cookie header and the CSRF token of its forms.
+pub struct Console {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+pub async fn sign_in(app: &TestApp, email: &str) -> Console {
+    let res = app.get("/console/login").await;
+    assert_eq!(res.status(), 200);
+    let nonce = pair(&set_cookie(&res, "guichet_login").expect("the sign-in nonce"));
+    let html = page_of(res).await;
+    let res = app
+        .client
+        .post(app.url("/console/login"))
+        .header("cookie", &nonce)
+        .form(&[
+            ("csrf", hidden(&html, "csrf").as_str()),
+            ("next", "/console"),
+            ("email", email),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let cookie = pair(&set_cookie(&res, "guichet_console").expect("the session cookie"));
+    let page = console_get(app, &cookie, "/console").await;
+    assert_eq!(page.status(), 200);
+    let csrf = hidden(&page.text().await.unwrap(), "csrf");
+    Console { cookie, csrf }
+}
+
+pub async fn console_get(app: &TestApp, cookie: &str, path: &str) -> Response {
+    app.client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn console_post(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Response {
+    app.client
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn status_of(app: &TestApp, id: &str) -> String {
+    let id = id.to_owned();
+    app.state
+        .db
+        .run(move |conn| Ok(guichet::requests::store::find(conn, &id)?))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
