@@ -162,8 +162,9 @@ pub fn run(
 ) -> Result<Report, ApiError> {
     let (scopes, tenant_ids) = scopes(conn, configured, settings, opts.tenant)?;
     if let DbConnection::Sqlite(_) = conn {
-        // Freed pages are overwritten, not left holding what was removed.
-        conn.batch_execute("PRAGMA secure_delete = ON")?;
+        // Freed pages are overwritten, not left holding what was removed;
+        // a page cache large enough for the indexes a sweep walks.
+        conn.batch_execute("PRAGMA secure_delete = ON; PRAGMA cache_size = -65536")?;
     }
     let mut sweep = Sweep {
         as_of: opts.as_of,
@@ -426,6 +427,13 @@ impl Sweep<'_> {
             Ok(())
         })?;
         self.removed = next;
+        if let DbConnection::Sqlite(_) = conn {
+            // The connection whose commit finds the write-ahead log over its
+            // limit copies it back into the database, there and then: let
+            // that be the sweep after each batch, not the service recording
+            // a consent.
+            conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
+        }
         Ok(())
     }
 }
