@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_problem, create_staff, deliver, login, SmtpServer, TestApp, PASSWORD};
+use common::{assert_problem, deliver, dpo, get, login, SmtpServer, TestApp, PASSWORD};
 use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
@@ -80,20 +80,6 @@ fn parsed(raw: &[u8]) -> (String, String, String, String) {
 async fn mails(app: &TestApp, smtp: &SmtpServer) -> Vec<(String, String, String, String)> {
     deliver(app).await;
     smtp.messages().iter().map(|m| parsed(m)).collect()
-}
-
-async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
-    create_staff(app, Some(tenant), email, "dpo", PASSWORD).await;
-    login(app, email, PASSWORD).await
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {

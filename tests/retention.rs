@@ -5,7 +5,7 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{create_staff, deliver, login, TestApp, PASSWORD};
+use common::{create_staff, deliver, dpo, get, login, TestApp, PASSWORD};
 use diesel::prelude::*;
 use guichet::retention::lock::SweepLock;
 use guichet::retention::runs::Trigger;
@@ -113,20 +113,6 @@ async fn submit(app: &TestApp, tenant: &str, kind: &str, email: &str, with_pdf: 
         .unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     res.json().await.unwrap()
-}
-
-async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
-    create_staff(app, Some(tenant), email, "dpo", PASSWORD).await;
-    login(app, email, PASSWORD).await
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn close(app: &TestApp, token: &str, id: &str, to: &str) {

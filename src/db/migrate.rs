@@ -27,6 +27,16 @@ fn versions(v: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     v.into_iter().map(|v| v.to_string()).collect()
 }
 
+/// Opens (creating it if need be) a file that serves only to be locked:
+/// an exclusive lock on it goes away with the process that held it.
+pub fn lock_file(path: &str) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
 /// Runs `f` while holding the start-up lock: a PostgreSQL advisory lock;
 /// on SQLite, an exclusive lock on a file beside the database (processes
 /// started together on one file take turns).
@@ -39,12 +49,7 @@ pub fn with_startup_lock<T>(
     if !is_pg {
         let path = format!("{}.lock", super::sqlite_path(url));
         let io = |e: std::io::Error| DbError::Migration(format!("{path}: {e}"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = lock_file(&path).map_err(io)?;
         file.lock().map_err(io)?;
         let result = f(conn);
         let _ = file.unlock();

@@ -31,12 +31,7 @@ impl SweepLock {
                 target: path.clone(),
                 reason: e.to_string(),
             };
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(io)?;
+            let file = crate::db::migrate::lock_file(&path).map_err(io)?;
             return match file.try_lock() {
                 Ok(()) => Ok(Some(Self {
                     held: Held::File(file),

@@ -241,6 +241,22 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// Creates a DPO of `tenant` and signs it in; returns the bearer token.
+pub async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
+    create_staff(app, Some(tenant), email, "dpo", PASSWORD).await;
+    login(app, email, PASSWORD).await
+}
+
+/// `GET path` with a bearer token.
+pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A real SMTP server (aiosmtpd) in a process of its own, which a test can
 /// stop and start again on the same port.
 pub struct SmtpServer {
