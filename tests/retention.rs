@@ -538,10 +538,22 @@ async fn each_slot_runs_once_and_interrupted_sweeps_are_finished() {
         ]
     );
 
-    // Two instances looking at once: one runs the slot, the other finds it
-    // taken or the lock held.
+    // Two instances, each with its own connections, looking at once: one
+    // runs the slot, the other finds it taken or the lock held.
     app.clock.set(t("2027-04-06T01:00:00Z"));
-    let (a, b) = tokio::join!(tick(), tick());
+    let other = guichet::retention::scheduler::Scheduler {
+        db: guichet::db::Db::new(&app.state.settings.database).unwrap(),
+        ..app.state.retention.clone()
+    };
+    let tick_other = || {
+        let s = other.clone();
+        async move {
+            tokio::task::spawn_blocking(move || s.tick().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(tick(), tick_other());
     let ran = [&a, &b]
         .iter()
         .filter(|x| matches!(x, Tick::Ran(_)))

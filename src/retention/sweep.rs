@@ -201,6 +201,10 @@ pub fn run(
             }
         }
     }
+    if let DbConnection::Sqlite(_) = conn {
+        // The connection may go back to a pool: as the others again.
+        let _ = conn.batch_execute("PRAGMA secure_delete = OFF; PRAGMA cache_size = -2000");
+    }
     let (status, error) = match &outcome {
         Ok(()) => (runs::status::COMPLETED, None),
         Err(e) => (runs::status::FAILED, Some(e.detail.clone())),
