@@ -8,6 +8,7 @@ pub mod policy;
 pub mod purge;
 pub mod runs;
 pub mod scheduler;
+mod steps;
 pub mod sweep;
 
 use actix_web::{web, HttpResponse};

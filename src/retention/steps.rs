@@ -1,0 +1,382 @@
+//! The kinds of record a sweep removes, and for each the SQL that finds
+//! them in key order and removes a batch of them.
+
+use chrono::{DateTime, NaiveDateTime};
+use diesel::dsl::exists;
+use diesel::prelude::*;
+
+use super::period::Period;
+use super::policy::Periods;
+use crate::db::schema::{
+    audit_events as journal, consent_events as consents, mail_outbox as mail,
+    request_documents as docs, request_events as events, rights_requests as requests,
+    suppression_list as suppression, tracking_tokens as tokens,
+};
+use crate::db::DbConnection;
+
+/// A record's position in a step's order: its instant, then its key.
+pub type Key = (NaiveDateTime, String);
+
+/// What kind of record a step removes; the names are those of the counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    ConsentEvents,
+    Documents { opposition: bool },
+    RequesterData { opposition: bool },
+    Suppression,
+    Journal,
+    MailSent,
+    MailDead,
+}
+
+pub mod category {
+    pub const CONSENT_EVENTS: &str = "consent_events";
+    pub const ID_DOCUMENTS: &str = "id_documents";
+    pub const REQUESTS_ERASED: &str = "requests_erased";
+    pub const SUPPRESSION_ENTRIES: &str = "suppression_entries";
+    pub const JOURNAL_ENTRIES: &str = "journal_entries";
+    pub const MAIL_MESSAGES: &str = "mail_messages";
+}
+
+pub const TENANT_STEPS: [Step; 9] = [
+    Step::ConsentEvents,
+    Step::Documents { opposition: false },
+    Step::Documents { opposition: true },
+    Step::RequesterData { opposition: false },
+    Step::RequesterData { opposition: true },
+    Step::Suppression,
+    Step::Journal,
+    Step::MailSent,
+    Step::MailDead,
+];
+
+/// Records of no tenant: admins' sign-ins, test messages.
+pub const PLATFORM_STEPS: [Step; 3] = [Step::Journal, Step::MailSent, Step::MailDead];
+
+impl Step {
+    pub fn period(self, p: &Periods) -> Period {
+        match self {
+            Self::ConsentEvents => p.consent_records,
+            Self::Documents { opposition: false } => p.id_documents,
+            Self::Documents { opposition: true } => p.id_documents_opposition,
+            Self::RequesterData { opposition: false } => p.requester_data,
+            Self::RequesterData { opposition: true } => p.requester_data_opposition,
+            Self::Suppression => p.suppression_list,
+            Self::Journal => p.staff_journal,
+            Self::MailSent | Self::MailDead => p.delivered_mail,
+        }
+    }
+}
+
+/// Keyset condition: strictly after `(t, id)` in `(timestamp, id)` order.
+macro_rules! after {
+    ($q:expr, $ts:expr, $id:expr, $after:expr) => {
+        match $after {
+            None => $q,
+            // `>=` first: the bound an index range scan starts from (an OR
+            // alone would make PostgreSQL walk the index from its start).
+            Some((t, id)) => $q
+                .filter($ts.ge(*t))
+                .filter($ts.gt(*t).or($ts.eq(*t).and($id.gt(id.clone())))),
+        }
+    };
+}
+
+/// What a real run would remove of these candidates. Documents are
+/// counted one by one; erasing a request destroys no more documents in a
+/// real run, since the documents' period never outlasts the requester's
+/// data (checked at start) and their step runs first.
+pub fn would_remove(conn: &mut DbConnection, step: Step, ids: &[String]) -> QueryResult<i64> {
+    match step {
+        Step::Documents { .. } => docs::table
+            .filter(docs::request_id.eq_any(ids))
+            .filter(docs::purged_at.is_null())
+            .count()
+            .get_result(conn),
+        _ => Ok(ids.len() as i64),
+    }
+}
+
+pub fn step_category(step: Step) -> &'static str {
+    match step {
+        Step::ConsentEvents => category::CONSENT_EVENTS,
+        Step::Documents { .. } => category::ID_DOCUMENTS,
+        Step::RequesterData { .. } => category::REQUESTS_ERASED,
+        Step::Suppression => category::SUPPRESSION_ENTRIES,
+        Step::Journal => category::JOURNAL_ENTRIES,
+        Step::MailSent | Step::MailDead => category::MAIL_MESSAGES,
+    }
+}
+
+/// The next candidates of a step, `(timestamp, key)` in key order, made at
+/// or before `upto`.
+pub fn candidates(
+    conn: &mut DbConnection,
+    step: Step,
+    tenant: Option<&str>,
+    after: Option<&Key>,
+    upto: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Key>> {
+    let t = tenant.unwrap_or_default().to_owned();
+    match step {
+        Step::ConsentEvents => {
+            let q = consents::table
+                .filter(consents::tenant_id.eq(t))
+                .filter(consents::at.le(upto))
+                .into_boxed();
+            after!(q, consents::at, consents::id, after)
+                .select((consents::at, consents::id))
+                .order((consents::at.asc(), consents::id.asc()))
+                .limit(limit)
+                .load(conn)
+        }
+        Step::Documents { opposition } | Step::RequesterData { opposition } => {
+            let mut q = requests::table
+                .filter(requests::tenant_id.eq(t))
+                .filter(requests::erased_at.is_null())
+                .filter(requests::is_open.eq(false))
+                .filter(requests::closed_at.le(upto))
+                .into_boxed();
+            q = if opposition {
+                q.filter(requests::kind.eq("opposition"))
+            } else {
+                q.filter(requests::kind.ne("opposition"))
+            };
+            if let Step::Documents { .. } = step {
+                q = q.filter(exists(
+                    docs::table
+                        .filter(docs::request_id.eq(requests::id))
+                        .filter(docs::purged_at.is_null()),
+                ));
+            }
+            let rows: Vec<(Option<NaiveDateTime>, String)> =
+                after!(q, requests::closed_at, requests::id, after)
+                    .select((requests::closed_at, requests::id))
+                    .order((requests::closed_at.asc(), requests::id.asc()))
+                    .limit(limit)
+                    .load(conn)?;
+            Ok(keys(rows))
+        }
+        Step::Suppression => {
+            let q = suppression::table
+                .filter(suppression::tenant_id.eq(t))
+                .filter(suppression::added_at.le(upto))
+                .into_boxed();
+            after!(q, suppression::added_at, suppression::email_hash, after)
+                .select((suppression::added_at, suppression::email_hash))
+                .order((suppression::added_at.asc(), suppression::email_hash.asc()))
+                .limit(limit)
+                .load(conn)
+        }
+        Step::Journal => {
+            let mut q = journal::table
+                .filter(journal::kind.like("login.%"))
+                .filter(journal::at.le(upto))
+                .into_boxed();
+            q = match tenant {
+                Some(_) => q.filter(journal::tenant_id.eq(t)),
+                None => q.filter(journal::tenant_id.is_null()),
+            };
+            after!(q, journal::at, journal::id, after)
+                .select((journal::at, journal::id))
+                .order((journal::at.asc(), journal::id.asc()))
+                .limit(limit)
+                .load(conn)
+        }
+        Step::MailSent => {
+            let mut q = mail::table
+                .filter(mail::status.eq(crate::mail::outbox::SENT))
+                .filter(mail::sent_at.le(upto))
+                .into_boxed();
+            q = match tenant {
+                Some(_) => q.filter(mail::tenant_id.eq(t)),
+                None => q.filter(mail::tenant_id.is_null()),
+            };
+            let rows: Vec<(Option<NaiveDateTime>, String)> =
+                after!(q, mail::sent_at, mail::id, after)
+                    .select((mail::sent_at, mail::id))
+                    .order((mail::sent_at.asc(), mail::id.asc()))
+                    .limit(limit)
+                    .load(conn)?;
+            Ok(keys(rows))
+        }
+        Step::MailDead => {
+            let mut q = mail::table
+                .filter(mail::status.eq(crate::mail::outbox::DEAD))
+                .filter(mail::created_at.le(upto))
+                .into_boxed();
+            q = match tenant {
+                Some(_) => q.filter(mail::tenant_id.eq(t)),
+                None => q.filter(mail::tenant_id.is_null()),
+            };
+            after!(q, mail::created_at, mail::id, after)
+                .select((mail::created_at, mail::id))
+                .order((mail::created_at.asc(), mail::id.asc()))
+                .limit(limit)
+                .load(conn)
+        }
+    }
+}
+
+fn keys(rows: Vec<(Option<NaiveDateTime>, String)>) -> Vec<Key> {
+    rows.into_iter()
+        .filter_map(|(t, id)| Some((t?, id)))
+        .collect()
+}
+
+/// Removes the records `ids` of one step; returns counts by category.
+pub fn remove(
+    conn: &mut DbConnection,
+    step: Step,
+    tenant: Option<&str>,
+    ids: &[String],
+    as_of: NaiveDateTime,
+) -> QueryResult<Vec<(&'static str, i64)>> {
+    let n = match step {
+        Step::ConsentEvents => {
+            diesel::delete(consents::table.filter(consents::id.eq_any(ids))).execute(conn)?
+        }
+        Step::Documents { .. } => {
+            let n = destroy_documents(conn, ids, as_of)?;
+            timeline(conn, ids, as_of, "retention.documents_destroyed")?;
+            n
+        }
+        Step::RequesterData { .. } => {
+            let documents = destroy_documents(conn, ids, as_of)?;
+            let erased = diesel::update(
+                requests::table
+                    .filter(requests::id.eq_any(ids))
+                    .filter(requests::erased_at.is_null()),
+            )
+            .set((
+                requests::first_name.eq(None::<String>),
+                requests::last_name.eq(None::<String>),
+                requests::email.eq(None::<String>),
+                requests::email_hash.eq(None::<String>),
+                requests::postal_address.eq(None::<String>),
+                requests::details.eq(None::<String>),
+                requests::grounds.eq(None::<String>),
+                requests::search_text.eq(None::<String>),
+                requests::extension_reason.eq(None::<String>),
+                requests::outcome_reason.eq(None::<String>),
+                requests::erased_at.eq(Some(as_of)),
+                requests::updated_at.eq(as_of),
+            ))
+            .execute(conn)?;
+            // Notes, reasons and messages of the timeline are free text.
+            diesel::update(events::table.filter(events::request_id.eq_any(ids)))
+                .set(events::detail.eq(None::<String>))
+                .execute(conn)?;
+            diesel::delete(tokens::table.filter(tokens::request_id.eq_any(ids))).execute(conn)?;
+            timeline(conn, ids, as_of, "retention.erased")?;
+            return Ok(vec![
+                (category::ID_DOCUMENTS, documents as i64),
+                (category::REQUESTS_ERASED, erased as i64),
+            ]);
+        }
+        Step::Suppression => diesel::delete(
+            suppression::table
+                .filter(suppression::tenant_id.eq(tenant.unwrap_or_default()))
+                .filter(suppression::email_hash.eq_any(ids)),
+        )
+        .execute(conn)?,
+        Step::Journal => {
+            diesel::delete(journal::table.filter(journal::id.eq_any(ids))).execute(conn)?
+        }
+        Step::MailSent | Step::MailDead => {
+            diesel::delete(mail::table.filter(mail::id.eq_any(ids))).execute(conn)?
+        }
+    };
+    Ok(vec![(step_category(step), n as i64)])
+}
+
+/// Destroys the contents of the requests' documents still held; their
+/// metadata stay, saying when.
+fn destroy_documents(
+    conn: &mut DbConnection,
+    request_ids: &[String],
+    as_of: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        docs::table
+            .filter(docs::request_id.eq_any(request_ids))
+            .filter(docs::purged_at.is_null()),
+    )
+    .set((
+        docs::ciphertext.eq(None::<Vec<u8>>),
+        docs::purged_at.eq(Some(as_of)),
+    ))
+    .execute(conn)
+}
+
+/// Puts what the sweep did on each request's timeline.
+fn timeline(
+    conn: &mut DbConnection,
+    request_ids: &[String],
+    as_of: NaiveDateTime,
+    action: &str,
+) -> QueryResult<()> {
+    for id in request_ids {
+        crate::requests::store::add_event(conn, id, as_of, "system", action, None, None)?;
+    }
+    Ok(())
+}
+
+/// How many consents of the tenant were given at or before `upto`.
+pub fn consent_count(
+    conn: &mut DbConnection,
+    tenant: &str,
+    upto: NaiveDateTime,
+) -> QueryResult<i64> {
+    consents::table
+        .filter(consents::tenant_id.eq(tenant))
+        .filter(consents::at.le(upto))
+        .count()
+        .get_result(conn)
+}
+
+/// Deletes the next `batch` consents of the tenant given at or before
+/// `upto`, after `from` in `(at, id)` order, by a range of the time index:
+/// no key travels. Returns the last key of the range (none when fewer than
+/// `batch` were left, all deleted) and how many went.
+pub fn delete_consents(
+    conn: &mut DbConnection,
+    tenant: &str,
+    upto: NaiveDateTime,
+    from: Option<&Key>,
+    batch: i64,
+) -> QueryResult<(Option<Key>, usize)> {
+    // Every stored instant is after the epoch: the first batch's floor.
+    let (t0, id0) = from
+        .cloned()
+        .unwrap_or((DateTime::UNIX_EPOCH.naive_utc(), String::new()));
+    let in_range = consents::table
+        .filter(consents::tenant_id.eq(tenant.to_owned()))
+        .filter(consents::at.le(upto))
+        .filter(consents::at.ge(t0))
+        .filter(
+            consents::at
+                .gt(t0)
+                .or(consents::at.eq(t0).and(consents::id.gt(id0))),
+        );
+    let bound: Option<Key> = in_range
+        .clone()
+        .select((consents::at, consents::id))
+        .order((consents::at.asc(), consents::id.asc()))
+        .offset(batch - 1)
+        .first(conn)
+        .optional()?;
+    let n = match &bound {
+        Some((t, id)) => diesel::delete(
+            in_range.filter(
+                consents::at
+                    .lt(*t)
+                    .or(consents::at.eq(*t).and(consents::id.le(id.clone()))),
+            ),
+        )
+        .execute(conn)?,
+        None => diesel::delete(in_range).execute(conn)?,
+    };
+    Ok((bound, n))
+}
