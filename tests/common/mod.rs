@@ -74,6 +74,57 @@ impl TestApp {
     }
 }
 
+/// Names of the citizens the tests make up; none may reach the logs.
+const CITIZEN_NAMES: [&str; 8] = [
+    "Zoé",
+    "Lefèvre",
+    "Lefevre",
+    "Camille",
+    "Benali",
+    "Dubois",
+    "Dupont",
+    "SECRET-DETAILS",
+];
+
+/// The service's logs must carry no e-mail address, no client address and
+/// no citizen's name: checked whenever a test's app goes away, over
+/// everything logged in the process so far.
+pub fn assert_no_personal_data_logged() {
+    let logs = logs();
+    for line in logs.lines() {
+        // The start-up lines name the listening address and the database
+        // server, which are no one's personal data.
+        if line.contains("\"listening\"")
+            || line.contains("\"target\":\"actix_server")
+            || line.contains("PostgreSQL at ")
+        {
+            continue;
+        }
+        for name in CITIZEN_NAMES {
+            assert!(!line.contains(name), "a citizen's name in the logs: {line}");
+        }
+        assert!(
+            !line.contains("127.0.0.1") && !line.contains("::1"),
+            "a client address in the logs: {line}"
+        );
+        let bytes = line.as_bytes();
+        for (i, _) in line.match_indices('@') {
+            let word = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
+            let before = i > 0 && word(bytes[i - 1]);
+            let after = bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphanumeric());
+            assert!(!(before && after), "an e-mail address in the logs: {line}");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_personal_data_logged();
+        }
+    }
+}
+
 /// A database of its own for one test; a PostgreSQL one is dropped after.
 pub struct TestDatabase {
     pub url: String,
