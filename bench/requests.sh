@@ -25,12 +25,15 @@ SELECT md5(g::text), (SELECT id FROM tenants WHERE slug = 'sevres'), 'DR-' || up
   (ARRAY['access','rectification','erasure','restriction','opposition','portability'])[1 + g % 6],
   (ARRAY['received','in_progress','awaiting_identity','completed','rejected'])[1 + g % 5],
   (g % 5) < 3, 'Prénom' || g, 'Nom' || g, 'person' || g || '@example.org', md5('e' || g), 'Détails',
-  lower('DR-' || upper(lpad(to_hex(g), 8, '0')) || ' prénom' || g || ' nom' || g || ' person' || g || '@example.org'),
+  lower('DR-' || upper(lpad(to_hex(g), 8, '0')) || ' prenom' || g || ' nom' || g || ' person' || g || '@example.org'),
   timestamp '2024-01-01' + (g || ' minutes')::interval, timestamp '2024-02-01' + (g || ' minutes')::interval, false,
   timestamp '2024-01-01'
 FROM generate_series(1, $ROWS) g;
 INSERT INTO request_counts (tenant_id, status, kind, n)
 SELECT tenant_id, status, kind, count(*) FROM rights_requests GROUP BY tenant_id, status, kind;
+INSERT INTO request_due_days (tenant_id, due_day, status, kind, n)
+SELECT tenant_id, (due_at::date - DATE '1970-01-01')::BIGINT, status, kind, count(*)
+FROM rights_requests WHERE is_open AND paused_at IS NULL GROUP BY 1, 2, 3, 4;
 VACUUM ANALYZE rights_requests;
 SQL
 seeded=$(( $(date +%s) - started ))

@@ -61,6 +61,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tracking_tokens,
     scheduled_runs,
     request_counts,
+    request_due_days,
     retention_runs
 );
 
@@ -147,6 +148,16 @@ diesel::table! {
 diesel::table! {
     request_counts (tenant_id, status, kind) {
         tenant_id -> Text,
+        status -> Text,
+        kind -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    request_due_days (tenant_id, due_day, status, kind) {
+        tenant_id -> Text,
+        due_day -> BigInt,
         status -> Text,
         kind -> Text,
         n -> BigInt,

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::deadline;
 use super::lifecycle::{next_for_staff, Kind, Status};
 use super::store::{self, QueueFilter, RequestRow, Sort};
+use super::{deadline, search};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery};
@@ -23,7 +23,7 @@ pub struct QueueQuery {
     pub kind: Option<Kind>,
     /// Only requests past their due date.
     pub overdue: Option<bool>,
-    /// Reference, name or e-mail (part of).
+    /// Reference, name or e-mail (part of; case and accents ignored).
     #[param(max_length = 100)]
     pub q: Option<String>,
     /// `due_at` (default: open first, most urgent first), `-due_at`,
@@ -127,7 +127,7 @@ pub async fn list(
         q.q.as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
+            .map(search::key);
     if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
         return Err(ApiError::field("q", "must be at most 100 characters"));
     }

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    request_counts as counts, request_documents as docs, request_events as events,
-    rights_requests as requests, suppression_list, tracking_tokens,
+    request_documents as docs, request_events as events, rights_requests as requests,
+    suppression_list, tracking_tokens,
 };
 use crate::db::DbConnection;
 
@@ -311,7 +311,7 @@ pub struct QueueFilter {
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
-fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
+pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
     let mut q = requests::table.into_boxed();
     if let Some(t) = &f.tenant_id {
         q = q.filter(requests::tenant_id.eq(t.clone()));
@@ -342,66 +342,13 @@ fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
     q
 }
 
-/// Keeps the counts in step: a request of `kind` leaves `from` (none when
-/// it is new) for `to`. Call it in the transaction of the change.
-pub fn count_move(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    kind: &str,
-    from: Option<&str>,
-    to: &str,
-) -> QueryResult<()> {
-    use diesel::upsert::excluded;
-    if from == Some(to) {
-        return Ok(());
-    }
-    if let Some(from) = from {
-        diesel::update(counts::table.find((tenant_id, from, kind)))
-            .set(counts::n.eq(counts::n - 1))
-            .execute(conn)?;
-    }
-    let row = (
-        counts::tenant_id.eq(tenant_id),
-        counts::status.eq(to),
-        counts::kind.eq(kind),
-        counts::n.eq(1i64),
-    );
-    crate::on_backend!(conn, |c| diesel::insert_into(counts::table)
-        .values(row)
-        .on_conflict((counts::tenant_id, counts::status, counts::kind))
-        .do_update()
-        .set(counts::n.eq(counts::n + excluded(counts::n)))
-        .execute(c))?;
-    Ok(())
-}
-
-/// The number of requests a filter selects: from the kept counts when it
-/// filters by tenant, status and kind only; by counting otherwise.
-fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
-    if f.search.is_some() || f.overdue_at.is_some() {
-        return filtered(f).count().get_result(conn);
-    }
-    let mut q = counts::table.into_boxed();
-    if let Some(t) = &f.tenant_id {
-        q = q.filter(counts::tenant_id.eq(t.clone()));
-    }
-    if !f.statuses.is_empty() {
-        q = q.filter(counts::status.eq_any(f.statuses.clone()));
-    }
-    if let Some(k) = &f.kind {
-        q = q.filter(counts::kind.eq(k.clone()));
-    }
-    let ns: Vec<i64> = q.select(counts::n).load(conn)?;
-    Ok(ns.into_iter().sum())
-}
-
 pub fn queue(
     conn: &mut DbConnection,
     f: &QueueFilter,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<QueueRow>, i64)> {
-    let total = total(conn, f)?;
+    let total = super::counts::total(conn, f)?;
     let q = filtered(f).select((
         requests::id,
         requests::tenant_id,

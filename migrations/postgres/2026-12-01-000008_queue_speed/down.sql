@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS rights_requests_search;
+DROP TABLE request_due_days;
