@@ -34,6 +34,13 @@ SELECT tenant_id, status, kind, count(*) FROM rights_requests GROUP BY tenant_id
 INSERT INTO request_due_days (tenant_id, due_day, status, kind, n)
 SELECT tenant_id, (due_at::date - DATE '1970-01-01')::BIGINT, status, kind, count(*)
 FROM rights_requests WHERE is_open AND paused_at IS NULL GROUP BY 1, 2, 3, 4;
+INSERT INTO request_words (word, request_id)
+SELECT DISTINCT w.word, r.id
+FROM rights_requests r, LATERAL regexp_split_to_table(r.search_text, ' ') AS t (token),
+  LATERAL (SELECT t.token UNION ALL
+    SELECT regexp_split_to_table(t.token, '[-''’]') WHERE position('@' IN t.token) = 0) AS w (word)
+WHERE w.word <> '';
+VACUUM ANALYZE request_words;
 VACUUM ANALYZE rights_requests;
 SQL
 seeded=$(( $(date +%s) - started ))
@@ -50,6 +57,8 @@ rows=$(
   queue "?kind=erasure&sort=-received_at"
   queue "?overdue=true"
   queue "?q=person4242@"
+  queue "?q=person4242@example.org"
+  queue "?q=Nom4242"
 )
 wrk -t2 -c16 -d"${SECS}s" --latency -s bench/submit.lua "$BASE" >"$WORK/submit"
 sub_rps=$(wrk_field "$WORK/submit" rps)

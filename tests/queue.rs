@@ -236,7 +236,7 @@ async fn the_search_finds_references_addresses_and_names_whatever_case_and_accen
     )
     .await;
     let zoe2 = submit(&app, "dunkerque", "Zoe", "Dupont", "z.dupont@example.org").await;
-    let other = submit(&app, "dunkerque", "Marc", "Œuvray", "marc@example.net").await;
+    let other = submit(&app, "dunkerque", "Jean-Marc", "Œuvray", "marc@example.net").await;
     let elsewhere = submit(&app, "nimes", "Zoé", "Lefèvre", "zoe.lefevre@example.org").await;
     create_staff(&app, Some("dunkerque"), DPO, "dpo", PASSWORD).await;
     let token = login(&app, DPO, PASSWORD).await;
@@ -282,7 +282,10 @@ async fn the_search_finds_references_addresses_and_names_whatever_case_and_accen
         .unwrap()
         .iter()
         .all(|i| i["id"] != elsewhere["id"]));
-    assert_eq!(search("example.org").await.len(), 2);
+    assert_eq!(search("zoe.lef").await, vec![reference(&zoe)]);
+    assert_eq!(search("jean").await, vec![reference(&other)]);
+    assert_eq!(search("Jean-Marc").await, vec![reference(&other)]);
+    assert_eq!(search("marc").await, vec![reference(&other)]);
     assert!(search("nobody").await.is_empty());
     assert!(search("100%25").await.is_empty());
     assert!(search("zo_").await.is_empty());
@@ -333,4 +336,67 @@ async fn the_migration_counts_and_folds_the_requests_written_before_it() {
     assert_eq!(found["total"], 2);
     let found = get(&app, &token, "/v1/dpo/requests?q=Lef%C3%A8vre").await;
     assert_eq!(found["total"], 2);
+}
+
+#[tokio::test]
+async fn the_retention_erasure_takes_the_words_a_request_was_found_by() {
+    use diesel::prelude::*;
+    use guichet::db::schema::request_words as words;
+    use guichet::retention::{lock::SweepLock, runs::Trigger, sweep};
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    let closed = submit(&app, "dunkerque", "Zoé", "Lefèvre", "zoe@example.org").await;
+    let open = submit(&app, "dunkerque", "Zoé", "Martin", "zm@example.org").await;
+    create_staff(&app, Some("dunkerque"), DPO, "dpo", PASSWORD).await;
+    transition(&app, &closed, "completed").await;
+    // Two years after closure the requester's data go.
+    app.clock.set("2028-03-03T00:00:00Z".parse().unwrap());
+    let state = app.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _lock = SweepLock::try_acquire(&state.settings.database)
+            .unwrap()
+            .expect("no other sweep runs");
+        let mut conn = state.db.pool().get().unwrap();
+        let opts = sweep::Options {
+            as_of: state.clock.now(),
+            dry_run: false,
+            tenant: None,
+            trigger: Trigger::Cli,
+            slot: None,
+        };
+        let clock = state.clock.clone();
+        sweep::run(
+            &mut conn,
+            &state.tenants,
+            &state.settings.retention,
+            &opts,
+            || clock.now().naive_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let left = |id: String| {
+        let state = app.state.clone();
+        async move {
+            state
+                .db
+                .run(move |conn| {
+                    Ok(words::table
+                        .filter(words::request_id.eq(id))
+                        .count()
+                        .get_result::<i64>(conn)?)
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(left(closed["id"].as_str().unwrap().to_owned()).await, 0);
+    assert!(left(open["id"].as_str().unwrap().to_owned()).await > 0);
+    let token = login(&app, DPO, PASSWORD).await;
+    let found = get(&app, &token, "/v1/dpo/requests?q=zoe").await;
+    assert_eq!(refs(&found), vec![reference(&open)]);
+    assert_eq!(found["total"], 1);
+    let found = get(&app, &token, "/v1/dpo/requests?q=lefevre").await;
+    assert_eq!(found["total"], 0);
 }

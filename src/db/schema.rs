@@ -62,6 +62,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     scheduled_runs,
     request_counts,
     request_due_days,
+    request_words,
     retention_runs
 );
 
@@ -161,6 +162,13 @@ diesel::table! {
         status -> Text,
         kind -> Text,
         n -> BigInt,
+    }
+}
+
+diesel::table! {
+    request_words (word, request_id) {
+        word -> Text,
+        request_id -> Text,
     }
 }
 

@@ -101,9 +101,9 @@ pub fn moved(
 }
 
 /// The number of requests a filter selects: from the kept counts unless it
-/// searches (then the matches are counted through the search index).
+/// searches (then the matches are counted through the word index).
 pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
-    if f.search.is_some() {
+    if !f.search.is_empty() {
         return filtered(f).count().get_result(conn);
     }
     if let Some(now) = f.overdue_at {

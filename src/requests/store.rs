@@ -305,7 +305,8 @@ pub struct QueueFilter {
     pub statuses: Vec<String>,
     pub kind: Option<String>,
     pub overdue_at: Option<NaiveDateTime>,
-    pub search: Option<String>,
+    /// Beginnings of words a request must all have (none: no search).
+    pub search: Vec<String>,
     pub sort: Sort,
 }
 
@@ -328,18 +329,7 @@ pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend
             .filter(requests::paused_at.is_null())
             .filter(requests::due_at.lt(now));
     }
-    if let Some(s) = &f.search {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        q = q.filter(
-            requests::search_text
-                .like(format!("%{escaped}%"))
-                .escape('\\'),
-        );
-    }
-    q
+    super::search::matching(q, &f.search)
 }
 
 pub fn queue(
@@ -365,6 +355,14 @@ pub fn queue(
         requests::duplicate_of,
     ));
     let q = match f.sort {
+        // A search's matches are few: sort them, rather than walk the
+        // open-first index hoping to meet them (the same order, written
+        // so that no index provides it).
+        Sort::Urgency if !f.search.is_empty() => q.order((
+            requests::is_open.ne(true).asc(),
+            requests::due_at.asc(),
+            requests::id.asc(),
+        )),
         Sort::Urgency => q.order((
             requests::is_open.desc(),
             requests::due_at.asc(),

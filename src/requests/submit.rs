@@ -428,6 +428,9 @@ pub async fn accept(
                         &row.kind,
                     )?;
                     store::insert(conn, &row)?;
+                    if let Some(text) = &row.search_text {
+                        search::index(conn, &row.id, text)?;
+                    }
                     counts::moved(conn, None, &row)?;
                     for doc in documents.iter() {
                         store::insert_document(conn, doc)?;

@@ -1,2 +1,4 @@
-DROP INDEX IF EXISTS rights_requests_search;
+DROP TRIGGER rights_requests_words_erased ON rights_requests;
+DROP FUNCTION request_words_erase();
+DROP TABLE request_words;
 DROP TABLE request_due_days;

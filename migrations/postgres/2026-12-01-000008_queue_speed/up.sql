@@ -53,8 +53,35 @@ UPDATE rights_requests SET search_text = replace(replace(replace(replace(replace
     'ÿ', 'y')
 WHERE search_text ~ '[àáâãäåæçèéêëìíîïñòóôõöøœùúûüýÿ]';
 
--- The search is a substring of that text (reference, names, e-mail): a
--- trigram index answers it without reading every row. pg_trgm is a trusted
--- extension: the owner of the database may create it.
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX rights_requests_search ON rights_requests USING gin (search_text gin_trgm_ops);
+-- The words a request is found by (src/requests/search.rs): each word of
+-- the search text between spaces, and the parts of compound names. A
+-- prefix of a word is a range of the primary key, in byte order ("C").
+CREATE TABLE request_words (
+    word TEXT COLLATE "C" NOT NULL,
+    request_id TEXT NOT NULL REFERENCES rights_requests (id) ON DELETE CASCADE,
+    PRIMARY KEY (word, request_id)
+);
+CREATE INDEX request_words_request ON request_words (request_id);
+INSERT INTO request_words (word, request_id)
+SELECT DISTINCT w.word, r.id
+FROM rights_requests r,
+    LATERAL regexp_split_to_table(r.search_text, ' ') AS t (token),
+    LATERAL (
+        SELECT t.token
+        UNION ALL
+        SELECT regexp_split_to_table(t.token, '[-''’]') WHERE position('@' IN t.token) = 0
+    ) AS w (word)
+WHERE r.search_text IS NOT NULL AND w.word <> '';
+
+-- When the retention erases the search text (with the names and the
+-- address), the words go with it, whoever erases it.
+CREATE FUNCTION request_words_erase() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM request_words WHERE request_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER rights_requests_words_erased
+    AFTER UPDATE OF search_text ON rights_requests
+    FOR EACH ROW WHEN (NEW.search_text IS NULL)
+    EXECUTE FUNCTION request_words_erase();

@@ -53,5 +53,39 @@ UPDATE rights_requests SET search_text = replace(replace(replace(replace(replace
     'ÿ', 'y')
 WHERE search_text GLOB '*[àáâãäåæçèéêëìíîïñòóôõöøœùúûüýÿ]*';
 
--- No search index on SQLite: the search reads the tenant's rows (one
--- instance, one file; see the README's queue paragraph).
+-- The words a request is found by (src/requests/search.rs): each word of
+-- the search text between spaces, and the parts of compound names. A
+-- prefix of a word is a range of the primary key.
+CREATE TABLE request_words (
+    word TEXT NOT NULL,
+    request_id TEXT NOT NULL REFERENCES rights_requests (id) ON DELETE CASCADE,
+    PRIMARY KEY (word, request_id)
+);
+CREATE INDEX request_words_request ON request_words (request_id);
+WITH RECURSIVE
+    tokens (request_id, token, rest) AS (
+        SELECT id, '', search_text || ' ' FROM rights_requests WHERE search_text IS NOT NULL
+        UNION ALL
+        SELECT request_id, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+        FROM tokens WHERE rest <> ''
+    ),
+    parts (request_id, part, rest) AS (
+        SELECT request_id, '', replace(replace(replace(token, '-', ' '), '''', ' '), '’', ' ') || ' '
+        FROM tokens WHERE token <> '' AND instr(token, '@') = 0
+        UNION ALL
+        SELECT request_id, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+        FROM parts WHERE rest <> ''
+    )
+INSERT OR IGNORE INTO request_words (word, request_id)
+SELECT token, request_id FROM tokens WHERE token <> ''
+UNION
+SELECT part, request_id FROM parts WHERE part <> '';
+
+-- When the retention erases the search text (with the names and the
+-- address), the words go with it, whoever erases it.
+CREATE TRIGGER rights_requests_words_erased
+    AFTER UPDATE OF search_text ON rights_requests
+    FOR EACH ROW WHEN NEW.search_text IS NULL
+BEGIN
+    DELETE FROM request_words WHERE request_id = NEW.id;
+END;
