@@ -31,9 +31,12 @@ SELECT md5(g::text), (SELECT id FROM tenants WHERE slug = 'sevres'), 'DR-' || up
 FROM generate_series(1, $ROWS) g;
 INSERT INTO request_counts (tenant_id, status, kind, n)
 SELECT tenant_id, status, kind, count(*) FROM rights_requests GROUP BY tenant_id, status, kind;
-INSERT INTO request_due_days (tenant_id, due_day, status, kind, n)
-SELECT tenant_id, (due_at::date - DATE '1970-01-01')::BIGINT, status, kind, count(*)
-FROM rights_requests WHERE is_open AND paused_at IS NULL GROUP BY 1, 2, 3, 4;
+INSERT INTO request_due_days (tenant_id, span, due_day, status, kind, n)
+SELECT r.tenant_id, s.span, r.day - r.day % s.span, r.status, r.kind, count(*)
+FROM (SELECT tenant_id, status, kind, (due_at::date - DATE '1970-01-01')::BIGINT AS day
+  FROM rights_requests WHERE is_open AND paused_at IS NULL) r
+  CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 32) s
+GROUP BY 1, 2, 3, 4, 5;
 INSERT INTO request_words (word, request_id)
 SELECT DISTINCT w.word, r.id
 FROM rights_requests r, LATERAL regexp_split_to_table(r.search_text, ' ') AS t (token),

@@ -156,8 +156,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    request_due_days (tenant_id, due_day, status, kind) {
+    request_due_days (tenant_id, span, due_day, status, kind) {
         tenant_id -> Text,
+        span -> BigInt,
         due_day -> BigInt,
         status -> Text,
         kind -> Text,

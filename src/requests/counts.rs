@@ -3,9 +3,12 @@
 //!
 //! - `request_counts`: requests per tenant, status and kind;
 //! - `request_due_days`: open, unpaused requests per tenant, status, kind
-//!   and due day (UTC). The overdue total is the sum over the days before
-//!   today plus an exact count of today's requests already due, so
-//!   `overdue` stays derived from the clock and is never stored.
+//!   and due day (UTC), kept twice: per day (`span` 1) and per block of
+//!   32 days (`span` 32). The overdue total is the sum of the blocks before
+//!   today's, of the days of today's block before today, and an exact
+//!   count of today's requests already due; so `overdue` stays derived
+//!   from the clock, is never stored, and the sum reads a row per block
+//!   and per recent day rather than one per day since the oldest request.
 
 use chrono::{NaiveDateTime, NaiveTime};
 use diesel::dsl::sql;
@@ -21,6 +24,15 @@ use crate::db::DbConnection;
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The spans, in days, `request_due_days` counts by.
+const SPANS: [i64; 2] = [1, BLOCK];
+const BLOCK: i64 = 32;
+
+/// The first day of the span of `span` days that holds `day`.
+pub fn span_start(day: i64, span: i64) -> i64 {
+    day - day.rem_euclid(span)
+}
+
 /// The UTC day of an instant, as days since 1970-01-01 (what the migration
 /// computes for the rows written before it).
 pub fn day_of(at: NaiveDateTime) -> i64 {
@@ -29,7 +41,7 @@ pub fn day_of(at: NaiveDateTime) -> i64 {
 
 /// Where a request stands in `request_due_days`: nowhere unless it is open
 /// and its clock runs.
-fn due_key(row: &RequestRow) -> Option<(&str, &str, &str, i64)> {
+fn due_key(row: &RequestRow) -> DueKey<'_> {
     (row.is_open && row.paused_at.is_none()).then(|| {
         (
             row.tenant_id.as_str(),
@@ -71,8 +83,17 @@ pub fn moved(
     if old == new {
         return Ok(());
     }
+    for span in SPANS {
+        move_span(conn, span, old, new)?;
+    }
+    Ok(())
+}
+
+type DueKey<'a> = Option<(&'a str, &'a str, &'a str, i64)>;
+
+fn move_span(conn: &mut DbConnection, span: i64, old: DueKey, new: DueKey) -> QueryResult<()> {
     if let Some((tenant, status, kind, day)) = old {
-        let key = due_days::table.find((tenant, day, status, kind));
+        let key = due_days::table.find((tenant, span, span_start(day, span), status, kind));
         diesel::update(key)
             .set(due_days::n.eq(due_days::n - 1))
             .execute(conn)?;
@@ -82,7 +103,8 @@ pub fn moved(
     if let Some((tenant, status, kind, day)) = new {
         let row = (
             due_days::tenant_id.eq(tenant),
-            due_days::due_day.eq(day),
+            due_days::span.eq(span),
+            due_days::due_day.eq(span_start(day, span)),
             due_days::status.eq(status),
             due_days::kind.eq(kind),
             due_days::n.eq(1i64),
@@ -91,6 +113,7 @@ pub fn moved(
             .values(row)
             .on_conflict((
                 due_days::tenant_id,
+                due_days::span,
                 due_days::due_day,
                 due_days::status,
                 due_days::kind
@@ -129,8 +152,14 @@ pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
 /// of today already past their due time, counted (a day's worth at most).
 fn overdue_total(conn: &mut DbConnection, f: &QueueFilter, now: NaiveDateTime) -> QueryResult<i64> {
     let today = day_of(now);
+    let block = span_start(today, BLOCK);
     let mut q = due_days::table
-        .filter(due_days::due_day.lt(today))
+        .filter(
+            (due_days::span.eq(BLOCK).and(due_days::due_day.lt(block))).or(due_days::span
+                .eq(1)
+                .and(due_days::due_day.ge(block))
+                .and(due_days::due_day.lt(today))),
+        )
         .into_boxed();
     if let Some(t) = &f.tenant_id {
         q = q.filter(due_days::tenant_id.eq(t.clone()));
@@ -157,6 +186,15 @@ fn overdue_total(conn: &mut DbConnection, f: &QueueFilter, now: NaiveDateTime) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_start_on_multiples_of_their_length() {
+        assert_eq!(span_start(20_779, 1), 20_779);
+        assert_eq!(span_start(20_779, 32), 20_768);
+        assert_eq!(span_start(20_768, 32), 20_768);
+        assert_eq!(span_start(20_767, 32), 20_736);
+        assert_eq!(span_start(-1, 32), -32);
+    }
 
     #[test]
     fn days_are_utc_days_since_1970() {

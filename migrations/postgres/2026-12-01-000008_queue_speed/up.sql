@@ -2,21 +2,28 @@
 
 -- Open requests whose clock runs (not paused), per tenant, status, kind and
 -- due day (UTC days since 1970-01-01), kept in step with every change in
--- its transaction (src/requests/counts.rs). The overdue total sums the days
--- before today and counts today's rows; nothing here says "overdue".
+-- its transaction (src/requests/counts.rs), twice: per day (span 1) and per
+-- block of 32 days (span 32, due_day its first day). The overdue total sums
+-- the blocks before today's, the days of today's block before today, and
+-- counts today's rows; nothing here says "overdue".
 CREATE TABLE request_due_days (
     tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    span BIGINT NOT NULL,
     due_day BIGINT NOT NULL,
     status TEXT NOT NULL,
     kind TEXT NOT NULL,
     n BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, due_day, status, kind)
+    PRIMARY KEY (tenant_id, span, due_day, status, kind)
 );
-INSERT INTO request_due_days (tenant_id, due_day, status, kind, n)
-SELECT tenant_id, (due_at::date - DATE '1970-01-01')::BIGINT, status, kind, count(*)
-FROM rights_requests
-WHERE is_open AND paused_at IS NULL
-GROUP BY 1, 2, 3, 4;
+INSERT INTO request_due_days (tenant_id, span, due_day, status, kind, n)
+SELECT r.tenant_id, s.span, r.day - r.day % s.span, r.status, r.kind, count(*)
+FROM (
+    SELECT tenant_id, status, kind, (due_at::date - DATE '1970-01-01')::BIGINT AS day
+    FROM rights_requests
+    WHERE is_open AND paused_at IS NULL
+) r
+    CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 32) s
+GROUP BY 1, 2, 3, 4, 5;
 
 -- The search text is lower case without accents from now on
 -- (src/requests/search.rs, same table): fold the rows written before.
