@@ -25,12 +25,25 @@ SELECT md5(g::text), (SELECT id FROM tenants WHERE slug = 'sevres'), 'DR-' || up
   (ARRAY['access','rectification','erasure','restriction','opposition','portability'])[1 + g % 6],
   (ARRAY['received','in_progress','awaiting_identity','completed','rejected'])[1 + g % 5],
   (g % 5) < 3, 'Prénom' || g, 'Nom' || g, 'person' || g || '@example.org', md5('e' || g), 'Détails',
-  lower('DR-' || upper(lpad(to_hex(g), 8, '0')) || ' prénom' || g || ' nom' || g || ' person' || g || '@example.org'),
+  lower('DR-' || upper(lpad(to_hex(g), 8, '0')) || ' prenom' || g || ' nom' || g || ' person' || g || '@example.org'),
   timestamp '2024-01-01' + (g || ' minutes')::interval, timestamp '2024-02-01' + (g || ' minutes')::interval, false,
   timestamp '2024-01-01'
 FROM generate_series(1, $ROWS) g;
 INSERT INTO request_counts (tenant_id, status, kind, n)
 SELECT tenant_id, status, kind, count(*) FROM rights_requests GROUP BY tenant_id, status, kind;
+INSERT INTO request_due_days (tenant_id, span, due_day, status, kind, n)
+SELECT r.tenant_id, s.span, r.day - r.day % s.span, r.status, r.kind, count(*)
+FROM (SELECT tenant_id, status, kind, (due_at::date - DATE '1970-01-01')::BIGINT AS day
+  FROM rights_requests WHERE is_open AND paused_at IS NULL) r
+  CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 32) s
+GROUP BY 1, 2, 3, 4, 5;
+INSERT INTO request_words (word, request_id)
+SELECT DISTINCT w.word, r.id
+FROM rights_requests r, LATERAL regexp_split_to_table(r.search_text, ' ') AS t (token),
+  LATERAL (SELECT t.token UNION ALL
+    SELECT regexp_split_to_table(t.token, '[-''’]') WHERE position('@' IN t.token) = 0) AS w (word)
+WHERE w.word <> '';
+VACUUM ANALYZE request_words;
 VACUUM ANALYZE rights_requests;
 SQL
 seeded=$(( $(date +%s) - started ))
@@ -47,6 +60,8 @@ rows=$(
   queue "?kind=erasure&sort=-received_at"
   queue "?overdue=true"
   queue "?q=person4242@"
+  queue "?q=person4242@example.org"
+  queue "?q=Nom4242"
 )
 wrk -t2 -c16 -d"${SECS}s" --latency -s bench/submit.lua "$BASE" >"$WORK/submit"
 sub_rps=$(wrk_field "$WORK/submit" rps)

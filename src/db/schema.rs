@@ -61,6 +61,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     tracking_tokens,
     scheduled_runs,
     request_counts,
+    request_due_days,
+    request_words,
     retention_runs
 );
 
@@ -150,6 +152,24 @@ diesel::table! {
         status -> Text,
         kind -> Text,
         n -> BigInt,
+    }
+}
+
+diesel::table! {
+    request_due_days (tenant_id, span, due_day, status, kind) {
+        tenant_id -> Text,
+        span -> BigInt,
+        due_day -> BigInt,
+        status -> Text,
+        kind -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    request_words (word, request_id) {
+        word -> Text,
+        request_id -> Text,
     }
 }
 

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::deadline;
 use super::lifecycle::{allowed, By, Status};
 use super::notify::Notifier;
 use super::queue::{detail_of, visible, RequestDetail};
 use super::store::{self, RequestRow};
+use super::{counts, deadline};
 use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, Problem};
@@ -97,6 +97,7 @@ pub async fn apply_transition(
             crate::db::write_transaction(conn, |conn| {
                 let mut row = store::find(conn, &row.id)?
                     .ok_or_else(|| ApiError::not_found("No request has this id."))?;
+                let before = row.clone();
                 let from = Status::parse(&row.status).unwrap_or(Status::Received);
                 if !allowed(from, to, By::Staff) {
                     return Err(ApiError::conflict(
@@ -126,13 +127,7 @@ pub async fn apply_transition(
                     _ => {}
                 }
                 store::save(conn, &row)?;
-                store::count_move(
-                    conn,
-                    &row.tenant_id,
-                    &row.kind,
-                    Some(from.as_str()),
-                    to.as_str(),
-                )?;
+                counts::moved(conn, Some(&before), &row)?;
                 store::add_event(
                     conn,
                     &row.id,
@@ -241,12 +236,14 @@ pub async fn apply_extension(
                     .ok_or_else(|| ApiError::not_found("No request has this id."))?;
                 deadline::check_extension(row.is_open, row.extended, row.due_at.and_utc(), now)
                     .map_err(|why| ApiError::conflict("extension_not_allowed", why))?;
+                let before = row.clone();
                 let at = now.naive_utc();
                 row.due_at = deadline::extended(row.due_at.and_utc()).naive_utc();
                 row.extended = true;
                 row.extension_reason = Some(reason.clone());
                 row.updated_at = at;
                 store::save(conn, &row)?;
+                counts::moved(conn, Some(&before), &row)?;
                 store::add_event(
                     conn,
                     &row.id,

@@ -1,5 +1,6 @@
 //! Rights requests: from the citizen's form to the DPO's decision, on time.
 
+pub mod counts;
 pub mod deadline;
 pub mod documents;
 pub mod dpo;
@@ -7,6 +8,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod notify;
 pub mod queue;
+pub mod search;
 pub mod store;
 pub mod submit;
 pub mod track;

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::deadline;
 use super::lifecycle::{next_for_staff, Kind, Status};
 use super::store::{self, QueueFilter, RequestRow, Sort};
+use super::{deadline, search};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery};
@@ -23,7 +23,8 @@ pub struct QueueQuery {
     pub kind: Option<Kind>,
     /// Only requests past their due date.
     pub overdue: Option<bool>,
-    /// Reference, name or e-mail (part of).
+    /// Beginnings of words of the reference, names or e-mail (all of
+    /// them; case and accents ignored).
     #[param(max_length = 100)]
     pub q: Option<String>,
     /// `due_at` (default: open first, most urgent first), `-due_at`,
@@ -123,14 +124,11 @@ pub async fn list(
             ))
         }
     };
-    let search =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_lowercase);
-    if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
+    let query = q.q.as_deref().map(str::trim).unwrap_or("");
+    if query.chars().count() > 100 {
         return Err(ApiError::field("q", "must be at most 100 characters"));
     }
+    let search = search::terms(query);
     let now = state.clock.now();
     let filter = QueueFilter {
         tenant_id: staff.list_scope(state, q.tenant.as_deref())?,

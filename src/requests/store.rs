@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{
-    request_counts as counts, request_documents as docs, request_events as events,
-    rights_requests as requests, suppression_list, tracking_tokens,
+    request_documents as docs, request_events as events, rights_requests as requests,
+    suppression_list, tracking_tokens,
 };
 use crate::db::DbConnection;
 
@@ -305,13 +305,14 @@ pub struct QueueFilter {
     pub statuses: Vec<String>,
     pub kind: Option<String>,
     pub overdue_at: Option<NaiveDateTime>,
-    pub search: Option<String>,
+    /// Beginnings of words a request must all have (none: no search).
+    pub search: Vec<String>,
     pub sort: Sort,
 }
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
-fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
+pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
     let mut q = requests::table.into_boxed();
     if let Some(t) = &f.tenant_id {
         q = q.filter(requests::tenant_id.eq(t.clone()));
@@ -328,71 +329,7 @@ fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
             .filter(requests::paused_at.is_null())
             .filter(requests::due_at.lt(now));
     }
-    if let Some(s) = &f.search {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        q = q.filter(
-            requests::search_text
-                .like(format!("%{escaped}%"))
-                .escape('\\'),
-        );
-    }
-    q
-}
-
-/// Keeps the counts in step: a request of `kind` leaves `from` (none when
-/// it is new) for `to`. Call it in the transaction of the change.
-pub fn count_move(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    kind: &str,
-    from: Option<&str>,
-    to: &str,
-) -> QueryResult<()> {
-    use diesel::upsert::excluded;
-    if from == Some(to) {
-        return Ok(());
-    }
-    if let Some(from) = from {
-        diesel::update(counts::table.find((tenant_id, from, kind)))
-            .set(counts::n.eq(counts::n - 1))
-            .execute(conn)?;
-    }
-    let row = (
-        counts::tenant_id.eq(tenant_id),
-        counts::status.eq(to),
-        counts::kind.eq(kind),
-        counts::n.eq(1i64),
-    );
-    crate::on_backend!(conn, |c| diesel::insert_into(counts::table)
-        .values(row)
-        .on_conflict((counts::tenant_id, counts::status, counts::kind))
-        .do_update()
-        .set(counts::n.eq(counts::n + excluded(counts::n)))
-        .execute(c))?;
-    Ok(())
-}
-
-/// The number of requests a filter selects: from the kept counts when it
-/// filters by tenant, status and kind only; by counting otherwise.
-fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
-    if f.search.is_some() || f.overdue_at.is_some() {
-        return filtered(f).count().get_result(conn);
-    }
-    let mut q = counts::table.into_boxed();
-    if let Some(t) = &f.tenant_id {
-        q = q.filter(counts::tenant_id.eq(t.clone()));
-    }
-    if !f.statuses.is_empty() {
-        q = q.filter(counts::status.eq_any(f.statuses.clone()));
-    }
-    if let Some(k) = &f.kind {
-        q = q.filter(counts::kind.eq(k.clone()));
-    }
-    let ns: Vec<i64> = q.select(counts::n).load(conn)?;
-    Ok(ns.into_iter().sum())
+    super::search::matching(q, &f.search)
 }
 
 pub fn queue(
@@ -401,7 +338,7 @@ pub fn queue(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<QueueRow>, i64)> {
-    let total = total(conn, f)?;
+    let total = super::counts::total(conn, f)?;
     let q = filtered(f).select((
         requests::id,
         requests::tenant_id,
@@ -418,6 +355,14 @@ pub fn queue(
         requests::duplicate_of,
     ));
     let q = match f.sort {
+        // A search's matches are few: sort them, rather than walk the
+        // open-first index hoping to meet them (the same order, written
+        // so that no index provides it).
+        Sort::Urgency if !f.search.is_empty() => q.order((
+            requests::is_open.ne(true).asc(),
+            requests::due_at.asc(),
+            requests::id.asc(),
+        )),
         Sort::Urgency => q.order((
             requests::is_open.desc(),
             requests::due_at.asc(),

@@ -15,12 +15,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use validator::ValidateEmail;
 
-use super::deadline;
 use super::documents::sha256_hex;
 use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake, Upload};
 use super::lifecycle::{Kind, Status};
 use super::notify::Notifier;
 use super::store::{self, DocumentRow, RequestRow};
+use super::{counts, deadline, search};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::client_ip;
@@ -415,16 +415,12 @@ pub async fn accept(
                             break candidate;
                         }
                     };
-                    row.search_text = Some(
-                        format!(
-                            "{} {} {} {}",
-                            row.reference,
-                            row.first_name.as_deref().unwrap_or(""),
-                            row.last_name.as_deref().unwrap_or(""),
-                            row.email.as_deref().unwrap_or("")
-                        )
-                        .to_lowercase(),
-                    );
+                    row.search_text = Some(search::text_of(
+                        &row.reference,
+                        row.first_name.as_deref(),
+                        row.last_name.as_deref(),
+                        row.email.as_deref(),
+                    ));
                     row.duplicate_of = store::open_duplicate(
                         conn,
                         &row.tenant_id,
@@ -432,7 +428,10 @@ pub async fn accept(
                         &row.kind,
                     )?;
                     store::insert(conn, &row)?;
-                    store::count_move(conn, &row.tenant_id, &row.kind, None, &row.status)?;
+                    if let Some(text) = &row.search_text {
+                        search::index(conn, &row.id, text)?;
+                    }
+                    counts::moved(conn, None, &row)?;
                     for doc in documents.iter() {
                         store::insert_document(conn, doc)?;
                     }

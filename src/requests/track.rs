@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::deadline;
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, By, Kind, Status};
 use super::store::{self, token_hash, RequestRow};
 use super::submit::seal_documents;
+use super::{counts, deadline};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 
@@ -183,6 +183,7 @@ pub async fn receive_documents(
             crate::db::write_transaction(conn, |conn| {
                 // Read again under the write lock: the status may have moved.
                 let mut row = store::find(conn, &row.id)?.ok_or_else(unknown)?;
+                let before = row.clone();
                 let from = Status::parse(&row.status).ok_or_else(not_awaiting)?;
                 if !allowed(from, Status::Received, By::Requester) {
                     return Err(not_awaiting());
@@ -195,13 +196,7 @@ pub async fn receive_documents(
                 row.status = Status::Received.as_str().into();
                 row.updated_at = now.naive_utc();
                 store::save(conn, &row)?;
-                store::count_move(
-                    conn,
-                    &row.tenant_id,
-                    &row.kind,
-                    Some(from.as_str()),
-                    &row.status,
-                )?;
+                counts::moved(conn, Some(&before), &row)?;
                 store::add_event(
                     conn,
                     &row.id,
