@@ -342,7 +342,6 @@ async fn the_migration_counts_and_folds_the_requests_written_before_it() {
 async fn the_retention_erasure_takes_the_words_a_request_was_found_by() {
     use diesel::prelude::*;
     use guichet::db::schema::request_words as words;
-    use guichet::retention::{lock::SweepLock, runs::Trigger, sweep};
     let smtp = SmtpServer::start();
     let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
     let closed = submit(&app, "dunkerque", "Zoé", "Lefèvre", "zoe@example.org").await;
@@ -351,31 +350,8 @@ async fn the_retention_erasure_takes_the_words_a_request_was_found_by() {
     transition(&app, &closed, "completed").await;
     // Two years after closure the requester's data go.
     app.clock.set("2028-03-03T00:00:00Z".parse().unwrap());
-    let state = app.state.clone();
-    tokio::task::spawn_blocking(move || {
-        let _lock = SweepLock::try_acquire(&state.settings.database)
-            .unwrap()
-            .expect("no other sweep runs");
-        let mut conn = state.db.pool().get().unwrap();
-        let opts = sweep::Options {
-            as_of: state.clock.now(),
-            dry_run: false,
-            tenant: None,
-            trigger: Trigger::Cli,
-            slot: None,
-        };
-        let clock = state.clock.clone();
-        sweep::run(
-            &mut conn,
-            &state.tenants,
-            &state.settings.retention,
-            &opts,
-            || clock.now().naive_utc(),
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap();
+    let now = app.clock.now();
+    common::sweep_with(&app, now, false, None).await;
     let left = |id: String| {
         let state = app.state.clone();
         async move {

@@ -5,12 +5,11 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{create_staff, deliver, dpo, get, login, TestApp, PASSWORD};
+use common::{create_staff, deliver, dpo, get, login, sweep_with, TestApp, PASSWORD};
 use diesel::prelude::*;
-use guichet::retention::lock::SweepLock;
 use guichet::retention::runs::Trigger;
 use guichet::retention::scheduler::Tick;
-use guichet::retention::sweep::{self, Options, Report};
+use guichet::retention::sweep::Report;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -21,39 +20,7 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 async fn sweep_at(app: &TestApp, as_of: &str, dry_run: bool) -> Report {
-    sweep_with(app, as_of, dry_run, None).await
-}
-
-async fn sweep_with(app: &TestApp, as_of: &str, dry_run: bool, tenant: Option<&str>) -> Report {
-    let state = app.state.clone();
-    let as_of = t(as_of);
-    let tenant = tenant.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let _lock = (!dry_run).then(|| {
-            SweepLock::try_acquire(&state.settings.database)
-                .unwrap()
-                .expect("no other sweep runs")
-        });
-        let mut conn = state.db.pool().get().unwrap();
-        let opts = Options {
-            as_of,
-            dry_run,
-            tenant: tenant.as_deref(),
-            trigger: Trigger::Cli,
-            slot: None,
-        };
-        let clock = state.clock.clone();
-        sweep::run(
-            &mut conn,
-            &state.tenants,
-            &state.settings.retention,
-            &opts,
-            || clock.now().naive_utc(),
-        )
-        .unwrap()
-    })
-    .await
-    .unwrap()
+    sweep_with(app, t(as_of), dry_run, None).await
 }
 
 fn removed(report: &Report, scope: &str, category: &str) -> i64 {
@@ -397,9 +364,9 @@ async fn a_dry_run_reports_exactly_what_a_sweep_removes_and_removes_nothing() {
     assert_eq!(real.removed, dry.removed);
     assert_eq!(consent_rows(&app).await, 0);
     // --tenant: only that tenant.
-    let other = sweep_with(&app, "2029-12-01T00:00:00Z", true, Some("dunkerque")).await;
+    let other = sweep_with(&app, t("2029-12-01T00:00:00Z"), true, Some("dunkerque")).await;
     assert!(other.removed.is_empty(), "{:?}", other.removed);
-    let sevres = sweep_with(&app, "2029-12-01T00:00:00Z", true, Some("sevres")).await;
+    let sevres = sweep_with(&app, t("2029-12-01T00:00:00Z"), true, Some("sevres")).await;
     assert_eq!(removed(&sevres, "sevres", "requests_erased"), 2);
 }
 

@@ -409,3 +409,42 @@ pub async fn deliver(app: &TestApp) -> guichet::mail::worker::Pass {
         .unwrap()
         .expect("delivery pass")
 }
+
+/// Runs a retention sweep as of `as_of` the way `guichet purge` does: under
+/// the sweep lock (unless a dry run), recorded with trigger `cli`.
+pub async fn sweep_with(
+    app: &TestApp,
+    as_of: DateTime<Utc>,
+    dry_run: bool,
+    tenant: Option<&str>,
+) -> guichet::retention::sweep::Report {
+    use guichet::retention::{lock::SweepLock, runs::Trigger, sweep};
+    let state = app.state.clone();
+    let tenant = tenant.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let _lock = (!dry_run).then(|| {
+            SweepLock::try_acquire(&state.settings.database)
+                .unwrap()
+                .expect("no other sweep runs")
+        });
+        let mut conn = state.db.pool().get().unwrap();
+        let opts = sweep::Options {
+            as_of,
+            dry_run,
+            tenant: tenant.as_deref(),
+            trigger: Trigger::Cli,
+            slot: None,
+        };
+        let clock = state.clock.clone();
+        sweep::run(
+            &mut conn,
+            &state.tenants,
+            &state.settings.retention,
+            &opts,
+            || clock.now().naive_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap()
+}
