@@ -26,15 +26,7 @@ async fn submit(app: &TestApp, tenant: &str, first: &str, last: &str, email: &st
         "id_document",
         Part::bytes(PDF.to_vec()).file_name("cni.pdf"),
     );
-    let res = app
-        .client
-        .post(app.url(&format!("/v1/tenants/{tenant}/requests")))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json().await.unwrap()
+    common::submit_form(app, tenant, form).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {

@@ -71,15 +71,7 @@ async fn submit(app: &TestApp, tenant: &str, kind: &str, email: &str, with_pdf: 
             Part::bytes(PDF.to_vec()).file_name("carte.pdf"),
         );
     }
-    let res = app
-        .client
-        .post(app.url(&format!("/v1/tenants/{tenant}/requests")))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    res.json().await.unwrap()
+    common::submit_form(app, tenant, form).await
 }
 
 async fn close(app: &TestApp, token: &str, id: &str, to: &str) {

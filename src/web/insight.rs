@@ -35,6 +35,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/retention").get(retention));
 }
 
+/// A `YYYY-MM-DD` parameter of the query string; none when absent or not a date.
+fn query_day(q: &BTreeMap<String, String>, name: &str) -> Option<NaiveDate> {
+    q.get(name)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
 fn query(req: &HttpRequest) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .filter(|(_, v)| !v.trim().is_empty())
@@ -51,10 +57,7 @@ async fn stats(
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let q = query(&req);
-    let day = |name: &str| {
-        q.get(name)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    };
+    let day = |name: &str| query_day(&q, name);
     let today = state.clock.now().date_naive();
     let max = i64::from(state.settings.consent.stats_max_days).max(1);
     let mut to = day("to").unwrap_or(today);
@@ -179,10 +182,7 @@ async fn export(
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let q = query(&req);
-    let day = |name: &str| {
-        q.get(name)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    };
+    let day = |name: &str| query_day(&q, name);
     let range = RangeQuery {
         from: day("from"),
         to: day("to"),

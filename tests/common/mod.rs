@@ -292,6 +292,23 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
     body["access_token"].as_str().unwrap().to_owned()
 }
 
+/// Submits a rights request as the citizen's form does; it must be accepted.
+pub async fn submit_form(
+    app: &TestApp,
+    tenant: &str,
+    form: reqwest::multipart::Form,
+) -> serde_json::Value {
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/tenants/{tenant}/requests")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
 /// Creates a DPO of `tenant` and signs it in; returns the bearer token.
 pub async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
     create_staff(app, Some(tenant), email, "dpo", PASSWORD).await;
