@@ -90,7 +90,11 @@ const CITIZEN_NAMES: [&str; 8] = [
 /// no citizen's name: checked whenever a test's app goes away, over
 /// everything logged in the process so far.
 pub fn assert_no_personal_data_logged() {
-    let logs = logs();
+    assert_no_personal_data_in(&logs());
+}
+
+/// The same check over logs read elsewhere (a `guichet` process's output).
+pub fn assert_no_personal_data_in(logs: &str) {
     for line in logs.lines() {
         // The start-up lines name the listening address and the database
         // server, which are no one's personal data.

@@ -1,0 +1,404 @@
+//! What the fault tests share: a PostgreSQL cluster of their own (which
+//! they may stop), a small tmpfs (which they may fill or make read-only),
+//! the real `guichet` binary as a process (which they may kill), and the
+//! checks that a database holds no half-written request.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use guichet::db::schema::{mail_outbox, request_documents, request_events, rights_requests};
+use guichet::db::{ConnectionManager, DbConnection};
+
+/// The ports the fault tests' own servers may take.
+pub const SERVE_PORTS: std::ops::Range<u16> = 18400..18450;
+pub const POSTGRES_PORTS: std::ops::Range<u16> = 5440..5450;
+
+pub const PDF_HEAD: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n";
+pub const PDF_TAIL: &[u8] = b"\n%%EOF\n";
+
+/// A PDF of about `size` bytes, filled with `fill`.
+pub fn pdf(size: usize, fill: u8) -> Vec<u8> {
+    let mut bytes = PDF_HEAD.to_vec();
+    bytes.resize(size.saturating_sub(PDF_TAIL.len()).max(PDF_HEAD.len()), fill);
+    bytes.extend_from_slice(PDF_TAIL);
+    bytes
+}
+
+/// Fails on CI, skips elsewhere: for what the machine may not allow
+/// (mounting, a PostgreSQL installation).
+pub fn unavailable(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("CI needs {what}");
+    }
+    eprintln!("skipped: {what} is not available here");
+}
+
+/// A TCP port of `range` that nothing listens on now.
+pub fn free_port(range: std::ops::Range<u16>) -> u16 {
+    range
+        .clone()
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .unwrap_or_else(|| panic!("no free port in {range:?}"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A PostgreSQL cluster in a temp folder, on a port of its own: the tests
+/// stop and start it without touching the machine's shared server.
+pub struct PrivatePostgres {
+    pub port: u16,
+    bin: PathBuf,
+    data: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl PrivatePostgres {
+    /// Creates and starts the cluster; `None` when PostgreSQL's server
+    /// programs are not installed.
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .filter(|b| b.join("initdb").exists())
+            .max()?;
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            // initdb refuses to run as root: the cluster belongs to postgres.
+            run(Command::new("chown").arg("postgres:postgres").arg(dir.path()));
+        }
+        let data = dir.path().join("data");
+        let cluster = Self {
+            port: free_port(POSTGRES_PORTS),
+            bin,
+            data,
+            dir,
+        };
+        run(cluster
+            .tool("initdb")
+            .arg("-D")
+            .arg(&cluster.data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]));
+        cluster.resume();
+        Some(cluster)
+    }
+
+    fn tool(&self, name: &str) -> Command {
+        let program = self.bin.join(name);
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Starts the server and waits until it accepts connections.
+    pub fn resume(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=on",
+            self.port,
+            self.dir.path().display()
+        );
+        run(self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.path().join("server.log"))
+            .args(["-o", &options, "-w", "-t", "60", "start"]));
+    }
+
+    /// Stops the server the way an operator restarting it does: running
+    /// transactions are rolled back, connections closed.
+    pub fn stop(&self) {
+        run(self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]));
+    }
+
+    pub fn create_database(&self, name: &str) {
+        let mut conn = PgConnection::establish(&self.url("postgres")).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            &format!("CREATE DATABASE \"{name}\""),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A small tmpfs mounted on a temp folder: a disk that fills up, or turns
+/// read-only, for real (root ignores file modes, not mount options).
+pub struct Tmpfs {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` when this machine does not let the tests mount.
+    pub fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("volume");
+        std::fs::create_dir(&path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
+            .arg("tmpfs")
+            .arg(&path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { path, _dir: dir })
+    }
+
+    pub fn remount(&self, options: &str) {
+        run(Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path));
+    }
+
+    /// Fills the volume until the kernel refuses another byte; returns the
+    /// file that holds the space.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0xA5u8; 64 * 1024];
+        let mut small = false;
+        loop {
+            let chunk = if small { &block[..512] } else { &block[..] };
+            match file.write(chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && !small => small = true,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the volume: {e}"),
+            }
+        }
+        drop(file);
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: the service of a failed test may still hold files there.
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// A `guichet` command on the test's database, in `dir`, logging JSON.
+pub fn guichet(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUICHET__DATABASE__URL", url)
+        .env("GUICHET__STORAGE__DATA_DIR", dir.join("data"))
+        .env("GUICHET__LOG__FORMAT", "json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a `guichet` command to its end; it must succeed.
+pub fn guichet_ok(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = guichet(dir, url, args, env).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "guichet {args:?}: {err}");
+    check_logs(&err);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The harness's check for personal data, over a process's JSON logs; the
+/// start-up lines name the listening address, which is no one's.
+pub fn check_logs(logs: &str) {
+    let kept: String = logs
+        .lines()
+        .filter(|l| !l.contains("\"listening\"") && !l.contains("\"starting service:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    super::common::assert_no_personal_data_in(&kept);
+}
+
+/// `guichet serve` as a process of its own, on a port of the tests' range.
+pub struct Serve {
+    child: Option<Child>,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts the service and waits until `/readyz` answers 200.
+    pub async fn start(dir: &Path, url: &str, env: &[(&str, &str)]) -> Self {
+        let port = free_port(SERVE_PORTS);
+        let log = dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
+        let bind = format!("127.0.0.1:{port}");
+        let mut cmd = guichet(dir, url, &["serve"], env);
+        cmd.env("GUICHET__SERVER__BIND", &bind)
+            .env("GUICHET__SERVER__WORKERS", "2")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut serve = Self {
+            child: Some(cmd.spawn().unwrap()),
+            port,
+            log,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client
+                .get(serve.url("/readyz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if ready {
+                return serve;
+            }
+            if let Some(status) = serve.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("guichet serve ended with {status}: {}", serve.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "guichet serve not ready: {}",
+                serve.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no time to finish anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-9", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let _ = child.wait();
+            check_logs(&self.logs());
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One connection to the test's database, outside any service.
+pub fn connect(url: &str) -> DbConnection {
+    let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
+    settings.database.url = url.to_owned();
+    ConnectionManager::new(&settings.database)
+        .unwrap()
+        .open()
+        .unwrap()
+}
+
+/// Every request is whole: its `documents` documents, each with its
+/// content (or the time it was purged), its first event and its two
+/// e-mails; no document, event or e-mail belongs to no request. Returns
+/// the number of requests.
+pub fn assert_no_half_request(conn: &mut DbConnection, documents: i64) -> i64 {
+    let ids: Vec<String> = rights_requests::table
+        .select(rights_requests::id)
+        .load(conn)
+        .unwrap();
+    for id in &ids {
+        let docs: Vec<(i64, Option<Vec<u8>>, Option<chrono::NaiveDateTime>)> =
+            request_documents::table
+                .filter(request_documents::request_id.eq(id))
+                .select((
+                    request_documents::size,
+                    request_documents::ciphertext,
+                    request_documents::purged_at,
+                ))
+                .load(conn)
+                .unwrap();
+        assert_eq!(docs.len() as i64, documents, "a request without its documents");
+        for (size, ciphertext, purged) in docs {
+            match ciphertext {
+                // AES-GCM adds its 16-byte tag.
+                Some(c) => assert_eq!(c.len() as i64, size + 16, "a document cut short"),
+                None => assert!(purged.is_some(), "a document row pointing at nothing"),
+            }
+        }
+        let received: i64 = request_events::table
+            .filter(request_events::request_id.eq(id))
+            .filter(request_events::action.eq("received"))
+            .count()
+            .get_result(conn)
+            .unwrap();
+        assert_eq!(received, 1, "a request without its first event");
+    }
+    let orphans: i64 = request_documents::table
+        .left_join(rights_requests::table)
+        .filter(rights_requests::id.is_null())
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(orphans, 0, "documents of no request");
+    let mails: i64 = mail_outbox::table
+        .filter(mail_outbox::template.eq_any(["dpo_new_request", "requester_ack"]))
+        .count()
+        .get_result(conn)
+        .unwrap();
+    assert_eq!(mails, 2 * ids.len() as i64, "each request queues its two e-mails");
+    ids.len() as i64
+}
