@@ -2,7 +2,10 @@
 //! writer thread takes whatever has queued up while the previous commit
 //! was running, inserts it in one statement, commits, then answers every
 //! request of the batch. No request is answered before its row is
-//! committed, and no request waits for a timer.
+//! committed, and no request waits for a timer. While the database cannot
+//! be reached, every consent waiting is answered 503 once the pool has
+//! waited `database.acquire_timeout_secs` for a connection, not after a
+//! wait per batch.
 
 use std::time::Duration;
 
@@ -81,19 +84,27 @@ fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut batch);
+        if let Err(unreachable) = commit(&pool, &mut batch) {
+            // What queued up meanwhile has waited for the database as long
+            // as the batch did (up to `database.acquire_timeout_secs`):
+            // answered now, not after another wait of its own.
+            tracing::warn!(error = %unreachable, "consent writer has no connection");
+            while let Ok(job) = rx.try_recv() {
+                let _ = job.reply.send(Err(UNAVAILABLE.into()));
+            }
+        }
     }
 }
 
-fn commit(pool: &Pool, batch: &mut Vec<Job>) {
+/// Commits the batch and answers it; `Err` when no connection could be had.
+fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
     let mut conn = match pool.get() {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "consent writer has no connection");
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(UNAVAILABLE.into()));
             }
-            return;
+            return Err(e);
         }
     };
     let rows: Vec<EventRow> = batch.iter().map(|j| j.row.clone()).collect();
@@ -102,7 +113,7 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Ok(()));
             }
-            return;
+            return Ok(());
         }
         Err(e) => DbError::from(e),
     };
@@ -113,13 +124,13 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(UNAVAILABLE.into()));
         }
-        return;
+        return Ok(());
     }
     if batch.len() == 1 {
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(error.to_string()));
         }
-        return;
+        return Ok(());
     }
     // One bad row must not fail its neighbours: retry them one by one.
     tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
@@ -128,4 +139,5 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
             store::insert(&mut conn, std::slice::from_ref(&job.row)).map_err(|e| e.to_string());
         let _ = job.reply.send(result);
     }
+    Ok(())
 }

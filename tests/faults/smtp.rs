@@ -95,7 +95,14 @@ async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_on
     for raw in &received {
         let m = MessageParser::default().parse(raw).unwrap();
         ids.insert(m.message_id().unwrap().to_owned());
-        let rcpt = m.to().unwrap().first().unwrap().address().unwrap().to_owned();
+        let rcpt = m
+            .to()
+            .unwrap()
+            .first()
+            .unwrap()
+            .address()
+            .unwrap()
+            .to_owned();
         to.entry(rcpt)
             .or_default()
             .push(m.subject().unwrap().to_owned());
@@ -109,7 +116,9 @@ async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_on
         assert_eq!(theirs.len(), 1, "one acknowledgement for {reference}");
         assert!(theirs[0].contains(reference.as_str()), "{}", theirs[0]);
         assert_eq!(
-            dpo.iter().filter(|s| s.contains(reference.as_str())).count(),
+            dpo.iter()
+                .filter(|s| s.contains(reference.as_str()))
+                .count(),
             1,
             "one notice to the DPO for {reference}"
         );

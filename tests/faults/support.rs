@@ -21,7 +21,10 @@ pub const PDF_TAIL: &[u8] = b"\n%%EOF\n";
 /// A PDF of about `size` bytes, filled with `fill`.
 pub fn pdf(size: usize, fill: u8) -> Vec<u8> {
     let mut bytes = PDF_HEAD.to_vec();
-    bytes.resize(size.saturating_sub(PDF_TAIL.len()).max(PDF_HEAD.len()), fill);
+    bytes.resize(
+        size.saturating_sub(PDF_TAIL.len()).max(PDF_HEAD.len()),
+        fill,
+    );
     bytes.extend_from_slice(PDF_TAIL);
     bytes
 }
@@ -81,7 +84,9 @@ impl PrivatePostgres {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
             // initdb refuses to run as root: the cluster belongs to postgres.
-            run(Command::new("chown").arg("postgres:postgres").arg(dir.path()));
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(dir.path()));
         }
         let data = dir.path().join("data");
         let cluster = Self {
@@ -90,11 +95,15 @@ impl PrivatePostgres {
             data,
             dir,
         };
-        run(cluster
-            .tool("initdb")
-            .arg("-D")
-            .arg(&cluster.data)
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]));
+        run(cluster.tool("initdb").arg("-D").arg(&cluster.data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]));
         cluster.resume();
         Some(cluster)
     }
@@ -371,7 +380,11 @@ pub fn assert_no_half_request(conn: &mut DbConnection, documents: i64) -> i64 {
                 ))
                 .load(conn)
                 .unwrap();
-        assert_eq!(docs.len() as i64, documents, "a request without its documents");
+        assert_eq!(
+            docs.len() as i64,
+            documents,
+            "a request without its documents"
+        );
         for (size, ciphertext, purged) in docs {
             match ciphertext {
                 // AES-GCM adds its 16-byte tag.
@@ -399,6 +412,10 @@ pub fn assert_no_half_request(conn: &mut DbConnection, documents: i64) -> i64 {
         .count()
         .get_result(conn)
         .unwrap();
-    assert_eq!(mails, 2 * ids.len() as i64, "each request queues its two e-mails");
+    assert_eq!(
+        mails,
+        2 * ids.len() as i64,
+        "each request queues its two e-mails"
+    );
     ids.len() as i64
 }
