@@ -111,6 +111,9 @@ pub struct DatabaseSettings {
     pub sqlite_busy_timeout_ms: u64,
     /// The same for the short reads made on the HTTP workers themselves.
     pub sqlite_reader_busy_timeout_ms: u64,
+    /// Free bytes the SQLite file's disk must keep for `/readyz` to answer
+    /// 200 (a read-only disk is never ready).
+    pub sqlite_min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -15,6 +15,8 @@ mod disk;
 mod kill;
 #[path = "faults/postgres.rs"]
 mod postgres;
+#[path = "faults/seed.rs"]
+mod seed;
 #[path = "faults/smtp.rs"]
 mod smtp;
 #[path = "faults/support.rs"]

@@ -64,6 +64,9 @@ impl ConsentWriter {
             Ok(Err(unavailable)) if unavailable == UNAVAILABLE => Err(ApiError::unavailable(
                 anyhow::anyhow!("consent writer: database unavailable"),
             )),
+            Ok(Err(refused)) if refused == NO_STORAGE => Err(ApiError::storage_unavailable(
+                anyhow::anyhow!("consent writer: the disk refused the write"),
+            )),
             Ok(Err(e)) => Err(ApiError::internal(anyhow::anyhow!("consent writer: {e}"))),
             Err(_) => Err(ApiError::internal(anyhow::anyhow!(
                 "consent writer stopped"
@@ -73,6 +76,7 @@ impl ConsentWriter {
 }
 
 const UNAVAILABLE: &str = "database unavailable";
+const NO_STORAGE: &str = "no storage";
 
 fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
@@ -117,6 +121,14 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
         }
         Err(e) => DbError::from(e),
     };
+    if error.is_storage_failure() {
+        // A full or read-only disk fails every row alike.
+        tracing::warn!(error = %error, "consent writer cannot write to the disk");
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(NO_STORAGE.into()));
+        }
+        return Ok(());
+    }
     let alive = conn.batch_execute("SELECT 1").is_ok();
     if error.is_unavailable() || !alive {
         conn.mark_failed();

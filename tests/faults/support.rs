@@ -38,12 +38,19 @@ pub fn unavailable(what: &str) {
     eprintln!("skipped: {what} is not available here");
 }
 
-/// A TCP port of `range` that nothing listens on now.
+/// A TCP port of `range` that nothing listens on now and that no other
+/// test of this process was given: two services started at once must not
+/// both find the same port free (one would then answer for the other).
 pub fn free_port(range: std::ops::Range<u16>) -> u16 {
-    range
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let port = range
         .clone()
+        .filter(|p| !given.contains(p))
         .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .unwrap_or_else(|| panic!("no free port in {range:?}"))
+        .unwrap_or_else(|| panic!("no free port in {range:?}"));
+    given.push(port);
+    port
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -233,6 +240,38 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Files made immutable (`chattr +i`) until dropped: read-only for every
+/// user, root too, even through descriptors already open for writing.
+pub struct Immutable {
+    files: Vec<PathBuf>,
+}
+
+impl Immutable {
+    /// `None` when the file system or the user cannot set the attribute.
+    pub fn set(files: &[PathBuf]) -> Option<Self> {
+        let files: Vec<PathBuf> = files.iter().filter(|f| f.exists()).cloned().collect();
+        let ok = Command::new("chattr")
+            .arg("+i")
+            .args(&files)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let guard = Self { files };
+        // Checked, not assumed: the attribute must really refuse a write.
+        let refused = guard
+            .files
+            .iter()
+            .all(|f| std::fs::OpenOptions::new().append(true).open(f).is_err());
+        (ok && refused).then_some(guard)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").args(&self.files).status();
+    }
+}
+
 /// A `guichet` command on the test's database, in `dir`, logging JSON.
 pub fn guichet(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
@@ -304,7 +343,8 @@ impl Serve {
                 .send()
                 .await
                 .is_ok_and(|r| r.status() == 200);
-            if ready {
+            let alive = serve.child.as_mut().unwrap().try_wait().unwrap().is_none();
+            if ready && alive {
                 return serve;
             }
             if let Some(status) = serve.child.as_mut().unwrap().try_wait().unwrap() {
@@ -346,6 +386,9 @@ impl Drop for Serve {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            if !std::thread::panicking() {
+                check_logs(&self.logs());
+            }
         }
     }
 }
