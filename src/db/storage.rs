@@ -37,6 +37,8 @@ pub fn check_writable(file: &Path, min_free: u64) -> Result<(), String> {
             ));
         }
     }
+    // The field types differ between platforms (u32 on some 32-bit ones).
+    #[allow(clippy::useless_conversion)]
     let free = u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize));
     if free < min_free {
         return Err(format!(

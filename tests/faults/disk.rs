@@ -1,7 +1,8 @@
-//! The disk under the SQLite file fills up, or turns read-only: writes get
-//! a clear 503 with nothing of the cause, `/readyz` says so, and once the
-//! disk is back everything acknowledged before is there, in a database
-//! that passes `PRAGMA integrity_check`.
+//! The disk under the SQLite file fills up (a small tmpfs), or the file
+//! turns read-only (`chattr +i`, which binds root too): writes get a clear
+//! 503 with nothing of the cause, `/readyz` says so, and once the disk is
+//! back everything acknowledged before is there, in a database that passes
+//! `PRAGMA integrity_check`.
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -11,7 +12,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use super::common::{self, TestApp};
-use super::support::{connect, pdf, unavailable, Immutable, Tmpfs};
+use super::outages::{Immutable, Tmpfs};
+use super::support::{connect, pdf, unavailable};
 
 /// The app on a SQLite file under `dir`, whatever `TEST_DATABASE_URL`
 /// says: these faults are the SQLite file's.
@@ -193,6 +195,9 @@ async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing()
     let mut acknowledged = Acknowledged::default();
     acknowledged.add(&app, 3).await;
 
+    // The database and its write-ahead log; not the `-shm` index, which
+    // SQLite writes through a shared mapping: refused under a running
+    // process, that is a SIGBUS, not an error SQLite could report.
     let file = dir.path().join("data/guichet.db");
     let files = ["", "-wal"].map(|suffix| {
         let mut name = file.clone().into_os_string();

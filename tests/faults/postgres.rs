@@ -12,7 +12,8 @@ use guichet::db::schema::consent_events;
 use serde_json::{json, Value};
 
 use super::common;
-use super::support::{connect, unavailable, PrivatePostgres};
+use super::outages::PrivatePostgres;
+use super::support::{connect, unavailable};
 
 const CLIENTS: usize = 8;
 
