@@ -199,6 +199,7 @@
 
   async function main() {
     show(null);
+    $('receipt').textContent = window.localStorage.getItem(RECEIPT_KEY) || '';
     $('withdraw').addEventListener('click', withdraw);
     try {
       var res = await fetch(base + '/consent-policy');
