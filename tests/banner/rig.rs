@@ -189,12 +189,28 @@ impl Rig {
             .expect("the receipt's key is published");
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
-        // The service's clock is fixed in 2026; expiry is checked below.
+        // The service's clock is fixed in 2026; callers compare `exp`.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(receipt, &key, &validation)
+        let claims = jsonwebtoken::decode::<Value>(receipt, &key, &validation)
             .expect("the receipt verifies")
-            .claims
+            .claims;
+
+        // The same receipt with one choice turned round does not.
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut forged = claims.clone();
+        let choice = forged["choices"]["audience"].as_bool().unwrap();
+        forged["choices"]["audience"] = json!(!choice);
+        let parts: Vec<&str> = receipt.split('.').collect();
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64.encode(forged.to_string()),
+            parts[2]
+        );
+        assert!(jsonwebtoken::decode::<Value>(&forged, &key, &validation).is_err());
+        claims
     }
 }
 
