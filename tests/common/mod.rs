@@ -3,6 +3,8 @@
 //! set (CI runs the suite both ways).
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::sync::{Mutex, Once};
 
 use actix_web::web;
