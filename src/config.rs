@@ -184,6 +184,11 @@ pub struct ConsentSettings {
     pub max_batch: usize,
     /// Milliseconds a consent may wait for room in the queue.
     pub enqueue_timeout_ms: u64,
+    /// Subjects whose latest consent event is kept in memory; 0 keeps none.
+    pub cache_entries: usize,
+    /// On PostgreSQL, how long a read waits for this instance to have heard
+    /// the other instances' writes before it asks the database instead.
+    pub cache_sync_wait_ms: u64,
     /// Characters of the user agent kept.
     pub user_agent_max: usize,
     /// Longest TCF string accepted, in bytes.

@@ -247,6 +247,11 @@ impl Db {
         self.backend
     }
 
+    /// Opens connections outside the pool (listeners, long jobs).
+    pub fn manager(&self) -> &ConnectionManager {
+        &self.manager
+    }
+
     pub fn pool(&self) -> &Pool {
         &self.pool
     }
