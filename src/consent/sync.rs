@@ -159,7 +159,10 @@ impl Listener {
         cache: &ConsentCache,
         token: &str,
     ) -> diesel::QueryResult<()> {
-        conn.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        // A sync's own notification need not be durable: without waiting
+        // for its commit to reach the disk it is still queued, and heard,
+        // in commit order.
+        conn.batch_execute(&format!("SET synchronous_commit = off; LISTEN {CHANNEL}"))?;
         // What was kept before this connection listened may have missed
         // notifications.
         cache.clear();
