@@ -65,14 +65,17 @@ pub struct ConsentRequest {
     pub subject_id: Option<String>,
     #[schema(min_length = 1, max_length = 40)]
     pub policy_version: String,
-    /// Purpose id → accepted. A non-essential purpose left out is refused.
+    /// Purpose id → accepted. A non-essential purpose left out is refused;
+    /// a purpose the tenant's policy does not have, or an essential one
+    /// refused, is a 422.
     #[schema(value_type = HashMap<String, bool>)]
     pub choices: HashMap<String, bool>,
     /// IAB TCF string, stored as given.
     #[schema(max_length = 4096)]
     pub tc_string: Option<String>,
-    /// The page the banner was shown on; query and fragment are dropped.
-    #[schema(format = "uri", max_length = 2048)]
+    /// The page the banner was shown on (http or https); query and fragment
+    /// are dropped.
+    #[schema(format = "uri", max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)")]
     pub page_url: Option<String>,
 }
 

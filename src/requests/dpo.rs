@@ -5,7 +5,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use validator::{Validate, ValidateEmail};
 
 use super::lifecycle::{allowed, By, Status};
 use super::notify::Notifier;
@@ -28,7 +28,8 @@ pub struct TransitionRequest {
     #[schema(max_length = 5000)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
     pub note: Option<String>,
-    /// Required to reject: it is sent to the requester.
+    /// Required (more than white space) to reject: it is sent to the
+    /// requester.
     #[schema(max_length = 5000)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
     pub reason: Option<String>,
@@ -47,7 +48,7 @@ fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant
     path = "/v1/dpo/requests/{id}/transitions",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = TransitionRequest,
     responses(
         (status = 200, description = "Moved; the request as it is now.", body = RequestDetail),
@@ -180,7 +181,7 @@ pub async fn apply_transition(
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
     /// Why more time is needed: sent to the requester.
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     #[validate(
         length(max = 2000, message = "must be at most 2000 characters"),
         custom(function = "crate::http::not_blank")
@@ -194,7 +195,7 @@ pub struct ExtensionRequest {
     path = "/v1/dpo/requests/{id}/extension",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = ExtensionRequest,
     responses(
         (status = 200, description = "Extended; `due_at` two months later.", body = RequestDetail),
@@ -267,7 +268,8 @@ pub async fn apply_extension(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
-    #[schema(min_length = 1, max_length = 5000)]
+    /// The text of the e-mail; more than white space.
+    #[schema(min_length = 1, max_length = 5000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     #[validate(
         length(max = 5000, message = "must be at most 5000 characters"),
         custom(function = "crate::http::not_blank")
@@ -286,7 +288,7 @@ pub struct Queued {
     path = "/v1/dpo/requests/{id}/messages",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = MessageRequest,
     responses(
         (status = 202, description = "Queued for delivery.", body = Queued),
@@ -356,11 +358,19 @@ pub async fn send_message(
     tag = "dpo",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "Request id."),
-        ("document_id" = String, Path, description = "Document id."),
+        ("id" = String, Path, description = "Request id.", format = "uuid"),
+        ("document_id" = String, Path, description = "Document id.", format = "uuid"),
     ),
     responses(
-        (status = 200, description = "The document, with its content type.", content_type = "application/octet-stream"),
+        (status = 200, description = "The document's original bytes, with the type read from them.",
+            content(
+                (Vec<u8> = "application/pdf"),
+                (Vec<u8> = "image/jpeg"),
+                (Vec<u8> = "image/png"),
+            ),
+            headers(
+                ("content-disposition" = String, description = "`attachment`, with the document's name."),
+            )),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
@@ -452,7 +462,8 @@ pub struct SuppressionQuery {
     /// The address to check.
     #[param(format = "email", max_length = 254)]
     pub email: String,
-    /// Admins only: the tenant whose list to check.
+    /// The tenant whose list to check: required for an admin, ignored for a DPO.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
 
@@ -474,7 +485,7 @@ pub struct SuppressionAnswer {
         (status = 400, description = "No address given.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An admin must name the tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn suppression_check(
@@ -488,6 +499,9 @@ pub async fn suppression_check(
     let email = query.email.trim().to_lowercase();
     if email.len() > 254 {
         return Err(ApiError::field("email", "must be at most 254 characters"));
+    }
+    if !email.validate_email() {
+        return Err(ApiError::field("email", "must be an e-mail address"));
     }
     let hash = keyed_hash(&state.secrets.pseudonym, "email", email.as_bytes());
     let listed = state

@@ -18,7 +18,7 @@ use crate::staff::Staff;
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Comma-separated statuses.
-    #[param(example = "received,in_progress")]
+    #[param(example = "received,in_progress", pattern = "^ *((received|in_progress|awaiting_identity|completed|rejected) *)?(, *((received|in_progress|awaiting_identity|completed|rejected) *)?)*$")]
     pub status: Option<String>,
     pub kind: Option<Kind>,
     /// Only requests past their due date.
@@ -32,8 +32,9 @@ pub struct QueueQuery {
     #[param(pattern = "^-?(due_at|received_at)$")]
     pub sort: Option<String>,
     /// Admins only: one tenant.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
@@ -41,8 +42,11 @@ pub struct QueueQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueItem {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(pattern = "^DR-[0-9A-HJKMNP-TV-Z]{6}$", example = "DR-7K3P2X")]
     pub reference: String,
+    /// The tenant's slug.
     pub tenant: String,
     pub kind: Kind,
     pub status: Status,
@@ -52,6 +56,7 @@ pub struct QueueItem {
     pub overdue: bool,
     pub extended: bool,
     /// An open request of the same kind from the same address.
+    #[schema(format = "uuid")]
     pub duplicate_of: Option<String>,
 }
 
@@ -98,7 +103,7 @@ pub async fn list(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     let mut statuses = Vec::new();
     for s in q
         .status
@@ -173,10 +178,17 @@ pub async fn list(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentView {
+    #[schema(format = "uuid")]
     pub id: String,
     pub filename: String,
+    /// As read from the document's bytes.
+    #[schema(pattern = "^(application/pdf|image/jpeg|image/png)$")]
     pub content_type: String,
+    /// Bytes.
+    #[schema(minimum = 0)]
     pub size: i64,
+    /// Of the original bytes, in hexadecimal.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
     pub uploaded_at: DateTime<Utc>,
     /// When the content was destroyed at the end of its retention.
@@ -195,7 +207,9 @@ pub struct EventView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestDetail {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(pattern = "^DR-[0-9A-HJKMNP-TV-Z]{6}$", example = "DR-7K3P2X")]
     pub reference: String,
     pub tenant: String,
     pub kind: Kind,
@@ -214,6 +228,7 @@ pub struct RequestDetail {
     pub extension_reason: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub outcome_reason: Option<String>,
+    #[schema(format = "uuid")]
     pub duplicate_of: Option<String>,
     /// When the requester's personal data were erased at the end of their
     /// retention (an anonymous record stays).
@@ -309,7 +324,7 @@ pub async fn detail_of(
     path = "/v1/dpo/requests/{id}",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     responses(
         (status = 200, description = "The request, its documents and its timeline.", body = RequestDetail),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
