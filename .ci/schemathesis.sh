@@ -115,9 +115,17 @@ EOF
   ids+=("$(json "['id']" <<<"$out")")
   tracks+=("$(json "['tracking_token']" <<<"$out")")
   docs+=("$(curl -fsS -H "authorization: Bearer $admin_token" "$base/v1/dpo/requests/${ids[3]}" | json "['documents'][0]['id']")")
-  # One awaits an identity document: the upload route has something to take.
-  curl -fsS -o /dev/null -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
-    -d '{"to":"awaiting_identity","note":"seed"}' "$base/v1/dpo/requests/${ids[0]}/transitions"
+  # And one of the DPO's tenant with a document.
+  out=$(curl -fsS -F kind=portability -F first_name=Fuzz -F last_name=Seed -F email=seed@fuzz.invalid \
+    -F details=seed -F "id_document=@$dir/seed.pdf;type=application/pdf" "$base/v1/tenants/valparisis/requests")
+  ids+=("$(json "['id']" <<<"$out")")
+  tracks+=("$(json "['tracking_token']" <<<"$out")")
+  docs+=("$(curl -fsS -H "authorization: Bearer $admin_token" "$base/v1/dpo/requests/${ids[4]}" | json "['documents'][0]['id']")")
+  # Three await an identity document: the upload route has something to take.
+  for id in "${ids[@]:0:3}"; do
+    curl -fsS -o /dev/null -H "authorization: Bearer $admin_token" -H 'content-type: application/json' \
+      -d '{"to":"awaiting_identity","note":"seed"}' "$base/v1/dpo/requests/$id/transitions"
+  done
 
   quoted() { local v out=""; for v in "$@"; do out+="\"$v\", "; done; printf '[%s]' "${out%, }"; }
   # run LABEL TOKEN [filters...]
@@ -171,6 +179,24 @@ EOF
     echo "guichet logged errors during the fuzzing on $name"
     failed=1
   fi
+  # What the service answered, per route: the fuzzer reached past the checks.
+  python3 - "$dir/serve.log" <<'EOF'
+import collections, json, sys
+seen = collections.defaultdict(collections.Counter)
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        continue
+    fields = entry.get("fields", entry)
+    if fields.get("message") == "request":
+        seen[f'{fields.get("method")} {fields.get("route")}'][fields.get("status")] += 1
+for route in sorted(seen):
+    if set(seen[route]) == {405}:
+        continue  # a method the route does not take
+    counts = " ".join(f"{status}x{n}" for status, n in sorted(seen[route].items()))
+    print(f"  {route}: {counts}")
+EOF
   local cases
   cases=$(python3 - "$dir" <<'EOF'
 import glob, re, sys

@@ -362,6 +362,8 @@ pub struct HistoryItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct History {
+    /// The oldest `consent.history_max` at most.
+    #[schema(max_items = 1000)]
     pub items: Vec<HistoryItem>,
 }
 

@@ -1,10 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, with
-//! the answers every operation shares (`errors`) and the limits read from
-//! the running configuration (`limits`), so that what `/openapi.json`
-//! says is what this instance does.
+//! the answers every operation shares (`errors`), the rules between fields
+//! (`rules`) and what the running configuration says (`instance`: limits,
+//! purposes), so that what `/openapi.json` says is what this instance does.
 
 mod errors;
-mod limits;
+mod instance;
 mod rules;
 
 use utoipa::openapi::OpenApi as Document;
@@ -98,6 +98,6 @@ pub fn annotated() -> Document {
 pub fn document(settings: &Settings) -> serde_json::Value {
     let mut doc = serde_json::to_value(annotated()).unwrap_or_default();
     rules::apply(&mut doc);
-    limits::apply(&mut doc, settings);
+    instance::apply(&mut doc, settings);
     doc
 }

@@ -1,14 +1,27 @@
-//! The limits of the running configuration, written into the document: the
-//! annotations carry the embedded defaults, and an instance configured
-//! otherwise describes what it really accepts.
+//! What this instance is configured with, written into the document: its
+//! limits (the annotations carry the embedded defaults; an instance
+//! configured otherwise describes what it really accepts) and the consent
+//! purposes of its tenants.
 
 use serde_json::{json, Value};
 
 use crate::config::Settings;
 use crate::http::DEFAULT_PAGE_SIZE;
 
-/// Writes `settings`' limits over the annotated ones.
+/// Writes `settings`' limits over the annotated ones, and names the
+/// purposes a consent may choose among.
 pub fn apply(doc: &mut Value, settings: &Settings) {
+    let mut purposes: Vec<&str> = settings
+        .tenants
+        .values()
+        .flat_map(|t| t.consent.purposes.iter().map(|p| p.id.as_str()))
+        .collect();
+    purposes.sort_unstable();
+    purposes.dedup();
+    if let Some(names) = doc.pointer_mut("/components/schemas/ConsentRequest/properties/choices/propertyNames") {
+        names["enum"] = json!(purposes);
+        names["description"] = json!("A purpose of the tenant's policy (each tenant has its own: see its consent policy).");
+    }
     let limits = &settings.limits;
     let per_page = json!(limits.max_page_size);
     let per_page_default = json!(DEFAULT_PAGE_SIZE.min(limits.max_page_size));
@@ -42,6 +55,7 @@ pub fn apply(doc: &mut Value, settings: &Settings) {
 /// Where the components' schemas carry a configured limit.
 fn schema_limits(settings: &Settings) -> Vec<(&'static str, Value)> {
     let consent = &settings.consent;
+    let requests = &settings.requests;
     vec![
         ("/ConsentRequest/properties/tc_string/maxLength", json!(consent.tc_string_max)),
         ("/ConsentRequest/properties/page_url/maxLength", json!(consent.page_url_max)),
@@ -50,6 +64,12 @@ fn schema_limits(settings: &Settings) -> Vec<(&'static str, Value)> {
             "/NewStaff/properties/password/minLength",
             json!(settings.auth.min_password_length),
         ),
+        ("/SubmissionJson/properties/details/maxLength", json!(requests.details_max_chars)),
+        ("/SubmissionJson/properties/grounds/maxLength", json!(requests.details_max_chars)),
+        ("/SubmissionForm/properties/details/maxLength", json!(requests.details_max_chars)),
+        ("/SubmissionForm/properties/grounds/maxLength", json!(requests.details_max_chars)),
+        ("/SubmissionForm/properties/id_document/maxItems", json!(requests.max_documents)),
+        ("/DocumentsForm/properties/id_document/maxItems", json!(requests.max_documents)),
     ]
 }
 
@@ -74,8 +94,18 @@ mod tests {
     fn the_annotations_carry_the_embedded_defaults() {
         let settings = Settings::embedded_defaults().unwrap();
         let mut doc = annotated();
+        crate::openapi::rules::apply(&mut doc);
         apply(&mut doc, &settings);
-        assert_eq!(doc, annotated());
+        let names = doc
+            .pointer_mut("/components/schemas/ConsentRequest/properties/choices/propertyNames")
+            .and_then(Value::as_object_mut)
+            .unwrap();
+        let purposes = names.remove("enum").unwrap();
+        assert!(purposes.as_array().unwrap().contains(&json!("matomo")), "{purposes}");
+        names.remove("description");
+        let mut plain = annotated();
+        crate::openapi::rules::apply(&mut plain);
+        assert_eq!(doc, plain);
     }
 
     #[test]
