@@ -17,7 +17,7 @@ root=$PWD
 SCHEMATHESIS_VERSION=4.32.5
 PG_ADMIN_URL="${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 FUZZ_PORT="${FUZZ_PORT:-18310}"
-FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-40}"
+FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-30}"
 if (($#)); then backends=("$@"); else backends=(sqlite postgres); fi
 
 if [[ "$(st --version 2>/dev/null)" != *" $SCHEMATHESIS_VERSION" ]]; then

@@ -199,3 +199,38 @@ async fn every_answer_carries_a_request_id_and_logs_no_raw_path() {
         );
     }
 }
+
+/// Found by schemathesis: a DPO's list took any `tenant` (ignored), and a
+/// page past the last allowed answered a message naming a fixed number.
+#[tokio::test]
+async fn lists_refuse_a_tenant_that_cannot_be_a_slug_and_pages_past_the_limit() {
+    let app = spawn_app_with(|s| s.limits.max_page = 3, |_| {}).await;
+    let dpo = common::dpo(&app, "sevres", "dpo@ville-sevres.fr").await;
+    common::create_staff(&app, None, "admin@guichet.fr", "admin", common::PASSWORD).await;
+    let admin = common::login(&app, "admin@guichet.fr", common::PASSWORD).await;
+    let lists = [
+        "/v1/dpo/requests",
+        "/v1/dpo/audit",
+        "/v1/dpo/retention/runs",
+        "/v1/dpo/consents/stats",
+    ];
+    for token in [&dpo, &admin] {
+        for list in lists {
+            for bad in ["", "S%C3%A8vres", "a", "sevres;drop"] {
+                let res = common::get(&app, token, &format!("{list}?tenant={bad}")).await;
+                let body = assert_problem(res, 422, "validation_failed").await;
+                assert_eq!(body["errors"][0]["field"], "tenant", "{list} {bad}");
+            }
+        }
+    }
+    // A well-formed slug: a DPO still sees its own tenant, an admin the one named.
+    let res = common::get(&app, &dpo, "/v1/dpo/requests?tenant=dunkerque").await;
+    assert_eq!(res.status(), 200);
+    let res = common::get(&app, &admin, "/v1/dpo/requests?tenant=nowhere").await;
+    assert_problem(res, 404, "not_found").await;
+    let res = common::get(&app, &dpo, "/v1/dpo/requests?page=3").await;
+    assert_eq!(res.status(), 200);
+    let res = common::get(&app, &dpo, "/v1/dpo/requests?page=4").await;
+    let body = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["message"], "must be between 1 and 3");
+}

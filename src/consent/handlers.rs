@@ -75,7 +75,11 @@ pub struct ConsentRequest {
     pub tc_string: Option<String>,
     /// The page the banner was shown on (http or https); query and fragment
     /// are dropped.
-    #[schema(format = "uri", max_length = 2048, pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)")]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)"
+    )]
     pub page_url: Option<String>,
 }
 

@@ -31,11 +31,17 @@ impl Modify for CommonErrors {
             for op in operations(item) {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let body = op.request_body.is_some();
-                let query = op.parameters.iter().flatten().any(|p| {
-                    matches!(p.parameter_in, ParameterIn::Query)
-                });
+                let query = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
                 if body || query {
-                    add(op, "400", "Malformed request: a body or query that cannot be read.");
+                    add(
+                        op,
+                        "400",
+                        "Malformed request: a body or query that cannot be read.",
+                    );
                 }
                 if secured {
                     add(
@@ -48,9 +54,17 @@ impl Modify for CommonErrors {
                     add(op, "413", "The body is over the limit.");
                     add(op, "415", "The body is not of a type this operation takes.");
                 }
-                add(op, "500", "Unexpected error; the body carries no internals.");
+                add(
+                    op,
+                    "500",
+                    "Unexpected error; the body carries no internals.",
+                );
                 if database {
-                    add(op, "503", "The database cannot be reached right now; try again after Retry-After.");
+                    add(
+                        op,
+                        "503",
+                        "The database cannot be reached right now; try again after Retry-After.",
+                    );
                 }
                 for status in ["429", "503"] {
                     if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
@@ -95,14 +109,17 @@ fn add(op: &mut Operation, status: &str, description: &str) {
 }
 
 fn retry_after(response: &mut Response) {
-    response.headers.entry("Retry-After".into()).or_insert_with(|| {
-        HeaderBuilder::new()
-            .schema(
-                utoipa::openapi::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::Type::Integer)
-                    .minimum(Some(1)),
-            )
-            .description(Some("Seconds to wait before trying again."))
-            .build()
-    });
+    response
+        .headers
+        .entry("Retry-After".into())
+        .or_insert_with(|| {
+            HeaderBuilder::new()
+                .schema(
+                    utoipa::openapi::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::Type::Integer)
+                        .minimum(Some(1)),
+                )
+                .description(Some("Seconds to wait before trying again."))
+                .build()
+        });
 }

@@ -18,9 +18,13 @@ pub fn apply(doc: &mut Value, settings: &Settings) {
         .collect();
     purposes.sort_unstable();
     purposes.dedup();
-    if let Some(names) = doc.pointer_mut("/components/schemas/ConsentRequest/properties/choices/propertyNames") {
+    if let Some(names) =
+        doc.pointer_mut("/components/schemas/ConsentRequest/properties/choices/propertyNames")
+    {
         names["enum"] = json!(purposes);
-        names["description"] = json!("A purpose of the tenant's policy (each tenant has its own: see its consent policy).");
+        names["description"] = json!(
+            "A purpose of the tenant's policy (each tenant has its own: see its consent policy)."
+        );
     }
     let limits = &settings.limits;
     let per_page = json!(limits.max_page_size);
@@ -57,19 +61,46 @@ fn schema_limits(settings: &Settings) -> Vec<(&'static str, Value)> {
     let consent = &settings.consent;
     let requests = &settings.requests;
     vec![
-        ("/ConsentRequest/properties/tc_string/maxLength", json!(consent.tc_string_max)),
-        ("/ConsentRequest/properties/page_url/maxLength", json!(consent.page_url_max)),
-        ("/History/properties/items/maxItems", json!(consent.history_max)),
+        (
+            "/ConsentRequest/properties/tc_string/maxLength",
+            json!(consent.tc_string_max),
+        ),
+        (
+            "/ConsentRequest/properties/page_url/maxLength",
+            json!(consent.page_url_max),
+        ),
+        (
+            "/History/properties/items/maxItems",
+            json!(consent.history_max),
+        ),
         (
             "/NewStaff/properties/password/minLength",
             json!(settings.auth.min_password_length),
         ),
-        ("/SubmissionJson/properties/details/maxLength", json!(requests.details_max_chars)),
-        ("/SubmissionJson/properties/grounds/maxLength", json!(requests.details_max_chars)),
-        ("/SubmissionForm/properties/details/maxLength", json!(requests.details_max_chars)),
-        ("/SubmissionForm/properties/grounds/maxLength", json!(requests.details_max_chars)),
-        ("/SubmissionForm/properties/id_document/maxItems", json!(requests.max_documents)),
-        ("/DocumentsForm/properties/id_document/maxItems", json!(requests.max_documents)),
+        (
+            "/SubmissionJson/properties/details/maxLength",
+            json!(requests.details_max_chars),
+        ),
+        (
+            "/SubmissionJson/properties/grounds/maxLength",
+            json!(requests.details_max_chars),
+        ),
+        (
+            "/SubmissionForm/properties/details/maxLength",
+            json!(requests.details_max_chars),
+        ),
+        (
+            "/SubmissionForm/properties/grounds/maxLength",
+            json!(requests.details_max_chars),
+        ),
+        (
+            "/SubmissionForm/properties/id_document/maxItems",
+            json!(requests.max_documents),
+        ),
+        (
+            "/DocumentsForm/properties/id_document/maxItems",
+            json!(requests.max_documents),
+        ),
     ]
 }
 
@@ -101,7 +132,10 @@ mod tests {
             .and_then(Value::as_object_mut)
             .unwrap();
         let purposes = names.remove("enum").unwrap();
-        assert!(purposes.as_array().unwrap().contains(&json!("matomo")), "{purposes}");
+        assert!(
+            purposes.as_array().unwrap().contains(&json!("matomo")),
+            "{purposes}"
+        );
         names.remove("description");
         let mut plain = annotated();
         crate::openapi::rules::apply(&mut plain);
@@ -138,7 +172,13 @@ mod tests {
         assert_eq!(per_page["schema"]["maximum"], 20);
         assert_eq!(per_page["schema"]["default"], 20);
         let schemas = &doc["components"]["schemas"];
-        assert_eq!(schemas["ConsentRequest"]["properties"]["tc_string"]["maxLength"], 100);
-        assert_eq!(schemas["NewStaff"]["properties"]["password"]["minLength"], 16);
+        assert_eq!(
+            schemas["ConsentRequest"]["properties"]["tc_string"]["maxLength"],
+            100
+        );
+        assert_eq!(
+            schemas["NewStaff"]["properties"]["password"]["minLength"],
+            16
+        );
     }
 }

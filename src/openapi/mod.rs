@@ -11,8 +11,8 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
 use crate::config::Settings;
-use errors::CommonErrors;
 use crate::error::{FieldError, Problem};
+use errors::CommonErrors;
 
 /// A tenant's slug, as every `{tenant}` path parameter and `tenant` query
 /// parameter takes it.

@@ -24,7 +24,10 @@ pub fn apply(doc: &mut Value) {
         choices["propertyNames"] = json!({"type": "string", "pattern": PURPOSE_ID});
     }
     for (name, absent) in [
-        ("SubmissionJson", json!({"properties": {"scope": {"type": "null"}}})),
+        (
+            "SubmissionJson",
+            json!({"properties": {"scope": {"type": "null"}}}),
+        ),
         ("SubmissionForm", json!({"not": {"required": ["scope"]}})),
     ] {
         let scope = json!({
@@ -60,7 +63,10 @@ mod tests {
         super::apply(&mut doc);
         let schemas = &doc["components"]["schemas"];
         for name in ["TransitionRequest", "SubmissionJson", "SubmissionForm"] {
-            assert!(schemas[name]["allOf"].is_array(), "{name} carries its rules");
+            assert!(
+                schemas[name]["allOf"].is_array(),
+                "{name} carries its rules"
+            );
         }
         assert_eq!(
             schemas["ConsentRequest"]["properties"]["choices"]["propertyNames"]["pattern"],

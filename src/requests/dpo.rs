@@ -181,7 +181,11 @@ pub async fn apply_transition(
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
     /// Why more time is needed: sent to the requester.
-    #[schema(min_length = 1, max_length = 2000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     #[validate(
         length(max = 2000, message = "must be at most 2000 characters"),
         custom(function = "crate::http::not_blank")
@@ -269,7 +273,11 @@ pub async fn apply_extension(
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
     /// The text of the e-mail; more than white space.
-    #[schema(min_length = 1, max_length = 5000, pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     #[validate(
         length(max = 5000, message = "must be at most 5000 characters"),
         custom(function = "crate::http::not_blank")

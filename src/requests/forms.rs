@@ -50,15 +50,45 @@ macro_rules! lines {
 
 /// A required one-line text.
 pub const LINE: &str = concat!(
-    "^[", space!(), "]*", edge!(), "(", line!(), "*", edge!(), ")?[", space!(), "]*$"
+    "^[",
+    space!(),
+    "]*",
+    edge!(),
+    "(",
+    line!(),
+    "*",
+    edge!(),
+    ")?[",
+    space!(),
+    "]*$"
 );
 /// A required multi-line text.
 pub const TEXT: &str = concat!(
-    "^[", space!(), "]*", edge!(), "(", lines!(), "*", edge!(), ")?[", space!(), "]*$"
+    "^[",
+    space!(),
+    "]*",
+    edge!(),
+    "(",
+    lines!(),
+    "*",
+    edge!(),
+    ")?[",
+    space!(),
+    "]*$"
 );
 /// An optional multi-line text (white space alone counts as absent).
 pub const OPTIONAL_TEXT: &str = concat!(
-    "^[", space!(), "]*(", edge!(), "(", lines!(), "*", edge!(), ")?)?[", space!(), "]*$"
+    "^[",
+    space!(),
+    "]*(",
+    edge!(),
+    "(",
+    lines!(),
+    "*",
+    edge!(),
+    ")?)?[",
+    space!(),
+    "]*$"
 );
 
 /// A text with more than white space in it.
@@ -87,10 +117,7 @@ fn text(pattern: &str, min: usize, max: usize, description: &str) -> ObjectBuild
 fn fields(nullable: bool) -> ObjectBuilder {
     let optional = |b: ObjectBuilder| {
         if nullable {
-            b.schema_type(SchemaType::from_iter([
-                Type::String,
-                Type::Null,
-            ]))
+            b.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         } else {
             b
         }
@@ -128,23 +155,18 @@ fn fields(nullable: bool) -> ObjectBuilder {
             "postal_address",
             optional(text(OPTIONAL_TEXT, 0, POSTAL_MAX, "Optional.")),
         )
-        .property(
-            "details",
-            text(TEXT, 1, DETAILS_MAX, "What is asked."),
-        )
+        .property("details", text(TEXT, 1, DETAILS_MAX, "What is asked."))
         .required("details")
         .property(
             "scope",
             if nullable {
-                scope.schema_type(SchemaType::from_iter([
-                    Type::String,
-                    Type::Null,
-                ]))
-                .enum_values(Some([
-                    serde_json::json!("prospection"),
-                    serde_json::json!("processing"),
-                    serde_json::Value::Null,
-                ]))
+                scope
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .enum_values(Some([
+                        serde_json::json!("prospection"),
+                        serde_json::json!("processing"),
+                        serde_json::Value::Null,
+                    ]))
             } else {
                 scope
             },

@@ -18,7 +18,10 @@ use crate::staff::Staff;
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Comma-separated statuses.
-    #[param(example = "received,in_progress", pattern = "^ *((received|in_progress|awaiting_identity|completed|rejected) *)?(, *((received|in_progress|awaiting_identity|completed|rejected) *)?)*$")]
+    #[param(
+        example = "received,in_progress",
+        pattern = "^ *((received|in_progress|awaiting_identity|completed|rejected) *)?(, *((received|in_progress|awaiting_identity|completed|rejected) *)?)*$"
+    )]
     pub status: Option<String>,
     pub kind: Option<Kind>,
     /// Only requests past their due date.
