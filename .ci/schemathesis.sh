@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the live OpenAPI document with schemathesis: `guichet serve` on a
 # fresh SQLite file, then on a fresh PostgreSQL database; every operation,
-# the staff routes with real tokens (an admin's, then a DPO's), every check.
-# Any 5xx, undocumented status, body or header outside the schema fails it.
+# the staff routes with real tokens (a DPO's, then an admin's), every check.
+# Any 5xx, undocumented status, body or header outside the schema, or error
+# in the service's log fails it.
 #
 #   .ci/schemathesis.sh            both backends
 #   .ci/schemathesis.sh sqlite     one of them (sqlite | postgres)
@@ -20,9 +21,12 @@ FUZZ_PORT="${FUZZ_PORT:-18310}"
 FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-30}"
 if (($#)); then backends=("$@"); else backends=(sqlite postgres); fi
 
+# Run as a module: no console script on the PATH is needed.
+st() { python3 -m schemathesis.cli "$@"; }
 if [[ "$(st --version 2>/dev/null)" != *" $SCHEMATHESIS_VERSION" ]]; then
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+st --version
 
 cargo build --quiet --bin guichet
 bin="$root/target/debug/guichet"
