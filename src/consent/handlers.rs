@@ -70,8 +70,8 @@ pub struct ConsentRequest {
     /// refused, is a 422.
     #[schema(value_type = HashMap<String, bool>)]
     pub choices: HashMap<String, bool>,
-    /// IAB TCF string, stored as given.
-    #[schema(max_length = 4096)]
+    /// IAB TCF string, stored as given (no control character).
+    #[schema(max_length = 4096, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub tc_string: Option<String>,
     /// The page the banner was shown on (http or https); query and fragment
     /// are dropped.
@@ -176,6 +176,13 @@ pub async fn record(
         .is_some_and(|s| s.len() > limits.tc_string_max)
     {
         invalid("tc_string", "is too long");
+    }
+    if body
+        .tc_string
+        .as_ref()
+        .is_some_and(|s| s.chars().any(char::is_control))
+    {
+        invalid("tc_string", "must not contain control characters");
     }
     let page_url = match body.page_url.as_deref() {
         None => None,

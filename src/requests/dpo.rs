@@ -25,13 +25,25 @@ use crate::tenants::Tenant;
 pub struct TransitionRequest {
     pub to: Status,
     /// A note for the timeline (and the requester's e-mail, when one is sent).
-    #[schema(max_length = 5000)]
-    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
+    #[validate(
+        length(max = 5000, message = "must be at most 5000 characters"),
+        custom(function = "crate::http::plain_text")
+    )]
     pub note: Option<String>,
     /// Required (more than white space) to reject: it is sent to the
     /// requester.
-    #[schema(max_length = 5000)]
-    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
+    #[validate(
+        length(max = 5000, message = "must be at most 5000 characters"),
+        custom(function = "crate::http::plain_text")
+    )]
     pub reason: Option<String>,
 }
 
@@ -184,11 +196,12 @@ pub struct ExtensionRequest {
     #[schema(
         min_length = 1,
         max_length = 2000,
-        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     #[validate(
         length(max = 2000, message = "must be at most 2000 characters"),
-        custom(function = "crate::http::not_blank")
+        custom(function = "crate::http::not_blank"),
+        custom(function = "crate::http::plain_text")
     )]
     pub reason: String,
 }
@@ -276,11 +289,12 @@ pub struct MessageRequest {
     #[schema(
         min_length = 1,
         max_length = 5000,
-        pattern = r"[^\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     #[validate(
         length(max = 5000, message = "must be at most 5000 characters"),
-        custom(function = "crate::http::not_blank")
+        custom(function = "crate::http::not_blank"),
+        custom(function = "crate::http::plain_text")
     )]
     pub body: String,
 }
@@ -391,6 +405,9 @@ pub async fn document(
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
     let row = visible(&state, &staff, id).await?;
+    if uuid::Uuid::parse_str(&document_id).is_err() {
+        return Err(ApiError::not_found("No document has this id."));
+    }
     let now = state.clock.now().naive_utc();
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
     let doc = state

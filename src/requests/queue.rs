@@ -28,7 +28,7 @@ pub struct QueueQuery {
     pub overdue: Option<bool>,
     /// Beginnings of words of the reference, names or e-mail (all of
     /// them; case and accents ignored).
-    #[param(max_length = 100)]
+    #[param(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub q: Option<String>,
     /// `due_at` (default: open first, most urgent first), `-due_at`,
     /// `received_at`, `-received_at`.
@@ -132,6 +132,12 @@ pub async fn list(
             ))
         }
     };
+    if q.q
+        .as_deref()
+        .is_some_and(|q| q.chars().any(char::is_control))
+    {
+        return Err(ApiError::field("q", "must not contain control characters"));
+    }
     let query = q.q.as_deref().map(str::trim).unwrap_or("");
     if query.chars().count() > 100 {
         return Err(ApiError::field("q", "must be at most 100 characters"));
@@ -248,6 +254,11 @@ pub async fn visible(
     staff: &Staff,
     id: String,
 ) -> Result<RequestRow, ApiError> {
+    // Ids are UUIDs: anything else names no request, and never reaches
+    // the database (PostgreSQL refuses a NUL in a text).
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::not_found("No request has this id."));
+    }
     let row = state
         .db
         .run(move |conn| Ok(store::find(conn, &id)?))

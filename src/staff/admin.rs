@@ -156,6 +156,9 @@ pub async fn disable_user(
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
     let id = path.into_inner();
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::not_found("No staff account has this id."));
+    }
     if id == staff.id {
         return Err(ApiError::conflict(
             "cannot_disable_self",
