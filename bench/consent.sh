@@ -11,7 +11,7 @@
 # requests in flight, committed but unread, so rows may exceed 201s by
 # that much, never fall short).
 #
-# Usage: bench/consent.sh [--record]   (SECS=15 by default)
+# Usage: bench/consent.sh [--record]   (SECS=15, BACKENDS="postgres sqlite")
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SECS=${SECS:-15}
@@ -77,8 +77,9 @@ SQL
   return 0
 }
 
-run_backend postgres
-run_backend sqlite
+for backend in ${BACKENDS:-postgres sqlite}; do
+  run_backend "$backend"
+done
 
 table=$(
   echo "| backend | consents/s | pgbench inserts/s | ratio to target | POST p99 ms | 201s | rows | GET current/s | GET p99 ms | GET /healthz/s | GET ratio |"

@@ -12,7 +12,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::consent::{ConsentWriter, ReceiptSigner};
+use crate::consent::{ConsentReads, ConsentWriter, ReceiptSigner};
 use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
@@ -38,6 +38,9 @@ pub struct AppState {
     pub login_limiter: LoginLimiter,
     pub receipts: ReceiptSigner,
     pub consent_writer: ConsentWriter,
+    pub consent_reads: ConsentReads,
+    /// On SQLite, the lock held while this service runs on the file.
+    pub sqlite_guard: Option<Arc<std::fs::File>>,
     pub mail: Arc<Mail>,
     pub mail_worker: Worker,
     pub documents: KeyRing,
@@ -53,6 +56,8 @@ pub enum StartError {
     Secrets(#[from] SecretsError),
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error(transparent)]
+    AlreadyServing(#[from] db::migrate::SingleInstanceError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -96,6 +101,7 @@ impl Application {
     ) -> Result<Self, StartError> {
         let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
         let tenants = prepare_database(&settings, &clock)?;
+        let sqlite_guard = db::migrate::single_instance(&settings.database.url)?.map(Arc::new);
         let db = Db::new(&settings.database)?;
         let bind = settings.bind_addr()?;
         let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind {
@@ -155,6 +161,12 @@ impl Application {
                 settings.consent.max_batch,
                 Duration::from_millis(settings.consent.enqueue_timeout_ms),
             ),
+            consent_reads: ConsentReads::start(
+                &db,
+                settings.consent.cache_entries,
+                Duration::from_millis(settings.consent.cache_sync_wait_ms),
+            ),
+            sqlite_guard,
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
             retention,
         });

@@ -111,6 +111,9 @@ pub struct DatabaseSettings {
     pub sqlite_busy_timeout_ms: u64,
     /// The same for the short reads made on the HTTP workers themselves.
     pub sqlite_reader_busy_timeout_ms: u64,
+    /// Free bytes the SQLite file's disk must keep for `/readyz` to answer
+    /// 200 (a read-only disk is never ready).
+    pub sqlite_min_free_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +186,11 @@ pub struct ConsentSettings {
     pub max_batch: usize,
     /// Milliseconds a consent may wait for room in the queue.
     pub enqueue_timeout_ms: u64,
+    /// Subjects whose latest consent event is kept in memory; 0 keeps none.
+    pub cache_entries: usize,
+    /// On PostgreSQL, how long a read waits for this instance to have heard
+    /// the other instances' writes before it asks the database instead.
+    pub cache_sync_wait_ms: u64,
     /// Characters of the user agent kept.
     pub user_agent_max: usize,
     /// Longest TCF string accepted, in bytes.

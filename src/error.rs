@@ -140,6 +140,18 @@ impl ApiError {
         e
     }
 
+    /// A write the disk refused (full, read-only): nothing was recorded.
+    pub fn storage_unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "The service cannot record anything right now; nothing was recorded. Try again later.",
+        )
+        .with_header("retry-after", "30");
+        e.cause = Some(cause.into());
+        e
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -234,7 +246,9 @@ impl ResponseError for ApiError {
 
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
-        if e.is_unavailable() {
+        if e.is_storage_failure() {
+            Self::storage_unavailable(e)
+        } else if e.is_unavailable() {
             Self::unavailable(e)
         } else {
             Self::internal(e)

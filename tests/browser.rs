@@ -11,9 +11,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
+use common::webdriver::{chromium_and_driver, chromium_args, screenshots_dir, Driver};
 use common::{create_staff, deliver, SmtpServer, TestApp, PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 use mail_parser::MessageParser;
@@ -21,51 +20,6 @@ use serde_json::json;
 
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
-
-fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
-    }
-    candidates.iter().map(PathBuf::from).find(|p| p.exists())
-}
-
-/// chromedriver on a free port, stopped when dropped.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start(binary: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = Self { child, port };
-        // Wait for the process to listen (a start-up, not the clock).
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return driver;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("chromedriver did not listen on port {port}");
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Browser {
     client: Client,
@@ -76,28 +30,19 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &Driver, chromium: &Path, profile: &Path, base: &str) -> Self {
+        let mut args = chromium_args(profile);
+        args.push("--blink-settings=scriptEnabled=false".into());
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,1500",
-                    "--lang=fr-FR", "--blink-settings=scriptEnabled=false",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
+            json!({"binary": chromium, "args": args}),
         );
         let client = ClientBuilder::native()
             .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .connect(&driver.url())
             .await
             .expect("a WebDriver session");
-        let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
+        let shots = screenshots_dir();
         Self {
             client,
             shots,
@@ -250,16 +195,7 @@ async fn seed_queue(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
-    let chromium = find_binary(
-        "CHROME",
-        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
-    );
-    let chromedriver = find_binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
-    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI needs chromium and chromedriver (apt-get install chromium chromium-driver)");
-        }
-        eprintln!("skipped: chromium or chromedriver is not installed");
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
         return;
     };
     let smtp = SmtpServer::start();

@@ -34,7 +34,9 @@ fn command(dir: &Path, db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -
 }
 
 fn guichet(dir: &Path, db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(dir, db, args, env).output().unwrap()
+    let out = command(dir, db, args, env).output().unwrap();
+    std::io::Write::write_all(&mut common::log_file("guichet"), &out.stderr).unwrap();
+    out
 }
 
 fn stdout(out: &Output) -> String {

@@ -349,9 +349,37 @@ fn instances_starting_together_on_one_database_all_come_up() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    if !db.is_postgres() {
+        // SQLite serves one instance: the others say so and stop.
+        let (up, refused): (Vec<_>, Vec<_>) = started.into_iter().partition(Result::is_ok);
+        assert!(!up.is_empty(), "one instance at least comes up");
+        for e in refused {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("serve.lock") && e.contains("PostgreSQL"), "{e}");
+        }
+        return;
+    }
     for result in &started {
         assert!(result.is_ok(), "{result:?}");
     }
     let ports: std::collections::BTreeSet<_> = started.into_iter().map(Result::unwrap).collect();
     assert_eq!(ports.len(), 3);
+}
+
+#[test]
+fn a_second_service_on_one_sqlite_file_is_refused_until_the_first_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    if db.is_postgres() {
+        return;
+    }
+    let settings = test_settings(dir.path(), &db);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _guard = runtime.enter();
+    let first = Application::build(settings.clone(), Clock::system()).expect("first starts");
+    let second = Application::build(settings.clone(), Clock::system());
+    let e = second.err().expect("second refused").to_string();
+    assert!(e.contains("another `guichet serve`"), "{e}");
+    drop(first);
+    Application::build(settings, Clock::system()).expect("starts once the first is gone");
 }

@@ -255,7 +255,9 @@ pub async fn record(
         receipt: Some(receipt),
     };
     let out = view(&tenant.slug, &row);
+    let cached = row.clone();
     state.consent_writer.write(row).await?;
+    state.consent_reads.cache().put(&cached);
     Ok(HttpResponse::Created()
         .insert_header((
             "location",
@@ -288,11 +290,11 @@ pub async fn current(
     let tenant = state.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
     let now = state.clock.now().naive_utc();
-    let tenant_id = tenant.id.clone();
     let row = state
-        .db
-        .read(move |conn| Ok(store::current(conn, &tenant_id, &subject, now)?))
+        .consent_reads
+        .latest(&state.db, &tenant.id, &subject)
         .await?
+        .filter(|e| store::in_force(e, now))
         .ok_or_else(|| ApiError::not_found("No consent is in force for this subject."))?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -333,7 +335,7 @@ pub async fn withdraw(
             write_transaction(conn, |conn| {
                 let Some(consent) = store::current(conn, &tenant_id, &subject, now.naive_utc())?
                 else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 let row = EventRow {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -347,17 +349,18 @@ pub async fn withdraw(
                     receipt: None,
                     ..consent
                 };
-                store::insert(conn, &[row])?;
-                Ok(true)
+                store::insert(conn, std::slice::from_ref(&row))?;
+                Ok(Some(row))
             })
             .map_err(|e: diesel::result::Error| ApiError::from(e))
         })
         .await?;
-    if !withdrawn {
+    let Some(withdrawal) = withdrawn else {
         return Err(ApiError::not_found(
             "No consent is in force for this subject.",
         ));
-    }
+    };
+    state.consent_reads.cache().put(&withdrawal);
     Ok(HttpResponse::NoContent().finish())
 }
 

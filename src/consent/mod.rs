@@ -1,18 +1,21 @@
 //! Cookie consent: the banner's routes, receipts, group-committed records,
 //! anonymous daily counts, and the DPO's statistics and export.
 
+pub mod cache;
 pub mod cors;
 pub mod handlers;
 pub mod policy;
 pub mod receipt;
 pub mod stats;
 pub mod store;
+pub mod sync;
 pub mod writer;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
 pub use receipt::ReceiptSigner;
+pub use sync::ConsentReads;
 pub use writer::ConsentWriter;
 
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what

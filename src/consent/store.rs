@@ -73,6 +73,9 @@ pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
         on_backend!(conn, |c| diesel::insert_into(events::table)
             .values(rows)
             .execute(c))?;
+        if let DbConnection::Pg(c) = conn {
+            notify(c, rows)?;
+        }
         for ((tenant, day, purpose), t) in tally(rows) {
             let row = (
                 counts::tenant_id.eq(tenant),
@@ -95,6 +98,33 @@ pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
         }
         Ok(())
     })
+}
+
+/// Tells every instance's listener, on commit, which subjects have a new
+/// latest event (see `sync.rs`). A notification carries at most 8000
+/// bytes: the lines are sent in chunks, all in one statement.
+fn notify(conn: &mut diesel::PgConnection, rows: &[EventRow]) -> QueryResult<()> {
+    let mut chunks: Vec<String> = Vec::new();
+    for row in rows {
+        let line = super::sync::payload(row);
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() + line.len() < 7900 => {
+                chunk.push('\n');
+                chunk.push_str(&line);
+            }
+            _ => chunks.push(line),
+        }
+    }
+    diesel::sql_query("SELECT pg_notify($1, chunk) FROM unnest($2) AS chunk")
+        .bind::<diesel::sql_types::Text, _>(super::sync::CHANNEL)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunks)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether an event is a consent in force at `now`.
+pub fn in_force(e: &EventRow, now: NaiveDateTime) -> bool {
+    e.event == GIVEN && e.expires_at.is_some_and(|x| x > now)
 }
 
 /// The subject's latest event, whatever it is: the hottest read of the
@@ -134,8 +164,7 @@ pub fn current(
     subject_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<EventRow>> {
-    Ok(latest(conn, tenant_id, subject_id)?
-        .filter(|e| e.event == GIVEN && e.expires_at.is_some_and(|x| x > now)))
+    Ok(latest(conn, tenant_id, subject_id)?.filter(|e| in_force(e, now)))
 }
 
 /// The subject's events, oldest first (at most `limit`).

@@ -2,7 +2,10 @@
 //! writer thread takes whatever has queued up while the previous commit
 //! was running, inserts it in one statement, commits, then answers every
 //! request of the batch. No request is answered before its row is
-//! committed, and no request waits for a timer.
+//! committed, and no request waits for a timer. While the database cannot
+//! be reached, every consent waiting is answered 503 once the pool has
+//! waited `database.acquire_timeout_secs` for a connection, not after a
+//! wait per batch.
 
 use std::time::Duration;
 
@@ -61,6 +64,9 @@ impl ConsentWriter {
             Ok(Err(unavailable)) if unavailable == UNAVAILABLE => Err(ApiError::unavailable(
                 anyhow::anyhow!("consent writer: database unavailable"),
             )),
+            Ok(Err(refused)) if refused == NO_STORAGE => Err(ApiError::storage_unavailable(
+                anyhow::anyhow!("consent writer: the disk refused the write"),
+            )),
             Ok(Err(e)) => Err(ApiError::internal(anyhow::anyhow!("consent writer: {e}"))),
             Err(_) => Err(ApiError::internal(anyhow::anyhow!(
                 "consent writer stopped"
@@ -70,6 +76,7 @@ impl ConsentWriter {
 }
 
 const UNAVAILABLE: &str = "database unavailable";
+const NO_STORAGE: &str = "no storage";
 
 fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
@@ -81,19 +88,27 @@ fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit(&pool, &mut batch);
+        if let Err(unreachable) = commit(&pool, &mut batch) {
+            // What queued up meanwhile has waited for the database as long
+            // as the batch did (up to `database.acquire_timeout_secs`):
+            // answered now, not after another wait of its own.
+            tracing::warn!(error = %unreachable, "consent writer has no connection");
+            while let Ok(job) = rx.try_recv() {
+                let _ = job.reply.send(Err(UNAVAILABLE.into()));
+            }
+        }
     }
 }
 
-fn commit(pool: &Pool, batch: &mut Vec<Job>) {
+/// Commits the batch and answers it; `Err` when no connection could be had.
+fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
     let mut conn = match pool.get() {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(error = %e, "consent writer has no connection");
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(UNAVAILABLE.into()));
             }
-            return;
+            return Err(e);
         }
     };
     let rows: Vec<EventRow> = batch.iter().map(|j| j.row.clone()).collect();
@@ -102,10 +117,18 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Ok(()));
             }
-            return;
+            return Ok(());
         }
         Err(e) => DbError::from(e),
     };
+    if error.is_storage_failure() {
+        // A full or read-only disk fails every row alike.
+        tracing::warn!(error = %error, "consent writer cannot write to the disk");
+        for job in batch.drain(..) {
+            let _ = job.reply.send(Err(NO_STORAGE.into()));
+        }
+        return Ok(());
+    }
     let alive = conn.batch_execute("SELECT 1").is_ok();
     if error.is_unavailable() || !alive {
         conn.mark_failed();
@@ -113,13 +136,13 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(UNAVAILABLE.into()));
         }
-        return;
+        return Ok(());
     }
     if batch.len() == 1 {
         for job in batch.drain(..) {
             let _ = job.reply.send(Err(error.to_string()));
         }
-        return;
+        return Ok(());
     }
     // One bad row must not fail its neighbours: retry them one by one.
     tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
@@ -128,4 +151,5 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) {
             store::insert(&mut conn, std::slice::from_ref(&job.row)).map_err(|e| e.to_string());
         let _ = job.reply.send(result);
     }
+    Ok(())
 }

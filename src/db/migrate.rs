@@ -37,6 +37,38 @@ pub fn lock_file(path: &str) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// On SQLite, the lock that makes `guichet serve` the only service on its
+/// file (what it keeps in memory, such as the current consents, is then
+/// never staler than the file): `Ok(None)` on PostgreSQL, an error naming
+/// the lock file when another service holds it. Held until dropped.
+pub fn single_instance(url: &str) -> Result<Option<std::fs::File>, SingleInstanceError> {
+    if super::Backend::from_url(url) != Ok(super::Backend::Sqlite) {
+        return Ok(None);
+    }
+    let path = format!("{}.serve.lock", super::sqlite_path(url));
+    let fail = |reason: String| SingleInstanceError {
+        path: path.clone(),
+        reason,
+    };
+    let file = lock_file(&path).map_err(|e| fail(e.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(fail(
+            "another `guichet serve` uses this SQLite database; SQLite serves one instance, \
+             use PostgreSQL to run several"
+                .into(),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(e.to_string())),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct SingleInstanceError {
+    pub path: String,
+    pub reason: String,
+}
+
 /// Runs `f` while holding the start-up lock: a PostgreSQL advisory lock;
 /// on SQLite, an exclusive lock on a file beside the database (processes
 /// started together on one file take turns).

@@ -4,6 +4,7 @@
 mod manager;
 pub mod migrate;
 pub mod schema;
+pub mod storage;
 
 use std::time::Duration;
 
@@ -185,6 +186,18 @@ impl DbError {
             _ => false,
         }
     }
+
+    /// True when SQLite could not write for want of storage: a full or
+    /// read-only disk, an I/O error.
+    pub fn is_storage_failure(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                storage::is_storage_message(info.message())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The pool and the way to use it off the async executor.
@@ -193,6 +206,7 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     sqlite_file: Option<std::path::PathBuf>,
+    sqlite_min_free_bytes: u64,
     manager: ConnectionManager,
 }
 
@@ -224,12 +238,18 @@ impl Db {
             pool,
             backend,
             sqlite_file,
+            sqlite_min_free_bytes: settings.sqlite_min_free_bytes,
             manager,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Opens connections outside the pool (listeners, long jobs).
+    pub fn manager(&self) -> &ConnectionManager {
+        &self.manager
     }
 
     pub fn pool(&self) -> &Pool {
@@ -284,10 +304,12 @@ impl Db {
         })
     }
 
-    /// Answers whether the database serves a real query within `timeout`.
+    /// Answers whether the database serves a real query within `timeout`
+    /// and, on SQLite, whether its disk can take writes.
     pub async fn ping(&self, timeout: Duration) -> Result<(), DbError> {
         let pool = self.pool.clone();
         let sqlite_file = self.sqlite_file.clone();
+        let min_free = self.sqlite_min_free_bytes;
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get_timeout(timeout)?;
             if let Err(e) = conn.batch_execute("SELECT 1 FROM tenants LIMIT 1") {
@@ -300,6 +322,10 @@ impl Db {
                 std::fs::metadata(file).map_err(|e| DbError::Connect {
                     target: format!("SQLite file {}", file.display()),
                     reason: e.to_string(),
+                })?;
+                storage::check_writable(file, min_free).map_err(|reason| DbError::Connect {
+                    target: format!("SQLite file {}", file.display()),
+                    reason,
                 })?;
             }
             Ok(())

@@ -478,6 +478,8 @@ pub async fn document(
         ))
         .insert_header(("cache-control", "no-store"))
         .insert_header(("x-content-type-options", "nosniff"))
+        // Should a browser ever render it (a polyglot file), nothing in it runs.
+        .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
         .body(bytes))
 }
 

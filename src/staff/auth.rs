@@ -98,8 +98,13 @@ pub async fn from_token(state: &AppState, token: &str) -> Result<(Staff, token::
         .filter(|r| !r.disabled)
         .ok_or_else(token::missing)?;
     // The role and tenant are read from the account, not trusted from the
-    // token: a change takes effect at once.
+    // token: a change takes effect at once, and a token whose claims no
+    // longer match the account (or were rewritten) is refused.
     let role = Role::parse(&row.role).ok_or_else(token::missing)?;
+    let tenant = state.tenants.slug_of(row.tenant_id.as_deref());
+    if claims.role != role.as_str() || claims.tenant != tenant {
+        return Err(token::missing());
+    }
     Ok((
         Staff {
             id: row.id,

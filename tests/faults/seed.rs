@@ -1,0 +1,136 @@
+//! Old data for a sweep to remove, written straight into the tables, and
+//! the check that a sweep stopped anywhere left no record half removed.
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::prelude::*;
+use guichet::db::schema::{consent_events, request_documents, rights_requests, tenants};
+use guichet::db::DbConnection;
+use guichet::requests::store::{DocumentRow, RequestRow};
+
+pub fn tenant_id(conn: &mut DbConnection, slug: &str) -> String {
+    tenants::table
+        .filter(tenants::slug.eq(slug))
+        .select(tenants::id)
+        .first(conn)
+        .unwrap()
+}
+
+fn days_ago(n: i64) -> NaiveDateTime {
+    (Utc::now() - chrono::Duration::days(n)).naive_utc()
+}
+
+/// `n` consents given `age_days` ago.
+pub fn consents(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+    let at = days_ago(age_days);
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
+                consent_events::tenant_id.eq(tenant.to_owned()),
+                consent_events::subject_id.eq(uuid::Uuid::new_v4().to_string()),
+                consent_events::event.eq("given"),
+                consent_events::policy_version.eq("2026-01"),
+                consent_events::choices.eq(r#"{"essential":true}"#),
+                consent_events::gpc.eq(false),
+                consent_events::at.eq(at + chrono::Duration::milliseconds(i as i64)),
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        guichet::on_backend!(conn, |c| diesel::insert_into(consent_events::table)
+            .values(chunk)
+            .execute(c)
+            .unwrap());
+    }
+}
+
+/// `n` access requests closed `age_days` ago, each with a document.
+pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+    let closed = days_ago(age_days);
+    guichet::db::write_transaction(conn, |conn| -> QueryResult<()> {
+        for i in 0..n {
+            let id = uuid::Uuid::now_v7().to_string();
+            let row = RequestRow {
+                id: id.clone(),
+                tenant_id: tenant.to_owned(),
+                reference: format!("DR-K{i:05}"),
+                kind: "access".into(),
+                status: "completed".into(),
+                is_open: false,
+                first_name: Some("Zoé".into()),
+                last_name: Some("Lefèvre".into()),
+                email: Some(format!("old{i}@example.org")),
+                email_hash: Some(format!("hash{i}")),
+                postal_address: None,
+                details: Some("SECRET-DETAILS".into()),
+                scope: None,
+                grounds: None,
+                search_text: Some("zoé lefèvre".into()),
+                received_at: closed - chrono::Duration::days(10),
+                due_at: closed + chrono::Duration::days(20),
+                paused_at: None,
+                extended: false,
+                extension_reason: None,
+                closed_at: Some(closed),
+                outcome_reason: None,
+                duplicate_of: None,
+                erased_at: None,
+                updated_at: closed,
+            };
+            guichet::requests::store::insert(conn, &row)?;
+            guichet::requests::store::insert_document(
+                conn,
+                &DocumentRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    request_id: id,
+                    filename: "carte.pdf".into(),
+                    content_type: "application/pdf".into(),
+                    size: 4,
+                    sha256: "00".into(),
+                    key_id: "k".into(),
+                    nonce: vec![0; 12],
+                    ciphertext: Some(vec![1, 2, 3, 4]),
+                    uploaded_at: closed - chrono::Duration::days(10),
+                    purged_at: None,
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Requests are either untouched or wholly erased, and every document
+/// either has its content or says when it lost it.
+pub fn assert_swept_consistently(conn: &mut DbConnection) {
+    type Row = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<NaiveDateTime>,
+    );
+    let requests: Vec<Row> = rights_requests::table
+        .select((
+            rights_requests::first_name,
+            rights_requests::email,
+            rights_requests::details,
+            rights_requests::erased_at,
+        ))
+        .load(conn)
+        .unwrap();
+    for (name, email, details, erased) in requests {
+        for kept in [&name, &email, &details] {
+            assert_eq!(kept.is_some(), erased.is_none(), "a request half erased");
+        }
+    }
+    let docs: Vec<(bool, Option<NaiveDateTime>)> = request_documents::table
+        .select((
+            request_documents::ciphertext.is_not_null(),
+            request_documents::purged_at,
+        ))
+        .load(conn)
+        .unwrap();
+    for (held, purged) in docs {
+        assert_eq!(held, purged.is_none(), "a document row pointing at nothing");
+    }
+}
