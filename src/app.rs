@@ -170,7 +170,7 @@ impl Application {
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
             retention,
         });
-        let openapi = crate::openapi::document();
+        let openapi = crate::openapi::document(&state.settings);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -184,7 +184,10 @@ impl Application {
                 .configure(crate::requests::routes)
                 .configure(crate::retention::routes)
                 .configure(extra)
-                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}")
+                        .external_url_unchecked("/openapi.json", openapi.clone()),
+                )
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(http::catch_panic))
                 .wrap(from_fn(http::problem_fallback))

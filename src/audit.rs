@@ -81,8 +81,9 @@ pub struct AuditQuery {
     #[param(max_length = 64, pattern = "^[a-z_.]{1,64}$")]
     pub kind: Option<String>,
     /// Admins only: entries of one tenant.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,

@@ -145,6 +145,8 @@ pub struct LimitSettings {
     pub json_body_bytes: usize,
     /// Largest `per_page` of a list.
     pub max_page_size: u32,
+    /// Largest `page` of a list.
+    pub max_page: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,6 +399,9 @@ impl Settings {
                 "limits.max_page_size",
                 "must be between 1 and 100",
             ));
+        }
+        if self.limits.max_page == 0 {
+            return Err(ConfigError::key("limits.max_page", "must be at least 1"));
         }
         let auth = &self.auth;
         if !(60..=86_400).contains(&auth.token_lifetime_secs) {

@@ -216,6 +216,90 @@ async fn openapi_describes_every_operation_with_its_errors() {
     }
 }
 
+/// What schemathesis (`.ci/schemathesis.sh`) relies on: the validation
+/// rules and the answers each operation shares are in the document, and the
+/// limits are this instance's, not the defaults'.
+#[tokio::test]
+async fn openapi_carries_the_rules_and_this_instances_limits() {
+    let app = spawn_app_with(
+        |s| {
+            s.limits.max_page_size = 20;
+            s.requests.details_max_chars = 800;
+        },
+        |_| {},
+    )
+    .await;
+    let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+    let queue = op("/v1/dpo/requests", "get");
+    let param = |name: &str| {
+        queue["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(param("per_page")["schema"]["maximum"], 20);
+    assert_eq!(param("per_page")["schema"]["default"], 20);
+    assert_eq!(param("page")["schema"]["maximum"], 1_000_000);
+    assert_eq!(param("tenant")["schema"]["pattern"], "^[a-z0-9-]{2,40}$");
+    for status in ["400", "401", "422", "500", "503"] {
+        assert!(
+            queue["responses"][status].is_object(),
+            "the queue documents {status}"
+        );
+    }
+    let submit = op("/v1/tenants/{tenant}/requests", "post");
+    let content = &submit["requestBody"]["content"];
+    assert!(content["multipart/form-data"].is_object());
+    assert!(content["application/json"].is_object());
+    for status in ["400", "413", "415", "503"] {
+        assert!(
+            submit["responses"][status].is_object(),
+            "submit documents {status}"
+        );
+    }
+    assert!(submit["responses"]["429"]["headers"]["Retry-After"].is_object());
+    let schemas = &doc["components"]["schemas"];
+    let form = &schemas["SubmissionJson"];
+    assert_eq!(form["properties"]["details"]["maxLength"], 800);
+    assert_eq!(form["properties"]["email"]["format"], "email");
+    assert_eq!(form["additionalProperties"], false);
+    assert!(form["allOf"].is_array(), "an opposition needs a scope");
+    assert_eq!(
+        schemas["SubmissionForm"]["properties"]["id_document"]["maxItems"],
+        2
+    );
+    assert_eq!(
+        schemas["Kind"]["enum"],
+        serde_json::json!([
+            "access",
+            "rectification",
+            "erasure",
+            "restriction",
+            "opposition",
+            "portability"
+        ])
+    );
+    let purposes = &schemas["ConsentRequest"]["properties"]["choices"]["propertyNames"]["enum"];
+    assert!(
+        purposes.as_array().unwrap().contains(&"matomo".into()),
+        "{purposes}"
+    );
+    let document = op("/v1/dpo/requests/{id}/documents/{document_id}", "get");
+    for media in ["application/pdf", "image/jpeg", "image/png"] {
+        assert!(
+            document["responses"]["200"]["content"][media].is_object(),
+            "{media}"
+        );
+    }
+    assert_eq!(document["parameters"][0]["schema"]["format"], "uuid");
+    // Answered without the database: no 503 to document.
+    assert!(op("/healthz", "get")["responses"]["503"].is_null());
+}
+
 #[tokio::test]
 async fn docs_render_the_document() {
     let app = spawn_app().await;

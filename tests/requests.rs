@@ -801,6 +801,17 @@ async fn completing_an_opposition_to_prospection_lists_the_address() {
         }
     };
     assert_eq!(check("news.letter@example.org").await, false);
+    // Found by schemathesis: anything was checked, and found not listed.
+    for bad in ["", "null", "news.letter", "%20@example.org"] {
+        let res = get(
+            &app,
+            &token,
+            &format!("/v1/dpo/suppression/check?email={bad}"),
+        )
+        .await;
+        let body = assert_problem(res, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], "email", "{bad}");
+    }
     let res = post(
         &app,
         &token,

@@ -65,14 +65,21 @@ pub struct ConsentRequest {
     pub subject_id: Option<String>,
     #[schema(min_length = 1, max_length = 40)]
     pub policy_version: String,
-    /// Purpose id → accepted. A non-essential purpose left out is refused.
+    /// Purpose id → accepted. A non-essential purpose left out is refused;
+    /// a purpose the tenant's policy does not have, or an essential one
+    /// refused, is a 422.
     #[schema(value_type = HashMap<String, bool>)]
     pub choices: HashMap<String, bool>,
-    /// IAB TCF string, stored as given.
-    #[schema(max_length = 4096)]
+    /// IAB TCF string, stored as given (no control character).
+    #[schema(max_length = 4096, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub tc_string: Option<String>,
-    /// The page the banner was shown on; query and fragment are dropped.
-    #[schema(format = "uri", max_length = 2048)]
+    /// The page the banner was shown on (http or https); query and fragment
+    /// are dropped.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)"
+    )]
     pub page_url: Option<String>,
 }
 
@@ -169,6 +176,13 @@ pub async fn record(
         .is_some_and(|s| s.len() > limits.tc_string_max)
     {
         invalid("tc_string", "is too long");
+    }
+    if body
+        .tc_string
+        .as_ref()
+        .is_some_and(|s| s.chars().any(char::is_control))
+    {
+        invalid("tc_string", "must not contain control characters");
     }
     let page_url = match body.page_url.as_deref() {
         None => None,
@@ -362,6 +376,8 @@ pub struct HistoryItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct History {
+    /// The oldest `consent.history_max` at most.
+    #[schema(max_items = 1000)]
     pub items: Vec<HistoryItem>,
 }
 

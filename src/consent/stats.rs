@@ -23,6 +23,7 @@ pub struct RangeQuery {
     #[param(format = Date)]
     pub to: Option<NaiveDate>,
     /// Admins only: one tenant (slug); default every tenant.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
 

@@ -137,6 +137,19 @@ pub fn not_blank(value: &str) -> Result<(), validator::ValidationError> {
     Ok(())
 }
 
+/// A validation rule: a text for people holds no control character but
+/// line breaks and tabs (PostgreSQL cannot even store NUL).
+pub fn plain_text(value: &str) -> Result<(), validator::ValidationError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(validator::ValidationError::new("control")
+            .with_message("must not contain control characters".into()));
+    }
+    Ok(())
+}
+
 /// Flattens validator's nested errors into `errors[]`.
 pub fn validation_problem(errors: ValidationErrors) -> ApiError {
     let mut out = Vec::new();

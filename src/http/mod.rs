@@ -7,6 +7,8 @@ mod middleware;
 mod pagination;
 
 pub use client::client_ip;
-pub use extract::{not_blank, parse_json, validation_problem, ValidatedJson, ValidatedQuery};
+pub use extract::{
+    not_blank, parse_json, plain_text, validation_problem, ValidatedJson, ValidatedQuery,
+};
 pub use middleware::{catch_panic, not_found, observe, problem_fallback, RequestId};
-pub use pagination::{ListResponse, PageQuery};
+pub use pagination::{ListResponse, PageQuery, DEFAULT_PAGE_SIZE};

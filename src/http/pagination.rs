@@ -1,28 +1,36 @@
 //! Lists: `{items, total, page, per_page}`, `per_page` at most
-//! `limits.max_page_size` (≤ 100).
+//! `limits.max_page_size` (≤ 100), `page` at most `limits.max_page`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::config::LimitSettings;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 pub struct PageQuery {
     /// Page number, from 1.
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     /// Items per page, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
 }
 
+/// `per_page` when the query gives none (or `limits.max_page_size`, if lower).
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
 impl PageQuery {
     /// `(page, per_page, offset)` after checking the bounds.
-    pub fn resolve(&self, max: u32) -> Result<(u32, u32, i64), ApiError> {
+    pub fn resolve(&self, limits: &LimitSettings) -> Result<(u32, u32, i64), ApiError> {
+        let max = limits.max_page_size;
         let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(50.min(max));
-        if page == 0 || page > 1_000_000 {
-            return Err(ApiError::field("page", "must be between 1 and 1000000"));
+        let per_page = self.per_page.unwrap_or(DEFAULT_PAGE_SIZE.min(max));
+        if page == 0 || page > limits.max_page {
+            return Err(ApiError::field(
+                "page",
+                format!("must be between 1 and {}", limits.max_page),
+            ));
         }
         if per_page == 0 || per_page > max {
             return Err(ApiError::field(

@@ -18,7 +18,7 @@ pub struct MailQuery {
     /// `pending`, `sent` or `dead`; every message when absent.
     #[param(pattern = "^(pending|sent|dead)$")]
     pub status: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
@@ -91,7 +91,7 @@ pub async fn list(
         page: query.page,
         per_page: query.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     let status = query.status.clone();
     if let Some(s) = &status {
         if ![outbox::PENDING, outbox::SENT, outbox::DEAD].contains(&s.as_str()) {

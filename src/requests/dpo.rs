@@ -5,7 +5,7 @@
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use validator::{Validate, ValidateEmail};
 
 use super::lifecycle::{allowed, By, Status};
 use super::notify::Notifier;
@@ -25,12 +25,25 @@ use crate::tenants::Tenant;
 pub struct TransitionRequest {
     pub to: Status,
     /// A note for the timeline (and the requester's e-mail, when one is sent).
-    #[schema(max_length = 5000)]
-    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
+    #[validate(
+        length(max = 5000, message = "must be at most 5000 characters"),
+        custom(function = "crate::http::plain_text")
+    )]
     pub note: Option<String>,
-    /// Required to reject: it is sent to the requester.
-    #[schema(max_length = 5000)]
-    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    /// Required (more than white space) to reject: it is sent to the
+    /// requester.
+    #[schema(
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
+    #[validate(
+        length(max = 5000, message = "must be at most 5000 characters"),
+        custom(function = "crate::http::plain_text")
+    )]
     pub reason: Option<String>,
 }
 
@@ -47,7 +60,7 @@ fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant
     path = "/v1/dpo/requests/{id}/transitions",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = TransitionRequest,
     responses(
         (status = 200, description = "Moved; the request as it is now.", body = RequestDetail),
@@ -180,10 +193,15 @@ pub async fn apply_transition(
 #[serde(deny_unknown_fields)]
 pub struct ExtensionRequest {
     /// Why more time is needed: sent to the requester.
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     #[validate(
         length(max = 2000, message = "must be at most 2000 characters"),
-        custom(function = "crate::http::not_blank")
+        custom(function = "crate::http::not_blank"),
+        custom(function = "crate::http::plain_text")
     )]
     pub reason: String,
 }
@@ -194,7 +212,7 @@ pub struct ExtensionRequest {
     path = "/v1/dpo/requests/{id}/extension",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = ExtensionRequest,
     responses(
         (status = 200, description = "Extended; `due_at` two months later.", body = RequestDetail),
@@ -267,10 +285,16 @@ pub async fn apply_extension(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
-    #[schema(min_length = 1, max_length = 5000)]
+    /// The text of the e-mail; more than white space.
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+    )]
     #[validate(
         length(max = 5000, message = "must be at most 5000 characters"),
-        custom(function = "crate::http::not_blank")
+        custom(function = "crate::http::not_blank"),
+        custom(function = "crate::http::plain_text")
     )]
     pub body: String,
 }
@@ -286,7 +310,7 @@ pub struct Queued {
     path = "/v1/dpo/requests/{id}/messages",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     request_body = MessageRequest,
     responses(
         (status = 202, description = "Queued for delivery.", body = Queued),
@@ -356,11 +380,19 @@ pub async fn send_message(
     tag = "dpo",
     security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "Request id."),
-        ("document_id" = String, Path, description = "Document id."),
+        ("id" = String, Path, description = "Request id.", format = "uuid"),
+        ("document_id" = String, Path, description = "Document id.", format = "uuid"),
     ),
     responses(
-        (status = 200, description = "The document, with its content type.", content_type = "application/octet-stream"),
+        (status = 200, description = "The document's original bytes, with the type read from them.",
+            content(
+                (Vec<u8> = "application/pdf"),
+                (Vec<u8> = "image/jpeg"),
+                (Vec<u8> = "image/png"),
+            ),
+            headers(
+                ("content-disposition" = String, description = "`attachment`, with the document's name."),
+            )),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
@@ -373,6 +405,9 @@ pub async fn document(
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
     let row = visible(&state, &staff, id).await?;
+    if uuid::Uuid::parse_str(&document_id).is_err() {
+        return Err(ApiError::not_found("No document has this id."));
+    }
     let now = state.clock.now().naive_utc();
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
     let doc = state
@@ -454,7 +489,8 @@ pub struct SuppressionQuery {
     /// The address to check.
     #[param(format = "email", max_length = 254)]
     pub email: String,
-    /// Admins only: the tenant whose list to check.
+    /// The tenant whose list to check: required for an admin, ignored for a DPO.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
 
@@ -476,7 +512,7 @@ pub struct SuppressionAnswer {
         (status = 400, description = "No address given.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An admin must name the tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn suppression_check(
@@ -490,6 +526,9 @@ pub async fn suppression_check(
     let email = query.email.trim().to_lowercase();
     if email.len() > 254 {
         return Err(ApiError::field("email", "must be at most 254 characters"));
+    }
+    if !email.validate_email() {
+        return Err(ApiError::field("email", "must be an e-mail address"));
     }
     let hash = keyed_hash(&state.secrets.pseudonym, "email", email.as_bytes());
     let listed = state

@@ -4,6 +4,7 @@ pub mod counts;
 pub mod deadline;
 pub mod documents;
 pub mod dpo;
+pub mod forms;
 pub mod intake;
 pub mod lifecycle;
 pub mod notify;

@@ -18,22 +18,26 @@ use crate::staff::Staff;
 #[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Comma-separated statuses.
-    #[param(example = "received,in_progress")]
+    #[param(
+        example = "received,in_progress",
+        pattern = "^ *((received|in_progress|awaiting_identity|completed|rejected) *)?(, *((received|in_progress|awaiting_identity|completed|rejected) *)?)*$"
+    )]
     pub status: Option<String>,
     pub kind: Option<Kind>,
     /// Only requests past their due date.
     pub overdue: Option<bool>,
     /// Beginnings of words of the reference, names or e-mail (all of
     /// them; case and accents ignored).
-    #[param(max_length = 100)]
+    #[param(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub q: Option<String>,
     /// `due_at` (default: open first, most urgent first), `-due_at`,
     /// `received_at`, `-received_at`.
     #[param(pattern = "^-?(due_at|received_at)$")]
     pub sort: Option<String>,
     /// Admins only: one tenant.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
@@ -41,8 +45,11 @@ pub struct QueueQuery {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueItem {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(pattern = "^DR-[0-9A-HJKMNP-TV-Z]{6}$", example = "DR-7K3P2X")]
     pub reference: String,
+    /// The tenant's slug.
     pub tenant: String,
     pub kind: Kind,
     pub status: Status,
@@ -52,6 +59,7 @@ pub struct QueueItem {
     pub overdue: bool,
     pub extended: bool,
     /// An open request of the same kind from the same address.
+    #[schema(format = "uuid")]
     pub duplicate_of: Option<String>,
 }
 
@@ -98,7 +106,7 @@ pub async fn list(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     let mut statuses = Vec::new();
     for s in q
         .status
@@ -124,6 +132,12 @@ pub async fn list(
             ))
         }
     };
+    if q.q
+        .as_deref()
+        .is_some_and(|q| q.chars().any(char::is_control))
+    {
+        return Err(ApiError::field("q", "must not contain control characters"));
+    }
     let query = q.q.as_deref().map(str::trim).unwrap_or("");
     if query.chars().count() > 100 {
         return Err(ApiError::field("q", "must be at most 100 characters"));
@@ -173,10 +187,17 @@ pub async fn list(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentView {
+    #[schema(format = "uuid")]
     pub id: String,
     pub filename: String,
+    /// As read from the document's bytes.
+    #[schema(pattern = "^(application/pdf|image/jpeg|image/png)$")]
     pub content_type: String,
+    /// Bytes.
+    #[schema(minimum = 0)]
     pub size: i64,
+    /// Of the original bytes, in hexadecimal.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
     pub uploaded_at: DateTime<Utc>,
     /// When the content was destroyed at the end of its retention.
@@ -195,7 +216,9 @@ pub struct EventView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RequestDetail {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(pattern = "^DR-[0-9A-HJKMNP-TV-Z]{6}$", example = "DR-7K3P2X")]
     pub reference: String,
     pub tenant: String,
     pub kind: Kind,
@@ -214,6 +237,7 @@ pub struct RequestDetail {
     pub extension_reason: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub outcome_reason: Option<String>,
+    #[schema(format = "uuid")]
     pub duplicate_of: Option<String>,
     /// When the requester's personal data were erased at the end of their
     /// retention (an anonymous record stays).
@@ -230,6 +254,11 @@ pub async fn visible(
     staff: &Staff,
     id: String,
 ) -> Result<RequestRow, ApiError> {
+    // Ids are UUIDs: anything else names no request, and never reaches
+    // the database (PostgreSQL refuses a NUL in a text).
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::not_found("No request has this id."));
+    }
     let row = state
         .db
         .run(move |conn| Ok(store::find(conn, &id)?))
@@ -309,7 +338,7 @@ pub async fn detail_of(
     path = "/v1/dpo/requests/{id}",
     tag = "dpo",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Request id.")),
+    params(("id" = String, Path, description = "Request id.", format = "uuid")),
     responses(
         (status = 200, description = "The request, its documents and its timeline.", body = RequestDetail),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),

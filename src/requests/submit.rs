@@ -309,8 +309,11 @@ pub async fn seal_documents(
     tag = "requests",
     params(("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$")),
     request_body(
-        content_type = "multipart/form-data",
-        description = "Fields kind, first_name, last_name, email, postal_address, details, scope (opposition: prospection | processing), grounds (opposition to processing); file parts id_document (PDF, JPEG or PNG, 10 MiB each, 2 at most). JSON with the same fields when no file is sent.",
+        description = "The request's fields, with file parts `id_document` as multipart (PDF, JPEG or PNG, 10 MiB each, 2 at most); JSON with the same fields when no file is sent.",
+        content(
+            (super::forms::SubmissionForm = "multipart/form-data"),
+            (super::forms::SubmissionJson = "application/json"),
+        ),
     ),
     responses(
         (status = 201, description = "Received: reference, deadline and tracking token (shown once).", body = Submitted),

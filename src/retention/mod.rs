@@ -51,7 +51,7 @@ pub async fn list_runs(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     let scope = staff.list_scope(&state, q.tenant.as_deref())?.map(|id| {
         let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
         (id, slug)

@@ -226,8 +226,9 @@ pub fn any_running(conn: &mut DbConnection) -> QueryResult<bool> {
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     /// Admins only: the runs and counts of one tenant (by slug).
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,

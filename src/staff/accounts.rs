@@ -57,6 +57,7 @@ pub struct StaffRow {
 /// A staff account as shown to admins: never its hash.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StaffView {
+    #[schema(format = "uuid")]
     pub id: String,
     pub email: String,
     pub role: Role,
@@ -87,10 +88,13 @@ impl StaffView {
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     /// Tenant slug; required for a DPO, optional for an admin.
+    #[schema(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     #[schema(format = "email", max_length = 254)]
     pub email: String,
     pub role: Role,
+    /// At least `auth.min_password_length` characters, not among the most
+    /// common passwords, not built on the e-mail address.
     #[schema(min_length = 12, max_length = 256, format = "password")]
     pub password: String,
 }

@@ -16,8 +16,9 @@ use crate::http::{ListResponse, PageQuery, ValidatedJson};
 #[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     /// Only the accounts of this tenant (slug).
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-    #[param(minimum = 1, default = 1)]
+    #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
@@ -54,7 +55,7 @@ pub async fn list_users(
         page: query.page,
         per_page: query.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     let tenant_id = match &query.tenant {
         Some(slug) => Some(state.tenants.get(slug)?.id.clone()),
         None => None,
@@ -139,7 +140,7 @@ pub async fn create_user(
     path = "/v1/admin/users/{id}/disable",
     tag = "admin",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Account id.")),
+    params(("id" = String, Path, description = "Account id.", format = "uuid")),
     responses(
         (status = 200, description = "Disabled.", body = StaffView),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
@@ -155,6 +156,9 @@ pub async fn disable_user(
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
     let id = path.into_inner();
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::not_found("No staff account has this id."));
+    }
     if id == staff.id {
         return Err(ApiError::conflict(
             "cannot_disable_self",

@@ -33,12 +33,19 @@ impl Staff {
     }
 
     /// The tenant whose data a list shows: the DPO's own; for an admin,
-    /// the one asked for (by slug) or every tenant (`None`).
+    /// the one asked for (by slug) or every tenant (`None`). A slug that
+    /// cannot be one is refused whoever asks.
     pub fn list_scope(
         &self,
         state: &AppState,
         asked: Option<&str>,
     ) -> Result<Option<String>, ApiError> {
+        if asked.is_some_and(|slug| !crate::tenants::is_valid_slug(slug)) {
+            return Err(ApiError::field(
+                "tenant",
+                "must be a tenant's slug: 2 to 40 characters among a-z, 0-9 and -",
+            ));
+        }
         if !self.is_admin() {
             return Ok(Some(self.tenant_id.clone().unwrap_or_default()));
         }

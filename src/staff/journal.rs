@@ -34,7 +34,7 @@ pub async fn list(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(state.settings.limits.max_page_size)?;
+    .resolve(&state.settings.limits)?;
     if let Some(kind) = &q.kind {
         let ok = (1..=64).contains(&kind.len())
             && kind

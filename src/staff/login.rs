@@ -146,11 +146,17 @@ pub async fn sign_in(
         }
     }
 
-    let lookup = email.clone();
-    let account = state
-        .db
-        .run(move |conn| accounts::find_by_email(conn, &lookup))
-        .await?;
+    // No account's address holds a control character (and PostgreSQL
+    // cannot even compare one with NUL): such an address is unknown.
+    let account = if email.chars().any(char::is_control) {
+        None
+    } else {
+        let lookup = email.clone();
+        state
+            .db
+            .run(move |conn| accounts::find_by_email(conn, &lookup))
+            .await?
+    };
 
     if let Some(row) = &account {
         if let Some(until) = row.locked_until.filter(|u| *u > now.naive_utc()) {

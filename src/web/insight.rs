@@ -308,7 +308,7 @@ async fn audit_log(
             .filter(|p| *p >= 1),
         per_page: Some(AUDIT_PAGE_SIZE),
     }
-    .resolve(state.settings.limits.max_page_size)
+    .resolve(&state.settings.limits)
     .page(lang)?;
     let filter = Filter {
         tenant_id: session.staff.list_scope(&state, None).page(lang)?,

@@ -1,10 +1,22 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, with
+//! the answers every operation shares (`errors`), the rules between fields
+//! (`rules`) and what the running configuration says (`instance`: limits,
+//! purposes), so that what `/openapi.json` says is what this instance does.
 
-use utoipa::openapi::path::Operation;
-use utoipa::openapi::{Content, OpenApi as Document, Ref, ResponseBuilder};
+mod errors;
+mod instance;
+mod rules;
+
+use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
 
+use crate::config::Settings;
 use crate::error::{FieldError, Problem};
+use errors::CommonErrors;
+
+/// A tenant's slug, as every `{tenant}` path parameter and `tenant` query
+/// parameter takes it.
+pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,7 +64,7 @@ use crate::error::{FieldError, Problem};
         (name = "dpo", description = "The DPO's work: requests, consents, journal (Bearer token)."),
         (name = "admin", description = "Platform administration (Bearer token, role admin)."),
     ),
-    modifiers(&CommonErrors, &BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -75,56 +87,17 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Every operation may answer 500 (internal error, no internals) and, when
-/// the request is malformed at the HTTP level, 400; both are problem+json.
-struct CommonErrors;
-
-impl Modify for CommonErrors {
-    fn modify(&self, doc: &mut Document) {
-        for item in doc.paths.paths.values_mut() {
-            for op in operations(item) {
-                add_problem(
-                    op,
-                    "500",
-                    "Unexpected error; the body carries no internals.",
-                );
-            }
-        }
-    }
-}
-
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-        &mut item.trace,
-    ]
-    .into_iter()
-    .filter_map(|op| op.as_mut())
-}
-
-fn add_problem(op: &mut Operation, status: &str, description: &str) {
-    op.responses
-        .responses
-        .entry(status.to_owned())
-        .or_insert_with(|| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    crate::error::PROBLEM_JSON,
-                    Content::new(Some(Ref::from_schema_name("Problem"))),
-                )
-                .build()
-                .into()
-        });
-}
-
-/// The document served at `/openapi.json`.
-pub fn document() -> Document {
+/// The document as the annotations write it, with the limits of the
+/// embedded defaults.
+pub fn annotated() -> Document {
     ApiDoc::openapi()
+}
+
+/// The document served at `/openapi.json`: the annotations, the rules
+/// between fields, and this instance's limits.
+pub fn document(settings: &Settings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(annotated()).unwrap_or_default();
+    rules::apply(&mut doc);
+    instance::apply(&mut doc, settings);
+    doc
 }

@@ -1,0 +1,76 @@
+//! What the annotations cannot write: rules between fields, as JSON Schema
+//! `if`/`then` on the bodies they govern (a rejection needs a reason, an
+//! opposition a scope), and the names a map's keys take.
+
+use serde_json::{json, Value};
+
+use crate::requests::forms::NOT_BLANK;
+
+/// What a purpose id looks like (`tenants.SLUG.consent.purposes[].id`).
+const PURPOSE_ID: &str = "^[a-z0-9_-]{1,40}$";
+
+/// Adds the rules to the components' schemas.
+pub fn apply(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    let reason = json!({
+        "if": {"properties": {"to": {"const": "rejected"}}, "required": ["to"]},
+        "then": {
+            "properties": {"reason": {"type": "string", "pattern": NOT_BLANK}},
+            "required": ["reason"]
+        }
+    });
+    add(schemas, "TransitionRequest", vec![reason]);
+    if let Some(choices) = schemas.pointer_mut("/ConsentRequest/properties/choices") {
+        choices["propertyNames"] = json!({"type": "string", "pattern": PURPOSE_ID});
+    }
+    for (name, absent) in [
+        (
+            "SubmissionJson",
+            json!({"properties": {"scope": {"type": "null"}}}),
+        ),
+        ("SubmissionForm", json!({"not": {"required": ["scope"]}})),
+    ] {
+        let scope = json!({
+            "if": {"properties": {"kind": {"const": "opposition"}}, "required": ["kind"]},
+            "then": {
+                "properties": {"scope": {"enum": ["prospection", "processing"]}},
+                "required": ["scope"]
+            },
+            "else": absent
+        });
+        let grounds = json!({
+            "if": {"properties": {"scope": {"const": "processing"}}, "required": ["scope"]},
+            "then": {
+                "properties": {"grounds": {"type": "string", "pattern": NOT_BLANK}},
+                "required": ["grounds"]
+            }
+        });
+        add(schemas, name, vec![scope, grounds]);
+    }
+}
+
+fn add(schemas: &mut Value, name: &str, rules: Vec<Value>) {
+    if let Some(schema) = schemas.get_mut(name).and_then(Value::as_object_mut) {
+        schema.insert("allOf".into(), Value::Array(rules));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rule_finds_its_schema() {
+        let mut doc = serde_json::to_value(crate::openapi::annotated()).unwrap();
+        super::apply(&mut doc);
+        let schemas = &doc["components"]["schemas"];
+        for name in ["TransitionRequest", "SubmissionJson", "SubmissionForm"] {
+            assert!(
+                schemas[name]["allOf"].is_array(),
+                "{name} carries its rules"
+            );
+        }
+        assert_eq!(
+            schemas["ConsentRequest"]["properties"]["choices"]["propertyNames"]["pattern"],
+            super::PURPOSE_ID
+        );
+    }
+}
