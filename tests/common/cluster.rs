@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use guichet::db::{ConnectionManager, DbConnection};
+use mail_parser::MessageParser;
+use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::common::{SmtpServer, TestDatabase};
 
-/// How long a process may take to listen, and a wait for work the
-/// processes do on their own schedule.
+/// How long a process may take to listen.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for work the processes do on their own schedule.
+pub const WAIT: Duration = Duration::from_secs(90);
 
 pub struct Instance {
     pub port: u16,
@@ -172,6 +176,15 @@ document = "{document}"
         }
     }
 
+    /// A connection of the test's own to the processes' database.
+    pub fn connect(&self) -> DbConnection {
+        let settings = crate::common::test_settings(self.dir.path(), &self.db);
+        ConnectionManager::new(&settings.database)
+            .unwrap()
+            .open()
+            .unwrap()
+    }
+
     /// `path` on instance `i`, counted round the instances.
     pub fn url(&self, i: usize, path: &str) -> String {
         let port = self.instances[i % self.instances.len()].port;
@@ -224,15 +237,58 @@ fn stderr(out: &Output) -> String {
 /// The port of the service's "listening" line.
 fn listening_port(logs: &str) -> Option<u16> {
     logs.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|l| l["message"] == "listening")
         .and_then(|l| l["addr"].as_str()?.rsplit(':').next()?.parse().ok())
 }
 
 /// The JSON lines of `logs` whose message is `message`.
-pub fn lines_of(logs: &str, message: &str) -> Vec<serde_json::Value> {
+pub fn lines_of(logs: &str, message: &str) -> Vec<Value> {
     logs.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["message"] == message)
+        .collect()
+}
+
+/// The body of a response that must have `status`.
+pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status, "{}", res.url().path());
+    res.json().await.unwrap()
+}
+
+/// Waits for what the processes do on their own; fails after `WAIT`.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "still waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Every message the SMTP server received, parsed: (Message-ID, To, text).
+pub fn received(smtp: &SmtpServer) -> Vec<(String, String, String)> {
+    smtp.messages()
+        .iter()
+        .map(|raw| {
+            let msg = MessageParser::default().parse(raw).unwrap();
+            let to = msg
+                .to()
+                .and_then(|a| a.first()?.address().map(str::to_owned))
+                .unwrap_or_default();
+            let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+            (msg.message_id().unwrap_or_default().to_owned(), to, text)
+        })
+        .collect()
+}
+
+/// The tokens of the tracking links in a letter.
+pub fn tracking_tokens(text: &str) -> Vec<String> {
+    text.match_indices("/v1/requests/track/")
+        .map(|(at, m)| {
+            text[at + m.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        })
         .collect()
 }
