@@ -188,6 +188,17 @@ pub async fn requests_on_any_instance(c: &Cluster, smtp: &SmtpServer) -> Vec<Val
     )
     .await;
     assert_eq!(tracked["status"], "received");
+    let steps: Vec<_> = tracked["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        steps,
+        ["received", "in_progress", "awaiting_identity", "received"],
+        "the timeline written by three instances"
+    );
 
     let detail = c
         .client
