@@ -22,6 +22,7 @@ function init(args)
   counter = 0
   subjects = {}
   requests_seen = {}
+  references = {}
 end
 
 local choices = {
@@ -58,7 +59,11 @@ request = function()
     return wrk.format("POST", "/v1/tenants/" .. tenant .. "/requests",
       { ["Content-Type"] = "multipart/form-data; boundary=" .. boundary }, body)
   elseif r <= 90 or #requests_seen == 0 then
-    local queries = { "", "?status=received", "?q=soak", "?overdue=true", "?sort=-received_at&per_page=100" }
+    local queries = { "", "?status=received", "?overdue=true", "?sort=-received_at&per_page=100" }
+    if #references > 0 then
+      -- A DPO looking a request up by its reference.
+      table.insert(queries, "?q=" .. references[math.random(1, #references)])
+    end
     return bearer("/v1/dpo/requests" .. queries[math.random(1, #queries)])
   elseif r <= 97 then
     return bearer("/v1/dpo/requests/" .. requests_seen[math.random(1, #requests_seen)])
@@ -76,9 +81,10 @@ response = function(status, headers, body)
       if subject and #subjects < 5000 then
         table.insert(subjects, subject)
       end
-      local rid = body:match('"id":"([^"]+)","reference"')
+      local rid, reference = body:match('"id":"([^"]+)","reference":"([^"]+)"')
       if rid and #requests_seen < 5000 then
         table.insert(requests_seen, rid)
+        table.insert(references, reference)
       end
     end
     return
