@@ -3,9 +3,10 @@
 //! requests and staff sessions work on any instance; the scheduled sweep
 //! and the DPO digest run once per slot; no e-mail is sent twice.
 //!
-//! On SQLite the same scenario runs with one instance: SQLite mode is one
-//! instance by design (one file, one writer; the sweep lock is a file
-//! beside it), so sharing is shown on PostgreSQL only.
+//! On SQLite the same scenario runs with one instance, and a second
+//! `guichet serve` on the same file is refused: SQLite mode is one
+//! instance by design (one file, one writer, current consents kept in
+//! memory), so sharing is shown on PostgreSQL only.
 
 #[path = "common/cluster_clients.rs"]
 mod clients;
@@ -161,7 +162,7 @@ async fn instances_share_consents_requests_sessions_and_run_each_slot_once() {
     let n = if c.db.is_postgres() {
         3
     } else {
-        println!("SQLite: one instance (SQLite mode is one instance by design; several instances share a PostgreSQL database)");
+        println!("SQLite: one instance, and a second one refused (SQLite mode is one instance by design; several instances share a PostgreSQL database)");
         1
     };
     let started = Utc::now().naive_utc();
@@ -190,6 +191,10 @@ async fn instances_share_consents_requests_sessions_and_run_each_slot_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     c.start(n).await;
+    if n == 1 {
+        let refusal = c.refused_start().await;
+        assert!(refusal.contains("SQLite serves one instance"), "{refusal}");
+    }
 
     clients::consents_on_any_instance(&c).await;
     let submitted = clients::requests_on_any_instance(&c, &smtp).await;

@@ -1,7 +1,8 @@
 //! Several `guichet serve` processes on one database, as operators run them:
 //! the real binary, each process with a data folder of its own, the keys
 //! shared through configuration, mail to one SMTP server, and its logs as
-//! JSON lines in a file of its own, checked for personal data at the end.
+//! JSON lines in a file of its own among the test run's logs, checked for
+//! personal data at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -131,7 +132,11 @@ document = "{document}"
             writeln!(input, "{text}").unwrap();
         }
         drop(input);
-        child.wait_with_output().unwrap()
+        let out = child.wait_with_output().unwrap();
+        crate::common::log_file("guichet")
+            .write_all(&out.stderr)
+            .unwrap();
+        out
     }
 
     /// Starts `n` `guichet serve` processes at once and waits until each
@@ -140,7 +145,7 @@ document = "{document}"
         let mut started = Vec::new();
         for i in 0..n {
             let data = self.dir.path().join(format!("instance-{i}"));
-            let log = self.dir.path().join(format!("instance-{i}.log"));
+            let log = Self::log_path(i);
             let child = self
                 .command(&data)
                 .arg("serve")
@@ -183,6 +188,43 @@ document = "{document}"
             .unwrap()
             .open()
             .unwrap()
+    }
+
+    /// A log file among the test run's logs, which CI checks once more at
+    /// the end.
+    fn log_path(i: usize) -> PathBuf {
+        crate::common::log_dir().join(format!(
+            "instances-{}-serve-{i}-{}.log",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// Starts one more `guichet serve` that must refuse to start; returns
+    /// what it said.
+    pub async fn refused_start(&self) -> String {
+        let log = Self::log_path(self.instances.len());
+        let mut child = self
+            .command(&self.dir.path().join("refused"))
+            .arg("serve")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the guichet binary runs");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a second instance started: {}", read(&log));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(!status.success(), "{}", read(&log));
+        read(&log)
     }
 
     /// `path` on instance `i`, counted round the instances.
