@@ -30,6 +30,9 @@ run_backend() {
   fi
   bench_setup
   export GUICHET__DATABASE__POOL_SIZE=32
+  # The current consents kept in memory, sized for the run's 50 000 visitors
+  # as an operator sizes it for a portal's (the default keeps 20 000).
+  export GUICHET__CONSENT__CACHE_ENTRIES=${CACHE_ENTRIES:-60000}
   bench_start
 
   local baseline=""
