@@ -13,9 +13,15 @@
 # log, every sweep completed, every expired consent removed, every 201
 # consent in the database.
 #
+# The in-memory cache of current consents holds up to
+# consent.cache_entries subjects and grows until then (about 1.2 KB a
+# subject); every consent of the mix is a new visitor, so the soak sets it
+# to CACHE_ENTRIES, which the mix fills within the warm-up: what is
+# measured is then the steady state, where any growth is a leak.
+#
 # Usage: bench/soak.sh   (DURATION=600 WARMUP=60 SAMPLE_SECS=5 CONNS=4
-#   DELAY_MS=5 PURGE_EVERY=60 EXPIRED_BATCH=2000 BACKENDS="postgres sqlite";
-#   NO_RECORD=1 to leave bench/RESULTS.md alone)
+#   DELAY_MS=5 PURGE_EVERY=60 EXPIRED_BATCH=2000 CACHE_ENTRIES=10000
+#   BACKENDS="postgres sqlite"; NO_RECORD=1 to leave bench/RESULTS.md alone)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 DURATION=${DURATION:-600}
@@ -25,6 +31,7 @@ CONNS=${CONNS:-4}
 DELAY_MS=${DELAY_MS:-5}
 PURGE_EVERY=${PURGE_EVERY:-60}
 EXPIRED_BATCH=${EXPIRED_BATCH:-2000}
+CACHE_ENTRIES=${CACHE_ENTRIES:-10000}
 BACKENDS=${BACKENDS:-postgres sqlite}
 PG_ADMIN=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_DB=guichet_bench_soak
@@ -99,6 +106,7 @@ run_backend() {
   export GUICHET__AUTH__LOGIN_PER_IP_PER_MINUTE=1000
   export GUICHET__RETENTION__SCHEDULE="*/30 * * * * *"
   export GUICHET__RETENTION__TICK_SECS=5
+  export GUICHET__CONSENT__CACHE_ENTRIES=$CACHE_ENTRIES
   "$BIN" migrate >/dev/null
   echo "$PASSWORD" | "$BIN" users add --tenant sevres --email soak@ville-sevres.fr --role dpo --password-stdin >/dev/null
   # One token for the whole run; JSON logs, to count warnings and errors.
@@ -173,9 +181,9 @@ echo "$table"
 if [[ -z "${NO_RECORD:-}" ]]; then
   {
     echo
-    echo "## Soak — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), release build"
+    echo "## Soak — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), release build of $(git rev-parse --short HEAD)"
     echo
-    echo "\`bench/soak.sh\`: wrk, 2 threads, $CONNS connections, ${DELAY_MS} ms between two requests of a connection; mix: 50 % consents recorded, 25 % read back, 2 % submissions with a $(( ${DOC_BYTES:-32768} / 1024 )) KiB PDF, 13 % queue pages (one in five a search by the reference of a request submitted in the run), 7 % requests, 3 % statistics; sweeps every 30 s inside the service and \`guichet purge\` every ${PURGE_EVERY} s after $EXPIRED_BATCH expired consents were added. RSS: mean of the first minute after a ${WARMUP} s warm-up against the mean of the last minute (target < 10 %)."
+    echo "\`bench/soak.sh\`: wrk, 2 threads, $CONNS connections, ${DELAY_MS} ms between two requests of a connection; mix: 50 % consents recorded, 25 % read back, 2 % submissions with a $(( ${DOC_BYTES:-32768} / 1024 )) KiB PDF, 13 % queue pages (one in five a search by the reference of a request submitted in the run), 7 % requests, 3 % statistics; sweeps every 30 s inside the service and \`guichet purge\` every ${PURGE_EVERY} s after $EXPIRED_BATCH expired consents were added. consent cache of $CACHE_ENTRIES subjects. RSS: mean of the first minute after a ${WARMUP} s warm-up against the mean of the last minute (target < 10 %)."
     echo
     echo "$table"
   } >>bench/RESULTS.md
