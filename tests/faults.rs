@@ -18,8 +18,6 @@ mod kill;
 mod outages;
 #[path = "faults/postgres.rs"]
 mod postgres;
-#[path = "faults/seed.rs"]
-mod seed;
 #[path = "faults/smtp.rs"]
 mod smtp;
 #[path = "faults/support.rs"]

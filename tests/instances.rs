@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Utc};
 use clients::DPO;
 use cluster::{eventually, lines_of, received, Cluster};
-use common::{SmtpServer, PASSWORD};
+use common::{seed, SmtpServer, PASSWORD};
 use diesel::prelude::*;
 use guichet::db::schema::{consent_events, mail_outbox, retention_runs, scheduled_runs};
 use guichet::db::DbConnection;
@@ -56,40 +56,6 @@ batch_size = 1
 digest_time = "00:00"
 digest_timezone = "UTC"
 "#;
-
-fn tenant_id(conn: &mut DbConnection, slug: &str) -> String {
-    use guichet::db::schema::tenants;
-    tenants::table
-        .filter(tenants::slug.eq(slug))
-        .select(tenants::id)
-        .first(conn)
-        .unwrap()
-}
-
-/// Consents 500 days old, past their 13 months, straight into the table.
-fn seed_expired_consents(conn: &mut DbConnection, tenant: &str) {
-    let at = (Utc::now() - chrono::Duration::days(500)).naive_utc();
-    let rows: Vec<_> = (0..EXPIRED)
-        .map(|i| {
-            (
-                consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
-                consent_events::tenant_id.eq(tenant.to_owned()),
-                consent_events::subject_id.eq(uuid::Uuid::new_v4().to_string()),
-                consent_events::event.eq("given"),
-                consent_events::policy_version.eq("2026-01"),
-                consent_events::choices.eq(r#"{"essential":true}"#),
-                consent_events::gpc.eq(false),
-                consent_events::at.eq(at + chrono::Duration::milliseconds(i as i64)),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(500) {
-        guichet::on_backend!(conn, |c| diesel::insert_into(consent_events::table)
-            .values(chunk)
-            .execute(c)
-            .unwrap());
-    }
-}
 
 /// An open request three days overdue: the digest of its tenant lists it.
 fn seed_overdue_request(conn: &mut DbConnection, tenant: &str, n: usize) {
@@ -167,10 +133,10 @@ async fn instances_share_consents_requests_sessions_and_run_each_slot_once() {
     };
     let started = Utc::now().naive_utc();
     let mut conn = c.connect();
-    let sevres = tenant_id(&mut conn, "sevres");
-    seed_expired_consents(&mut conn, &sevres);
+    let sevres = seed::tenant_id(&mut conn, "sevres");
+    seed::consents(&mut conn, &sevres, EXPIRED, 500);
     for (n, slug) in OVERDUE_TENANTS.iter().enumerate() {
-        let tenant = tenant_id(&mut conn, slug);
+        let tenant = seed::tenant_id(&mut conn, slug);
         seed_overdue_request(&mut conn, &tenant, n);
     }
     let args = [

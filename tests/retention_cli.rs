@@ -8,12 +8,10 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDateTime, Utc};
-use common::TestDatabase;
+use common::{seed, TestDatabase};
 use diesel::prelude::*;
-use guichet::db::schema::{consent_events, request_documents, retention_runs, rights_requests};
+use guichet::db::schema::{consent_events, retention_runs, rights_requests};
 use guichet::db::{ConnectionManager, DbConnection};
-use guichet::requests::store::{DocumentRow, RequestRow};
 use serde_json::Value;
 
 fn command(dir: &Path, db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -58,106 +56,6 @@ fn connect(dir: &Path, db: &TestDatabase) -> DbConnection {
         .unwrap()
 }
 
-fn tenant_id(conn: &mut DbConnection, slug: &str) -> String {
-    use guichet::db::schema::tenants;
-    tenants::table
-        .filter(tenants::slug.eq(slug))
-        .select(tenants::id)
-        .first(conn)
-        .unwrap()
-}
-
-fn days_ago(n: i64) -> NaiveDateTime {
-    (Utc::now() - chrono::Duration::days(n)).naive_utc()
-}
-
-/// `n` consents given `age_days` ago, straight into the table.
-fn seed_consents(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
-    let at = days_ago(age_days);
-    let rows: Vec<_> = (0..n)
-        .map(|i| {
-            (
-                consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
-                consent_events::tenant_id.eq(tenant.to_owned()),
-                consent_events::subject_id.eq(uuid::Uuid::new_v4().to_string()),
-                consent_events::event.eq("given"),
-                consent_events::policy_version.eq("2026-01"),
-                consent_events::choices.eq(r#"{"essential":true}"#),
-                consent_events::gpc.eq(false),
-                consent_events::at.eq(at + chrono::Duration::milliseconds(i as i64)),
-            )
-        })
-        .collect();
-    for chunk in rows.chunks(1000) {
-        guichet::on_backend!(conn, |c| diesel::insert_into(consent_events::table)
-            .values(chunk)
-            .execute(c)
-            .unwrap());
-    }
-}
-
-/// `n` closed access requests, closed `age_days` ago, each with a document.
-fn seed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
-    let closed = days_ago(age_days);
-    guichet::db::write_transaction(conn, |conn| seed_requests_in(conn, tenant, n, closed)).unwrap();
-}
-
-fn seed_requests_in(
-    conn: &mut DbConnection,
-    tenant: &str,
-    n: usize,
-    closed: NaiveDateTime,
-) -> QueryResult<()> {
-    for i in 0..n {
-        let id = uuid::Uuid::now_v7().to_string();
-        let row = RequestRow {
-            id: id.clone(),
-            tenant_id: tenant.to_owned(),
-            reference: format!("DR-T{i:05}"),
-            kind: "access".into(),
-            status: "completed".into(),
-            is_open: false,
-            first_name: Some("Zoé".into()),
-            last_name: Some("Lefèvre".into()),
-            email: Some(format!("zoe{i}@example.org")),
-            email_hash: Some(format!("hash{i}")),
-            postal_address: None,
-            details: Some("TEXTE-LIBRE".into()),
-            scope: None,
-            grounds: None,
-            search_text: Some("zoé lefèvre".into()),
-            received_at: closed - chrono::Duration::days(10),
-            due_at: closed + chrono::Duration::days(20),
-            paused_at: None,
-            extended: false,
-            extension_reason: None,
-            closed_at: Some(closed),
-            outcome_reason: None,
-            duplicate_of: None,
-            erased_at: None,
-            updated_at: closed,
-        };
-        guichet::requests::store::insert(conn, &row)?;
-        guichet::requests::store::insert_document(
-            conn,
-            &DocumentRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                request_id: id,
-                filename: "carte.pdf".into(),
-                content_type: "application/pdf".into(),
-                size: 4,
-                sha256: "00".into(),
-                key_id: "k".into(),
-                nonce: vec![0; 12],
-                ciphertext: Some(vec![1, 2, 3, 4]),
-                uploaded_at: closed - chrono::Duration::days(10),
-                purged_at: None,
-            },
-        )?;
-    }
-    Ok(())
-}
-
 fn migrated(dir: &Path, db: &TestDatabase) -> DbConnection {
     let out = guichet(dir, db, &["migrate"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -175,12 +73,12 @@ fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path());
     let mut conn = migrated(dir.path(), &db);
-    let sevres = tenant_id(&mut conn, "sevres");
-    let nimes = tenant_id(&mut conn, "nimes");
-    seed_consents(&mut conn, &sevres, 30, 500);
-    seed_consents(&mut conn, &nimes, 7, 500);
-    seed_consents(&mut conn, &sevres, 11, 10);
-    seed_requests(&mut conn, &sevres, 3, 400);
+    let sevres = seed::tenant_id(&mut conn, "sevres");
+    let nimes = seed::tenant_id(&mut conn, "nimes");
+    seed::consents(&mut conn, &sevres, 30, 500);
+    seed::consents(&mut conn, &nimes, 7, 500);
+    seed::consents(&mut conn, &sevres, 11, 10);
+    seed::closed_requests(&mut conn, &sevres, 3, 400);
 
     let out = guichet(dir.path(), &db, &["purge", "--dry-run", "--json"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -276,8 +174,8 @@ fn a_purge_while_another_sweep_runs_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path());
     let mut conn = migrated(dir.path(), &db);
-    let sevres = tenant_id(&mut conn, "sevres");
-    seed_consents(&mut conn, &sevres, 5, 500);
+    let sevres = seed::tenant_id(&mut conn, "sevres");
+    seed::consents(&mut conn, &sevres, 5, 500);
     let held =
         guichet::retention::lock::SweepLock::try_acquire(&settings(dir.path(), &db).database)
             .unwrap()
@@ -354,34 +252,6 @@ fn kill9(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Requests are either untouched or wholly erased, and every document
-/// either has its content or says when it lost it.
-fn assert_consistent(conn: &mut DbConnection) {
-    let requests: Vec<(Option<String>, Option<String>, Option<NaiveDateTime>)> =
-        rights_requests::table
-            .select((
-                rights_requests::first_name,
-                rights_requests::email,
-                rights_requests::erased_at,
-            ))
-            .load(conn)
-            .unwrap();
-    for (name, email, erased) in requests {
-        assert_eq!(name.is_some(), erased.is_none(), "a request half erased");
-        assert_eq!(email.is_some(), erased.is_none(), "a request half erased");
-    }
-    let docs: Vec<(bool, Option<NaiveDateTime>)> = request_documents::table
-        .select((
-            request_documents::ciphertext.is_not_null(),
-            request_documents::purged_at,
-        ))
-        .load(conn)
-        .unwrap();
-    for (held, purged) in docs {
-        assert_eq!(held, purged.is_none(), "a document row pointing at nothing");
-    }
-}
-
 #[test]
 fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
     let dir = tempfile::tempdir().unwrap();
@@ -389,12 +259,12 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
     let mut conn = migrated(dir.path(), &db);
     // Tenants are swept in the order of their slugs: Dunkerque's requests
     // first, then Sèvres's consents.
-    let dunkerque = tenant_id(&mut conn, "dunkerque");
-    let sevres = tenant_id(&mut conn, "sevres");
+    let dunkerque = seed::tenant_id(&mut conn, "dunkerque");
+    let sevres = seed::tenant_id(&mut conn, "sevres");
     const REQUESTS: i64 = 300;
     const CONSENTS: i64 = 3000;
-    seed_requests(&mut conn, &dunkerque, REQUESTS as usize, 800);
-    seed_consents(&mut conn, &sevres, CONSENTS as usize, 500);
+    seed::closed_requests(&mut conn, &dunkerque, REQUESTS as usize, 800);
+    seed::consents(&mut conn, &sevres, CONSENTS as usize, 500);
     // Small batches with pauses: the sweep takes seconds, time enough to
     // kill it while it erases requests.
     let slow = [
@@ -445,7 +315,7 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
         count_consents(&mut conn),
         CONSENTS - recorded("consent_events")
     );
-    assert_consistent(&mut conn);
+    seed::assert_swept_consistently(&mut conn);
 
     // The next sweep closes the record as interrupted and finishes.
     let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
@@ -464,7 +334,7 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(left, 0);
-    assert_consistent(&mut conn);
+    seed::assert_swept_consistently(&mut conn);
     let statuses: Vec<String> = run_state(&mut conn).into_iter().map(|(s, _)| s).collect();
     assert_eq!(statuses, ["interrupted", "completed"]);
 }

@@ -3,6 +3,7 @@
 //! set (CI runs the suite both ways).
 #![allow(dead_code)]
 
+pub mod seed;
 pub mod webdriver;
 
 use std::sync::{Mutex, Once};

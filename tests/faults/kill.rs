@@ -15,8 +15,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use super::common::{TestDatabase, PASSWORD};
-use super::seed;
 use super::support::{self, assert_no_half_request, connect, guichet_ok, pdf, Serve, PDF_HEAD};
+use crate::common::seed;
 
 const MIB: usize = 1024 * 1024;
 const DPO: &str = "dpo@ville-sevres.fr";
