@@ -42,14 +42,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 }
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) {
-    let res = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res = common::post(app, token, path, body).await;
     assert_eq!(res.status(), 200, "{path}: {}", res.text().await.unwrap());
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_problem, deliver, dpo, get, login, SmtpServer, TestApp, PASSWORD};
+use common::{assert_problem, deliver, dpo, get, login, post, SmtpServer, TestApp, PASSWORD};
 use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
@@ -80,16 +80,6 @@ fn parsed(raw: &[u8]) -> (String, String, String, String) {
 async fn mails(app: &TestApp, smtp: &SmtpServer) -> Vec<(String, String, String, String)> {
     deliver(app).await;
     smtp.messages().iter().map(|m| parsed(m)).collect()
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::{assert_problem, create_staff, deliver, dpo, get, SmtpServer, TestApp, PASSWORD};
+use common::{
+    assert_problem, create_staff, deliver, dpo, get, post, SmtpServer, TestApp, PASSWORD,
+};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -53,16 +55,6 @@ async fn submitted(app: &TestApp, tenant: &str, fields: &[(&str, &str)]) -> Valu
 
 fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

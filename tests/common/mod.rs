@@ -349,6 +349,22 @@ pub async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
     login(app, email, PASSWORD).await
 }
 
+/// `POST path` with a bearer token and a JSON body.
+pub async fn post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// `GET path` with a bearer token.
 pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     app.client
