@@ -108,7 +108,7 @@ impl ConsentCache {
     }
 
     /// An event this instance has just committed.
-    pub fn put(&self, row: &EventRow) {
+    pub fn put(&self, row: EventRow) {
         if !self.enabled() {
             return;
         }
@@ -129,7 +129,7 @@ impl ConsentCache {
             user_agent: None,
             page_url: None,
             tc_string: None,
-            ..row.clone()
+            ..row
         };
         shard.map.insert(key, Some(Arc::new(row)));
     }
@@ -217,7 +217,7 @@ mod tests {
             panic!("empty")
         };
         // A write lands while the database is being read.
-        c.put(&row("s", "b", 2));
+        c.put(row("s", "b", 2));
         c.fill("t", "s", epoch, None);
         assert_eq!(hit(&c, "s"), Some(Some("b".into())));
         // And if the write's entry was evicted meanwhile, the old read is
@@ -233,8 +233,8 @@ mod tests {
     #[test]
     fn newer_events_win_and_notifications_of_older_ones_change_nothing() {
         let c = ConsentCache::new(1000);
-        c.put(&row("s", "b", 2));
-        c.put(&row("s", "a", 1));
+        c.put(row("s", "b", 2));
+        c.put(row("s", "a", 1));
         assert_eq!(hit(&c, "s"), Some(Some("b".into())));
         // The notification of this instance's own write keeps the entry.
         c.invalidate("t", "s", "b", row("s", "b", 2).at);
@@ -253,16 +253,16 @@ mod tests {
     fn it_stays_within_its_size_and_keeps_no_request_details() {
         let c = ConsentCache::new(SHARDS * 2);
         for i in 0..1000 {
-            c.put(&row(&format!("s{i}"), "a", 1));
+            c.put(row(&format!("s{i}"), "a", 1));
         }
         assert!(c.len() <= SHARDS * 2, "{}", c.len());
-        c.put(&row("p", "a", 1));
+        c.put(row("p", "a", 1));
         let Lookup::Hit(Some(r)) = c.lookup("t", "p") else {
             panic!("just put")
         };
         assert!(r.ip_pseudonym.is_none());
         let off = ConsentCache::new(0);
-        off.put(&row("s", "a", 1));
+        off.put(row("s", "a", 1));
         assert!(off.is_empty());
     }
 }

@@ -257,7 +257,7 @@ pub async fn record(
     let out = view(&tenant.slug, &row);
     let cached = row.clone();
     state.consent_writer.write(row).await?;
-    state.consent_reads.cache().put(&cached);
+    state.consent_reads.cache().put(cached);
     Ok(HttpResponse::Created()
         .insert_header((
             "location",
@@ -360,7 +360,7 @@ pub async fn withdraw(
             "No consent is in force for this subject.",
         ));
     };
-    state.consent_reads.cache().put(&withdrawal);
+    state.consent_reads.cache().put(withdrawal);
     Ok(HttpResponse::NoContent().finish())
 }
 
