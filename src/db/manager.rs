@@ -19,6 +19,7 @@ pub struct ConnectionManager {
 impl ConnectionManager {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
         tune_sqlite_library();
+        init_openssl();
         let backend = Backend::from_url(&settings.url).map_err(|reason| DbError::Connect {
             target: "the database".into(),
             reason,
@@ -182,6 +183,16 @@ pub fn tune_sqlite_library() {
             libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0i32);
         }
     });
+}
+
+/// Initialises OpenSSL before libpq first does. libpq's own initialisation
+/// registers an `atexit` cleanup that frees OpenSSL's state while the pool,
+/// the consent listener and the consent writer may still hold TLS
+/// connections to PostgreSQL on other threads, a use after free at process
+/// exit. rust-openssl initialises without that cleanup, and the first
+/// initialisation decides.
+pub fn init_openssl() {
+    openssl_sys::init();
 }
 
 /// A `file:` URI that opens the database read-write without creating it.

@@ -12,7 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
-pub use manager::{ConnectionManager, Pooled};
+pub use manager::{init_openssl, ConnectionManager, Pooled};
 
 use crate::config::DatabaseSettings;
 use crate::error::ApiError;

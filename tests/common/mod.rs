@@ -83,6 +83,38 @@ fn capture_logs() {
     });
 }
 
+/// Makes the test process end at once when the harness exits, its status
+/// kept. The apps of finished tests leave threads behind (HTTP workers
+/// stopping, writers closing their connections); glibc's `exit` is not safe
+/// against threads that are still exiting, and the library destructors it
+/// runs (OpenSSL's, libpq's) race with threads still using them, which once
+/// aborted a test process after every test had passed. Nothing is left to
+/// flush by then: the harness has written its report, and the logs are
+/// written unbuffered.
+fn end_without_teardown() {
+    static ONCE: Once = Once::new();
+    extern "C" fn now(status: libc::c_int, _: *mut libc::c_void) {
+        // SAFETY: `_exit` ends the process without running anything else.
+        unsafe { libc::_exit(status) }
+    }
+    extern "C" {
+        // glibc: like `atexit`, with the exit status passed to the handler.
+        fn on_exit(
+            handler: extern "C" fn(libc::c_int, *mut libc::c_void),
+            arg: *mut libc::c_void,
+        ) -> libc::c_int;
+    }
+    ONCE.call_once(|| {
+        // Before any connection to PostgreSQL: libpq would otherwise
+        // register OpenSSL's cleanup, to run before this handler.
+        guichet::db::init_openssl();
+        // SAFETY: registers a handler that takes no pointer it could misuse.
+        unsafe {
+            on_exit(now, std::ptr::null_mut());
+        }
+    });
+}
+
 pub struct TestApp {
     pub address: String,
     pub port: u16,
@@ -242,6 +274,7 @@ pub async fn spawn_app() -> TestApp {
 /// routes mounted beside the real ones.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure) -> TestApp {
     capture_logs();
+    end_without_teardown();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let mut settings = test_settings(dir.path(), &db);
@@ -385,21 +418,32 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = Self {
-            port,
-            dir: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        server.resume();
-        server
+        // The port is free when asked for, but another process may take it
+        // before the server binds it: then try another one.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut server = Self {
+                port,
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+            };
+            if server.try_resume() {
+                return server;
+            }
+        }
+        panic!("the SMTP server did not start on any of five free ports");
     }
 
+    /// Starts the server again on its port.
     pub fn resume(&mut self) {
+        assert!(self.try_resume(), "the SMTP server started");
+    }
+
+    fn try_resume(&mut self) -> bool {
         use std::io::BufRead;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
         let mut child = std::process::Command::new("python3")
@@ -413,8 +457,13 @@ impl SmtpServer {
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert_eq!(line.trim(), "ready", "the SMTP server started");
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
         self.child = Some(child);
+        true
     }
 
     pub fn stop(&mut self) {
