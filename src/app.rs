@@ -22,6 +22,7 @@ use crate::requests::documents::KeyRing;
 use crate::requests::submit::SubmissionLimiter;
 use crate::retention::scheduler::Scheduler;
 use crate::secrets::{Secrets, SecretsError};
+use crate::shutdown::Background;
 use crate::staff::login::LoginLimiter;
 use crate::staff::password::Hasher;
 use crate::tenants::{self, Tenants};
@@ -87,6 +88,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    background: Background,
 }
 
 impl Application {
@@ -126,8 +128,9 @@ impl Application {
             tenants: tenants.clone(),
             public_url: settings.server.public_url.clone(),
         };
+        let mut background = Background::default();
         if settings.mail.worker {
-            mail_worker.clone().spawn();
+            background.add(mail_worker.clone().spawn(background.stop().clone()));
         }
         let retention = Scheduler {
             db: db.clone(),
@@ -137,7 +140,7 @@ impl Application {
             clock: clock.clone(),
         };
         if settings.retention.scheduler {
-            retention.clone().spawn();
+            background.add(retention.clone().spawn(background.stop().clone()));
         }
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
@@ -212,6 +215,7 @@ impl Application {
             port: port.port(),
             server,
             state,
+            background,
         })
     }
 
@@ -223,8 +227,25 @@ impl Application {
         self.state.clone()
     }
 
+    /// Serves until the server is stopped (SIGTERM, SIGINT), then lets the
+    /// background threads finish their piece of work, within
+    /// `server.shutdown_timeout_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
+        let background = self.background;
+        let left = actix_web::rt::task::spawn_blocking(move || background.finish(timeout))
+            .await
+            .unwrap_or(0);
+        if left > 0 {
+            tracing::warn!(
+                threads = left,
+                "stopped before every background thread had finished"
+            );
+        } else {
+            tracing::info!("stopped");
+        }
+        served
     }
 }
 

@@ -18,6 +18,7 @@ pub mod requests;
 pub mod retention;
 pub mod schedule;
 pub mod secrets;
+pub mod shutdown;
 pub mod staff;
 pub mod telemetry;
 pub mod tenants;

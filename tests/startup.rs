@@ -383,3 +383,62 @@ fn a_second_service_on_one_sqlite_file_is_refused_until_the_first_stops() {
     drop(first);
     Application::build(settings, Clock::system()).expect("starts once the first is gone");
 }
+
+#[tokio::test]
+async fn sigterm_drains_then_waits_for_the_background_threads_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let log = dir.path().join("serve.log");
+    let mut env = db_env(&db);
+    env.extend([
+        ("GUICHET__SERVER__BIND", bind.clone()),
+        ("GUICHET__SERVER__WORKERS", "1".into()),
+        ("GUICHET__SERVER__SHUTDOWN_TIMEOUT_SECS", "5".into()),
+        // Both threads are in the middle of a long pause when the signal
+        // comes: the stop must end it rather than wait an hour.
+        ("GUICHET__MAIL__POLL_INTERVAL_MS", "3600000".into()),
+        ("GUICHET__RETENTION__TICK_SECS", "3600".into()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let child = guichet(dir.path(), &env)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut serving = Serving(child);
+    let base = format!("http://{bind}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !matches!(reqwest::get(format!("{base}/readyz")).await, Ok(r) if r.status() == 200) {
+        assert!(Instant::now() < deadline, "guichet did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let pid = libc::pid_t::try_from(serving.0.id()).unwrap();
+    // SAFETY: a signal to the child this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = serving.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let logged = std::fs::read_to_string(&log).unwrap();
+    std::io::Write::write_all(&mut common::log_file("serve"), logged.as_bytes()).unwrap();
+    assert!(status.success(), "{status:?}\n{logged}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "the pauses were cut short"
+    );
+    let last = logged.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("\"stopped\"") || last.contains(" stopped"),
+        "the last line says every thread finished: {last}"
+    );
+}

@@ -144,9 +144,9 @@ impl Worker {
         )
     }
 
-    /// Runs passes in a thread of its own until the process ends; checks
+    /// Runs passes in a thread of its own until the service stops; checks
     /// for the digest once a minute.
-    pub fn spawn(self) {
+    pub fn spawn(self, stop: crate::shutdown::Stop) -> std::thread::JoinHandle<()> {
         let every = Duration::from_millis(self.mail.settings.poll_interval_ms);
         std::thread::Builder::new()
             .name("mail-worker".into())
@@ -162,10 +162,12 @@ impl Worker {
                     if let Err(e) = self.deliver_due() {
                         tracing::warn!(error = %e, "mail worker pass failed");
                     }
-                    std::thread::sleep(every);
+                    if !stop.pause(every) {
+                        return;
+                    }
                 }
             })
-            .expect("spawn the mail worker thread");
+            .expect("spawn the mail worker thread")
     }
 }
 

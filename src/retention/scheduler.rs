@@ -97,8 +97,8 @@ impl Scheduler {
     }
 
     /// Looks at the schedule every `tick_secs` in a thread of its own until
-    /// the process ends.
-    pub fn spawn(self) {
+    /// the service stops.
+    pub fn spawn(self, stop: crate::shutdown::Stop) -> std::thread::JoinHandle<()> {
         let every = Duration::from_secs(self.settings.tick_secs);
         std::thread::Builder::new()
             .name("retention".into())
@@ -106,9 +106,11 @@ impl Scheduler {
                 if let Err(e) = self.tick() {
                     tracing::warn!(error = %e.detail, "retention sweep failed; will try again");
                 }
-                std::thread::sleep(every);
+                if !stop.pause(every) {
+                    return;
+                }
             })
-            .expect("spawn the retention scheduler thread");
+            .expect("spawn the retention scheduler thread")
     }
 }
 
