@@ -55,10 +55,10 @@ impl Background {
 
     /// Asks every thread to stop and waits for them, at most `timeout` in
     /// all; answers how many were still running then.
-    pub fn finish(self, timeout: Duration) -> usize {
+    pub fn finish(mut self, timeout: Duration) -> usize {
         self.stop.request();
         let deadline = Instant::now() + timeout;
-        let mut left = self.threads;
+        let mut left = std::mem::take(&mut self.threads);
         while !left.is_empty() && Instant::now() < deadline {
             let (done, running): (Vec<_>, Vec<_>) =
                 left.into_iter().partition(JoinHandle::is_finished);
@@ -71,6 +71,14 @@ impl Background {
             }
         }
         left.len()
+    }
+}
+
+/// A service dropped without being run to its end (a test's, or one whose
+/// start failed later) still stops its threads, without waiting for them.
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.request();
     }
 }
 
@@ -96,6 +104,15 @@ mod tests {
         assert_eq!(background.finish(Duration::from_secs(5)), 0);
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(*worked.lock().unwrap(), 100, "waited for the last piece");
+    }
+
+    #[test]
+    fn a_dropped_service_stops_its_threads() {
+        let background = Background::default();
+        let stop = background.stop().clone();
+        let thread = std::thread::spawn(move || while stop.pause(Duration::from_secs(3600)) {});
+        drop(background);
+        thread.join().unwrap();
     }
 
     #[test]
