@@ -280,6 +280,72 @@ async fn the_search_finds_references_addresses_and_names_whatever_case_and_accen
 }
 
 #[tokio::test]
+async fn a_word_too_common_to_look_up_first_finds_what_the_rare_ones_would() {
+    use diesel::RunQueryDsl;
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    let mut mine = Vec::new();
+    for (first, email) in [
+        ("Anne", "a@example.org"),
+        ("Bea", "b@example.org"),
+        ("Cleo", "c@example.org"),
+    ] {
+        mine.push(submit(&app, "dunkerque", first, "Morel", email).await);
+    }
+    let elsewhere = submit(&app, "nimes", "Anne", "Morel", "a@example.org").await;
+    create_staff(&app, Some("dunkerque"), DPO, "dpo", PASSWORD).await;
+    let token = login(&app, DPO, PASSWORD).await;
+    // 1 200 words beginning with `zzq`, more than a search looks up before
+    // its query: the first 1 100 shared by two requests and one of another
+    // tenant, the last 100 the third request's, so that a lookup cut short
+    // in word order would miss it.
+    let id = |r: &Value| r["id"].as_str().unwrap().to_owned();
+    let early = [id(&mine[0]), id(&mine[1]), id(&elsewhere)];
+    let rows: Vec<String> = (0..1200)
+        .map(|n| {
+            let owner = if n < 1100 {
+                early[n % 3].clone()
+            } else {
+                id(&mine[2])
+            };
+            format!("('zzq{n:04}', '{owner}')")
+        })
+        .collect();
+    let insert = format!(
+        "INSERT INTO request_words (word, request_id) VALUES {}",
+        rows.join(", ")
+    );
+    app.state
+        .db
+        .run(move |conn| Ok(diesel::sql_query(insert).execute(conn)?))
+        .await
+        .unwrap();
+    let search = |q: &str| {
+        let (app, token, q) = (&app, token.clone(), q.to_owned());
+        async move {
+            let list = get(app, &token, &format!("/v1/dpo/requests?q={q}")).await;
+            let found = refs(&list);
+            assert_eq!(list["total"], found.len(), "total of q={q}");
+            found
+        }
+    };
+    let all = sorted(mine.iter().map(reference).collect());
+    // The common word alone, joined in the database.
+    assert_eq!(search("zzq").await, all);
+    // With a rare one, looked up first, in either order.
+    assert_eq!(search("zzq%20cleo").await, vec![reference(&mine[2])]);
+    assert_eq!(search("cleo%20zzq").await, vec![reference(&mine[2])]);
+    assert_eq!(search("morel%20zzq").await, all);
+    // `zzq0001` belongs to the second request only, `zzq1150` to the third.
+    assert_eq!(search("zzq%20zzq0001").await, vec![reference(&mine[1])]);
+    assert_eq!(search("zzq1150%20zzq").await, vec![reference(&mine[2])]);
+    assert!(search("zzq%20nobody").await.is_empty());
+    assert!(search("zzq0002").await.is_empty(), "another tenant's word");
+    let list = get(&app, &token, "/v1/dpo/requests?q=zzq&status=completed").await;
+    assert_eq!(list["total"], 0);
+}
+
+#[tokio::test]
 async fn the_migration_counts_and_folds_the_requests_written_before_it() {
     use diesel::RunQueryDsl;
     use diesel_migrations::MigrationHarness;

@@ -128,7 +128,7 @@ fn move_span(conn: &mut DbConnection, span: i64, old: DueKey, new: DueKey) -> Qu
 /// The number of requests a filter selects: from the kept counts unless it
 /// searches (then the matches are counted through the word index).
 pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
-    if !f.search.is_empty() {
+    if !f.search.is_empty() || f.found.is_some() {
         return filtered(f).count().get_result(conn);
     }
     if let Some(now) = f.overdue_at {

@@ -150,6 +150,7 @@ pub async fn list(
         kind: q.kind.map(|k| k.as_str().to_owned()),
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
         search,
+        found: None,
         sort,
     };
     let (rows, total) = state

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
+use super::store::QueueFilter;
 use crate::db::schema::{request_words as words, rights_requests as requests};
 use crate::db::DbConnection;
 
@@ -124,6 +125,46 @@ pub fn index(conn: &mut DbConnection, request_id: &str, text: &str) -> QueryResu
 }
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// A term whose prefix begins more words than this is joined in the
+/// database (`matching`) rather than looked up first: a list of ids that
+/// long would cost more to send than the join costs to plan.
+const LOOKED_UP_AT_MOST: i64 = 1000;
+
+/// Looks up, term by term, the requests that have a word beginning with
+/// it, and keeps those that every such term found. A search is then a
+/// query by ids, which PostgreSQL plans in a fraction of the time a join
+/// on the words takes; a term too common for that is left to the join.
+/// The answer is the same either way.
+pub fn resolve(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<QueueFilter> {
+    let mut found: Option<BTreeSet<String>> = None;
+    let mut joined = Vec::new();
+    for term in &f.search {
+        let ids: Vec<String> = words::table
+            .filter(words::word.ge(term.clone()))
+            .filter(words::word.lt(format!("{term}\u{10FFFF}")))
+            .select(words::request_id)
+            .limit(LOOKED_UP_AT_MOST + 1)
+            .load(conn)?;
+        if i64::try_from(ids.len()).unwrap_or(i64::MAX) > LOOKED_UP_AT_MOST {
+            joined.push(term.clone());
+            continue;
+        }
+        let ids: BTreeSet<String> = ids.into_iter().collect();
+        found = Some(match found {
+            None => ids,
+            Some(before) => before.intersection(&ids).cloned().collect(),
+        });
+        if found.as_ref().is_some_and(BTreeSet::is_empty) {
+            break;
+        }
+    }
+    Ok(QueueFilter {
+        search: joined,
+        found: found.map(|ids| ids.into_iter().collect()),
+        ..f.clone()
+    })
+}
 
 /// Keeps the requests that have, for every term, a word beginning with it
 /// (a range of the word index: `term <= word < term + U+10FFFF`).

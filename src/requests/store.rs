@@ -307,6 +307,9 @@ pub struct QueueFilter {
     pub overdue_at: Option<NaiveDateTime>,
     /// Beginnings of words a request must all have (none: no search).
     pub search: Vec<String>,
+    /// The requests the search's rarer terms found, looked up before the
+    /// query (`search::resolve`); the terms left in `search` are joined.
+    pub found: Option<Vec<String>>,
     pub sort: Sort,
 }
 
@@ -329,6 +332,9 @@ pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend
             .filter(requests::paused_at.is_null())
             .filter(requests::due_at.lt(now));
     }
+    if let Some(ids) = &f.found {
+        q = q.filter(requests::id.eq_any(ids.clone()));
+    }
     super::search::matching(q, &f.search)
 }
 
@@ -338,6 +344,16 @@ pub fn queue(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<QueueRow>, i64)> {
+    let resolved;
+    let f = if f.search.is_empty() {
+        f
+    } else {
+        resolved = super::search::resolve(conn, f)?;
+        if resolved.found.as_ref().is_some_and(Vec::is_empty) {
+            return Ok((Vec::new(), 0));
+        }
+        &resolved
+    };
     let total = super::counts::total(conn, f)?;
     let q = filtered(f).select((
         requests::id,
@@ -358,7 +374,7 @@ pub fn queue(
         // A search's matches are few: sort them, rather than walk the
         // open-first index hoping to meet them (the same order, written
         // so that no index provides it).
-        Sort::Urgency if !f.search.is_empty() => q.order((
+        Sort::Urgency if !f.search.is_empty() || f.found.is_some() => q.order((
             requests::is_open.ne(true).asc(),
             requests::due_at.asc(),
             requests::id.asc(),
