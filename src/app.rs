@@ -102,8 +102,10 @@ impl Application {
         extra: Configure,
     ) -> Result<Self, StartError> {
         let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
-        let tenants = prepare_database(&settings, &clock)?;
+        // Before anything touches the file: a second service on it is
+        // refused at once, rather than meeting the first one's migrations.
         let sqlite_guard = db::migrate::single_instance(&settings.database.url)?.map(Arc::new);
+        let tenants = prepare_database(&settings, &clock)?;
         let db = Db::new(&settings.database)?;
         let bind = settings.bind_addr()?;
         let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind {
