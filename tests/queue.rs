@@ -293,6 +293,105 @@ async fn the_search_finds_references_addresses_and_names_whatever_case_and_accen
     assert_eq!(list["total"], 0);
 }
 
+/// The references of a page, in its order.
+fn in_order(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_search_sorts_counts_and_pages_its_matches_as_the_whole_queue_does() {
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    let mut mine = Vec::new();
+    // Two requests of the same instant, whose order only their ids decide.
+    for (at, first) in [
+        ("2026-03-05T10:00:00Z", "Anne"),
+        ("2026-03-02T09:30:00Z", "Bea"),
+        ("2026-03-03T08:00:00Z", "Cleo"),
+        ("2026-03-03T08:00:00Z", "Dora"),
+        ("2026-03-04T12:00:00Z", "Emma"),
+        ("2026-03-01T07:00:00Z", "Fanny"),
+    ] {
+        app.clock.set(at.parse().unwrap());
+        let email = format!("{}@example.org", first.to_lowercase());
+        mine.push(submit(&app, "dunkerque", first, "Morel", &email).await);
+        submit(&app, "dunkerque", first, "Durand", &email).await;
+    }
+    submit(&app, "nimes", "Anne", "Morel", "anne@example.org").await;
+    create_staff(&app, Some("dunkerque"), DPO, "dpo", PASSWORD).await;
+    // One closed (last of the open-first order), one extended (due later).
+    transition(&app, &mine[1], "rejected").await;
+    let token = login(&app, DPO, PASSWORD).await;
+    let path = format!(
+        "/v1/dpo/requests/{}/extension",
+        mine[5]["id"].as_str().unwrap()
+    );
+    post(&app, &token, &path, json!({"reason": "Plusieurs services"})).await;
+
+    let morel: Vec<String> = mine.iter().map(reference).collect();
+    for sort in [
+        "",
+        "&sort=due_at",
+        "&sort=-due_at",
+        "&sort=received_at",
+        "&sort=-received_at",
+    ] {
+        // The whole queue's order, sorted by the database, kept to the
+        // matches: the search's, sorted after its lookup, must be the same.
+        let all = get(
+            &app,
+            &token,
+            &format!("/v1/dpo/requests?per_page=100{sort}"),
+        )
+        .await;
+        let expected: Vec<String> = in_order(&all)
+            .into_iter()
+            .filter(|r| morel.contains(r))
+            .collect();
+        assert_eq!(expected.len(), morel.len());
+        let found = get(
+            &app,
+            &token,
+            &format!("/v1/dpo/requests?q=morel&per_page=100{sort}"),
+        )
+        .await;
+        assert_eq!(in_order(&found), expected, "sort {sort}");
+        assert_eq!(found["total"], 6);
+        let page = get(
+            &app,
+            &token,
+            &format!("/v1/dpo/requests?q=morel&per_page=4&page=2{sort}"),
+        )
+        .await;
+        assert_eq!(in_order(&page), expected[4..], "second page, sort {sort}");
+        assert_eq!(page["total"], 6);
+        let beyond = get(
+            &app,
+            &token,
+            &format!("/v1/dpo/requests?q=morel&per_page=4&page=3{sort}"),
+        )
+        .await;
+        assert!(in_order(&beyond).is_empty());
+        assert_eq!(beyond["total"], 6);
+    }
+    let last = get(&app, &token, "/v1/dpo/requests?q=morel").await;
+    assert_eq!(
+        in_order(&last).last(),
+        Some(&morel[1]),
+        "the closed one last"
+    );
+    let open = get(&app, &token, "/v1/dpo/requests?q=morel&status=received").await;
+    assert_eq!(open["total"], 5);
+    assert!(!in_order(&open).contains(&morel[1]));
+    let today = get(&app, &token, "/v1/dpo/requests?q=morel%20emma").await;
+    assert_eq!(in_order(&today), [morel[4].clone()]);
+}
+
 #[tokio::test]
 async fn a_word_too_common_to_look_up_first_finds_what_the_rare_ones_would() {
     use diesel::RunQueryDsl;

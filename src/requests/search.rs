@@ -8,11 +8,12 @@
 //! folds and splits the rows written before it the same way (keep the two
 //! in step: the table of folds, splitting on spaces, then name parts).
 
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
-use super::store::QueueFilter;
+use super::store::{filtered, QueueFilter, QueueRow, Sort, QUEUE_COLUMNS};
 use crate::db::schema::{request_words as words, rights_requests as requests};
 use crate::db::DbConnection;
 
@@ -164,6 +165,42 @@ pub fn resolve(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<QueueFil
         found: found.map(|ids| ids.into_iter().collect()),
         ..f.clone()
     })
+}
+
+/// A page of a search whose every term was looked up (`resolve`): its
+/// matches, at most `LOOKED_UP_AT_MOST`, are read in one statement, then
+/// counted, sorted and paged here, rather than read twice by the database,
+/// once for the total and once for the page.
+pub fn found_page(
+    conn: &mut DbConnection,
+    f: &QueueFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<QueueRow>, i64)> {
+    let mut rows: Vec<QueueRow> = filtered(f).select(QUEUE_COLUMNS).load(conn)?;
+    rows.sort_by(|a, b| in_order(f.sort, a, b));
+    let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let page = rows
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect();
+    Ok((page, total))
+}
+
+/// The order of `store::queue`'s `ORDER BY` for each sort; ids, UUIDs,
+/// compare the same way as bytes and in any collation.
+fn in_order(sort: Sort, a: &QueueRow, b: &QueueRow) -> Ordering {
+    match sort {
+        Sort::Urgency => b
+            .is_open
+            .cmp(&a.is_open)
+            .then(a.due_at.cmp(&b.due_at))
+            .then(a.id.cmp(&b.id)),
+        Sort::DueDesc => b.due_at.cmp(&a.due_at).then(b.id.cmp(&a.id)),
+        Sort::ReceivedAsc => a.received_at.cmp(&b.received_at).then(a.id.cmp(&b.id)),
+        Sort::ReceivedDesc => b.received_at.cmp(&a.received_at).then(b.id.cmp(&a.id)),
+    }
 }
 
 /// Keeps the requests that have, for every term, a word beginning with it

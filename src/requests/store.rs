@@ -313,6 +313,39 @@ pub struct QueueFilter {
     pub sort: Sort,
 }
 
+/// The columns of a `QueueRow`.
+pub(super) type QueueColumns = (
+    requests::id,
+    requests::tenant_id,
+    requests::reference,
+    requests::kind,
+    requests::status,
+    requests::is_open,
+    requests::first_name,
+    requests::last_name,
+    requests::received_at,
+    requests::due_at,
+    requests::paused_at,
+    requests::extended,
+    requests::duplicate_of,
+);
+
+pub(super) const QUEUE_COLUMNS: QueueColumns = (
+    requests::id,
+    requests::tenant_id,
+    requests::reference,
+    requests::kind,
+    requests::status,
+    requests::is_open,
+    requests::first_name,
+    requests::last_name,
+    requests::received_at,
+    requests::due_at,
+    requests::paused_at,
+    requests::extended,
+    requests::duplicate_of,
+);
+
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
 pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend> {
@@ -354,22 +387,11 @@ pub fn queue(
         }
         &resolved
     };
+    if f.search.is_empty() && f.found.is_some() {
+        return super::search::found_page(conn, f, offset, limit);
+    }
     let total = super::counts::total(conn, f)?;
-    let q = filtered(f).select((
-        requests::id,
-        requests::tenant_id,
-        requests::reference,
-        requests::kind,
-        requests::status,
-        requests::is_open,
-        requests::first_name,
-        requests::last_name,
-        requests::received_at,
-        requests::due_at,
-        requests::paused_at,
-        requests::extended,
-        requests::duplicate_of,
-    ));
+    let q = filtered(f).select(QUEUE_COLUMNS);
     let q = match f.sort {
         // A search's matches are few: sort them, rather than walk the
         // open-first index hoping to meet them (the same order, written
