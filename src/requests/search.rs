@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use diesel::prelude::*;
 
-use super::store::{filtered, QueueFilter, QueueRow, Sort, QUEUE_COLUMNS};
+use super::store::{filtered, QueueFilter, QueueRow, Sort};
 use crate::db::schema::{request_words as words, rights_requests as requests};
 use crate::db::DbConnection;
 
@@ -177,7 +177,7 @@ pub fn found_page(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<QueueRow>, i64)> {
-    let mut rows: Vec<QueueRow> = filtered(f).select(QUEUE_COLUMNS).load(conn)?;
+    let mut rows: Vec<QueueRow> = filtered(f).select(QueueRow::as_select()).load(conn)?;
     rows.sort_by(|a, b| in_order(f.sort, a, b));
     let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
     let page = rows

@@ -273,7 +273,8 @@ pub fn is_suppressed(
 }
 
 /// One line of the DPO's queue.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = requests)]
 pub struct QueueRow {
     pub id: String,
     pub tenant_id: String,
@@ -312,39 +313,6 @@ pub struct QueueFilter {
     pub found: Option<Vec<String>>,
     pub sort: Sort,
 }
-
-/// The columns of a `QueueRow`.
-pub(super) type QueueColumns = (
-    requests::id,
-    requests::tenant_id,
-    requests::reference,
-    requests::kind,
-    requests::status,
-    requests::is_open,
-    requests::first_name,
-    requests::last_name,
-    requests::received_at,
-    requests::due_at,
-    requests::paused_at,
-    requests::extended,
-    requests::duplicate_of,
-);
-
-pub(super) const QUEUE_COLUMNS: QueueColumns = (
-    requests::id,
-    requests::tenant_id,
-    requests::reference,
-    requests::kind,
-    requests::status,
-    requests::is_open,
-    requests::first_name,
-    requests::last_name,
-    requests::received_at,
-    requests::due_at,
-    requests::paused_at,
-    requests::extended,
-    requests::duplicate_of,
-);
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
@@ -391,7 +359,7 @@ pub fn queue(
         return super::search::found_page(conn, f, offset, limit);
     }
     let total = super::counts::total(conn, f)?;
-    let q = filtered(f).select(QUEUE_COLUMNS);
+    let q = filtered(f).select(QueueRow::as_select());
     let q = match f.sort {
         // A search's matches are few: sort them, rather than walk the
         // open-first index hoping to meet them (the same order, written
