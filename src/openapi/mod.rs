@@ -52,8 +52,8 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         crate::requests::dpo::transition,
         crate::requests::dpo::extend,
         crate::requests::dpo::message,
-        crate::requests::dpo::document,
-        crate::requests::dpo::suppression_check,
+        crate::requests::opening::document,
+        crate::requests::suppression::suppression_check,
     ),
     components(schemas(Problem, FieldError, crate::ops::Health)),
     tags(

@@ -1,11 +1,11 @@
-//! What the DPO does: move a request through its life, extend its
-//! deadline, write to the requester, open its documents (journaled), and
-//! check the suppression list.
+//! What the DPO does to a request: move it through its life, extend its
+//! deadline, write to the requester. Opening its documents is in
+//! `opening.rs`.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use validator::{Validate, ValidateEmail};
+use utoipa::ToSchema;
+use validator::Validate;
 
 use super::lifecycle::{allowed, By, Status};
 use super::notify::Notifier;
@@ -16,7 +16,6 @@ use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, Problem};
 use crate::http::ValidatedJson;
-use crate::privacy::keyed_hash;
 use crate::staff::Staff;
 use crate::tenants::Tenant;
 
@@ -371,169 +370,4 @@ pub async fn send_message(
             })
         })
         .await
-}
-
-/// The original bytes of an identity document; every opening is journaled.
-#[utoipa::path(
-    get,
-    path = "/v1/dpo/requests/{id}/documents/{document_id}",
-    tag = "dpo",
-    security(("bearer" = [])),
-    params(
-        ("id" = String, Path, description = "Request id.", format = "uuid"),
-        ("document_id" = String, Path, description = "Document id.", format = "uuid"),
-    ),
-    responses(
-        (status = 200, description = "The document's original bytes, with the type read from them.",
-            content(
-                (Vec<u8> = "application/pdf"),
-                (Vec<u8> = "image/jpeg"),
-                (Vec<u8> = "image/png"),
-            ),
-            headers(
-                ("content-disposition" = String, description = "`attachment`, with the document's name."),
-            )),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn document(
-    staff: Staff,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, document_id) = path.into_inner();
-    let row = visible(&state, &staff, id).await?;
-    if uuid::Uuid::parse_str(&document_id).is_err() {
-        return Err(ApiError::not_found("No document has this id."));
-    }
-    let now = state.clock.now().naive_utc();
-    let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
-    let doc = state
-        .db
-        .run(move |conn| {
-            let doc = store::document(conn, &request_id, &document_id)?
-                .ok_or_else(|| ApiError::not_found("No document has this id."))?;
-            if doc.ciphertext.is_none() {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::GONE,
-                    "document_purged",
-                    "This document was destroyed at the end of its retention period.",
-                ));
-            }
-            crate::db::write_transaction(conn, |conn| {
-                store::add_event(
-                    conn,
-                    &request_id,
-                    now,
-                    &actor.email,
-                    "document_opened",
-                    None,
-                    Some(serde_json::json!({"document": doc.id})),
-                )?;
-                audit::record(
-                    conn,
-                    Entry {
-                        tenant_id: Some(&tenant_id),
-                        kind: audit::kind::DOCUMENT_OPENED,
-                        actor_id: Some(&actor.id),
-                        subject_id: Some(&doc.id),
-                        detail: Some(serde_json::json!({"request": request_id})),
-                        ..Default::default()
-                    },
-                    now,
-                )
-            })?;
-            Ok(doc)
-        })
-        .await?;
-    let state2 = state.clone();
-    let (content_type, filename) = (doc.content_type.clone(), doc.filename.clone());
-    let bytes = actix_web::rt::task::spawn_blocking(move || {
-        let mut bytes = doc.ciphertext.unwrap_or_default();
-        state2
-            .documents
-            .open(&doc.id, &doc.key_id, &doc.nonce, &mut bytes)
-            .map(|()| bytes)
-    })
-    .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("decryption task failed: {e}")))?
-    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{ascii}\""),
-        ))
-        .insert_header(("cache-control", "no-store"))
-        .insert_header(("x-content-type-options", "nosniff"))
-        // Should a browser ever render it (a polyglot file), nothing in it runs.
-        .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
-        .body(bytes))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct SuppressionQuery {
-    /// The address to check.
-    #[param(format = "email", max_length = 254)]
-    pub email: String,
-    /// The tenant whose list to check: required for an admin, ignored for a DPO.
-    #[param(pattern = "^[a-z0-9-]{2,40}$")]
-    pub tenant: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuppressionAnswer {
-    /// True when the address objected to prospection: do not write to it.
-    pub listed: bool,
-}
-
-/// Whether an address is on the tenant's suppression list.
-#[utoipa::path(
-    get,
-    path = "/v1/dpo/suppression/check",
-    tag = "dpo",
-    security(("bearer" = [])),
-    params(SuppressionQuery),
-    responses(
-        (status = 200, description = "The answer.", body = SuppressionAnswer),
-        (status = 400, description = "No address given.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn suppression_check(
-    staff: Staff,
-    state: web::Data<AppState>,
-    query: web::Query<SuppressionQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let tenant_id = staff
-        .list_scope(&state, query.tenant.as_deref())?
-        .ok_or_else(|| ApiError::field("tenant", "is required for an admin"))?;
-    let email = query.email.trim().to_lowercase();
-    if email.len() > 254 {
-        return Err(ApiError::field("email", "must be at most 254 characters"));
-    }
-    if !email.validate_email() {
-        return Err(ApiError::field("email", "must be an e-mail address"));
-    }
-    let hash = keyed_hash(&state.secrets.pseudonym, "email", email.as_bytes());
-    let listed = state
-        .db
-        .run(move |conn| Ok(store::is_suppressed(conn, &tenant_id, &hash)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(SuppressionAnswer { listed }))
 }

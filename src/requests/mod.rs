@@ -8,10 +8,12 @@ pub mod forms;
 pub mod intake;
 pub mod lifecycle;
 pub mod notify;
+pub mod opening;
 pub mod queue;
 pub mod search;
 pub mod store;
 pub mod submit;
+pub mod suppression;
 pub mod track;
 
 use actix_web::web;
@@ -25,10 +27,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/requests/track/{token}").get(track::track))
         .service(web::resource("/v1/requests/track/{token}/documents").post(track::upload))
         .service(web::resource("/v1/dpo/requests").get(queue::queue))
-        .service(web::resource("/v1/dpo/suppression/check").get(dpo::suppression_check))
+        .service(web::resource("/v1/dpo/suppression/check").get(suppression::suppression_check))
         .service(web::resource("/v1/dpo/requests/{id}").get(queue::detail))
         .service(web::resource("/v1/dpo/requests/{id}/transitions").post(dpo::transition))
         .service(web::resource("/v1/dpo/requests/{id}/extension").post(dpo::extend))
         .service(web::resource("/v1/dpo/requests/{id}/messages").post(dpo::message))
-        .service(web::resource("/v1/dpo/requests/{id}/documents/{document_id}").get(dpo::document));
+        .service(
+            web::resource("/v1/dpo/requests/{id}/documents/{document_id}").get(opening::document),
+        );
 }

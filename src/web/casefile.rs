@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::requests::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
 use crate::requests::lifecycle::Status;
+use crate::requests::opening;
 use crate::requests::queue::{self, RequestDetail};
 use crate::tenants::Locale;
 
@@ -292,5 +293,7 @@ async fn document(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    dpo::document(session.staff, state, path).await.page(lang)
+    opening::document(session.staff, state, path)
+        .await
+        .page(lang)
 }

@@ -1,0 +1,122 @@
+//! The DPO opens an identity document: the original bytes, decrypted,
+//! each opening journaled on the request's timeline and in the audit log
+//! with the staff member; `410` once the retention destroyed it.
+
+use actix_web::{web, HttpResponse};
+
+use super::queue::visible;
+use super::store;
+use crate::app::AppState;
+use crate::audit::{self, Entry};
+use crate::error::{ApiError, Problem};
+use crate::staff::Staff;
+
+/// The original bytes of an identity document; every opening is journaled.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/requests/{id}/documents/{document_id}",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Request id.", format = "uuid"),
+        ("document_id" = String, Path, description = "Document id.", format = "uuid"),
+    ),
+    responses(
+        (status = 200, description = "The document's original bytes, with the type read from them.",
+            content(
+                (Vec<u8> = "application/pdf"),
+                (Vec<u8> = "image/jpeg"),
+                (Vec<u8> = "image/png"),
+            ),
+            headers(
+                ("content-disposition" = String, description = "`attachment`, with the document's name."),
+            )),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn document(
+    staff: Staff,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, document_id) = path.into_inner();
+    let row = visible(&state, &staff, id).await?;
+    if uuid::Uuid::parse_str(&document_id).is_err() {
+        return Err(ApiError::not_found("No document has this id."));
+    }
+    let now = state.clock.now().naive_utc();
+    let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
+    let doc = state
+        .db
+        .run(move |conn| {
+            let doc = store::document(conn, &request_id, &document_id)?
+                .ok_or_else(|| ApiError::not_found("No document has this id."))?;
+            if doc.ciphertext.is_none() {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::GONE,
+                    "document_purged",
+                    "This document was destroyed at the end of its retention period.",
+                ));
+            }
+            crate::db::write_transaction(conn, |conn| {
+                store::add_event(
+                    conn,
+                    &request_id,
+                    now,
+                    &actor.email,
+                    "document_opened",
+                    None,
+                    Some(serde_json::json!({"document": doc.id})),
+                )?;
+                audit::record(
+                    conn,
+                    Entry {
+                        tenant_id: Some(&tenant_id),
+                        kind: audit::kind::DOCUMENT_OPENED,
+                        actor_id: Some(&actor.id),
+                        subject_id: Some(&doc.id),
+                        detail: Some(serde_json::json!({"request": request_id})),
+                        ..Default::default()
+                    },
+                    now,
+                )
+            })?;
+            Ok(doc)
+        })
+        .await?;
+    let state2 = state.clone();
+    let (content_type, filename) = (doc.content_type.clone(), doc.filename.clone());
+    let bytes = actix_web::rt::task::spawn_blocking(move || {
+        let mut bytes = doc.ciphertext.unwrap_or_default();
+        state2
+            .documents
+            .open(&doc.id, &doc.key_id, &doc.nonce, &mut bytes)
+            .map(|()| bytes)
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("decryption task failed: {e}")))?
+    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{ascii}\""),
+        ))
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("x-content-type-options", "nosniff"))
+        // Should a browser ever render it (a polyglot file), nothing in it runs.
+        .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
+        .body(bytes))
+}

@@ -1,0 +1,69 @@
+//! The tenant's suppression list, as its newsletter tools ask it: is this
+//! address one that objected to prospection? Only a keyed hash of the
+//! address is kept and compared.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::ValidateEmail;
+
+use super::store;
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::privacy::keyed_hash;
+use crate::staff::Staff;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionQuery {
+    /// The address to check.
+    #[param(format = "email", max_length = 254)]
+    pub email: String,
+    /// The tenant whose list to check: required for an admin, ignored for a DPO.
+    #[param(pattern = "^[a-z0-9-]{2,40}$")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuppressionAnswer {
+    /// True when the address objected to prospection: do not write to it.
+    pub listed: bool,
+}
+
+/// Whether an address is on the tenant's suppression list.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/suppression/check",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(SuppressionQuery),
+    responses(
+        (status = 200, description = "The answer.", body = SuppressionAnswer),
+        (status = 400, description = "No address given.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn suppression_check(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<SuppressionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant_id = staff
+        .list_scope(&state, query.tenant.as_deref())?
+        .ok_or_else(|| ApiError::field("tenant", "is required for an admin"))?;
+    let email = query.email.trim().to_lowercase();
+    if email.len() > 254 {
+        return Err(ApiError::field("email", "must be at most 254 characters"));
+    }
+    if !email.validate_email() {
+        return Err(ApiError::field("email", "must be an e-mail address"));
+    }
+    let hash = keyed_hash(&state.secrets.pseudonym, "email", email.as_bytes());
+    let listed = state
+        .db
+        .run(move |conn| Ok(store::is_suppressed(conn, &tenant_id, &hash)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(SuppressionAnswer { listed }))
+}
