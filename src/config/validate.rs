@@ -1,0 +1,164 @@
+//! What serde cannot check in the settings: addresses, URLs, ranges,
+//! tenants, retention periods, and the production rules. Each refusal
+//! names the key at fault.
+
+use super::{ConfigError, MailTransportKind, Settings};
+
+impl Settings {
+    /// Checks what serde cannot: addresses, URLs, ranges, tenants, and the
+    /// production rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        url::Url::parse(&self.server.public_url)
+            .map_err(|e| ConfigError::key("server.public_url", format!("is not a URL: {e}")))?;
+        crate::db::Backend::from_url(&self.database.url)
+            .map_err(|e| ConfigError::key("database.url", e))?;
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::key("database.pool_size", "must be at least 1"));
+        }
+        if self.database.acquire_timeout_secs == 0 {
+            return Err(ConfigError::key(
+                "database.acquire_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.limits.json_body_bytes < 1024 {
+            return Err(ConfigError::key(
+                "limits.json_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if !(1..=100).contains(&self.limits.max_page_size) {
+            return Err(ConfigError::key(
+                "limits.max_page_size",
+                "must be between 1 and 100",
+            ));
+        }
+        if self.limits.max_page == 0 {
+            return Err(ConfigError::key("limits.max_page", "must be at least 1"));
+        }
+        let auth = &self.auth;
+        if !(60..=86_400).contains(&auth.token_lifetime_secs) {
+            return Err(ConfigError::key(
+                "auth.token_lifetime_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if auth.lockout_threshold == 0 || auth.lockout_minutes == 0 {
+            return Err(ConfigError::key(
+                "auth.lockout_threshold",
+                "and auth.lockout_minutes must be at least 1",
+            ));
+        }
+        if auth.login_per_ip_per_minute == 0 {
+            return Err(ConfigError::key(
+                "auth.login_per_ip_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if auth.min_password_length < 12 {
+            return Err(ConfigError::key(
+                "auth.min_password_length",
+                "must be at least 12",
+            ));
+        }
+        let r = &self.requests;
+        if r.max_document_bytes < 1024 || r.max_documents == 0 || r.max_text_bytes < 1024 {
+            return Err(ConfigError::key(
+                "requests",
+                "max_document_bytes and max_text_bytes must be at least 1024, max_documents at least 1",
+            ));
+        }
+        if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
+            return Err(ConfigError::key(
+                "requests",
+                "submission rate limits must be at least 1",
+            ));
+        }
+        if r.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::key(
+                "requests.timezone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
+        }
+        let consent = &self.consent;
+        if consent.write_queue == 0 || consent.max_batch == 0 || consent.max_batch > 1000 {
+            return Err(ConfigError::key(
+                "consent.max_batch",
+                "must be between 1 and 1000, and consent.write_queue at least 1",
+            ));
+        }
+        if consent.history_max < 1 || consent.export_page_rows < 1 || consent.stats_max_days < 1 {
+            return Err(ConfigError::key(
+                "consent",
+                "history_max, export_page_rows and stats_max_days must be at least 1",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::key("log.level", format!("is not a log filter: {e}")))?;
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::key(
+                "mail.from",
+                "must be a mailbox like `Guichet <no-reply@example.org>`",
+            ));
+        }
+        if self.mail.batch_size < 1 || self.mail.lease_secs < 10 || self.mail.retry_base_secs < 1 {
+            return Err(ConfigError::key(
+                "mail",
+                "batch_size must be at least 1, lease_secs at least 10, retry_base_secs at least 1",
+            ));
+        }
+        if chrono::NaiveTime::parse_from_str(&self.mail.digest_time, "%H:%M").is_err() {
+            return Err(ConfigError::key(
+                "mail.digest_time",
+                "must be a time like 08:00",
+            ));
+        }
+        if self.mail.digest_timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ConfigError::key(
+                "mail.digest_timezone",
+                "is not an IANA time zone such as Europe/Paris",
+            ));
+        }
+        if !(1..=60).contains(&self.mail.digest_window_days) {
+            return Err(ConfigError::key(
+                "mail.digest_window_days",
+                "must be between 1 and 60",
+            ));
+        }
+        if self.mail.transport == MailTransportKind::Smtp && self.mail.smtp.host.trim().is_empty() {
+            return Err(ConfigError::key(
+                "mail.smtp.host",
+                "must be set when mail.transport = \"smtp\"",
+            ));
+        }
+        if self.tenants.is_empty() {
+            return Err(ConfigError::key(
+                "tenants",
+                "must declare at least one tenant",
+            ));
+        }
+        self.retention
+            .check()
+            .map_err(|(key, why)| ConfigError::key(&key, why))?;
+        for (slug, tenant) in &self.tenants {
+            tenant.validate(slug).map_err(|(field, why)| {
+                ConfigError::key(&format!("tenants.{slug}.{field}"), why)
+            })?;
+            self.retention
+                .periods
+                .with(&tenant.retention)
+                .check(tenant.consent.validity_months)
+                .map_err(|(field, why)| {
+                    ConfigError::key(&format!("tenants.{slug}.retention.{field}"), why)
+                })?;
+        }
+        if self.env.is_production() && self.mail.transport == MailTransportKind::File {
+            return Err(ConfigError::key(
+                "mail.transport",
+                "is \"file\": production refuses to start without real mail (set GUICHET__MAIL__TRANSPORT=smtp)",
+            ));
+        }
+        Ok(())
+    }
+}
