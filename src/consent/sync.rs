@@ -126,8 +126,13 @@ impl Listener {
             return true;
         }
         {
-            *self.wanted.lock().unwrap_or_else(|p| p.into_inner()) = true;
-            self.wake.notify_one();
+            // A sync already wanted has not started yet: it starts after
+            // this read arrived, and the listener is already woken for it.
+            let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+            if !*wanted {
+                *wanted = true;
+                self.wake.notify_one();
+            }
         }
         let synced = tokio::time::timeout(wait, rx.wait_for(|s| s.is_some_and(|s| s >= arrival)))
             .await
