@@ -26,10 +26,6 @@ impl Stop {
         !*guard
     }
 
-    pub fn requested(&self) -> bool {
-        *self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn request(&self) {
         let (stopping, wake) = &*self.inner;
         *stopping.lock().unwrap_or_else(|p| p.into_inner()) = true;

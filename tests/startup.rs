@@ -59,6 +59,12 @@ impl Drop for Serving {
 }
 
 async fn serve(cwd: &Path, env: &[(&str, &str)]) -> (Serving, String) {
+    serve_logging_to(cwd, env, Stdio::null()).await
+}
+
+/// Starts `guichet serve` on a free port, its log to `stderr`, and waits
+/// until it answers.
+async fn serve_logging_to(cwd: &Path, env: &[(&str, &str)], stderr: Stdio) -> (Serving, String) {
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut all: Vec<(&str, &str)> = env.to_vec();
@@ -66,7 +72,7 @@ async fn serve(cwd: &Path, env: &[(&str, &str)]) -> (Serving, String) {
     all.push(("GUICHET__SERVER__WORKERS", "1"));
     let child = guichet(cwd, &all)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let serving = Serving(child);
@@ -388,13 +394,9 @@ fn a_second_service_on_one_sqlite_file_is_refused_until_the_first_stops() {
 async fn sigterm_drains_then_waits_for_the_background_threads_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path());
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
     let log = dir.path().join("serve.log");
     let mut env = db_env(&db);
     env.extend([
-        ("GUICHET__SERVER__BIND", bind.clone()),
-        ("GUICHET__SERVER__WORKERS", "1".into()),
         ("GUICHET__SERVER__SHUTDOWN_TIMEOUT_SECS", "5".into()),
         // As the log check of the whole run reads service logs.
         ("GUICHET__LOG__FORMAT", "json".into()),
@@ -405,18 +407,12 @@ async fn sigterm_drains_then_waits_for_the_background_threads_and_exits_cleanly(
         ("GUICHET__RETENTION__TICK_SECS", "3600".into()),
     ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let child = guichet(dir.path(), &env)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut serving = Serving(child);
-    let base = format!("http://{bind}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !matches!(reqwest::get(format!("{base}/readyz")).await, Ok(r) if r.status() == 200) {
-        assert!(Instant::now() < deadline, "guichet did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut serving, _) = serve_logging_to(
+        dir.path(),
+        &env,
+        std::fs::File::create(&log).unwrap().into(),
+    )
+    .await;
 
     let pid = libc::pid_t::try_from(serving.0.id()).unwrap();
     // SAFETY: a signal to the child this test started and still owns.
