@@ -55,15 +55,19 @@ async fn transition(app: &TestApp, id: &Value, to: &str) {
     post(app, &token, &path, json!({"to": to, "reason": "Motif"})).await;
 }
 
-fn refs(list: &Value) -> Vec<String> {
-    let mut refs: Vec<String> = list["items"]
+/// The references of a page, in its order.
+fn in_order(list: &Value) -> Vec<String> {
+    list["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["reference"].as_str().unwrap().to_owned())
-        .collect();
-    refs.sort();
-    refs
+        .collect()
+}
+
+/// The references of a page, sorted.
+fn refs(list: &Value) -> Vec<String> {
+    sorted(in_order(list))
 }
 
 /// The references a search finds, checked against the total it gives.
@@ -291,16 +295,6 @@ async fn the_search_finds_references_addresses_and_names_whatever_case_and_accen
     // Search and filters together.
     let list = get(&app, &token, "/v1/dpo/requests?q=zoe&status=completed").await;
     assert_eq!(list["total"], 0);
-}
-
-/// The references of a page, in its order.
-fn in_order(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["reference"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
