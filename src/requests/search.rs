@@ -127,6 +127,17 @@ pub fn index(conn: &mut DbConnection, request_id: &str, text: &str) -> QueryResu
 
 type Backend = <DbConnection as diesel::Connection>::Backend;
 
+/// The words that begin with `term`: a range of the word index,
+/// `term <= word < term + U+10FFFF`.
+fn beginning_with(
+    term: &str,
+) -> diesel::dsl::And<diesel::dsl::GtEq<words::word, String>, diesel::dsl::Lt<words::word, String>>
+{
+    words::word
+        .ge(term.to_owned())
+        .and(words::word.lt(format!("{term}\u{10FFFF}")))
+}
+
 /// A term whose prefix begins more words than this is joined in the
 /// database (`matching`) rather than looked up first: a list of ids that
 /// long would cost more to send than the join costs to plan.
@@ -142,8 +153,7 @@ pub fn resolve(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<QueueFil
     let mut joined = Vec::new();
     for term in &f.search {
         let ids: Vec<String> = words::table
-            .filter(words::word.ge(term.clone()))
-            .filter(words::word.lt(format!("{term}\u{10FFFF}")))
+            .filter(beginning_with(term))
             .select(words::request_id)
             .limit(LOOKED_UP_AT_MOST + 1)
             .load(conn)?;
@@ -203,16 +213,14 @@ fn in_order(sort: Sort, a: &QueueRow, b: &QueueRow) -> Ordering {
     }
 }
 
-/// Keeps the requests that have, for every term, a word beginning with it
-/// (a range of the word index: `term <= word < term + U+10FFFF`).
+/// Keeps the requests that have, for every term, a word beginning with it.
 pub fn matching(
     mut q: requests::BoxedQuery<'static, Backend>,
     terms: &[String],
 ) -> requests::BoxedQuery<'static, Backend> {
     for term in terms {
         let ids = words::table
-            .filter(words::word.ge(term.clone()))
-            .filter(words::word.lt(format!("{term}\u{10FFFF}")))
+            .filter(beginning_with(term))
             .select(words::request_id);
         q = q.filter(requests::id.eq_any(ids));
     }
