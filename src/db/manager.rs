@@ -156,11 +156,17 @@ impl r2d2::HandleError<DbError> for QuietErrors {
 /// Creates the folder and an empty database file readable by the service's
 /// user only: it holds personal data. SQLite gives its `-wal` and `-shm`
 /// files the same mode.
+/// Creates the folder a file is to be in, when the path names one.
+pub(super) fn create_parent_dir(path: &std::path::Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    }
+}
+
 fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
     let path = std::path::Path::new(path);
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
+    create_parent_dir(path)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
     #[cfg(unix)]

@@ -50,12 +50,8 @@ pub fn single_instance(url: &str) -> Result<Option<std::fs::File>, SingleInstanc
         path: path.clone(),
         reason,
     };
-    if let Some(dir) = std::path::Path::new(&path)
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    }
+    super::manager::create_parent_dir(std::path::Path::new(&path))
+        .map_err(|e| fail(e.to_string()))?;
     let file = lock_file(&path).map_err(|e| fail(e.to_string()))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
