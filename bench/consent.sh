@@ -56,7 +56,7 @@ SQL
   if [[ $backend == postgres ]]; then
     rows=$(psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events")
   else
-    rows=$(sqlite3 "$WORK/guichet.db" "SELECT count(*) FROM consent_events")
+    rows=$(sqlite_consents)
   fi
   local rate
   rate=$(echo "$created / $SECS" | bc -l)

@@ -45,3 +45,15 @@ to_ms() {
     else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
     else print v }'
 }
+
+# How many consent events a SQLite run keeps, optionally under a WHERE
+# clause: those of the main file (recorded before the monthly files) and
+# those of the files of each tenant and month beside it.
+sqlite_consents() {
+  local n=0 f
+  for f in "$WORK/guichet.db" "$WORK"/guichet.db-consents/*/*.db; do
+    [[ -e $f ]] || continue
+    n=$((n + $(sqlite3 -cmd ".timeout 10000" "$f" "SELECT count(*) FROM consent_events ${1:-}")))
+  done
+  echo "$n"
+}

@@ -39,26 +39,38 @@ CHECKPOINT;
 SQL
 }
 
+# On SQLite the events are in one file per tenant and month beside the
+# database (src/consent/files.rs): the seed makes the month's file as the
+# service would, from the same schema, its events from the month's first
+# instant.
 seed_sqlite() {
-  sqlite3 "$WORK/guichet.db" >/dev/null <<SQL
-PRAGMA busy_timeout = 10000;
+  local tenant month id dir
+  tenant=$(sqlite3 "$WORK/guichet.db" "SELECT id FROM tenants WHERE slug = 'sevres'")
+  month=$(date -u -d "-$2 days" +%Y-%m)
+  id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+  dir="$WORK/guichet.db-consents/$tenant"
+  mkdir -p -m 700 "$dir"
+  sqlite3 "$dir/.$month.$id.db.draft" >/dev/null <<SQL
+$(cat src/consent/files.sql)
+INSERT INTO consent_file (id, tenant_id, month, retired) VALUES ('$id', '$tenant', '$month', 0);
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $1)
 INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-SELECT printf('%s%012d', '$3', n), (SELECT id FROM tenants WHERE slug = 'sevres'), hex(randomblob(16)), 'given', '2026-01',
+SELECT printf('%s%012d', '$3', n), '$tenant', hex(randomblob(16)), 'given', '2026-01',
        '{"audience":true,"essential":true}', 0,
-       strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+' || (n / 1000.0) || ' seconds'),
-       strftime('%Y-%m-%d %H:%M:%f', 'now', '-$2 days', '+13 months'),
+       strftime('%Y-%m-%d %H:%M:%f', '$month-01', '+' || (n / 1000.0) || ' seconds'),
+       strftime('%Y-%m-%d %H:%M:%f', '$month-01', '+13 months'),
        hex(randomblob(16)), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', printf('%.300c', 'r')
 FROM s;
 ANALYZE;
 SQL
+  mv "$dir/.$month.$id.db.draft" "$dir/$month.$id.db"
 }
 
 count_rows() {
   if [[ $1 == postgres ]]; then
     psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events"
   else
-    sqlite3 "$WORK/guichet.db" "SELECT count(*) FROM consent_events"
+    sqlite_consents
   fi
 }
 

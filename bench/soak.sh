@@ -47,7 +47,8 @@ sql() {
   else sqlite3 -cmd ".timeout 10000" "$WORK/guichet.db" "$1"; fi
 }
 
-# EXPIRED_BATCH consents given 500 days ago, past their 13 months.
+# EXPIRED_BATCH consents given 500 days ago, past their 13 months (on SQLite
+# in the main file, where events recorded before the monthly files stay).
 add_expired() {
   if [[ $BACKEND == postgres ]]; then
     sql "INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at)
@@ -146,11 +147,16 @@ run_backend() {
   purge_failed=$(grep -c 'FAILED' "$WORK/sweeps" || true)
   local expired_added=$(( (rounds + purge_failed + 1) * EXPIRED_BATCH ))
   local expired_left scheduled cli incomplete removed rows log_problems submissions
-  expired_left=$(sql "SELECT count(*) FROM consent_events WHERE id LIKE 'soak-%'")
+  if [[ $BACKEND == postgres ]]; then
+    expired_left=$(sql "SELECT count(*) FROM consent_events WHERE id LIKE 'soak-%'")
+    rows=$(sql "SELECT count(*) FROM consent_events")
+  else
+    expired_left=$(sqlite_consents "WHERE id LIKE 'soak-%'")
+    rows=$(sqlite_consents)
+  fi
   scheduled=$(sql "SELECT count(*) FROM retention_runs WHERE trigger = 'schedule'")
   cli=$(sql "SELECT count(*) FROM retention_runs WHERE trigger = 'cli'")
   incomplete=$(sql "SELECT count(*) FROM retention_runs WHERE status <> 'completed'")
-  rows=$(sql "SELECT count(*) FROM consent_events")
   submissions=$(sql "SELECT count(*) FROM rights_requests")
   log_problems=$(grep -Ec '"level":"(WARN|ERROR)"' "$WORK/serve.log" || true)
   [[ $BACKEND == postgres ]] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" 2>/dev/null

@@ -162,6 +162,7 @@ impl Application {
             receipts,
             consent_writer: ConsentWriter::start(
                 db.pool().clone(),
+                db.consent_files(),
                 settings.consent.write_queue,
                 settings.consent.max_batch,
                 Duration::from_millis(settings.consent.enqueue_timeout_ms),

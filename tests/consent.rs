@@ -242,12 +242,15 @@ async fn ten_thousand_purposes_under_a_larger_limit_are_a_short_422() {
 }
 
 async fn count_events(app: &TestApp) -> i64 {
+    let files = app.state.db.consent_files();
     app.state
         .db
-        .run(|conn| {
-            use diesel::prelude::*;
-            use guichet::db::schema::consent_events::dsl::*;
-            Ok(consent_events.count().get_result::<i64>(conn)?)
+        .run(move |conn| {
+            Ok(guichet::consent::events::count(
+                conn,
+                files.as_deref(),
+                None,
+            )?)
         })
         .await
         .unwrap()
@@ -479,20 +482,14 @@ async fn what_is_stored_keeps_no_raw_ip_and_trims_the_rest() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    let files = app.state.db.consent_files();
     let row = app
         .state
         .db
-        .run(|conn| {
-            use diesel::prelude::*;
-            use guichet::db::schema::consent_events::dsl::*;
-            Ok(consent_events
-                .select((ip_pseudonym, user_agent, page_url, tc_string))
-                .first::<(
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                )>(conn)?)
+        .run(move |conn| {
+            let all = guichet::consent::events::all(conn, files.as_deref(), None)?;
+            let e = all.into_iter().next().expect("one event");
+            Ok((e.ip_pseudonym, e.user_agent, e.page_url, e.tc_string))
         })
         .await
         .unwrap();
@@ -591,12 +588,21 @@ async fn daily_counts_serve_the_statistics_and_outlive_the_raw_records() {
     );
 
     // Raw records go; the counts stay.
+    let files = app.state.db.consent_files();
     app.state
         .db
-        .run(|conn| {
+        .run(move |conn| {
             use diesel::prelude::*;
             use guichet::db::schema::consent_events::dsl::*;
             diesel::delete(consent_events).execute(conn)?;
+            // On SQLite, the events are in monthly files.
+            if let Some(files) = files {
+                for tenant in files.tenants()? {
+                    for file in files.files(&tenant)?.iter() {
+                        diesel::delete(consent_events).execute(&mut files.open(file)?)?;
+                    }
+                }
+            }
             Ok(())
         })
         .await

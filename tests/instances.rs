@@ -23,7 +23,7 @@ use clients::DPO;
 use cluster::{eventually, lines_of, received, Cluster};
 use common::{seed, SmtpServer, PASSWORD};
 use diesel::prelude::*;
-use guichet::db::schema::{consent_events, mail_outbox, retention_runs, scheduled_runs};
+use guichet::db::schema::{mail_outbox, retention_runs, scheduled_runs};
 use guichet::db::DbConnection;
 use guichet::requests::store::RequestRow;
 use guichet::retention::runs::RunRow;
@@ -134,7 +134,7 @@ async fn instances_share_consents_requests_sessions_and_run_each_slot_once() {
     let started = Utc::now().naive_utc();
     let mut conn = c.connect();
     let sevres = seed::tenant_id(&mut conn, "sevres");
-    seed::consents(&mut conn, &sevres, EXPIRED, 500);
+    seed::consents(&mut conn, &c.db.url, &sevres, EXPIRED, 500);
     for (n, slug) in OVERDUE_TENANTS.iter().enumerate() {
         let tenant = seed::tenant_id(&mut conn, slug);
         seed_overdue_request(&mut conn, &tenant, n);
@@ -294,10 +294,11 @@ fn sweeps_ran_once_per_slot(
         "every expired consent removed once"
     );
     let limit = started - chrono::Duration::days(400);
-    let left: i64 = consent_events::table
-        .filter(consent_events::at.lt(limit))
-        .count()
-        .get_result(conn)
-        .unwrap();
+    let files = seed::files(&c.db.url);
+    let left = guichet::consent::events::all(conn, files.as_deref(), None)
+        .unwrap()
+        .iter()
+        .filter(|e| e.at < limit)
+        .count();
     assert_eq!(left, 0, "no expired consent left");
 }

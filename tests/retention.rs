@@ -44,11 +44,15 @@ async fn give_consent(app: &TestApp, subject: &str) {
 }
 
 async fn consent_rows(app: &TestApp) -> i64 {
+    let files = app.state.db.consent_files();
     app.state
         .db
-        .run(|conn| {
-            use guichet::db::schema::consent_events::dsl::*;
-            Ok(consent_events.count().get_result(conn)?)
+        .run(move |conn| {
+            Ok(guichet::consent::events::count(
+                conn,
+                files.as_deref(),
+                None,
+            )?)
         })
         .await
         .unwrap()

@@ -1,6 +1,7 @@
 //! `guichet purge` as cron runs it: the real binary on a real database,
 //! dry runs, one sweep at a time, refusals, and a sweep killed with SIGKILL
-//! halfway that leaves consistent data and an exact record.
+//! halfway that leaves consistent data and an exact record, and on SQLite
+//! the monthly consent files that go whole.
 
 mod common;
 
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::{seed, TestDatabase};
 use diesel::prelude::*;
-use guichet::db::schema::{consent_events, retention_runs, rights_requests};
+use guichet::consent::events;
+use guichet::consent::files::Month;
+use guichet::db::schema::{consent_file_folds, retention_runs, rights_requests};
 use guichet::db::{ConnectionManager, DbConnection};
 use serde_json::Value;
 
@@ -64,10 +67,6 @@ fn migrated(dir: &Path, db: &TestDatabase) -> DbConnection {
     connect(dir, db)
 }
 
-fn count_consents(conn: &mut DbConnection) -> i64 {
-    consent_events::table.count().get_result(conn).unwrap()
-}
-
 #[test]
 fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,9 +74,9 @@ fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
     let mut conn = migrated(dir.path(), &db);
     let sevres = seed::tenant_id(&mut conn, "sevres");
     let nimes = seed::tenant_id(&mut conn, "nimes");
-    seed::consents(&mut conn, &sevres, 30, 500);
-    seed::consents(&mut conn, &nimes, 7, 500);
-    seed::consents(&mut conn, &sevres, 11, 10);
+    seed::consents(&mut conn, &db.url, &sevres, 30, 500);
+    seed::consents(&mut conn, &db.url, &nimes, 7, 500);
+    seed::consents(&mut conn, &db.url, &sevres, 11, 10);
     seed::closed_requests(&mut conn, &sevres, 3, 400);
 
     let out = guichet(dir.path(), &db, &["purge", "--dry-run", "--json"], &[]);
@@ -89,7 +88,11 @@ fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
     assert_eq!(dry["removed"]["nimes"]["consent_events"], 7);
     assert_eq!(dry["removed"]["sevres"]["id_documents"], 3);
     assert_eq!(dry["total"], 40);
-    assert_eq!(count_consents(&mut conn), 48, "a dry run removes nothing");
+    assert_eq!(
+        seed::count_consents(&mut conn, &db.url),
+        48,
+        "a dry run removes nothing"
+    );
 
     let out = guichet(
         dir.path(),
@@ -114,7 +117,7 @@ fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
             .any(|l| l.contains("sevres") && l.contains("consent_events") && l.ends_with(" 30")),
         "{text}"
     );
-    assert_eq!(count_consents(&mut conn), 11);
+    assert_eq!(seed::count_consents(&mut conn, &db.url), 11);
     let runs: Vec<(String, String)> = retention_runs::table
         .select((retention_runs::trigger, retention_runs::status))
         .load(&mut conn)
@@ -175,7 +178,7 @@ fn a_purge_while_another_sweep_runs_exits_cleanly() {
     let db = TestDatabase::create(dir.path());
     let mut conn = migrated(dir.path(), &db);
     let sevres = seed::tenant_id(&mut conn, "sevres");
-    seed::consents(&mut conn, &sevres, 5, 500);
+    seed::consents(&mut conn, &db.url, &sevres, 5, 500);
     let held =
         guichet::retention::lock::SweepLock::try_acquire(&settings(dir.path(), &db).database)
             .unwrap()
@@ -187,11 +190,15 @@ fn a_purge_while_another_sweep_runs_exits_cleanly() {
     let out = guichet(dir.path(), &db, &["purge", "--wait", "1"], &[]);
     assert_eq!(out.status.code(), Some(75));
     assert!(started.elapsed() >= Duration::from_secs(1));
-    assert_eq!(count_consents(&mut conn), 5, "nothing was done");
+    assert_eq!(
+        seed::count_consents(&mut conn, &db.url),
+        5,
+        "nothing was done"
+    );
     drop(held);
     let out = guichet(dir.path(), &db, &["purge", "--wait", "5"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(count_consents(&mut conn), 0);
+    assert_eq!(seed::count_consents(&mut conn, &db.url), 0);
 }
 
 #[test]
@@ -264,7 +271,7 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
     const REQUESTS: i64 = 300;
     const CONSENTS: i64 = 3000;
     seed::closed_requests(&mut conn, &dunkerque, REQUESTS as usize, 800);
-    seed::consents(&mut conn, &sevres, CONSENTS as usize, 500);
+    seed::consents(&mut conn, &db.url, &sevres, CONSENTS as usize, 500);
     // Small batches with pauses: the sweep takes seconds, time enough to
     // kill it while it erases requests.
     let slow = [
@@ -312,7 +319,7 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
         .unwrap();
     assert_eq!(erased_rows, erased);
     assert_eq!(
-        count_consents(&mut conn),
+        seed::count_consents(&mut conn, &db.url),
         CONSENTS - recorded("consent_events")
     );
     seed::assert_swept_consistently(&mut conn);
@@ -327,7 +334,7 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
             .unwrap_or(0),
         REQUESTS - erased
     );
-    assert_eq!(count_consents(&mut conn), 0);
+    assert_eq!(seed::count_consents(&mut conn, &db.url), 0);
     let left: i64 = rights_requests::table
         .filter(rights_requests::erased_at.is_null())
         .count()
@@ -337,4 +344,99 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
     seed::assert_swept_consistently(&mut conn);
     let statuses: Vec<String> = run_state(&mut conn).into_iter().map(|(s, _)| s).collect();
     assert_eq!(statuses, ["interrupted", "completed"]);
+}
+
+/// Every daily count, wherever it is kept.
+fn all_counts(conn: &mut DbConnection, db: &TestDatabase) -> Vec<(String, String, i64)> {
+    let files = seed::files(&db.url);
+    events::daily_counts(conn, files.as_deref(), None, "0000-01-01", "9999-12-31")
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.day, c.purpose_id, c.accepted))
+        .collect()
+}
+
+/// On SQLite a month whose every record is due goes with its file, in
+/// three steps: the file retired, its counts folded into the main file,
+/// the file deleted. A sweep stopped after the first or the second leaves
+/// the next one to finish, the counts exact; the month's records are
+/// removed and counted once.
+#[test]
+fn a_month_file_goes_whole_and_a_sweep_stopped_midway_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let mut conn = migrated(dir.path(), &db);
+    let sevres = seed::tenant_id(&mut conn, "sevres");
+    seed::consents(&mut conn, &db.url, &sevres, 20, 500);
+    seed::consents(&mut conn, &db.url, &sevres, 7, 600);
+    seed::consents(&mut conn, &db.url, &sevres, 5, 10);
+    let Some(files) = seed::files(&db.url) else {
+        println!("PostgreSQL: the events are in one table, swept by ranges");
+        let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(report["removed"]["sevres"]["consent_events"], 27);
+        return;
+    };
+    let month_of =
+        |days: i64| Month::of((chrono::Utc::now() - chrono::Duration::days(days)).naive_utc());
+    let file_of = |days: i64| {
+        files
+            .files(&sevres)
+            .unwrap()
+            .iter()
+            .find(|f| f.month == month_of(days))
+            .cloned()
+            .unwrap()
+    };
+    let (older, old) = (file_of(600), file_of(500));
+    assert_ne!(older, old);
+    let counts = all_counts(&mut conn, &db);
+    let total: i64 = counts.iter().map(|c| c.2).sum();
+    assert_eq!(total, 32, "{counts:?}");
+
+    // Stopped after the first step: the file is retired.
+    guichet::consent::files::retire(&mut files.open(&old).unwrap()).unwrap();
+    // Stopped after the second: the counts are in the main file, the fold
+    // recorded, the file still there.
+    let mut older_conn = files.open(&older).unwrap();
+    guichet::consent::files::retire(&mut older_conn).unwrap();
+    let older_counts =
+        guichet::consent::store::daily_counts(&mut older_conn, None, "0000-01-01", "9999-12-31")
+            .unwrap();
+    drop(older_conn);
+    guichet::consent::store::add_daily_counts(&mut conn, &older_counts).unwrap();
+    diesel::insert_into(consent_file_folds::table)
+        .values((
+            consent_file_folds::file.eq(&older.name),
+            consent_file_folds::tenant_id.eq(&sevres),
+            consent_file_folds::month.eq(older.month.to_string()),
+            consent_file_folds::events.eq(7i64),
+            consent_file_folds::folded_at.eq(chrono::Utc::now().naive_utc()),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+
+    let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        report["removed"]["sevres"]["consent_events"], 20,
+        "the older month's 7 were counted by the sweep that folded it"
+    );
+    assert!(!old.path.exists() && !older.path.exists());
+    assert_eq!(files.files(&sevres).unwrap().len(), 1, "this month's stays");
+    assert_eq!(seed::count_consents(&mut conn, &db.url), 5);
+    assert_eq!(all_counts(&mut conn, &db), counts, "each count kept once");
+    let folds: Vec<(String, i64)> = consent_file_folds::table
+        .select((consent_file_folds::file, consent_file_folds::events))
+        .order(consent_file_folds::events.asc())
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(folds, [(older.name.clone(), 7), (old.name.clone(), 20)]);
+
+    // Nothing left to do.
+    let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["total"], 0, "{report}");
+    assert_eq!(all_counts(&mut conn, &db), counts);
 }

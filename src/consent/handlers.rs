@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::events;
 use super::policy::{
     check_version, clean_page_url, clean_user_agent, expires_at, normalise_choices,
 };
@@ -329,11 +330,14 @@ pub async fn withdraw(
     let tenant_id = tenant.id.clone();
     let pseudonym = client_ip(&req, &state.settings.server.trusted_proxies)
         .map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
+    let files = state.db.consent_files();
     let withdrawn = state
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let Some(consent) = store::current(conn, &tenant_id, &subject, now.naive_utc())?
+                let files = files.as_deref();
+                let Some(consent) =
+                    events::current(conn, files, &tenant_id, &subject, now.naive_utc())?
                 else {
                     return Ok(None);
                 };
@@ -349,7 +353,7 @@ pub async fn withdraw(
                     receipt: None,
                     ..consent
                 };
-                store::insert(conn, std::slice::from_ref(&row))?;
+                events::insert(conn, files, std::slice::from_ref(&row))?;
                 Ok(Some(row))
             })
             .map_err(|e: diesel::result::Error| ApiError::from(e))
@@ -406,9 +410,18 @@ pub async fn history(
     let subject = parse_subject(&subject)?;
     let tenant_id = tenant.id.clone();
     let limit = state.settings.consent.history_max;
+    let files = state.db.consent_files();
     let rows = state
         .db
-        .run(move |conn| Ok(store::history(conn, &tenant_id, &subject, limit)?))
+        .run(move |conn| {
+            Ok(events::history(
+                conn,
+                files.as_deref(),
+                &tenant_id,
+                &subject,
+                limit,
+            )?)
+        })
         .await?;
     let items = rows
         .iter()

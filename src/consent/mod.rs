@@ -3,6 +3,8 @@
 
 pub mod cache;
 pub mod cors;
+pub mod events;
+pub mod files;
 pub mod handlers;
 pub mod policy;
 pub mod receipt;

@@ -8,7 +8,8 @@ use futures_util::stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::store::{self, Cursor, EventRow};
+use super::events;
+use super::store::{Cursor, EventRow};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::staff::Staff;
@@ -89,9 +90,18 @@ pub async fn stats(
     let (from, to) = query.resolve(&state)?;
     let scope = staff.list_scope(&state, query.tenant.as_deref())?;
     let (f, t) = (from.to_string(), to.to_string());
+    let files = state.db.consent_files();
     let rows = state
         .db
-        .run(move |conn| Ok(store::daily_counts(conn, scope.as_deref(), &f, &t)?))
+        .run(move |conn| {
+            Ok(events::daily_counts(
+                conn,
+                files.as_deref(),
+                scope.as_deref(),
+                &f,
+                &t,
+            )?)
+        })
         .await?;
     let items = rows
         .into_iter()
@@ -210,11 +220,13 @@ pub async fn export(
                     return None;
                 }
                 let cursor = walk.cursor.clone();
+                let files = state.db.consent_files();
                 let rows = state
                     .db
                     .run(move |conn| {
-                        Ok(store::export_page(
+                        Ok(events::export_page(
                             conn,
+                            files.as_deref(),
                             scope.as_deref(),
                             start,
                             end,

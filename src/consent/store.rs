@@ -76,28 +76,44 @@ pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
         if let DbConnection::Pg(c) = conn {
             notify(c, rows)?;
         }
-        for ((tenant, day, purpose), t) in tally(rows) {
-            let row = (
-                counts::tenant_id.eq(tenant),
-                counts::day.eq(day),
-                counts::purpose_id.eq(purpose),
-                counts::accepted.eq(t.accepted),
-                counts::refused.eq(t.refused),
-                counts::withdrawn.eq(t.withdrawn),
-            );
-            on_backend!(conn, |c| diesel::insert_into(counts::table)
-                .values(row.clone())
-                .on_conflict((counts::tenant_id, counts::day, counts::purpose_id))
-                .do_update()
-                .set((
-                    counts::accepted.eq(counts::accepted + excluded(counts::accepted)),
-                    counts::refused.eq(counts::refused + excluded(counts::refused)),
-                    counts::withdrawn.eq(counts::withdrawn + excluded(counts::withdrawn)),
-                ))
-                .execute(c))?;
-        }
-        Ok(())
+        let counts: Vec<DailyCount> = tally(rows)
+            .into_iter()
+            .map(|((tenant_id, day, purpose_id), t)| DailyCount {
+                tenant_id,
+                day,
+                purpose_id,
+                accepted: t.accepted,
+                refused: t.refused,
+                withdrawn: t.withdrawn,
+            })
+            .collect();
+        add_daily_counts(conn, &counts)
     })
+}
+
+/// Adds to the daily counts.
+pub fn add_daily_counts(conn: &mut DbConnection, rows: &[DailyCount]) -> QueryResult<()> {
+    for r in rows {
+        let row = (
+            counts::tenant_id.eq(&r.tenant_id),
+            counts::day.eq(&r.day),
+            counts::purpose_id.eq(&r.purpose_id),
+            counts::accepted.eq(r.accepted),
+            counts::refused.eq(r.refused),
+            counts::withdrawn.eq(r.withdrawn),
+        );
+        on_backend!(conn, |c| diesel::insert_into(counts::table)
+            .values(row)
+            .on_conflict((counts::tenant_id, counts::day, counts::purpose_id))
+            .do_update()
+            .set((
+                counts::accepted.eq(counts::accepted + excluded(counts::accepted)),
+                counts::refused.eq(counts::refused + excluded(counts::refused)),
+                counts::withdrawn.eq(counts::withdrawn + excluded(counts::withdrawn)),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
 }
 
 /// Tells every instance's listener, on commit, which subjects have a new

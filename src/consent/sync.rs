@@ -23,7 +23,8 @@ use diesel::PgConnection;
 use tokio::sync::watch;
 
 use super::cache::{ConsentCache, Lookup};
-use super::store::{self, EventRow};
+use super::events;
+use super::store::EventRow;
 use crate::db::{ConnectionManager, Db, DbConnection};
 use crate::error::ApiError;
 
@@ -76,8 +77,9 @@ impl ConsentReads {
             None
         };
         let (t, s) = (tenant_id.to_owned(), subject_id.to_owned());
+        let files = db.consent_files();
         let latest = db
-            .read(move |conn| Ok(store::latest(conn, &t, &s)?))
+            .read(move |conn| Ok(events::latest(conn, files.as_deref(), &t, &s)?))
             .await?
             .map(Arc::new);
         if let Some(epoch) = epoch {

@@ -12,7 +12,11 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{self, EventRow};
+use std::sync::Arc;
+
+use super::events;
+use super::files::ConsentFiles;
+use super::store::EventRow;
 use crate::db::{DbError, Pool};
 use crate::error::ApiError;
 
@@ -32,11 +36,17 @@ pub struct ConsentWriter {
 impl ConsentWriter {
     /// Starts the writer thread; it stops when the last `ConsentWriter` is
     /// dropped.
-    pub fn start(pool: Pool, capacity: usize, max_batch: usize, enqueue_timeout: Duration) -> Self {
+    pub fn start(
+        pool: Pool,
+        files: Option<Arc<ConsentFiles>>,
+        capacity: usize,
+        max_batch: usize,
+        enqueue_timeout: Duration,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         std::thread::Builder::new()
             .name("consent-writer".into())
-            .spawn(move || run(pool, rx, max_batch.max(1)))
+            .spawn(move || run(pool, files, rx, max_batch.max(1)))
             .expect("spawn the consent writer thread");
         Self {
             queue,
@@ -78,7 +88,12 @@ impl ConsentWriter {
 const UNAVAILABLE: &str = "database unavailable";
 const NO_STORAGE: &str = "no storage";
 
-fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(
+    pool: Pool,
+    files: Option<Arc<ConsentFiles>>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -88,7 +103,7 @@ fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        if let Err(unreachable) = commit(&pool, &mut batch) {
+        if let Err(unreachable) = commit(&pool, files.as_deref(), &mut batch) {
             // What queued up meanwhile has waited for the database as long
             // as the batch did (up to `database.acquire_timeout_secs`):
             // answered now, not after another wait of its own.
@@ -101,7 +116,11 @@ fn run(pool: Pool, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
 }
 
 /// Commits the batch and answers it; `Err` when no connection could be had.
-fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
+fn commit(
+    pool: &Pool,
+    files: Option<&ConsentFiles>,
+    batch: &mut Vec<Job>,
+) -> Result<(), r2d2::Error> {
     let mut conn = match pool.get() {
         Ok(c) => c,
         Err(e) => {
@@ -112,7 +131,7 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
         }
     };
     let rows: Vec<EventRow> = batch.iter().map(|j| j.row.clone()).collect();
-    let error = match store::insert(&mut conn, &rows) {
+    let error = match events::insert(&mut conn, files, &rows) {
         Ok(()) => {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Ok(()));
@@ -147,8 +166,8 @@ fn commit(pool: &Pool, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
     // One bad row must not fail its neighbours: retry them one by one.
     tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
     for job in batch.drain(..) {
-        let result =
-            store::insert(&mut conn, std::slice::from_ref(&job.row)).map_err(|e| e.to_string());
+        let result = events::insert(&mut conn, files, std::slice::from_ref(&job.row))
+            .map_err(|e| e.to_string());
         let _ = job.reply.send(result);
     }
     Ok(())

@@ -63,8 +63,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_counts,
     request_due_days,
     request_words,
-    retention_runs
+    retention_runs,
+    consent_file_folds
 );
+
+diesel::table! {
+    consent_file_folds (file) {
+        file -> Text,
+        tenant_id -> Text,
+        month -> Text,
+        events -> BigInt,
+        run_id -> Nullable<Text>,
+        folded_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     consent_events (id) {

@@ -2,6 +2,7 @@
 //! tenant, the sweep that removes what has outlived them, its schedule, its
 //! lock, and the record each sweep leaves.
 
+mod consent_files;
 pub mod lock;
 pub mod period;
 pub mod policy;

@@ -9,6 +9,7 @@ use super::sweep::{self, Options, Report};
 use crate::cli::{open, CmdResult, Refused};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::consent::files::ConsentFiles;
 
 pub struct PurgeArgs {
     pub as_of: Option<DateTime<Utc>>,
@@ -37,6 +38,7 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
         .into());
     }
     let (mut conn, tenants) = open(settings)?;
+    let files = ConsentFiles::for_database(&settings.database);
     let opts = Options {
         as_of,
         dry_run: args.dry_run,
@@ -46,8 +48,15 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
     };
     let now_fn = || clock.now().naive_utc();
     let report = if args.dry_run {
-        sweep::run(&mut conn, &tenants, &settings.retention, &opts, now_fn)
-            .map_err(Refused::from)?
+        sweep::run(
+            &mut conn,
+            files.as_deref(),
+            &tenants,
+            &settings.retention,
+            &opts,
+            now_fn,
+        )
+        .map_err(Refused::from)?
     } else {
         let lock = match args.wait_secs {
             None => SweepLock::try_acquire(&settings.database)?,
@@ -60,8 +69,15 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
         };
         let tenant_ids = sweep::tenant_ids(&mut conn)?;
         runs::close_interrupted(&mut conn, now.naive_utc(), &tenant_ids).map_err(Refused::from)?;
-        sweep::run(&mut conn, &tenants, &settings.retention, &opts, now_fn)
-            .map_err(Refused::from)?
+        sweep::run(
+            &mut conn,
+            files.as_deref(),
+            &tenants,
+            &settings.retention,
+            &opts,
+            now_fn,
+        )
+        .map_err(Refused::from)?
     };
     print_report(&report, args.json);
     Ok(())

@@ -90,9 +90,15 @@ impl Scheduler {
             slot: slot.as_deref().filter(|_| claimed),
         };
         let clock = self.clock.clone();
-        let report = sweep::run(&mut conn, &self.tenants, &self.settings, &opts, || {
-            clock.now().naive_utc()
-        })?;
+        let files = self.db.consent_files();
+        let report = sweep::run(
+            &mut conn,
+            files.as_deref(),
+            &self.tenants,
+            &self.settings,
+            &opts,
+            || clock.now().naive_utc(),
+        )?;
         Ok(Tick::Ran(report))
     }
 

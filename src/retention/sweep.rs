@@ -12,12 +12,14 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::consent_files::{self as monthly, Fate};
 use super::policy::{Periods, RetentionSettings};
 use super::runs::{self, NewRun, Removed, Trigger, PLATFORM};
 use super::steps::{
     candidates, category, consent_count, delete_consents, remove, step_category, would_remove, Key,
     Step, PLATFORM_STEPS, TENANT_STEPS,
 };
+use crate::consent::files::ConsentFiles;
 use crate::db::schema::tenants;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -102,6 +104,7 @@ pub fn tenant_ids(conn: &mut DbConnection) -> QueryResult<BTreeMap<String, Strin
 /// is gone, in which case the next sweep marks it interrupted.
 pub fn run(
     conn: &mut DbConnection,
+    files: Option<&ConsentFiles>,
     configured: &Tenants,
     settings: &RetentionSettings,
     opts: &Options<'_>,
@@ -142,7 +145,11 @@ pub fn run(
             &PLATFORM_STEPS
         };
         for &step in steps {
-            if let Err(e) = sweep.step(conn, scope, step, opts.dry_run) {
+            let done = match step {
+                Step::ConsentEvents => sweep.consent_events(conn, files, scope, opts.dry_run),
+                _ => sweep.step(conn, None, scope, step, opts.dry_run),
+            };
+            if let Err(e) = done {
                 outcome = Err(e);
                 break 'all;
             }
@@ -189,11 +196,65 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
+    /// The consents: the table's (on SQLite, those recorded before the
+    /// monthly files), then, on SQLite, the tenant's files: whole or row by
+    /// row, as `consent_files` says.
+    fn consent_events(
+        &mut self,
+        conn: &mut DbConnection,
+        files: Option<&ConsentFiles>,
+        scope: &Scope,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        self.step(conn, None, scope, Step::ConsentEvents, dry_run)?;
+        let (Some(files), Some(tenant)) = (files, scope.tenant_id.as_deref()) else {
+            return Ok(());
+        };
+        let cut = Step::ConsentEvents
+            .period(&scope.periods)
+            .cutoffs(self.as_of);
+        for file in files.files(tenant)?.iter() {
+            match monthly::fate(file, &cut, (self.now)()) {
+                Fate::Whole if dry_run => {
+                    let n = monthly::would_remove(conn, files, file)?;
+                    self.add(&scope.slug, category::CONSENT_EVENTS, n);
+                }
+                Fate::Whole => {
+                    let contents = monthly::freeze(files, file)?;
+                    let (run_id, now) = (self.run_id.clone(), (self.now)());
+                    self.commit(conn, None, scope, |main| {
+                        let n = monthly::fold(main, file, &contents, run_id.as_deref(), now)?;
+                        Ok(vec![(category::CONSENT_EVENTS, n)])
+                    })?;
+                    files.remove(file)?;
+                }
+                Fate::Rows => {
+                    let mut records = files.open(file)?;
+                    if !dry_run {
+                        records.batch_execute("PRAGMA secure_delete = ON")?;
+                    }
+                    self.step(
+                        conn,
+                        Some(&mut records),
+                        scope,
+                        Step::ConsentEvents,
+                        dry_run,
+                    )?;
+                }
+                Fate::Keep => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Walks the candidates of one step in key order, batch after batch,
-    /// and removes those whose period is over.
+    /// and removes those whose period is over. The records are on `conn`
+    /// or, for a file of consents, on `apart`; the run's record is on
+    /// `conn`.
     fn step(
         &mut self,
         conn: &mut DbConnection,
+        mut apart: Option<&mut DbConnection>,
         scope: &Scope,
         step: Step,
         dry_run: bool,
@@ -209,16 +270,18 @@ impl Sweep<'_> {
         let ranged = step == Step::ConsentEvents;
         if ranged {
             if dry_run {
-                let n = consent_count(conn, tenant.unwrap_or_default(), sure)?;
+                let records = apart.as_deref_mut().unwrap_or(&mut *conn);
+                let n = consent_count(records, tenant.unwrap_or_default(), sure)?;
                 self.add(&scope.slug, category::CONSENT_EVENTS, n);
             } else {
-                self.consents_up_to(conn, scope, sure)?;
+                self.consents_up_to(conn, apart.as_deref_mut(), scope, sure)?;
             }
             after = Some((sure, String::new()));
         }
         loop {
+            let records = apart.as_deref_mut().unwrap_or(&mut *conn);
             let batch = candidates(
-                conn,
+                records,
                 step,
                 tenant,
                 after.as_ref(),
@@ -243,13 +306,14 @@ impl Sweep<'_> {
             after = Some(last);
             if !due.is_empty() {
                 if dry_run {
-                    let n = would_remove(conn, step, &due)?;
+                    let records = apart.as_deref_mut().unwrap_or(&mut *conn);
+                    let n = would_remove(records, step, &due)?;
                     self.add(&scope.slug, step_category(step), n);
                 } else {
                     let tenant_id = scope.tenant_id.clone();
                     let as_of = self.as_of.naive_utc();
-                    self.commit(conn, scope, |conn| {
-                        remove(conn, step, tenant_id.as_deref(), &due, as_of)
+                    self.commit(conn, apart.as_deref_mut(), scope, |records| {
+                        remove(records, step, tenant_id.as_deref(), &due, as_of)
                     })?;
                 }
             }
@@ -274,6 +338,7 @@ impl Sweep<'_> {
     fn consents_up_to(
         &mut self,
         conn: &mut DbConnection,
+        mut apart: Option<&mut DbConnection>,
         scope: &Scope,
         upto: NaiveDateTime,
     ) -> Result<(), ApiError> {
@@ -283,8 +348,8 @@ impl Sweep<'_> {
             let batch = self.batch;
             let mut bound: Option<Key> = None;
             let from = after.clone();
-            self.commit(conn, scope, |conn| {
-                let (found, n) = delete_consents(conn, &tenant, upto, from.as_ref(), batch)?;
+            self.commit(conn, apart.as_deref_mut(), scope, |records| {
+                let (found, n) = delete_consents(records, &tenant, upto, from.as_ref(), batch)?;
                 bound = found;
                 Ok(vec![(category::CONSENT_EVENTS, n as i64)])
             })?;
@@ -307,37 +372,57 @@ impl Sweep<'_> {
         }
     }
 
-    /// Runs `remove` and records the new counts, in one transaction.
+    /// Runs `remove` and records the new counts, in one transaction when
+    /// the records are on `conn`. When they are `apart` (a file of
+    /// consents), their removal commits first: a sweep stopped in between
+    /// has removed a batch more than its record says, never less.
     fn commit(
         &mut self,
         conn: &mut DbConnection,
+        apart: Option<&mut DbConnection>,
         scope: &Scope,
         remove: impl FnOnce(&mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>>,
     ) -> Result<(), ApiError> {
         let now = (self.now)();
         let run_id = self.run_id.clone().unwrap_or_default();
         let mut next = self.removed.clone();
-        crate::db::write_transaction(conn, |conn| -> Result<(), ApiError> {
-            for (category, n) in remove(conn)? {
-                if n > 0 {
-                    *next
-                        .entry(scope.slug.clone())
-                        .or_default()
-                        .entry(category.to_owned())
-                        .or_default() += n;
-                }
+        let records = match apart {
+            Some(records) => {
+                let removed = crate::db::write_transaction(records, remove)?;
+                count_in(&mut next, &scope.slug, removed);
+                crate::db::write_transaction(conn, |conn| {
+                    runs::progress(conn, &run_id, &next, now)
+                })?;
+                records
             }
-            runs::progress(conn, &run_id, &next, now)?;
-            Ok(())
-        })?;
+            None => {
+                crate::db::write_transaction(conn, |conn| -> QueryResult<()> {
+                    count_in(&mut next, &scope.slug, remove(conn)?);
+                    runs::progress(conn, &run_id, &next, now)
+                })?;
+                conn
+            }
+        };
         self.removed = next;
-        if let DbConnection::Sqlite(_) = conn {
+        if let DbConnection::Sqlite(_) = records {
             // The connection whose commit finds the write-ahead log over its
             // limit copies it back into the database, there and then: let
             // that be the sweep after each batch, not the service recording
             // a consent.
-            conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
+            records.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
         }
         Ok(())
+    }
+}
+
+fn count_in(removed: &mut Removed, slug: &str, more: Vec<(&'static str, i64)>) {
+    for (category, n) in more {
+        if n > 0 {
+            *removed
+                .entry(slug.to_owned())
+                .or_default()
+                .entry(category.to_owned())
+                .or_default() += n;
+        }
     }
 }

@@ -74,11 +74,13 @@ async fn stats(
     }
     let scope = session.staff.list_scope(&state, None).page(lang)?;
     let (f, t) = (from.to_string(), to.to_string());
+    let files = state.db.consent_files();
     let rows = state
         .db
         .run(move |conn| {
-            Ok(crate::consent::store::daily_counts(
+            Ok(crate::consent::events::daily_counts(
                 conn,
+                files.as_deref(),
                 scope.as_deref(),
                 &f,
                 &t,

@@ -144,30 +144,32 @@ impl Rig {
     /// The subject's consent events in the database, oldest first.
     pub async fn events(&self, subject: &str) -> Vec<EventRow> {
         let subject = subject.to_owned();
+        let files = self.app.state.db.consent_files();
         self.app
             .state
             .db
             .run(move |conn| {
-                use diesel::prelude::*;
-                use guichet::db::schema::consent_events::dsl::*;
-                Ok(consent_events
-                    .filter(subject_id.eq(subject))
-                    .order((at.asc(), id.asc()))
-                    .select(EventRow::as_select())
-                    .load(conn)?)
+                let all = guichet::consent::events::all(conn, files.as_deref(), None)?;
+                Ok(all
+                    .into_iter()
+                    .filter(|e| e.subject_id == subject)
+                    .collect())
             })
             .await
             .unwrap()
     }
 
     pub async fn count_events(&self) -> i64 {
+        let files = self.app.state.db.consent_files();
         self.app
             .state
             .db
-            .run(|conn| {
-                use diesel::prelude::*;
-                use guichet::db::schema::consent_events::dsl::*;
-                Ok(consent_events.count().get_result::<i64>(conn)?)
+            .run(move |conn| {
+                Ok(guichet::consent::events::count(
+                    conn,
+                    files.as_deref(),
+                    None,
+                )?)
             })
             .await
             .unwrap()

@@ -552,8 +552,10 @@ pub async fn sweep_with(
             slot: None,
         };
         let clock = state.clock.clone();
+        let files = state.db.consent_files();
         sweep::run(
             &mut conn,
+            files.as_deref(),
             &state.tenants,
             &state.settings.retention,
             &opts,

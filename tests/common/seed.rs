@@ -3,7 +3,10 @@
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
-use guichet::db::schema::{consent_events, request_documents, rights_requests, tenants};
+use guichet::consent::events;
+use guichet::consent::files::ConsentFiles;
+use guichet::consent::store::EventRow;
+use guichet::db::schema::{request_documents, rights_requests, tenants};
 use guichet::db::DbConnection;
 use guichet::requests::store::{DocumentRow, RequestRow};
 
@@ -19,29 +22,50 @@ fn days_ago(n: i64) -> NaiveDateTime {
     (Utc::now() - chrono::Duration::days(n)).naive_utc()
 }
 
-/// `n` consents given `age_days` ago.
-pub fn consents(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+/// The consent files of a SQLite database, as the service finds them.
+pub fn files(url: &str) -> Option<std::sync::Arc<ConsentFiles>> {
+    ConsentFiles::for_url(url, 5000, 200)
+}
+
+/// `n` consents given `age_days` ago, stored where the service keeps them.
+pub fn consents(conn: &mut DbConnection, url: &str, tenant: &str, n: usize, age_days: i64) {
     let at = days_ago(age_days);
-    let rows: Vec<_> = (0..n)
-        .map(|i| {
-            (
-                consent_events::id.eq(uuid::Uuid::now_v7().to_string()),
-                consent_events::tenant_id.eq(tenant.to_owned()),
-                consent_events::subject_id.eq(uuid::Uuid::new_v4().to_string()),
-                consent_events::event.eq("given"),
-                consent_events::policy_version.eq("2026-01"),
-                consent_events::choices.eq(r#"{"essential":true}"#),
-                consent_events::gpc.eq(false),
-                consent_events::at.eq(at + chrono::Duration::milliseconds(i as i64)),
-            )
+    let rows: Vec<EventRow> = (0..n)
+        .map(|i| EventRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant.to_owned(),
+            subject_id: uuid::Uuid::new_v4().to_string(),
+            event: "given".into(),
+            policy_version: "2026-01".into(),
+            choices: r#"{"essential":true}"#.into(),
+            gpc: false,
+            at: at + chrono::Duration::milliseconds(i as i64),
+            expires_at: None,
+            ip_pseudonym: None,
+            user_agent: None,
+            page_url: None,
+            tc_string: None,
+            receipt: None,
         })
         .collect();
+    let files = files(url);
     for chunk in rows.chunks(1000) {
-        guichet::on_backend!(conn, |c| diesel::insert_into(consent_events::table)
-            .values(chunk)
-            .execute(c)
-            .unwrap());
+        events::insert(conn, files.as_deref(), chunk).unwrap();
     }
+}
+
+/// How many consent events are kept, wherever they are.
+pub fn count_consents(conn: &mut DbConnection, url: &str) -> i64 {
+    events::count(conn, files(url).as_deref(), None).unwrap()
+}
+
+/// The ids of every consent event kept.
+pub fn consent_ids(conn: &mut DbConnection, url: &str) -> Vec<String> {
+    events::all(conn, files(url).as_deref(), None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
 }
 
 /// `n` access requests closed `age_days` ago, each with a document.

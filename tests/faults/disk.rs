@@ -7,7 +7,9 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use guichet::db::schema::{consent_events, rights_requests};
+use guichet::consent::events;
+use guichet::consent::files::{ConsentFiles, EventFile};
+use guichet::db::schema::rights_requests;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -89,16 +91,25 @@ impl Acknowledged {
             #[diesel(sql_type = Text)]
             integrity_check: String,
         }
+        let sound = |conn: &mut guichet::db::DbConnection| {
+            let checks: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
+                .load(conn)
+                .unwrap();
+            let verdict: Vec<_> = checks.iter().map(|c| c.integrity_check.as_str()).collect();
+            assert_eq!(verdict, ["ok"]);
+        };
         let mut conn = connect(url);
-        let checks: Vec<Check> = diesel::sql_query("PRAGMA integrity_check")
-            .load(&mut conn)
-            .unwrap();
-        let verdict: Vec<_> = checks.iter().map(|c| c.integrity_check.as_str()).collect();
-        assert_eq!(verdict, ["ok"]);
-        let consents: Vec<String> = consent_events::table
-            .select(consent_events::id)
-            .load(&mut conn)
-            .unwrap();
+        sound(&mut conn);
+        let files = consent_files(url);
+        for file in &files {
+            sound(&mut file.1.open(&file.0).unwrap());
+        }
+        let files = ConsentFiles::for_url(url, 5000, 200);
+        let consents: Vec<String> = events::all(&mut conn, files.as_deref(), None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
         for id in &self.consents {
             assert!(consents.contains(id), "consent {id} acknowledged and lost");
         }
@@ -112,6 +123,18 @@ impl Acknowledged {
         super::support::assert_no_half_request(&mut conn, 1);
         conn.batch_execute("SELECT 1").unwrap();
     }
+}
+
+/// The consent files of the database at `url`.
+fn consent_files(url: &str) -> Vec<(EventFile, std::sync::Arc<ConsentFiles>)> {
+    let files = ConsentFiles::for_url(url, 5000, 200).expect("a SQLite database");
+    let mut out = Vec::new();
+    for tenant in files.tenants().unwrap() {
+        for file in files.files(&tenant).unwrap().iter() {
+            out.push((file.clone(), files.clone()));
+        }
+    }
+    out
 }
 
 /// A write refused for want of storage: a 503 that names no cause.
@@ -195,15 +218,24 @@ async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing()
     let mut acknowledged = Acknowledged::default();
     acknowledged.add(&app, 3).await;
 
-    // The database and its write-ahead log; not the `-shm` index, which
-    // SQLite writes through a shared mapping: refused under a running
+    // The database, its consent files (this month's, written by the
+    // consents above) and their write-ahead logs; not the `-shm` indexes,
+    // which SQLite writes through a shared mapping: refused under a running
     // process, that is a SIGBUS, not an error SQLite could report.
-    let file = dir.path().join("data/guichet.db");
-    let files = ["", "-wal"].map(|suffix| {
-        let mut name = file.clone().into_os_string();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    });
+    let main = dir.path().join("data/guichet.db");
+    let mut databases = vec![main];
+    databases.extend(consent_files(&url).into_iter().map(|(f, _)| f.path));
+    assert!(databases.len() > 1, "the consents have a file");
+    let files: Vec<std::path::PathBuf> = databases
+        .iter()
+        .flat_map(|file| {
+            ["", "-wal"].map(|suffix| {
+                let mut name = file.clone().into_os_string();
+                name.push(suffix);
+                std::path::PathBuf::from(name)
+            })
+        })
+        .collect();
     let Some(read_only) = Immutable::set(&files) else {
         unavailable("chattr +i on the temp folder's file system (root)");
         return;

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use guichet::db::schema::{consent_events, retention_runs, rights_requests};
+use guichet::db::schema::{retention_runs, rights_requests};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -298,7 +298,7 @@ async fn serve_killed_mid_sweep_resumes_it_at_restart_and_keeps_new_consents() {
     let dunkerque = seed::tenant_id(&mut conn, "dunkerque");
     let sevres = seed::tenant_id(&mut conn, "sevres");
     seed::closed_requests(&mut conn, &dunkerque, REQUESTS, 800);
-    seed::consents(&mut conn, &sevres, CONSENTS, 500);
+    seed::consents(&mut conn, &db.url, &sevres, CONSENTS, 500);
 
     // The scheduled slot has not run yet: the sweep starts with the
     // service, in small batches so that it lasts seconds.
@@ -370,10 +370,7 @@ async fn serve_killed_mid_sweep_resumes_it_at_restart_and_keeps_new_consents() {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(left, 0, "every old request erased");
-    let consents: Vec<String> = consent_events::table
-        .select(consent_events::id)
-        .load(&mut conn)
-        .unwrap();
+    let consents = seed::consent_ids(&mut conn, &db.url);
     assert_eq!(
         consents.len(),
         given.len(),
