@@ -4,8 +4,13 @@
 bench_setup() {
   cd "$(dirname "$0")/.."
   command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-  cargo build --release -q
-  BIN="$PWD/target/release/guichet"
+  # BENCH_BIN: another build to measure (a comparison between versions).
+  if [[ -n ${BENCH_BIN:-} ]]; then
+    BIN=$BENCH_BIN
+  else
+    cargo build --release -q
+    BIN="$PWD/target/release/guichet"
+  fi
   WORK=$(mktemp -d)
   PORT=${BENCH_PORT:-18080}
   BASE="http://127.0.0.1:$PORT"

@@ -30,7 +30,7 @@ pub fn insert(
             .push(row.clone());
     }
     for ((tenant, month), rows) in groups {
-        files.write(tenant, month, |c| store::insert(c, &rows))?;
+        files.write(tenant, month, |c| store::insert_in_transaction(c, &rows))?;
     }
     Ok(())
 }

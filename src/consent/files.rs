@@ -352,11 +352,14 @@ impl ConsentFiles {
         })
     }
 
-    /// A read-write connection to the file, which must exist.
+    /// A read-write connection to the file, which must exist. A statement
+    /// of a batch journals in memory the pages it changes (a few hundred
+    /// KiB), not in a temporary file created and deleted at each commit.
     pub fn open(&self, file: &EventFile) -> QueryResult<DbConnection> {
         let mut conn = connect(&file.path)?;
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+             PRAGMA temp_store = MEMORY;",
             self.busy_timeout_ms
         ))?;
         Ok(DbConnection::Sqlite(conn))
@@ -398,9 +401,21 @@ impl ConsentFiles {
         })
     }
 
-    /// Deletes the file and what SQLite keeps beside it.
-    pub fn remove(&self, file: &EventFile) -> QueryResult<()> {
+    /// Deletes the file and what SQLite keeps beside it. A large file is
+    /// first cut down `SHRINK_STEP` at a time, `pause` apart: the system
+    /// frees its blocks and cached pages in short steps, not in one long
+    /// call while consents are being written.
+    pub fn remove(&self, file: &EventFile, pause: Duration) -> QueryResult<()> {
+        const SHRINK_STEP: u64 = 32 << 20;
         lock(&self.writers).retain(|_, w| w.file.name != file.name);
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&file.path) {
+            let mut len = f.metadata().map_err(io_error)?.len();
+            while len > SHRINK_STEP {
+                len -= SHRINK_STEP;
+                f.set_len(len).map_err(io_error)?;
+                std::thread::sleep(pause);
+            }
+        }
         for suffix in ["", "-wal", "-shm"] {
             let mut p = file.path.clone().into_os_string();
             p.push(suffix);
@@ -419,20 +434,28 @@ impl ConsentFiles {
     }
 }
 
-/// Whether a sweep has retired the file open on `conn`.
-pub fn is_retired(conn: &mut DbConnection) -> QueryResult<bool> {
-    #[derive(QueryableByName)]
-    struct Flag {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        retired: bool,
+diesel::table! {
+    /// The one row of `files.sql` saying what a file holds.
+    consent_file (id) {
+        id -> Text,
+        tenant_id -> Text,
+        month -> Text,
+        retired -> Bool,
     }
-    let flag: Flag = diesel::sql_query("SELECT retired FROM consent_file").get_result(conn)?;
-    Ok(flag.retired)
+}
+
+/// Whether a sweep has retired the file open on `conn` (a statement kept
+/// prepared: it runs before every write).
+pub fn is_retired(conn: &mut DbConnection) -> QueryResult<bool> {
+    consent_file::table
+        .select(consent_file::retired)
+        .first(conn)
 }
 
 /// Marks the file open on `conn` retired: nothing is written to it again.
 pub fn retire(conn: &mut DbConnection) -> QueryResult<()> {
-    diesel::sql_query("UPDATE consent_file SET retired = 1")
+    diesel::update(consent_file::table)
+        .set(consent_file::retired.eq(true))
         .execute(conn)
         .map(drop)
 }

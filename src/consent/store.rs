@@ -69,26 +69,30 @@ fn tally(rows: &[EventRow]) -> BTreeMap<(String, String, String), Tally> {
 
 /// Inserts events and adds them to the daily counts, in one transaction.
 pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
-    conn.transaction(|conn| {
-        on_backend!(conn, |c| diesel::insert_into(events::table)
-            .values(rows)
-            .execute(c))?;
-        if let DbConnection::Pg(c) = conn {
-            notify(c, rows)?;
-        }
-        let counts: Vec<DailyCount> = tally(rows)
-            .into_iter()
-            .map(|((tenant_id, day, purpose_id), t)| DailyCount {
-                tenant_id,
-                day,
-                purpose_id,
-                accepted: t.accepted,
-                refused: t.refused,
-                withdrawn: t.withdrawn,
-            })
-            .collect();
-        add_daily_counts(conn, &counts)
-    })
+    conn.transaction(|conn| insert_in_transaction(conn, rows))
+}
+
+/// As [`insert`], inside the caller's transaction: no savepoint, whose
+/// journal SQLite would write to a temporary file for a batch of any size.
+pub fn insert_in_transaction(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
+    on_backend!(conn, |c| diesel::insert_into(events::table)
+        .values(rows)
+        .execute(c))?;
+    if let DbConnection::Pg(c) = conn {
+        notify(c, rows)?;
+    }
+    let counts: Vec<DailyCount> = tally(rows)
+        .into_iter()
+        .map(|((tenant_id, day, purpose_id), t)| DailyCount {
+            tenant_id,
+            day,
+            purpose_id,
+            accepted: t.accepted,
+            refused: t.refused,
+            withdrawn: t.withdrawn,
+        })
+        .collect();
+    add_daily_counts(conn, &counts)
 }
 
 /// Adds to the daily counts.

@@ -226,7 +226,7 @@ impl Sweep<'_> {
                         let n = monthly::fold(main, file, &contents, run_id.as_deref(), now)?;
                         Ok(vec![(category::CONSENT_EVENTS, n)])
                     })?;
-                    files.remove(file)?;
+                    files.remove(file, self.pause)?;
                 }
                 Fate::Rows => {
                     let mut records = files.open(file)?;
