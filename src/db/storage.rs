@@ -50,13 +50,18 @@ pub fn check_writable(file: &Path, min_free: u64) -> Result<(), String> {
 
 /// SQLite's messages for a write the disk refused: full, read-only, or an
 /// I/O error (the primary result codes `SQLITE_FULL`, `SQLITE_READONLY`,
-/// `SQLITE_IOERR`, `SQLITE_CANTOPEN`; diesel reports them by message).
+/// `SQLITE_IOERR`, `SQLITE_CANTOPEN`; diesel reports them by message), and
+/// the system's, for the consent files the service creates itself.
 pub fn is_storage_message(message: &str) -> bool {
     [
         "database or disk is full",
         "attempt to write a readonly database",
         "disk I/O error",
         "unable to open database file",
+        "No space left on device",
+        "Disk quota exceeded",
+        "Read-only file system",
+        "Input/output error",
     ]
     .iter()
     .any(|m| message.contains(m))
@@ -80,6 +85,9 @@ mod tests {
     fn storage_messages_are_told_from_others() {
         assert!(is_storage_message("database or disk is full"));
         assert!(is_storage_message("attempt to write a readonly database"));
+        assert!(is_storage_message(
+            "consent files: No space left on device (os error 28)"
+        ));
         assert!(!is_storage_message(
             "UNIQUE constraint failed: tenants.slug"
         ));
