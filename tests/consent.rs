@@ -222,7 +222,7 @@ async fn bad_bodies_get_clear_errors_and_record_nothing() {
     assert_problem(res, 413, "payload_too_large").await;
     let res = post_consent(&app, "atlantis", consent(json!({}))).await;
     assert_problem(res, 404, "not_found").await;
-    assert_eq!(count_events(&app).await, 0, "nothing was recorded");
+    assert_eq!(common::consent_count(&app).await, 0, "nothing was recorded");
 }
 
 #[tokio::test]
@@ -239,21 +239,6 @@ async fn ten_thousand_purposes_under_a_larger_limit_are_a_short_422() {
     .await;
     let body = assert_problem(res, 422, "validation_failed").await;
     assert_eq!(body["errors"].as_array().unwrap().len(), 21);
-}
-
-async fn count_events(app: &TestApp) -> i64 {
-    let files = app.state.db.consent_files();
-    app.state
-        .db
-        .run(move |conn| {
-            Ok(guichet::consent::events::count(
-                conn,
-                files.as_deref(),
-                None,
-            )?)
-        })
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -307,7 +292,7 @@ async fn events_are_immutable_and_the_current_consent_is_the_latest_in_force() {
         "the first event is untouched"
     );
     assert_eq!(items[2]["policy_version"], "2026-01");
-    assert_eq!(count_events(&app).await, 3);
+    assert_eq!(common::consent_count(&app).await, 3);
 
     // A consent lapses after 13 months: the banner must ask again.
     post_consent(&app, "dunkerque", consent(json!({"twitter": true}))).await;
@@ -438,7 +423,7 @@ async fn cors_follows_the_tenant_origins() {
         assert!(!res.headers().contains_key("access-control-allow-origin"));
         assert_problem(res, 403, "origin_not_allowed").await;
     }
-    assert_eq!(count_events(&app).await, 0);
+    assert_eq!(common::consent_count(&app).await, 0);
 
     let res = app
         .client

@@ -43,21 +43,6 @@ async fn give_consent(app: &TestApp, subject: &str) {
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 }
 
-async fn consent_rows(app: &TestApp) -> i64 {
-    let files = app.state.db.consent_files();
-    app.state
-        .db
-        .run(move |conn| {
-            Ok(guichet::consent::events::count(
-                conn,
-                files.as_deref(),
-                None,
-            )?)
-        })
-        .await
-        .unwrap()
-}
-
 async fn submit(app: &TestApp, tenant: &str, kind: &str, email: &str, with_pdf: bool) -> Value {
     let mut form = Form::new()
         .text("kind", kind.to_owned())
@@ -127,11 +112,11 @@ async fn consent_records_go_at_the_end_of_their_period_and_the_counts_stay() {
 
     let r = sweep_at(&app, "2027-02-28T09:59:59Z", false).await;
     assert_eq!(removed(&r, "sevres", "consent_events"), 0);
-    assert_eq!(consent_rows(&app).await, 2);
+    assert_eq!(common::consent_count(&app).await, 2);
 
     let r = sweep_at(&app, "2027-02-28T10:00:01Z", false).await;
     assert_eq!(removed(&r, "sevres", "consent_events"), 1);
-    assert_eq!(consent_rows(&app).await, 1);
+    assert_eq!(common::consent_count(&app).await, 1);
     let history = app
         .get("/v1/tenants/sevres/consents/6d1f1c0e-3f7b-4a53-9a57-0c1d2e3f4a51/history")
         .await
@@ -145,7 +130,7 @@ async fn consent_records_go_at_the_end_of_their_period_and_the_counts_stay() {
     assert_eq!(r.total, 0);
     let r = sweep_at(&app, "2027-03-01T08:00:01Z", false).await;
     assert_eq!(removed(&r, "sevres", "consent_events"), 1);
-    assert_eq!(consent_rows(&app).await, 0);
+    assert_eq!(common::consent_count(&app).await, 0);
     // The anonymous daily counts outlive the records.
     assert_eq!(stats().await, before);
     assert!(before.to_string().contains("audience"), "{before}");
@@ -353,12 +338,16 @@ async fn a_dry_run_reports_exactly_what_a_sweep_removes_and_removes_nothing() {
     assert_eq!(removed(&dry, "sevres", "consent_events"), 5);
     assert_eq!(removed(&dry, "sevres", "id_documents"), 2);
     assert_eq!(removed(&dry, "sevres", "requests_erased"), 0);
-    assert_eq!(consent_rows(&app).await, 5, "a dry run removes nothing");
+    assert_eq!(
+        common::consent_count(&app).await,
+        5,
+        "a dry run removes nothing"
+    );
     let again = sweep_at(&app, "2027-06-01T00:00:00Z", true).await;
     assert_eq!(again.removed, dry.removed);
     let real = sweep_at(&app, "2027-06-01T00:00:00Z", false).await;
     assert_eq!(real.removed, dry.removed);
-    assert_eq!(consent_rows(&app).await, 0);
+    assert_eq!(common::consent_count(&app).await, 0);
     // --tenant: only that tenant.
     let other = sweep_with(&app, t("2029-12-01T00:00:00Z"), true, Some("dunkerque")).await;
     assert!(other.removed.is_empty(), "{:?}", other.removed);

@@ -47,38 +47,31 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
         slot: None,
     };
     let now_fn = || clock.now().naive_utc();
-    let report = if args.dry_run {
-        sweep::run(
-            &mut conn,
-            files.as_deref(),
-            &tenants,
-            &settings.retention,
-            &opts,
-            now_fn,
-        )
-        .map_err(Refused::from)?
-    } else {
-        let lock = match args.wait_secs {
+    let mut lock = None;
+    if !args.dry_run {
+        let held = match args.wait_secs {
             None => SweepLock::try_acquire(&settings.database)?,
             Some(secs) => {
                 SweepLock::acquire_within(&settings.database, std::time::Duration::from_secs(secs))?
             }
         };
-        let Some(_lock) = lock else {
+        let Some(held) = held else {
             return Err(Busy.into());
         };
+        lock = Some(held);
         let tenant_ids = sweep::tenant_ids(&mut conn)?;
         runs::close_interrupted(&mut conn, now.naive_utc(), &tenant_ids).map_err(Refused::from)?;
-        sweep::run(
-            &mut conn,
-            files.as_deref(),
-            &tenants,
-            &settings.retention,
-            &opts,
-            now_fn,
-        )
-        .map_err(Refused::from)?
-    };
+    }
+    let report = sweep::run(
+        &mut conn,
+        files.as_deref(),
+        &tenants,
+        &settings.retention,
+        &opts,
+        now_fn,
+    )
+    .map_err(Refused::from)?;
+    drop(lock);
     print_report(&report, args.json);
     Ok(())
 }

@@ -160,19 +160,7 @@ impl Rig {
     }
 
     pub async fn count_events(&self) -> i64 {
-        let files = self.app.state.db.consent_files();
-        self.app
-            .state
-            .db
-            .run(move |conn| {
-                Ok(guichet::consent::events::count(
-                    conn,
-                    files.as_deref(),
-                    None,
-                )?)
-            })
-            .await
-            .unwrap()
+        crate::common::consent_count(&self.app).await
     }
 
     /// The receipt's claims, checked with the key of the published JWKS.

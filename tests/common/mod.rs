@@ -566,3 +566,19 @@ pub async fn sweep_with(
     .await
     .unwrap()
 }
+
+/// How many consent events the app keeps, wherever it keeps them.
+pub async fn consent_count(app: &TestApp) -> i64 {
+    let files = app.state.db.consent_files();
+    app.state
+        .db
+        .run(move |conn| {
+            Ok(guichet::consent::events::count(
+                conn,
+                files.as_deref(),
+                None,
+            )?)
+        })
+        .await
+        .unwrap()
+}
