@@ -6,6 +6,7 @@ pub mod cors;
 pub mod events;
 pub mod files;
 pub mod handlers;
+mod months;
 pub mod policy;
 pub mod receipt;
 pub mod stats;
