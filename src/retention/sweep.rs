@@ -2,6 +2,9 @@
 //! period, in bounded batches of short transactions. Each batch commits its
 //! removals and the run's counts together, so a sweep stopped anywhere
 //! leaves consistent data, an exact record, and work the next one finishes.
+//! The one exception is a batch of consents deleted from a SQLite month
+//! file (`consent_files`), which commits before the record: stopped in
+//! between, the record is a batch short, never a batch over.
 //! Open requests are never touched.
 
 use std::collections::BTreeMap;
