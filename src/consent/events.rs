@@ -35,16 +35,11 @@ pub fn insert(
     Ok(())
 }
 
-/// The tenant's files, grouped by month, newest month first.
-fn months_newest_first(files: &ConsentFiles, tenant_id: &str) -> QueryResult<Vec<Vec<EventFile>>> {
-    let mut out: Vec<Vec<EventFile>> = Vec::new();
-    for f in files.files(tenant_id)?.iter().rev() {
-        match out.last_mut() {
-            Some(group) if group[0].month == f.month => group.push(f.clone()),
-            _ => out.push(vec![f.clone()]),
-        }
-    }
-    Ok(out)
+/// A tenant's files (as listed, by month), a month at a time.
+fn by_month(
+    files: &[EventFile],
+) -> std::slice::ChunkBy<'_, EventFile, impl FnMut(&EventFile, &EventFile) -> bool> {
+    files.chunk_by(|a, b| a.month == b.month)
 }
 
 fn key(e: &EventRow) -> (NaiveDateTime, &str) {
@@ -63,9 +58,10 @@ pub fn latest(
     };
     // A later month holds only later events: the first month with one
     // has the latest.
-    for group in months_newest_first(files, tenant_id)? {
+    let listed = files.files(tenant_id)?;
+    for group in by_month(&listed).rev() {
         let mut best: Option<EventRow> = None;
-        for file in &group {
+        for file in group {
             let found = files
                 .read(file, |c| store::latest(c, tenant_id, subject_id))?
                 .flatten();
@@ -108,11 +104,12 @@ pub fn history(
     // Months in order: once they have given `limit` events, later ones
     // cannot come before them.
     let mut found = 0i64;
-    for group in months_newest_first(files, tenant_id)?.into_iter().rev() {
+    let listed = files.files(tenant_id)?;
+    for group in by_month(&listed) {
         if found >= limit {
             break;
         }
-        for file in &group {
+        for file in group {
             if let Some(rows) =
                 files.read(file, |c| store::history(c, tenant_id, subject_id, limit))?
             {
@@ -204,7 +201,8 @@ pub fn export_page(
         // Months in order: once a month has given `limit` events of this
         // tenant, later ones cannot come before them.
         let mut found = 0i64;
-        for group in months_newest_first(files, &tenant)?.into_iter().rev() {
+        let listed = files.files(&tenant)?;
+        for group in by_month(&listed) {
             let month = group[0].month;
             if found >= limit {
                 break;
@@ -212,7 +210,7 @@ pub fn export_page(
             if month.end() <= after || month.start() >= to {
                 continue;
             }
-            for file in &group {
+            for file in group {
                 let page = files.read(file, |c| {
                     store::export_page(c, Some(&tenant), from, to, cursor, limit)
                 })?;

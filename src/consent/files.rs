@@ -24,7 +24,9 @@ use diesel::SqliteConnection;
 
 pub use super::months::{EventFile, Month};
 use crate::config::DatabaseSettings;
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{
+    existing_file_uri, prepare_sqlite_file, sqlite_path, write_transaction, Backend, DbConnection,
+};
 
 const SCHEMA: &str = include_str!("files.sql");
 
@@ -80,21 +82,10 @@ impl ConsentFiles {
     /// The files of a SQLite database; none on PostgreSQL. One instance per
     /// folder in a process, so that what one part writes the others see.
     pub fn for_database(settings: &DatabaseSettings) -> Option<Arc<Self>> {
-        Self::for_url(
-            &settings.url,
-            settings.sqlite_busy_timeout_ms,
-            settings.sqlite_reader_busy_timeout_ms,
-        )
-    }
-
-    /// As [`Self::for_database`], from the database URL and SQLite's waits
-    /// for a lock (writers', readers'), in milliseconds.
-    pub fn for_url(
-        url: &str,
-        busy_timeout_ms: u64,
-        reader_busy_timeout_ms: u64,
-    ) -> Option<Arc<Self>> {
-        let path = url.strip_prefix("sqlite://")?;
+        if Backend::from_url(&settings.url) != Ok(Backend::Sqlite) {
+            return None;
+        }
+        let path = sqlite_path(&settings.url);
         let root = std::path::absolute(format!("{path}-consents")).ok()?;
         static ALL: OnceLock<Mutex<HashMap<PathBuf, Weak<ConsentFiles>>>> = OnceLock::new();
         let mut all = lock(ALL.get_or_init(Default::default));
@@ -104,8 +95,8 @@ impl ConsentFiles {
         }
         let files = Arc::new(Self {
             root: root.clone(),
-            busy_timeout_ms,
-            reader_busy_timeout_ms,
+            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            reader_busy_timeout_ms: settings.sqlite_reader_busy_timeout_ms,
             listings: Mutex::default(),
             generation: AtomicU64::new(0),
             writers: Mutex::default(),
@@ -256,7 +247,7 @@ impl ConsentFiles {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("{month}.{id}.db");
         let draft = dir.join(format!(".{name}.draft"));
-        private_file(&draft).map_err(io_error)?;
+        prepare_sqlite_file(&draft).map_err(io_error)?;
         {
             let mut conn = SqliteConnection::establish(&draft.to_string_lossy())
                 .map_err(|e| io_error(std::io::Error::other(e.to_string())))?;
@@ -304,7 +295,10 @@ impl ConsentFiles {
         let generation = self.generation.load(Ordering::Acquire);
         READERS.with(|readers| {
             let mut readers = readers.borrow_mut();
-            let (seen, conns) = readers.entry(self.root.clone()).or_default();
+            if !readers.contains_key(&self.root) {
+                readers.insert(self.root.clone(), Readers::default());
+            }
+            let (seen, conns) = readers.get_mut(&self.root).expect("inserted above");
             if *seen != generation {
                 conns.clear();
                 *seen = generation;
@@ -391,10 +385,8 @@ pub fn retire(conn: &mut DbConnection) -> QueryResult<()> {
 
 /// Opens an existing file read-write, never creating one.
 fn connect(path: &Path) -> QueryResult<SqliteConnection> {
-    let mut uri = url::Url::from_file_path(path)
-        .map_err(|()| io_error(std::io::Error::other("not an absolute path")))?;
-    uri.set_query(Some("mode=rw"));
-    SqliteConnection::establish(uri.as_str()).map_err(|e| {
+    let uri = existing_file_uri(path).map_err(io_error)?;
+    SqliteConnection::establish(&uri).map_err(|e| {
         Error::DatabaseError(
             DatabaseErrorKind::Unknown,
             Box::new(format!("consent file {}: {e}", path.display())),
@@ -412,17 +404,6 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
-}
-
-fn private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).map(drop)
 }
 
 /// Makes a file's creation, renaming or removal in `dir` durable.

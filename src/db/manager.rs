@@ -153,9 +153,6 @@ impl r2d2::HandleError<DbError> for QuietErrors {
     }
 }
 
-/// Creates the folder and an empty database file readable by the service's
-/// user only: it holds personal data. SQLite gives its `-wal` and `-shm`
-/// files the same mode.
 /// Creates the folder a file is to be in, when the path names one.
 pub(super) fn create_parent_dir(path: &std::path::Path) -> std::io::Result<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -164,8 +161,11 @@ pub(super) fn create_parent_dir(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-fn prepare_sqlite_file(path: &str) -> std::io::Result<()> {
-    let path = std::path::Path::new(path);
+/// Creates the folder and an empty database file readable by the service's
+/// user only: it holds personal data. SQLite gives its `-wal` and `-shm`
+/// files the same mode.
+pub(crate) fn prepare_sqlite_file(path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+    let path = path.as_ref();
     create_parent_dir(path)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(false);
@@ -202,7 +202,7 @@ pub fn init_openssl() {
 }
 
 /// A `file:` URI that opens the database read-write without creating it.
-fn existing_file_uri(path: &str) -> std::io::Result<String> {
+pub(crate) fn existing_file_uri(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     let absolute = std::path::absolute(path)?;
     let mut uri = url::Url::from_file_path(&absolute)
         .map_err(|()| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;

@@ -12,6 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
+pub(crate) use manager::{existing_file_uri, prepare_sqlite_file};
 pub use manager::{init_openssl, ConnectionManager, Pooled};
 
 use crate::config::DatabaseSettings;

@@ -24,7 +24,9 @@ fn days_ago(n: i64) -> NaiveDateTime {
 
 /// The consent files of a SQLite database, as the service finds them.
 pub fn files(url: &str) -> Option<std::sync::Arc<ConsentFiles>> {
-    ConsentFiles::for_url(url, 5000, 200)
+    let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
+    settings.database.url = url.to_owned();
+    ConsentFiles::for_database(&settings.database)
 }
 
 /// `n` consents given `age_days` ago, stored where the service keeps them.

@@ -13,7 +13,7 @@ use guichet::db::schema::rights_requests;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
-use super::common::{self, TestApp};
+use super::common::{self, seed, TestApp};
 use super::outages::{Immutable, Tmpfs};
 use super::support::{connect, pdf, unavailable};
 
@@ -104,7 +104,7 @@ impl Acknowledged {
         for file in &files {
             sound(&mut file.1.open(&file.0).unwrap());
         }
-        let files = ConsentFiles::for_url(url, 5000, 200);
+        let files = seed::files(url);
         let consents: Vec<String> = events::all(&mut conn, files.as_deref(), None)
             .unwrap()
             .into_iter()
@@ -127,7 +127,7 @@ impl Acknowledged {
 
 /// The consent files of the database at `url`.
 fn consent_files(url: &str) -> Vec<(EventFile, std::sync::Arc<ConsentFiles>)> {
-    let files = ConsentFiles::for_url(url, 5000, 200).expect("a SQLite database");
+    let files = seed::files(url).expect("a SQLite database");
     let mut out = Vec::new();
     for tenant in files.tenants().unwrap() {
         for file in files.files(&tenant).unwrap().iter() {
