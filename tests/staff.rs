@@ -66,27 +66,32 @@ async fn login_returns_a_bearer_token_with_user_tenant_role_and_id() {
 async fn unknown_email_and_wrong_password_get_the_same_answer_in_about_the_same_time() {
     let app = spawn_app().await;
     create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
-    let mut bodies = Vec::new();
-    let mut times = Vec::new();
-    for (email, password) in [
+    // The two cases alternate, and the fastest attempt of each is compared:
+    // a time slice lost to another test falls on one attempt, not on a case.
+    // Four wrong passwords stay below the lockout threshold of five.
+    let cases = [
         ("nobody@ville-sevres.fr", PASSWORD),
         ("dpo@ville-sevres.fr", "wrong horse battery staple"),
-    ] {
-        let started = Instant::now();
-        for _ in 0..3 {
+    ];
+    let mut bodies = Vec::new();
+    let mut times = [Vec::new(), Vec::new()];
+    for _ in 0..4 {
+        for (case, (email, password)) in cases.iter().enumerate() {
+            let started = Instant::now();
             let res = attempt(&app, email, password).await;
+            times[case].push(started.elapsed().as_secs_f64());
             assert_eq!(res.headers()["www-authenticate"], "Bearer");
             let mut body = assert_problem(res, 401, "unauthorized").await;
             body.as_object_mut().unwrap().remove("instance");
             bodies.push(body);
         }
-        times.push(started.elapsed());
     }
     assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
-    let (unknown, wrong) = (times[0].as_secs_f64(), times[1].as_secs_f64());
+    let fastest = |t: &[f64]| t.iter().copied().fold(f64::INFINITY, f64::min);
+    let (unknown, wrong) = (fastest(&times[0]), fastest(&times[1]));
     assert!(
         unknown > wrong * 0.5 && unknown < wrong * 2.0,
-        "unknown e-mail took {unknown:.3}s, wrong password {wrong:.3}s"
+        "unknown e-mail took at best {unknown:.3}s, wrong password {wrong:.3}s: {times:?}"
     );
 }
 
