@@ -114,11 +114,6 @@ pub fn run(
     now: impl Fn() -> NaiveDateTime,
 ) -> Result<Report, ApiError> {
     let (scopes, tenant_ids) = scopes(conn, configured, settings, opts.tenant)?;
-    if let DbConnection::Sqlite(_) = conn {
-        // Freed pages are overwritten, not left holding what was removed;
-        // a page cache large enough for the indexes a sweep walks.
-        conn.batch_execute("PRAGMA secure_delete = ON; PRAGMA cache_size = -65536")?;
-    }
     let mut sweep = Sweep {
         as_of: opts.as_of,
         batch: settings.batch_size,
@@ -140,28 +135,13 @@ pub fn run(
             now(),
         )?);
     }
-    let mut outcome = Ok(());
-    'all: for scope in &scopes {
-        let steps: &[Step] = if scope.tenant_id.is_some() {
-            &TENANT_STEPS
-        } else {
-            &PLATFORM_STEPS
-        };
-        for &step in steps {
-            let done = match step {
-                Step::ConsentEvents => sweep.consent_events(conn, files, scope, opts.dry_run),
-                _ => sweep.step(conn, None, scope, step, opts.dry_run),
-            };
-            if let Err(e) = done {
-                outcome = Err(e);
-                break 'all;
-            }
-        }
-    }
-    if let DbConnection::Sqlite(_) = conn {
-        // The connection may go back to a pool: as the others again.
-        let _ = conn.batch_execute("PRAGMA secure_delete = OFF; PRAGMA cache_size = -2000");
-    }
+    let outcome = conn
+        .batch_execute(session(conn, true))
+        .map_err(ApiError::from)
+        .and_then(|()| sweep.scopes(conn, files, &scopes, opts.dry_run));
+    // The connection may go back to a pool: as the others again, before
+    // the record's last commit, which is then flushed with all before it.
+    let _ = conn.batch_execute(session(conn, false));
     let (status, error) = match &outcome {
         Ok(()) => (runs::status::COMPLETED, None),
         Err(e) => (runs::status::FAILED, Some(e.detail.clone())),
@@ -189,6 +169,28 @@ pub fn run(
     })
 }
 
+/// The settings of the sweep's connection while it sweeps, or back to
+/// those of the others.
+///
+/// SQLite overwrites freed pages, so that they no longer hold what was
+/// removed, and caches enough pages for the indexes a sweep walks.
+///
+/// PostgreSQL commits each batch without waiting for its write-ahead log to
+/// reach the disk: the walwriter flushes it within a fraction of a second,
+/// together with the consents' own commits, instead of a flush per batch. A
+/// crash can lose only the last batches, and then with everything after
+/// them, since the log is replayed in order: a batch and its counts stay
+/// together, and the next sweep deletes those rows again. The run's last
+/// commit is made with the setting back, so a finished run is on disk.
+fn session(conn: &DbConnection, sweeping: bool) -> &'static str {
+    match (conn, sweeping) {
+        (DbConnection::Sqlite(_), true) => "PRAGMA secure_delete = ON; PRAGMA cache_size = -65536",
+        (DbConnection::Sqlite(_), false) => "PRAGMA secure_delete = OFF; PRAGMA cache_size = -2000",
+        (DbConnection::Pg(_), true) => "SET synchronous_commit = off",
+        (DbConnection::Pg(_), false) => "RESET synchronous_commit",
+    }
+}
+
 struct Sweep<'a> {
     as_of: DateTime<Utc>,
     batch: i64,
@@ -199,6 +201,30 @@ struct Sweep<'a> {
 }
 
 impl Sweep<'_> {
+    /// Every step of every scope, in order, up to the first error.
+    fn scopes(
+        &mut self,
+        conn: &mut DbConnection,
+        files: Option<&ConsentFiles>,
+        scopes: &[Scope],
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
+        for scope in scopes {
+            let steps: &[Step] = if scope.tenant_id.is_some() {
+                &TENANT_STEPS
+            } else {
+                &PLATFORM_STEPS
+            };
+            for &step in steps {
+                match step {
+                    Step::ConsentEvents => self.consent_events(conn, files, scope, dry_run)?,
+                    _ => self.step(conn, None, scope, step, dry_run)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The consents: the table's (on SQLite, those recorded before the
     /// monthly files), then, on SQLite, the tenant's files: whole or row by
     /// row, as `consent_files` says.
@@ -364,15 +390,8 @@ impl Sweep<'_> {
         }
     }
 
-    fn add(&mut self, slug: &str, category: &str, n: i64) {
-        if n > 0 {
-            *self
-                .removed
-                .entry(slug.to_owned())
-                .or_default()
-                .entry(category.to_owned())
-                .or_default() += n;
-        }
+    fn add(&mut self, slug: &str, category: &'static str, n: i64) {
+        count_in(&mut self.removed, slug, vec![(category, n)]);
     }
 
     /// Runs `remove` and records the new counts, in one transaction when

@@ -553,7 +553,8 @@ pub async fn sweep_with(
         };
         let clock = state.clock.clone();
         let files = state.db.consent_files();
-        sweep::run(
+        let before = sweep_settings(&mut conn);
+        let report = sweep::run(
             &mut conn,
             files.as_deref(),
             &state.tenants,
@@ -561,10 +562,35 @@ pub async fn sweep_with(
             &opts,
             || clock.now().naive_utc(),
         )
-        .unwrap()
+        .unwrap();
+        // The connection goes back to the pool as the others are.
+        assert_eq!(sweep_settings(&mut conn), before);
+        report
     })
     .await
     .unwrap()
+}
+
+/// The session settings that a sweep changes while it runs.
+fn sweep_settings(conn: &mut guichet::db::DbConnection) -> Vec<String> {
+    use diesel::sql_types::Text;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let sql = match conn {
+        guichet::db::DbConnection::Pg(_) => "SELECT current_setting('synchronous_commit') AS value",
+        guichet::db::DbConnection::Sqlite(_) => {
+            "SELECT CAST(secure_delete AS TEXT) AS value FROM pragma_secure_delete \
+             UNION ALL SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size"
+        }
+    };
+    diesel::RunQueryDsl::load::<Setting>(diesel::sql_query(sql), conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.value)
+        .collect()
 }
 
 /// How many consent events the app keeps, wherever it keeps them.
