@@ -92,10 +92,33 @@ pub struct ServerSettings {
     pub client_request_timeout_secs: u64,
     /// Seconds given to in-flight requests at shutdown.
     pub shutdown_timeout_secs: u64,
-    /// Reverse proxies whose `X-Forwarded-For` is believed; from anyone
+    /// Reverse proxies whose forwarding header is believed; from anyone
     /// else the peer address is the client's.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header the trusted proxies write the client's address in.
+    #[serde(default)]
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// Where a reverse proxy writes the address it received a request from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1`.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

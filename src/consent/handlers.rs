@@ -234,7 +234,7 @@ pub async fn record(
         gpc,
     };
     let receipt = state.receipts.sign(&claims)?;
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let ip = client_ip(&req, &state.settings.server);
     let row = EventRow {
         id: consent_id,
         tenant_id: tenant.id.clone(),
@@ -328,7 +328,7 @@ pub async fn withdraw(
     let subject = parse_subject(&subject)?;
     let now = state.clock.now();
     let tenant_id = tenant.id.clone();
-    let pseudonym = client_ip(&req, &state.settings.server.trusted_proxies)
+    let pseudonym = client_ip(&req, &state.settings.server)
         .map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
     let files = state.db.consent_files();
     let withdrawn = state

@@ -64,11 +64,11 @@ pub async fn observe(
     if let Some(state) = state {
         state
             .metrics
-            .observe_request(method.as_str(), &route, status, elapsed);
+            .observe_request(&method, &route, status, elapsed);
     }
     span.in_scope(|| {
         tracing::info!(
-            method = %method,
+            method = crate::ops::method_label(&method),
             route = %route,
             status,
             duration_ms = elapsed.as_secs_f64() * 1000.0,

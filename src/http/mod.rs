@@ -6,7 +6,7 @@ mod extract;
 mod middleware;
 mod pagination;
 
-pub use client::client_ip;
+pub use client::{client_ip, limit_key};
 pub use extract::{
     not_blank, parse_json, plain_text, validation_problem, ValidatedJson, ValidatedQuery,
 };

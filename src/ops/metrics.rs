@@ -1,5 +1,11 @@
+//! Prometheus metrics. Every label comes from a fixed set, whatever a
+//! client sends: a label value is a new series held for the life of the
+//! process, and a client choosing them could grow `/metrics` and the
+//! service's memory without end.
+
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -72,9 +78,13 @@ impl Metrics {
         &self.registry
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    /// Counts a request. `route` must be a route template of the service
+    /// (or `unmatched`), never the path a client sent.
+    pub fn observe_request(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let method = method_label(method);
+        let status = status_label(status);
         self.http_requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, &status])
             .inc();
         self.http_duration
             .with_label_values(&[method, route])
@@ -92,6 +102,30 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// The method as a label: one of the methods the service knows, or `other`
+/// (a client may send any token as a method).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The status as a label: its three digits, `other` outside 100–599.
+fn status_label(status: u16) -> String {
+    if (100..=599).contains(&status) {
+        status.to_string()
+    } else {
+        "other".into()
     }
 }
 

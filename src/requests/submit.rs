@@ -23,7 +23,7 @@ use super::store::{self, DocumentRow, RequestRow};
 use super::{counts, deadline, search};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::client_ip;
+use crate::http::{client_ip, limit_key};
 use crate::privacy::keyed_hash;
 use crate::tenants::Tenant;
 
@@ -80,7 +80,7 @@ impl SubmissionLimiter {
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.per_ip
-            .check_key(&ip)
+            .check_key(&limit_key(ip))
             .map_err(|n| Self::refuse(n, "address"))
     }
 
@@ -333,7 +333,7 @@ pub async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = state.tenants.get(&path)?;
     let limits = &state.settings.requests;
-    if let Some(ip) = client_ip(&req, &state.settings.server.trusted_proxies) {
+    if let Some(ip) = client_ip(&req, &state.settings.server) {
         state.submission_limits.check_ip(ip)?;
     }
     let intake = match body_kind(&req)? {

@@ -17,7 +17,7 @@ use super::token::{self, Claims};
 use crate::app::AppState;
 use crate::audit::{self, kind};
 use crate::error::{ApiError, Problem};
-use crate::http::{client_ip, ValidatedJson};
+use crate::http::{client_ip, limit_key, ValidatedJson};
 use crate::privacy::ip_pseudonym;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -51,7 +51,7 @@ impl LoginLimiter {
 
     /// `Err(seconds to wait)` when the address is over its quota.
     fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.0.check_key(&ip).map_err(|not_until| {
+        self.0.check_key(&limit_key(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));
@@ -91,7 +91,7 @@ pub async fn login(
     body: ValidatedJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { email, password } = body.0;
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let ip = client_ip(&req, &state.settings.server);
     let signed = sign_in(&state, ip, email, password).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))

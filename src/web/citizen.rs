@@ -150,7 +150,7 @@ async fn send(
         };
         form_page(&req, &state, &tenant, lang, status, view)
     };
-    if let Some(ip) = client_ip(&req, &state.settings.server.trusted_proxies) {
+    if let Some(ip) = client_ip(&req, &state.settings.server) {
         if state.submission_limits.check_ip(ip).is_err() {
             let empty = HashMap::new();
             let global = Some(text(lang, "error_rate"));

@@ -80,7 +80,7 @@ async fn login(
             text(lang, "login_missing"),
         );
     }
-    let ip = client_ip(&req, &state.settings.server.trusted_proxies);
+    let ip = client_ip(&req, &state.settings.server);
     match sign_in(&state, ip, credentials.email, credentials.password).await {
         Ok(signed) => {
             let mut res = see_other(next.clone());
