@@ -20,6 +20,7 @@ use crate::mail::Mail;
 use crate::ops::{self, Metrics};
 use crate::requests::documents::KeyRing;
 use crate::requests::submit::SubmissionLimiter;
+use crate::requests::uploads::UploadBudget;
 use crate::retention::scheduler::Scheduler;
 use crate::secrets::{Secrets, SecretsError};
 use crate::shutdown::Background;
@@ -46,6 +47,7 @@ pub struct AppState {
     pub mail_worker: Worker,
     pub documents: KeyRing,
     pub submission_limits: SubmissionLimiter,
+    pub uploads: UploadBudget,
     pub retention: Scheduler,
 }
 
@@ -158,6 +160,7 @@ impl Application {
                 settings.requests.submissions_per_ip_per_hour,
                 settings.requests.submissions_per_email_per_day,
             ),
+            uploads: UploadBudget::new(settings.requests.upload_memory_bytes),
             hasher: Hasher::new(&settings.auth),
             receipts,
             consent_writer: ConsentWriter::start(
@@ -195,6 +198,7 @@ impl Application {
                         .external_url_unchecked("/openapi.json", openapi.clone()),
                 )
                 .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::bound_body))
                 .wrap(from_fn(http::catch_panic))
                 .wrap(from_fn(http::problem_fallback))
                 .wrap(from_fn(http::observe))

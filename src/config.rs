@@ -90,6 +90,11 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Seconds a client has to send its request head.
     pub client_request_timeout_secs: u64,
+    /// Seconds a request body may stop arriving before the request ends
+    /// in a 408.
+    pub body_idle_timeout_secs: u64,
+    /// Seconds a whole request body may take, from the request head.
+    pub body_timeout_secs: u64,
     /// Seconds given to in-flight requests at shutdown.
     pub shutdown_timeout_secs: u64,
     /// Reverse proxies whose forwarding header is believed; from anyone
@@ -241,6 +246,9 @@ pub struct RequestSettings {
     pub max_text_bytes: usize,
     /// Longest `details`, in characters.
     pub details_max_chars: usize,
+    /// Bytes of uploads (multipart forms) read into memory at once, all
+    /// requests together; beyond, uploads answer 503 `uploads_busy`.
+    pub upload_memory_bytes: usize,
     /// Submissions one client address may make per hour.
     pub submissions_per_ip_per_hour: u32,
     /// Submissions one e-mail address may make per day.

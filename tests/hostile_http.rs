@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{spawn_app_with, TestApp};
+use common::{assert_problem, spawn_app_with, TestApp};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 use serde_json::json;
@@ -124,4 +124,213 @@ async fn the_forwarded_header_is_read_when_chosen() {
     }
     let status = login_from(&app, "x-forwarded-for", "198.51.100.8").await;
     assert_eq!(status, 429, "the peer's own limit");
+}
+
+const PDF_HEAD: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n";
+
+/// A submission as a browser encodes it, with one document of `doc_len`
+/// bytes; returns the content type and the body.
+fn submission(doc_len: usize) -> (String, Vec<u8>) {
+    let boundary = "----guichet-test-boundary";
+    let mut body = Vec::new();
+    let fields = [
+        ("kind", "access"),
+        ("first_name", "Camille"),
+        ("last_name", "Dubois"),
+        ("email", "camille@example.org"),
+        ("details", "Une copie de mes données."),
+    ];
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\ncontent-disposition: form-data; name=\"id_document\"; filename=\"carte.pdf\"\r\ncontent-type: application/pdf\r\n\r\n")
+            .as_bytes(),
+    );
+    let mut doc = PDF_HEAD.to_vec();
+    doc.resize(doc_len, b' ');
+    doc.extend_from_slice(b"\n%%EOF\n");
+    body.extend_from_slice(&doc);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A client on a raw connection: a request head, then the body at the
+/// pace the test chooses.
+struct RawClient(std::net::TcpStream);
+
+impl RawClient {
+    fn open(app: &TestApp, path: &str, content_type: &str, length: usize) -> Self {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        Self(stream)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.0.write_all(bytes)
+    }
+
+    /// The answer's status and body, read until the server closes the
+    /// connection; `None` if nothing came within `within`.
+    async fn answer(self, within: std::time::Duration) -> Option<(u16, String)> {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut stream = self.0;
+            stream.set_read_timeout(Some(within)).unwrap();
+            let mut raw = Vec::new();
+            let _ = stream.read_to_end(&mut raw);
+            let text = String::from_utf8_lossy(&raw).into_owned();
+            let status = text.split(' ').nth(1)?.parse().ok()?;
+            Some((status, text))
+        })
+        .await
+        .unwrap()
+    }
+}
+
+async fn short_body_timeouts() -> TestApp {
+    spawn_app_with(
+        |s| {
+            s.server.body_idle_timeout_secs = 1;
+            s.server.body_timeout_secs = 3;
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// The answer to a client that stops sending: a 408 problem on a closed
+/// connection, well within the test's own bound.
+async fn assert_timed_out(client: RawClient, started: std::time::Instant) {
+    let bound = std::time::Duration::from_secs(10);
+    let (status, text) = client
+        .answer(bound)
+        .await
+        .expect("an answer before the bound");
+    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    assert_eq!(status, 408, "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_answered_408_on_json_and_multipart_routes() {
+    let app = short_body_timeouts().await;
+    let (multipart, form) = submission(200_000);
+    let cases: [(&str, &str, &[u8]); 4] = [
+        (
+            "/v1/auth/login",
+            "application/json",
+            br#"{"email": "dpo@ville-sevres.fr", "pass"#,
+        ),
+        ("/v1/tenants/sevres/requests", &multipart, &form[..1000]),
+        ("/t/sevres/droits", &multipart, &form[..1000]),
+        (
+            "/v1/tenants/sevres/requests",
+            "application/json",
+            b"{\"kind\": ",
+        ),
+    ];
+    for (path, content_type, start) in cases {
+        let started = std::time::Instant::now();
+        // Declared a little longer than what is sent (JSON bodies are small).
+        let mut client = RawClient::open(&app, path, content_type, start.len() + 200);
+        client.send(start).unwrap();
+        assert_timed_out(client, started).await;
+    }
+    // Nothing at all after the head.
+    let started = std::time::Instant::now();
+    let client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, form.len());
+    assert_timed_out(client, started).await;
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_at_the_whole_body_bound() {
+    let app = short_body_timeouts().await;
+    let (multipart, form) = submission(200_000);
+    let started = std::time::Instant::now();
+    let mut client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, form.len());
+    // A byte every 300 ms: never idle for a second, never done either.
+    let mut sent = 0;
+    while started.elapsed() < std::time::Duration::from_secs(5)
+        && client.send(&form[sent..sent + 1]).is_ok()
+    {
+        sent += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(sent < 20, "the upload went on for {sent} bytes");
+    assert_timed_out(client, started).await;
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
+    let app = spawn_app_with(|s| s.requests.upload_memory_bytes = 1 << 20, |_| {}).await;
+    // One form of 900 KiB on its way, slowly: its length is reserved.
+    let (multipart, held) = submission(900 * 1024);
+    let mut slow = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, held.len());
+    slow.send(&held[..1000]).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.state.uploads.in_use() < held.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow form never reserved its share"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "guichet_upload_memory_reserved_bytes {}",
+            held.len()
+        )),
+        "{metrics}"
+    );
+
+    // A second form of 200 KiB does not fit beside it.
+    let (_, other) = submission(200 * 1024);
+    let send_other = || {
+        app.client
+            .post(app.url("/v1/tenants/sevres/requests"))
+            .header("content-type", multipart.clone())
+            .body(other.clone())
+            .send()
+    };
+    let res = send_other().await.unwrap();
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_problem(res, 503, "uploads_busy").await;
+    // Nor on the citizen's page.
+    let res = app
+        .client
+        .post(app.url("/t/sevres/droits"))
+        .header("content-type", multipart.clone())
+        .body(other.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+
+    // The slow form arrives whole and is recorded; its share is given back
+    // before its answer leaves.
+    slow.send(&held[1000..]).unwrap();
+    let (status, text) = slow
+        .answer(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{text}");
+    assert_eq!(app.state.uploads.in_use(), 0);
+    let res = send_other().await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
 }

@@ -62,7 +62,22 @@ impl Settings {
                 "must be at least 12",
             ));
         }
+        let server = &self.server;
+        if server.body_idle_timeout_secs == 0
+            || server.body_idle_timeout_secs > server.body_timeout_secs
+        {
+            return Err(ConfigError::key(
+                "server.body_idle_timeout_secs",
+                "must be at least 1 and at most server.body_timeout_secs",
+            ));
+        }
         let r = &self.requests;
+        if !(1 << 20..u32::MAX as usize).contains(&r.upload_memory_bytes) {
+            return Err(ConfigError::key(
+                "requests.upload_memory_bytes",
+                "must be at least 1 MiB and less than 4 GiB",
+            ));
+        }
         if r.max_document_bytes < 1024 || r.max_documents == 0 || r.max_text_bytes < 1024 {
             return Err(ConfigError::key(
                 "requests",

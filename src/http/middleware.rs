@@ -1,7 +1,8 @@
 //! Middleware, outermost first: `observe` (request id, one log line,
 //! metrics), `problem_fallback` (any bare error body becomes problem+json),
 //! `catch_panic` (a panicking handler answers 500 instead of killing the
-//! connection).
+//! connection), then `bound_body` (time limits on request bodies, in
+//! `body.rs`).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;

@@ -1,11 +1,13 @@
 //! What every route shares: request ids, logs and metrics per request,
 //! problem+json for every error, panics turned into 500s, body extraction.
 
+mod body;
 mod client;
 mod extract;
 mod middleware;
 mod pagination;
 
+pub use body::bound_body;
 pub use client::{client_ip, limit_key};
 pub use extract::{
     not_blank, parse_json, plain_text, validation_problem, ValidatedJson, ValidatedQuery,

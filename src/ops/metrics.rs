@@ -23,6 +23,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
+    uploads_reserved: IntGauge,
 }
 
 impl Metrics {
@@ -55,11 +56,17 @@ impl Metrics {
         .expect("valid metric");
         let pool_max = IntGauge::new("db_pool_max_connections", "Size limit of the pool.")
             .expect("valid metric");
+        let uploads_reserved = IntGauge::new(
+            "upload_memory_reserved_bytes",
+            "Bytes of the upload memory budget held by forms in flight.",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_max.clone()),
+            Box::new(uploads_reserved.clone()),
         ] {
             registry
                 .register(c)
@@ -71,6 +78,7 @@ impl Metrics {
             http_duration,
             pool_connections,
             pool_max,
+            uploads_reserved,
         }
     }
 
@@ -99,6 +107,8 @@ impl Metrics {
             .with_label_values(&["in_use"])
             .set(i64::from(pool.connections) - idle);
         self.pool_max.set(i64::from(state.db.pool().max_size()));
+        self.uploads_reserved
+            .set(i64::try_from(state.uploads.in_use()).unwrap_or(i64::MAX));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 
 use actix_multipart::Multipart;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use super::documents::{display_name, sniff};
+use super::uploads::Reservation;
+use crate::app::AppState;
 use crate::config::RequestSettings;
 use crate::error::ApiError;
 
@@ -25,6 +27,24 @@ pub struct Upload {
 pub struct Intake {
     pub fields: HashMap<String, String>,
     pub documents: Vec<Upload>,
+    /// The share of the upload memory budget the form holds, until the
+    /// intake (or what is left of it once its documents are taken) drops.
+    pub reservation: Option<Reservation>,
+}
+
+/// Multipart boundaries and part headers around the fields and documents.
+const FORM_OVERHEAD: usize = 64 * 1024;
+
+/// Bytes a form may bring into memory: its declared length, at most the
+/// largest form the limits let through (the readers below stop there).
+fn form_bytes(req: &HttpRequest, limits: &RequestSettings) -> usize {
+    let largest =
+        limits.max_documents * limits.max_document_bytes + limits.max_text_bytes + FORM_OVERHEAD;
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(largest, |n| n.min(largest))
 }
 
 fn too_large(limit: usize) -> ApiError {
@@ -63,6 +83,9 @@ pub async fn read_multipart_into(
     skip_empty: bool,
     intake: &mut Intake,
 ) -> Result<(), ApiError> {
+    if let Some(state) = req.app_data::<web::Data<AppState>>() {
+        intake.reservation = Some(state.uploads.reserve(form_bytes(req, limits))?);
+    }
     let mut form = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {

@@ -15,6 +15,7 @@ pub mod store;
 pub mod submit;
 pub mod suppression;
 pub mod track;
+pub mod uploads;
 
 use actix_web::web;
 

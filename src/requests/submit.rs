@@ -322,7 +322,9 @@ pub async fn seal_documents(
         (status = 413, description = "A document or the form is too large.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart or JSON, or a document that is not PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or the identity document the tenant requires is missing.", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many submissions from this address or e-mail.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn submit(

@@ -119,7 +119,9 @@ pub struct Uploaded {
         (status = 409, description = "No identity document is awaited.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A document is too large.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not a PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No document, or too many.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn upload(
