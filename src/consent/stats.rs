@@ -14,24 +14,77 @@ use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::staff::Staff;
 
+/// The first day a range may name: nothing was recorded before.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// The last day a range may name.
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2199, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RangeQuery {
-    /// First day (UTC), `YYYY-MM-DD`; default 30 days before `to`.
-    #[param(format = Date)]
-    pub from: Option<NaiveDate>,
-    /// Last day (UTC, inclusive), `YYYY-MM-DD`; default today.
-    #[param(format = Date)]
-    pub to: Option<NaiveDate>,
+    /// First day (UTC), `YYYY-MM-DD` between 2000-01-01 and 2199-12-31;
+    /// default 30 days before `to`.
+    #[param(value_type = Option<String>, format = Date)]
+    pub from: Option<String>,
+    /// Last day (UTC, inclusive), `YYYY-MM-DD` between 2000-01-01 and
+    /// 2199-12-31; default today.
+    #[param(value_type = Option<String>, format = Date)]
+    pub to: Option<String>,
     /// Admins only: one tenant (slug); default every tenant.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
 
+/// A day of a range as the query gives it: absent (or blank), or a
+/// `YYYY-MM-DD` date between [`FIRST_DAY`] and [`LAST_DAY`], so that any
+/// arithmetic on it stays far from the ends of the calendar. Text that is
+/// no date at all is a malformed query (400); a date of another shape, of
+/// another era or that does not exist is refused by name (422).
+pub fn parse_day(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let numbers: Vec<&str> = raw
+        .strip_prefix(['+', '-'])
+        .unwrap_or(raw)
+        .split('-')
+        .collect();
+    let date_like = numbers.len() == 3
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !date_like {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` must be a date YYYY-MM-DD."
+        )));
+    }
+    let day = (raw.len() == 10)
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
+        .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d));
+    match day {
+        Some(d) => Ok(Some(d)),
+        None => Err(ApiError::field(
+            field,
+            format!("must be a day YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}"),
+        )),
+    }
+}
+
 impl RangeQuery {
     fn resolve(&self, state: &AppState) -> Result<(NaiveDate, NaiveDate), ApiError> {
-        let to = self.to.unwrap_or_else(|| state.clock.now().date_naive());
-        let from = self.from.unwrap_or(to - Duration::days(30));
+        let given_to = parse_day("to", self.to.as_deref())?;
+        let given_from = parse_day("from", self.from.as_deref())?;
+        // Today is in the range unless the clock itself is not.
+        let today = state.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
+        let to = given_to.unwrap_or(today);
+        let from = given_from.unwrap_or_else(|| (to - Duration::days(30)).max(FIRST_DAY));
         if from > to {
             return Err(ApiError::field("from", "must not be after `to`"));
         }
@@ -79,7 +132,7 @@ pub struct Stats {
         (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid range.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stats(
@@ -187,7 +240,7 @@ fn csv_page(state: &AppState, rows: &[EventRow], header: bool) -> Result<web::By
         (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid range.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn export(

@@ -118,12 +118,9 @@ pub async fn catch_panic(
     match AssertUnwindSafe(next.call(req)).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(panic = %what, "handler panicked");
+            // Where it happened is logged by the panic hook (`telemetry`).
+            let what = crate::telemetry::panic_message(&*panic);
+            tracing::error!(panic = what, "handler panicked");
             Err(ApiError::internal(anyhow::anyhow!("handler panicked: {what}")).into())
         }
     }

@@ -17,7 +17,7 @@ use super::session::Session;
 use super::{page, PageError};
 use crate::app::AppState;
 use crate::audit::{self, Filter};
-use crate::consent::stats::RangeQuery;
+use crate::consent::stats::{parse_day, RangeQuery, FIRST_DAY, LAST_DAY};
 use crate::error::ApiError;
 use crate::http::PageQuery;
 use crate::staff::Staff;
@@ -33,12 +33,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/stats/export").get(export))
         .service(web::resource("/audit").get(audit_log))
         .service(web::resource("/retention").get(retention));
-}
-
-/// A `YYYY-MM-DD` parameter of the query string; none when absent or not a date.
-fn query_day(q: &BTreeMap<String, String>, name: &str) -> Option<NaiveDate> {
-    q.get(name)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
 fn query(req: &HttpRequest) -> BTreeMap<String, String> {
@@ -57,11 +51,16 @@ async fn stats(
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let q = query(&req);
-    let day = |name: &str| query_day(&q, name);
-    let today = state.clock.now().date_naive();
+    // A day outside the years the statistics can hold is refused (422),
+    // as the JSON API refuses it; a range that is merely too long or
+    // backwards is replaced by the default one, with a note.
+    let day = |name: &str| parse_day(name, q.get(name).map(String::as_str)).page(lang);
+    let (to, from) = (day("to")?, day("from")?);
+    let today = state.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
+    let default_from = |to: NaiveDate| (to - Duration::days(STATS_DEFAULT_DAYS - 1)).max(FIRST_DAY);
     let max = i64::from(state.settings.consent.stats_max_days).max(1);
-    let mut to = day("to").unwrap_or(today);
-    let mut from = day("from").unwrap_or(to - Duration::days(STATS_DEFAULT_DAYS - 1));
+    let mut to = to.unwrap_or(today);
+    let mut from = from.unwrap_or_else(|| default_from(to));
     let mut note = None;
     if from > to || (to - from).num_days() >= max {
         note = Some(text_with(
@@ -70,7 +69,7 @@ async fn stats(
             &[("n", &max.to_string())],
         ));
         to = today;
-        from = to - Duration::days(STATS_DEFAULT_DAYS - 1);
+        from = default_from(to);
     }
     let scope = session.staff.list_scope(&state, None).page(lang)?;
     let (f, t) = (from.to_string(), to.to_string());
@@ -183,11 +182,10 @@ async fn export(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    let q = query(&req);
-    let day = |name: &str| query_day(&q, name);
+    let mut q = query(&req);
     let range = RangeQuery {
-        from: day("from"),
-        to: day("to"),
+        from: q.remove("from"),
+        to: q.remove("to"),
         tenant: None,
     };
     crate::consent::stats::export(session.staff, state, web::Query(range))

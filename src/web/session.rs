@@ -116,12 +116,20 @@ impl Session {
     }
 }
 
-/// Where to go back after signing in: a console address only.
+/// Where to go back after signing in: a plain path of the console only
+/// (`/console`, `/console/…` or `/console?…`), in visible ASCII. Anything
+/// else — another site, `//` or `\\` a browser could read as one, a control
+/// character or a space a browser would drop or a header refuse — goes to
+/// `/console`.
 pub fn local_next(next: Option<&str>) -> String {
+    let plain = |n: &str| {
+        let rest = n.strip_prefix("/console").unwrap_or("-");
+        (rest.is_empty() || rest.starts_with(['/', '?']))
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+            && !n.contains("//")
+    };
     match next {
-        Some(n) if n.starts_with("/console") && !n.contains("//") && !n.contains('\\') => {
-            n.to_owned()
-        }
+        Some(n) if plain(n) => n.to_owned(),
         _ => "/console".to_owned(),
     }
 }
@@ -180,6 +188,23 @@ mod tests {
         assert_eq!(local_next(Some("/console//evil.example")), "/console");
         assert_eq!(local_next(Some("/t/sevres/droits")), "/console");
         assert_eq!(local_next(None), "/console");
+        assert_eq!(
+            local_next(Some("/console/stats?from=2026-01-01")),
+            "/console/stats?from=2026-01-01"
+        );
+        assert_eq!(local_next(Some("/console")), "/console");
+        for hostile in [
+            "/console\r\nSet-Cookie: a=b",
+            "/console/\t/evil.example",
+            "/console\u{0}",
+            "/console/\u{202e}txt",
+            "/console /x",
+            "/console\\evil",
+            "/consolex",
+            "/console.evil.example",
+        ] {
+            assert_eq!(local_next(Some(hostile)), "/console", "{hostile:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the real binary, each process with a data folder of its own, the keys
 //! shared through configuration, mail to one SMTP server, and its logs as
 //! JSON lines in a file of its own among the test run's logs, checked for
-//! personal data at the end.
+//! personal data and panics at the end.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -136,6 +136,7 @@ document = "{document}"
         crate::common::log_file("guichet")
             .write_all(&out.stderr)
             .unwrap();
+        crate::common::assert_no_panic_in(&stderr(&out));
         out
     }
 
@@ -263,6 +264,7 @@ impl Drop for Cluster {
         if !std::thread::panicking() {
             for i in 0..self.instances.len() {
                 crate::common::assert_no_personal_data_in(&self.logs(i));
+                crate::common::assert_no_panic_in(&self.logs(i));
             }
         }
     }

@@ -80,6 +80,13 @@ fn capture_logs() {
             .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
             .with_writer(|| Capture)
             .try_init();
+        // A panic anywhere in the process is logged as the service logs it
+        // (`guichet serve` installs the same hook), then reported as usual.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            guichet::telemetry::log_panic(info);
+            report(info);
+        }));
     });
 }
 
@@ -183,10 +190,25 @@ pub fn assert_no_personal_data_in(logs: &str) {
     }
 }
 
+/// No panic in the service: none of the logs' lines may say `panicked at`
+/// a place outside the tests' own code (a test's failed assertion, or a
+/// handler a test mounts to panic on purpose, is at `tests/…`). A line of
+/// the standard panic report, before the log was set up, counts too.
+pub fn assert_no_panic_in(logs: &str) {
+    for line in logs.lines().filter(|l| l.contains("panicked at")) {
+        let location = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|l| l["location"].as_str().map(str::to_owned));
+        let planted = location.is_some_and(|l| l.starts_with("tests/"));
+        assert!(planted, "the service panicked: {line}");
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             assert_no_personal_data_logged();
+            assert_no_panic_in(&logs());
         }
     }
 }

@@ -164,6 +164,7 @@ fn add_dpo(dir: &std::path::Path, url: &str) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    super::common::assert_no_panic_in(&String::from_utf8_lossy(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,9 +84,11 @@ pub fn guichet_ok(dir: &Path, url: &str, args: &[&str], env: &[(&str, &str)]) ->
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The harness's check for personal data, over a process's JSON logs.
+/// The harness's checks for personal data and panics, over a process's
+/// JSON logs.
 pub fn check_logs(logs: &str) {
     super::common::assert_no_personal_data_in(logs);
+    super::common::assert_no_panic_in(logs);
 }
 
 /// `guichet serve` as a process of its own, on a port of the tests' range.

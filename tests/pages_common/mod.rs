@@ -106,8 +106,15 @@ pub struct Console {
     pub csrf: String,
 }
 
-pub async fn sign_in(app: &TestApp, email: &str) -> Console {
-    let res = app.get("/console/login").await;
+/// Opens `/console/login{query}` and posts its form, with `next`, as
+/// `email`; returns the `next` the page carried and the answer.
+pub async fn post_sign_in(
+    app: &TestApp,
+    email: &str,
+    query: &str,
+    next: &str,
+) -> (String, Response) {
+    let res = app.get(&format!("/console/login{query}")).await;
     assert_eq!(res.status(), 200);
     let nonce = pair(&set_cookie(&res, "guichet_login").expect("the sign-in nonce"));
     let html = page_of(res).await;
@@ -117,13 +124,18 @@ pub async fn sign_in(app: &TestApp, email: &str) -> Console {
         .header("cookie", &nonce)
         .form(&[
             ("csrf", hidden(&html, "csrf").as_str()),
-            ("next", "/console"),
+            ("next", next),
             ("email", email),
             ("password", PASSWORD),
         ])
         .send()
         .await
         .unwrap();
+    (hidden(&html, "next"), res)
+}
+
+pub async fn sign_in(app: &TestApp, email: &str) -> Console {
+    let (_, res) = post_sign_in(app, email, "", "/console").await;
     assert_eq!(res.status(), 303, "{}", page_of(res).await);
     let cookie = pair(&set_cookie(&res, "guichet_console").expect("the session cookie"));
     let page = console_get(app, &cookie, "/console").await;

@@ -1,0 +1,148 @@
+//! What the service makes of hostile input: dates far outside any calendar
+//! a town hall keeps, a sign-in return address with control characters,
+//! and the harness's own rule that a panic of the service fails the test.
+
+mod common;
+mod pages_common;
+
+use actix_web::{web, HttpResponse};
+use common::{assert_problem, dpo, get, logs, spawn_app, spawn_app_with};
+use pages_common::{console_get, header, page_of, post_sign_in, sign_in};
+
+/// Days no statistics can hold, each with the parameter that carries it:
+/// the ends of chrono's calendar (arithmetic on them overflows), years
+/// chrono cannot represent, days before the service's first day and after
+/// its last, and days that do not exist.
+const FAR_DAYS: &[(&str, &str)] = &[
+    ("from", "-262143-01-01"),
+    ("to", "-262143-01-01"),
+    ("to", "+262142-12-31"),
+    ("to", "+262143-12-31"),
+    ("from", "9999999-01-01"),
+    ("from", "1999-12-31"),
+    ("to", "2200-01-01"),
+    ("to", "0000-01-01"),
+    ("from", "2026-02-30"),
+    ("to", "2026-1-1"),
+];
+
+#[tokio::test]
+async fn far_dates_on_the_statistics_and_the_export_answer_422() {
+    let app = spawn_app().await;
+    let token = dpo(&app, "sevres", "dpo-dates@ville-sevres.fr").await;
+    for route in ["/v1/dpo/consents/stats", "/v1/dpo/consents/export"] {
+        for (param, day) in FAR_DAYS {
+            let res = get(&app, &token, &format!("{route}?{param}={day}")).await;
+            let body = assert_problem(res, 422, "validation_failed").await;
+            assert_eq!(body["errors"][0]["field"], *param, "{route} {day}: {body}");
+        }
+        // The first and last days the service keeps are days like others.
+        for range in [
+            "from=2000-01-01&to=2000-01-31",
+            "from=2199-12-01&to=2199-12-31",
+        ] {
+            let res = get(&app, &token, &format!("{route}?{range}")).await;
+            assert_eq!(res.status(), 200, "{route}?{range}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn far_dates_on_the_console_statistics_answer_422() {
+    let app = spawn_app().await;
+    common::create_staff(
+        &app,
+        Some("sevres"),
+        "dpo-console-dates@ville-sevres.fr",
+        "dpo",
+        common::PASSWORD,
+    )
+    .await;
+    let console = sign_in(&app, "dpo-console-dates@ville-sevres.fr").await;
+    for route in ["/console/stats", "/console/stats/export"] {
+        for (param, day) in FAR_DAYS {
+            let path = format!("{route}?{param}={day}");
+            let res = console_get(&app, &console.cookie, &path).await;
+            assert_eq!(res.status(), 422, "{path}");
+            let ct = header(&res, "content-type");
+            assert!(ct.starts_with("text/html"), "{path}: a page, {ct}");
+        }
+        let res = console_get(&app, &console.cookie, &format!("{route}?from=2026-02-01")).await;
+        assert_eq!(res.status(), 200, "{route}");
+    }
+}
+
+#[tokio::test]
+async fn a_return_address_with_control_characters_signs_in_to_the_console() {
+    let app = spawn_app().await;
+    let email = "dpo-next@ville-sevres.fr";
+    common::create_staff(&app, Some("sevres"), email, "dpo", common::PASSWORD).await;
+    let hostile = [
+        "/console\r\nSet-Cookie: guichet_console=stolen",
+        "/console/\t/evil.example",
+        "/console\u{0}",
+        "/console/requests\u{202e}fdp.exe",
+        "/console /requests",
+    ];
+    for next in hostile {
+        let query: String = url::form_urlencoded::Serializer::new(String::from("?"))
+            .append_pair("next", next)
+            .finish();
+        let (shown, res) = post_sign_in(&app, email, &query, next).await;
+        assert_eq!(shown, "/console", "the form's {next:?}");
+        assert_eq!(res.status(), 303, "{next:?}: {}", page_of(res).await);
+        assert_eq!(header(&res, "location"), "/console", "{next:?}");
+    }
+}
+
+async fn planted_panic() -> HttpResponse {
+    let name = "Zoé";
+    panic!("a panic planted by the test, quoting {name}");
+}
+
+#[tokio::test]
+async fn a_panic_is_logged_where_it_happened_without_its_message() {
+    let app = spawn_app_with(
+        |_| {},
+        |cfg| {
+            cfg.service(web::resource("/test/planted-panic").get(planted_panic));
+        },
+    )
+    .await;
+    let res = app.get("/test/planted-panic").await;
+    assert_problem(res, 500, "internal_error").await;
+    let logged: Vec<serde_json::Value> = logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|l: &serde_json::Value| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("panicked at tests/input_rules.rs:"))
+        })
+        .collect();
+    assert!(!logged.is_empty(), "the panic is logged");
+    for line in &logged {
+        assert_eq!(line["level"], "ERROR", "{line}");
+        assert!(line["thread"].is_string(), "{line}");
+        assert!(!line.to_string().contains("planted"), "no message: {line}");
+    }
+    drop(app);
+}
+
+#[test]
+fn the_harness_fails_a_test_whose_service_panicked() {
+    let service = [
+        r#"{"level":"ERROR","message":"panicked at src/consent/stats.rs:40:21","location":"src/consent/stats.rs:40:21"}"#,
+        r#"{"level":"ERROR","message":"panicked at /root/.cargo/registry/src/index/chrono-0.4.45/src/naive/date/mod.rs:1:1","location":"/root/.cargo/registry/src/index/chrono-0.4.45/src/naive/date/mod.rs:1:1"}"#,
+        "thread 'actix-server worker 0' panicked at src/web/insight.rs:62:5:",
+    ];
+    for line in service {
+        let caught = std::panic::catch_unwind(|| common::assert_no_panic_in(line));
+        assert!(caught.is_err(), "{line}");
+    }
+    // A test's own failure, or a handler it mounts to panic, is not the
+    // service's.
+    common::assert_no_panic_in(
+        r#"{"level":"ERROR","message":"panicked at tests/input_rules.rs:1:5","location":"tests/input_rules.rs:1:5"}"#,
+    );
+}
