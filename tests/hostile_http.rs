@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_problem, spawn_app_with, TestApp};
+use common::{assert_problem, dpo, get, spawn_app_with, TestApp};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 use serde_json::json;
@@ -129,8 +129,8 @@ async fn the_forwarded_header_is_read_when_chosen() {
 const PDF_HEAD: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n";
 
 /// A submission as a browser encodes it, with one document of `doc_len`
-/// bytes; returns the content type and the body.
-fn submission(doc_len: usize) -> (String, Vec<u8>) {
+/// bytes; returns the content type, the body and the document.
+fn submission(doc_len: usize) -> (String, Vec<u8>, Vec<u8>) {
     let boundary = "----guichet-test-boundary";
     let mut body = Vec::new();
     let fields = [
@@ -155,7 +155,11 @@ fn submission(doc_len: usize) -> (String, Vec<u8>) {
     doc.extend_from_slice(b"\n%%EOF\n");
     body.extend_from_slice(&doc);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body,
+        doc,
+    )
 }
 
 /// A client on a raw connection: a request head, then the body at the
@@ -167,7 +171,7 @@ impl RawClient {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).unwrap();
         Self(stream)
@@ -228,7 +232,7 @@ async fn assert_timed_out(client: RawClient, started: std::time::Instant) {
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_answered_408_on_json_and_multipart_routes() {
     let app = short_body_timeouts().await;
-    let (multipart, form) = submission(200_000);
+    let (multipart, form, _) = submission(200_000);
     let cases: [(&str, &str, &[u8]); 4] = [
         (
             "/v1/auth/login",
@@ -259,7 +263,7 @@ async fn a_body_that_stops_arriving_is_answered_408_on_json_and_multipart_routes
 #[tokio::test]
 async fn a_body_that_trickles_in_is_cut_at_the_whole_body_bound() {
     let app = short_body_timeouts().await;
-    let (multipart, form) = submission(200_000);
+    let (multipart, form, _) = submission(200_000);
     let started = std::time::Instant::now();
     let mut client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, form.len());
     // A byte every 300 ms: never idle for a second, never done either.
@@ -278,7 +282,7 @@ async fn a_body_that_trickles_in_is_cut_at_the_whole_body_bound() {
 async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
     let app = spawn_app_with(|s| s.requests.upload_memory_bytes = 1 << 20, |_| {}).await;
     // One form of 900 KiB on its way, slowly: its length is reserved.
-    let (multipart, held) = submission(900 * 1024);
+    let (multipart, held, document) = submission(900 * 1024);
     let mut slow = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, held.len());
     slow.send(&held[..1000]).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -299,7 +303,7 @@ async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
     );
 
     // A second form of 200 KiB does not fit beside it.
-    let (_, other) = submission(200 * 1024);
+    let (_, other, _) = submission(200 * 1024);
     let send_other = || {
         app.client
             .post(app.url("/v1/tenants/sevres/requests"))
@@ -333,4 +337,24 @@ async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
     assert_eq!(app.state.uploads.in_use(), 0);
     let res = send_other().await.unwrap();
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    // The document is stored whole, as it came (on PostgreSQL, streamed).
+    let submitted: serde_json::Value =
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let id = submitted["id"].as_str().unwrap();
+    let token = dpo(&app, "sevres", "dpo@ville-sevres.fr").await;
+    let detail: serde_json::Value = get(&app, &token, &format!("/v1/dpo/requests/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["documents"][0]["size"], document.len());
+    assert_eq!(
+        detail["documents"][0]["uploaded_at"],
+        submitted["received_at"]
+    );
+    let doc = detail["documents"][0]["id"].as_str().unwrap();
+    let path = format!("/v1/dpo/requests/{id}/documents/{doc}");
+    let opened = get(&app, &token, &path).await.bytes().await.unwrap();
+    assert!(opened == document, "the document comes back as it was sent");
 }

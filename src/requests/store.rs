@@ -93,10 +93,50 @@ pub fn save(conn: &mut DbConnection, row: &RequestRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Stores a document. On PostgreSQL its bytes are streamed (`db::copy`)
+/// rather than bound; SQLite binds them without a copy.
 pub fn insert_document(conn: &mut DbConnection, row: &DocumentRow) -> QueryResult<()> {
-    diesel::insert_into(docs::table)
-        .values(row)
-        .execute(conn)
+    let DbConnection::Pg(pg) = conn else {
+        return diesel::insert_into(docs::table)
+            .values(row)
+            .execute(conn)
+            .map(|_| ());
+    };
+    use crate::db::copy::{write_row, Field};
+    use diesel::pg::CopyFormat;
+    let fields = [
+        Field::Text(&row.id),
+        Field::Text(&row.request_id),
+        Field::Text(&row.filename),
+        Field::Text(&row.content_type),
+        Field::BigInt(row.size),
+        Field::Text(&row.sha256),
+        Field::Text(&row.key_id),
+        Field::Bytes(&row.nonce),
+        row.ciphertext.as_deref().map_or(Field::Null, Field::Bytes),
+        Field::Timestamp(row.uploaded_at),
+        row.purged_at.map_or(Field::Null, Field::Timestamp),
+    ];
+    let columns = (
+        docs::id,
+        docs::request_id,
+        docs::filename,
+        docs::content_type,
+        docs::size,
+        docs::sha256,
+        docs::key_id,
+        docs::nonce,
+        docs::ciphertext,
+        docs::uploaded_at,
+        docs::purged_at,
+    );
+    diesel::copy_from(docs::table)
+        .from_raw_data(columns, |out| {
+            write_row(out, &fields)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+        })
+        .with_format(CopyFormat::Binary)
+        .execute(pg)
         .map(|_| ())
 }
 
