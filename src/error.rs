@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The code of a 503 for a database busy with another writer.
+pub const BUSY: &str = "busy";
+
 /// A field that failed validation.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
@@ -140,6 +143,30 @@ impl ApiError {
         e
     }
 
+    /// SQLite's writer held the database longer than the wait allows:
+    /// nothing was recorded, and the client may try again at once.
+    pub fn busy(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            BUSY,
+            "The database is busy with other changes; nothing was recorded. Try again.",
+        )
+        .with_header("retry-after", "1");
+        e.cause = Some(cause.into());
+        e
+    }
+
+    /// PostgreSQL gave this change up against a concurrent one (a deadlock
+    /// it broke, a serialization failure): nothing was recorded.
+    pub fn concurrent_change(cause: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::conflict(
+            "concurrent_change",
+            "A concurrent change to the same data got in the way; nothing was recorded. Try again.",
+        );
+        e.cause = Some(cause.into());
+        e
+    }
+
     /// A write the disk refused (full, read-only): nothing was recorded.
     pub fn storage_unavailable(cause: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::new(
@@ -248,6 +275,11 @@ impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         if e.is_storage_failure() {
             Self::storage_unavailable(e)
+        } else if e.is_busy() {
+            Self::busy(e)
+        } else if e.is_concurrent_change() {
+            tracing::warn!(error = %e, "a change gave way to a concurrent one");
+            Self::concurrent_change(e)
         } else if e.is_unavailable() {
             Self::unavailable(e)
         } else {
@@ -286,6 +318,33 @@ mod tests {
         assert!(!body.contains("hunter2"));
         assert!(!body.contains("db.internal"));
         assert!(body.contains("\"code\":\"internal_error\""));
+    }
+
+    fn database_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> ApiError {
+        diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn a_change_given_up_against_another_is_a_conflict_or_busy() {
+        use diesel::result::DatabaseErrorKind as Kind;
+        let deadlock = database_error(Kind::Unknown, "deadlock detected");
+        assert_eq!(
+            (deadlock.status.as_u16(), &*deadlock.code),
+            (409, "concurrent_change")
+        );
+        let serialization = database_error(
+            Kind::SerializationFailure,
+            "could not serialize access due to concurrent update",
+        );
+        assert_eq!(serialization.code, "concurrent_change");
+        let busy = database_error(Kind::Unknown, "database is locked");
+        assert_eq!((busy.status.as_u16(), &*busy.code), (503, BUSY));
+        assert!(busy
+            .headers
+            .iter()
+            .any(|(name, value)| name == "retry-after" && value == "1"));
+        let other = database_error(Kind::Unknown, "syntax error");
+        assert_eq!(other.status.as_u16(), 500);
     }
 
     #[test]

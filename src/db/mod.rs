@@ -189,6 +189,33 @@ impl DbError {
         }
     }
 
+    /// True when PostgreSQL gave up a transaction that raced another: a
+    /// deadlock it broke, or a serializable transaction it could not order.
+    /// Nothing of it was recorded.
+    pub fn is_concurrent_change(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
+    /// True when SQLite waited `database.sqlite_busy_timeout_ms` for
+    /// another writer and gave up. Nothing of it was recorded.
+    pub fn is_busy(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match self {
+            Self::Query(Error::DatabaseError(DatabaseErrorKind::Unknown, info)) => {
+                let m = info.message();
+                m.starts_with("database is locked") || m.starts_with("database table is locked")
+            }
+            _ => false,
+        }
+    }
+
     /// True when SQLite could not write for want of storage: a full or
     /// read-only disk, an I/O error.
     pub fn is_storage_failure(&self) -> bool {
@@ -275,7 +302,9 @@ impl Db {
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
             let result = f(&mut conn);
-            if matches!(&result, Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE) {
+            // A connection that waited too long for a writer is sound.
+            if matches!(&result, Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE && e.code != crate::error::BUSY)
+            {
                 conn.mark_failed();
             }
             result

@@ -1,6 +1,7 @@
 //! The answers that follow from what an operation is rather than from what
 //! it does: every one may fail (500); one that reads the database may find
-//! it away (503); one behind a token may be refused it (401); one that
+//! it away or busy (503); one that writes to it may give way to a
+//! concurrent change (409); one behind a token may be refused it (401); one that
 //! takes a body may get it malformed (400), too large (413) or of the wrong
 //! type (415); one that takes a query may get it malformed (400). Each is
 //! problem+json; 429 and 503 carry `Retry-After`.
@@ -28,7 +29,7 @@ impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
         for (path, item) in doc.paths.paths.iter_mut() {
             let database = !NO_DATABASE.contains(&path.as_str());
-            for op in operations(item) {
+            for (writes, op) in operations(item) {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let body = op.request_body.is_some();
                 let query = op
@@ -63,7 +64,14 @@ impl Modify for CommonErrors {
                     add(
                         op,
                         "503",
-                        "The database cannot be reached right now; try again after Retry-After.",
+                        "The database cannot be reached right now, or is busy with other changes; try again after Retry-After.",
+                    );
+                }
+                if database && writes {
+                    add(
+                        op,
+                        "409",
+                        "A concurrent change got in the way; nothing was recorded: try again.",
                     );
                 }
                 for status in ["429", "503"] {
@@ -76,19 +84,20 @@ impl Modify for CommonErrors {
     }
 }
 
-fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+/// The operations of a path, each with whether its method writes.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
     [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-        &mut item.trace,
+        (false, &mut item.get),
+        (true, &mut item.put),
+        (true, &mut item.post),
+        (true, &mut item.delete),
+        (true, &mut item.patch),
+        (false, &mut item.head),
+        (false, &mut item.options),
+        (false, &mut item.trace),
     ]
     .into_iter()
-    .filter_map(|op| op.as_mut())
+    .filter_map(|(writes, op)| Some((writes, op.as_mut()?)))
 }
 
 /// Adds a problem+json answer unless the operation documents its own.

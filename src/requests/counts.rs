@@ -10,6 +10,8 @@
 //!   from the clock, is never stored, and the sum reads a row per block
 //!   and per recent day rather than one per day since the oldest request.
 
+use std::collections::BTreeMap;
+
 use chrono::{NaiveDateTime, NaiveTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -41,7 +43,7 @@ pub fn day_of(at: NaiveDateTime) -> i64 {
 
 /// Where a request stands in `request_due_days`: nowhere unless it is open
 /// and its clock runs.
-fn due_key(row: &RequestRow) -> DueKey<'_> {
+fn due_key(row: &RequestRow) -> Option<(&str, &str, &str, i64)> {
     (row.is_open && row.paused_at.is_none()).then(|| {
         (
             row.tenant_id.as_str(),
@@ -54,74 +56,100 @@ fn due_key(row: &RequestRow) -> DueKey<'_> {
 
 /// Keeps both counts in step with a request that was `before` (none when
 /// it is new) and is now `after`. Call it in the transaction of the change.
+///
+/// Every change writes `request_counts` before `request_due_days`, and the
+/// rows of each in key order: two changes moving requests between the same
+/// statuses in opposite directions (an upload back to `received` and a
+/// request for an identity document) then wait for each other instead of
+/// each holding the row the other needs.
 pub fn moved(
     conn: &mut DbConnection,
     before: Option<&RequestRow>,
     after: &RequestRow,
 ) -> QueryResult<()> {
-    let from = before.map(|b| b.status.as_str());
-    if from != Some(after.status.as_str()) {
-        if let Some(b) = before {
-            diesel::update(counts::table.find((&b.tenant_id, &b.status, &b.kind)))
-                .set(counts::n.eq(counts::n - 1))
-                .execute(conn)?;
+    let mut by_status: BTreeMap<CountKey, i64> = BTreeMap::new();
+    let mut by_due: BTreeMap<DueKey, i64> = BTreeMap::new();
+    for (row, delta) in before.map(|b| (b, -1)).into_iter().chain([(after, 1)]) {
+        *by_status
+            .entry((&row.tenant_id, &row.status, &row.kind))
+            .or_default() += delta;
+        if let Some((tenant, status, kind, day)) = due_key(row) {
+            for span in SPANS {
+                let key = (tenant, span, span_start(day, span), status, kind);
+                *by_due.entry(key).or_default() += delta;
+            }
         }
-        let row = (
-            counts::tenant_id.eq(&after.tenant_id),
-            counts::status.eq(&after.status),
-            counts::kind.eq(&after.kind),
-            counts::n.eq(1i64),
-        );
-        crate::on_backend!(conn, |c| diesel::insert_into(counts::table)
-            .values(row)
-            .on_conflict((counts::tenant_id, counts::status, counts::kind))
-            .do_update()
-            .set(counts::n.eq(counts::n + excluded(counts::n)))
-            .execute(c))?;
     }
-    let (old, new) = (before.and_then(due_key), due_key(after));
-    if old == new {
-        return Ok(());
+    for (key, delta) in by_status.into_iter().filter(|&(_, d)| d != 0) {
+        count(conn, key, delta)?;
     }
-    for span in SPANS {
-        move_span(conn, span, old, new)?;
+    for (key, delta) in by_due.into_iter().filter(|&(_, d)| d != 0) {
+        count_due(conn, key, delta)?;
     }
     Ok(())
 }
 
-type DueKey<'a> = Option<(&'a str, &'a str, &'a str, i64)>;
+/// A row of `request_counts`, in the order of its primary key.
+type CountKey<'a> = (&'a str, &'a str, &'a str);
 
-fn move_span(conn: &mut DbConnection, span: i64, old: DueKey, new: DueKey) -> QueryResult<()> {
-    if let Some((tenant, status, kind, day)) = old {
-        let key = due_days::table.find((tenant, span, span_start(day, span), status, kind));
-        diesel::update(key)
-            .set(due_days::n.eq(due_days::n - 1))
+/// A row of `request_due_days`, in the order of its primary key: tenant,
+/// span, first day of the span, status, kind.
+type DueKey<'a> = (&'a str, i64, i64, &'a str, &'a str);
+
+fn count(conn: &mut DbConnection, key: CountKey, delta: i64) -> QueryResult<()> {
+    let (tenant, status, kind) = key;
+    if delta < 0 {
+        diesel::update(counts::table.find((tenant, status, kind)))
+            .set(counts::n.eq(counts::n + delta))
+            .execute(conn)?;
+        return Ok(());
+    }
+    let row = (
+        counts::tenant_id.eq(tenant),
+        counts::status.eq(status),
+        counts::kind.eq(kind),
+        counts::n.eq(delta),
+    );
+    crate::on_backend!(conn, |c| diesel::insert_into(counts::table)
+        .values(row)
+        .on_conflict((counts::tenant_id, counts::status, counts::kind))
+        .do_update()
+        .set(counts::n.eq(counts::n + excluded(counts::n)))
+        .execute(c))?;
+    Ok(())
+}
+
+fn count_due(conn: &mut DbConnection, key: DueKey, delta: i64) -> QueryResult<()> {
+    let (tenant, span, start, status, kind) = key;
+    if delta < 0 {
+        let row = due_days::table.find((tenant, span, start, status, kind));
+        diesel::update(row)
+            .set(due_days::n.eq(due_days::n + delta))
             .execute(conn)?;
         // Days empty of open requests go, so that the sum stays short.
-        diesel::delete(key.filter(due_days::n.le(0))).execute(conn)?;
+        diesel::delete(row.filter(due_days::n.le(0))).execute(conn)?;
+        return Ok(());
     }
-    if let Some((tenant, status, kind, day)) = new {
-        let row = (
-            due_days::tenant_id.eq(tenant),
-            due_days::span.eq(span),
-            due_days::due_day.eq(span_start(day, span)),
-            due_days::status.eq(status),
-            due_days::kind.eq(kind),
-            due_days::n.eq(1i64),
-        );
-        crate::on_backend!(conn, |c| diesel::insert_into(due_days::table)
-            .values(row)
-            .on_conflict((
-                due_days::tenant_id,
-                due_days::span,
-                due_days::due_day,
-                due_days::status,
-                due_days::kind
-            ))
-            .do_update()
-            .set(due_days::n.eq(due_days::n + excluded(due_days::n)))
-            .execute(c))?;
-    }
+    let row = (
+        due_days::tenant_id.eq(tenant),
+        due_days::span.eq(span),
+        due_days::due_day.eq(start),
+        due_days::status.eq(status),
+        due_days::kind.eq(kind),
+        due_days::n.eq(delta),
+    );
+    crate::on_backend!(conn, |c| diesel::insert_into(due_days::table)
+        .values(row)
+        .on_conflict((
+            due_days::tenant_id,
+            due_days::span,
+            due_days::due_day,
+            due_days::status,
+            due_days::kind
+        ))
+        .do_update()
+        .set(due_days::n.eq(due_days::n + excluded(due_days::n)))
+        .execute(c))?;
     Ok(())
 }
 

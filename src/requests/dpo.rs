@@ -46,11 +46,18 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
 }
 
+fn no_request() -> ApiError {
+    ApiError::not_found("No request has this id.")
+}
+
 fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant>, ApiError> {
-    state
-        .tenants
-        .by_id(&row.tenant_id)
-        .ok_or_else(|| ApiError::not_found("No request has this id."))
+    state.tenants.by_id(&row.tenant_id).ok_or_else(no_request)
+}
+
+/// The request as it is now, held until the change being made commits
+/// (`store::lock`).
+fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, ApiError> {
+    store::lock(conn, id)?.ok_or_else(no_request)
 }
 
 /// Moves a request through its life.
@@ -65,7 +72,7 @@ fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant
         (status = 200, description = "Moved; the request as it is now.", body = RequestDetail),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The life cycle forbids this move.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The life cycle forbids this move from the request's status as it is now (`transition_not_allowed`: also the second of two moves made at once), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A rejection without a reason, or an invalid field.", body = Problem, content_type = "application/problem+json"),
     )
@@ -107,8 +114,10 @@ pub async fn apply_transition(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let mut row = store::find(conn, &row.id)?
-                    .ok_or_else(|| ApiError::not_found("No request has this id."))?;
+                // Checked again on the row as it is now, held until the
+                // move commits: of two moves at once, the second sees the
+                // first's status.
+                let mut row = locked(conn, &row.id)?;
                 let before = row.clone();
                 let from = Status::parse(&row.status).unwrap_or(Status::Received);
                 if !allowed(from, to, By::Staff) {
@@ -217,7 +226,7 @@ pub struct ExtensionRequest {
         (status = 200, description = "Extended; `due_at` two months later.", body = RequestDetail),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already extended, past its due date, or closed.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already extended (also by an extension made at the same time), past its due date, or closed (`extension_not_allowed`); or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No reason.", body = Problem, content_type = "application/problem+json"),
     )
@@ -249,8 +258,8 @@ pub async fn apply_extension(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                let mut row = store::find(conn, &row.id)?
-                    .ok_or_else(|| ApiError::not_found("No request has this id."))?;
+                // Held until the extension commits: a second one sees it.
+                let mut row = locked(conn, &row.id)?;
                 deadline::check_extension(row.is_open, row.extended, row.due_at.and_utc(), now)
                     .map_err(|why| ApiError::conflict("extension_not_allowed", why))?;
                 let before = row.clone();
@@ -315,7 +324,7 @@ pub struct Queued {
         (status = 202, description = "Queued for delivery.", body = Queued),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The requester's address was erased.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The requester's address was erased (`requester_erased`), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or too long.", body = Problem, content_type = "application/problem+json"),
     )
@@ -340,12 +349,6 @@ pub async fn send_message(
 ) -> Result<(), ApiError> {
     let text = body.trim().to_owned();
     let row = visible(state, staff, id).await?;
-    if row.email.is_none() {
-        return Err(ApiError::conflict(
-            "requester_erased",
-            "The requester's address is no longer kept.",
-        ));
-    }
     let tenant = tenant_of(state, &row)?;
     let now = state.clock.now().naive_utc();
     let (state2, actor) = (state.clone(), staff.clone());
@@ -353,6 +356,16 @@ pub async fn send_message(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
+                // The address as it is now, held until the message is
+                // queued: the retention's erasure comes wholly before (then
+                // there is no one to write to) or wholly after.
+                let row = locked(conn, &row.id)?;
+                if row.email.is_none() {
+                    return Err(ApiError::conflict(
+                        "requester_erased",
+                        "The requester's address is no longer kept.",
+                    ));
+                }
                 store::add_event(
                     conn,
                     &row.id,

@@ -172,6 +172,24 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RequestRow>
         .optional()
 }
 
+/// Reads a request in order to change it, inside the change's
+/// `db::write_transaction`, so that what is checked is still true when the
+/// change commits. On PostgreSQL the row stays locked (`FOR UPDATE`) until
+/// the transaction ends: a concurrent change to the same request waits,
+/// then reads what this one wrote. On SQLite the write transaction holds
+/// the database's write lock from its start.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Option<RequestRow>> {
+    match conn {
+        DbConnection::Pg(c) => requests::table
+            .find(id)
+            .select(RequestRow::as_select())
+            .for_update()
+            .first(c)
+            .optional(),
+        DbConnection::Sqlite(_) => find(conn, id),
+    }
+}
+
 pub fn find_by_tracking(conn: &mut DbConnection, hash: &str) -> QueryResult<Option<RequestRow>> {
     tracking_tokens::table
         .inner_join(requests::table.on(requests::id.eq(tracking_tokens::request_id)))

@@ -116,7 +116,7 @@ pub struct Uploaded {
         (status = 201, description = "Received; the request is back to `received` and its clock runs again.", body = Uploaded),
         (status = 400, description = "Malformed form.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No identity document is awaited.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No identity document is awaited, also when an upload or a move made at the same time came first (`not_awaiting_identity`); or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A document is too large.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart, or not a PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
@@ -183,8 +183,9 @@ pub async fn receive_documents(
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                // Read again under the write lock: the status may have moved.
-                let mut row = store::find(conn, &row.id)?.ok_or_else(unknown)?;
+                // Read again, held until the upload commits: the status may
+                // have moved, and a move made meanwhile waits for this one.
+                let mut row = store::lock(conn, &row.id)?.ok_or_else(unknown)?;
                 let before = row.clone();
                 let from = Status::parse(&row.status).ok_or_else(not_awaiting)?;
                 if !allowed(from, Status::Received, By::Requester) {

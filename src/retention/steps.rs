@@ -233,6 +233,14 @@ pub fn remove(
     ids: &[String],
     as_of: NaiveDateTime,
 ) -> QueryResult<Vec<(&'static str, i64)>> {
+    let locked;
+    let ids = match step {
+        Step::Documents { .. } | Step::RequesterData { .. } => {
+            locked = still_closed(conn, ids)?;
+            &locked[..]
+        }
+        _ => ids,
+    };
     let n = match step {
         Step::ConsentEvents => {
             diesel::delete(consents::table.filter(consents::id.eq_any(ids))).execute(conn)?
@@ -289,6 +297,26 @@ pub fn remove(
         }
     };
     Ok(vec![(step_category(step), n as i64)])
+}
+
+/// Of the requests listed for a batch, those still closed and not erased,
+/// read again in the batch's transaction. On PostgreSQL they stay locked
+/// (`FOR UPDATE`, in key order) until the batch commits, as a change to a
+/// request holds it (`requests::store::lock`): a message queued or a move
+/// made meanwhile commits wholly before the erasure, which then blanks it
+/// too, or finds the requester's data gone. On SQLite the batch's write
+/// transaction holds the database.
+fn still_closed(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<String>> {
+    let q = requests::table
+        .filter(requests::id.eq_any(ids))
+        .filter(requests::is_open.eq(false))
+        .filter(requests::erased_at.is_null())
+        .order(requests::id.asc())
+        .select(requests::id);
+    match conn {
+        DbConnection::Pg(c) => q.for_update().load(c),
+        DbConnection::Sqlite(_) => q.load(conn),
+    }
 }
 
 /// Destroys the contents of the requests' documents still held; their
