@@ -1,6 +1,7 @@
 //! Guichet: cookie consents and GDPR rights requests for French local
 //! authorities, on SQLite or PostgreSQL.
 
+pub mod alloc;
 pub mod app;
 pub mod audit;
 pub mod cli;

@@ -12,9 +12,10 @@ use guichet::config::Settings;
 use guichet::retention::purge;
 use guichet::staff::Role;
 
-/// Many small allocations from many threads: mimalloc keeps them cheap.
+/// Many small allocations from many threads: mimalloc keeps them cheap;
+/// large blocks are mappings of their own (see `guichet::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: guichet::alloc::Allocator = guichet::alloc::Allocator;
 
 #[derive(Parser)]
 #[command(
@@ -134,6 +135,7 @@ enum UsersCommand {
 }
 
 fn main() -> ExitCode {
+    guichet::alloc::tune_c_allocator();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
