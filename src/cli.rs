@@ -220,7 +220,10 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
         )
     })
     .map_err(Refused::from)?;
-    println!("password changed for {} (any lock lifted)", row.email);
+    println!(
+        "password changed for {} (its sessions ended, any lock lifted)",
+        row.email
+    );
     Ok(())
 }
 

@@ -184,10 +184,20 @@ pub struct LimitSettings {
 pub struct AuthSettings {
     /// Lifetime of a staff session token, in seconds.
     pub token_lifetime_secs: u64,
-    /// Failed logins in a row that lock an account.
+    /// Failed sign-ins for one e-mail address, within the window, that lock
+    /// it; at most this many wrong passwords are ever checked per window.
     pub lockout_threshold: u32,
-    /// How long a locked account stays locked, in minutes.
+    /// How long a locked address stays locked, in minutes.
     pub lockout_minutes: u32,
+    /// Minutes over which failures are counted, from the first one.
+    pub lockout_window_minutes: u32,
+    /// Minutes an unlock link e-mailed to a locked account's owner works.
+    pub unlock_link_minutes: u32,
+    /// Password checks one unlock link allows despite the lock.
+    pub unlock_link_attempts: u32,
+    /// Expired sign-in locks (and expired revoked tokens) removed at a time,
+    /// whenever a new one is written.
+    pub sweep_batch: u32,
     /// Login attempts one client address may make per minute.
     pub login_per_ip_per_minute: u32,
     /// Password hashes computed at once; 0 means half the CPUs (at least 1).

@@ -50,6 +50,16 @@ impl Settings {
                 "and auth.lockout_minutes must be at least 1",
             ));
         }
+        if auth.lockout_window_minutes == 0
+            || auth.unlock_link_minutes == 0
+            || auth.unlock_link_attempts == 0
+            || auth.sweep_batch == 0
+        {
+            return Err(ConfigError::key(
+                "auth.lockout_window_minutes",
+                "auth.unlock_link_minutes, auth.unlock_link_attempts and auth.sweep_batch must be at least 1",
+            ));
+        }
         if auth.login_per_ip_per_minute == 0 {
             return Err(ConfigError::key(
                 "auth.login_per_ip_per_minute",

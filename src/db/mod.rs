@@ -79,6 +79,38 @@ where
     }
 }
 
+/// Deletes at most `limit` rows of `table` whose `column` is before `now`,
+/// oldest first, and returns how many went. On PostgreSQL, rows another
+/// transaction holds are left for a later call rather than waited for.
+/// The names are the caller's constants, never input.
+pub fn delete_expired(
+    conn: &mut DbConnection,
+    table: &'static str,
+    key: &'static str,
+    column: &'static str,
+    now: chrono::NaiveDateTime,
+    limit: i64,
+) -> diesel::QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Timestamp};
+    use diesel::RunQueryDsl;
+    match conn {
+        DbConnection::Pg(c) => diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
+             WHERE {column} < $1 ORDER BY {column} LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        ))
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .execute(c),
+        DbConnection::Sqlite(c) => diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} \
+             WHERE {column} < ? ORDER BY {column} LIMIT ?)"
+        ))
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(limit)
+        .execute(c),
+    }
+}
+
 /// A connection to whichever backend the URL names.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

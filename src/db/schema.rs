@@ -25,10 +25,33 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         disabled -> Bool,
-        failed_attempts -> Integer,
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        token_generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_locks (lock_key) {
+        lock_key -> Text,
+        account_id -> Nullable<Text>,
+        generation -> BigInt,
+        window_until -> Timestamp,
+        failures -> Integer,
+        in_flight -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        unlock_hash -> Nullable<Text>,
+        unlock_until -> Nullable<Timestamp>,
+        unlock_attempts -> Integer,
+        forget_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    staff_revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
     }
 }
 
@@ -50,6 +73,8 @@ diesel::joinable!(audit_events -> staff_users (actor_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     staff_users,
+    login_locks,
+    staff_revoked_tokens,
     audit_events,
     consent_events,
     consent_daily_counts,

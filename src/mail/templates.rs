@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::tenants::Locale;
 
 /// Every template name, and the files each one has per locale.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "dpo_new_request",
     "requester_ack",
     "identity_requested",
@@ -17,6 +17,7 @@ pub const NAMES: [&str; 9] = [
     "rejected",
     "dpo_message",
     "digest",
+    "unlock_link",
     "test",
 ];
 
@@ -36,13 +37,13 @@ macro_rules! embed {
 const FILES_FR: &[(&str, &str)] = embed!(
     "fr";
     "dpo_new_request", "requester_ack", "identity_requested", "extension",
-    "completed", "rejected", "dpo_message", "digest", "test"
+    "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
 );
 
 const FILES_EN: &[(&str, &str)] = embed!(
     "en";
     "dpo_new_request", "requester_ack", "identity_requested", "extension",
-    "completed", "rejected", "dpo_message", "digest", "test"
+    "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
 );
 
 /// A rendered message.
@@ -132,6 +133,7 @@ mod tests {
             "body": "Bonjour,\nligne 2", "date": "2 mars 2026", "console_link": "https://g.example/c",
             "overdue": [{"reference": "DR-1", "kind_label": "effacement", "due_at": "1 mars", "days_late": 1}],
             "due_soon": [], "sent_at": "2 mars 2026", "has_id_document": true,
+            "minutes": 60, "attempts": 3, "lock_minutes": 15,
         })
     }
 

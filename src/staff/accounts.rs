@@ -48,10 +48,14 @@ pub struct StaffRow {
     pub password_hash: String,
     pub role: String,
     pub disabled: bool,
-    pub failed_attempts: i32,
+    /// Until when sign-ins to this account are refused, as set by the
+    /// sign-in locks (`super::lockout`), for display.
     pub locked_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Carried by the account's tokens: a new password or a disabled
+    /// account bumps it, and tokens of an older generation are refused.
+    pub token_generation: i64,
 }
 
 /// A staff account as shown to admins: never its hash.
@@ -172,10 +176,10 @@ pub fn insert(
         password_hash,
         role: input.role.as_str().into(),
         disabled: false,
-        failed_attempts: 0,
         locked_until: None,
         created_at: now,
         updated_at: now,
+        token_generation: 0,
     };
     diesel::insert_into(staff_users::table)
         .values(&row)
@@ -236,6 +240,7 @@ pub fn list(
     Ok((rows, total))
 }
 
+/// Disables or enables an account; either way its tokens stop working.
 pub fn set_disabled(
     conn: &mut DbConnection,
     id: &str,
@@ -245,13 +250,14 @@ pub fn set_disabled(
     diesel::update(staff_users::table.find(id))
         .set((
             staff_users::disabled.eq(disabled),
+            staff_users::token_generation.eq(staff_users::token_generation + 1),
             staff_users::updated_at.eq(now),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Replaces the password and lifts any lock.
+/// Replaces the password, ends the account's sessions and lifts any lock.
 pub fn set_password(
     conn: &mut DbConnection,
     id: &str,
@@ -261,52 +267,23 @@ pub fn set_password(
     diesel::update(staff_users::table.find(id))
         .set((
             staff_users::password_hash.eq(hash),
-            staff_users::failed_attempts.eq(0),
+            staff_users::token_generation.eq(staff_users::token_generation + 1),
             staff_users::locked_until.eq(None::<NaiveDateTime>),
             staff_users::updated_at.eq(now),
         ))
         .execute(conn)?;
+    super::lockout::lift_for_account(conn, id)?;
     Ok(())
 }
 
-/// Counts a failed login; locks the account once `threshold` failures are
-/// in a row. Returns the end of the lock if this failure set one.
-pub fn record_failure(
+/// Shows (or, with `None`, clears) the end of the account's sign-in lock.
+pub fn show_lock(
     conn: &mut DbConnection,
     id: &str,
-    now: NaiveDateTime,
-    threshold: u32,
-    lock_for: chrono::Duration,
-) -> Result<Option<NaiveDateTime>, ApiError> {
-    conn.transaction(|conn| {
-        diesel::update(staff_users::table.find(id))
-            .set(staff_users::failed_attempts.eq(staff_users::failed_attempts + 1))
-            .execute(conn)?;
-        let failures: i32 = staff_users::table
-            .find(id)
-            .select(staff_users::failed_attempts)
-            .first(conn)?;
-        if failures >= i32::try_from(threshold).unwrap_or(i32::MAX) {
-            let until = now + lock_for;
-            diesel::update(staff_users::table.find(id))
-                .set((
-                    staff_users::failed_attempts.eq(0),
-                    staff_users::locked_until.eq(Some(until)),
-                ))
-                .execute(conn)?;
-            return Ok(Some(until));
-        }
-        Ok(None)
-    })
-    .map_err(|e: diesel::result::Error| e.into())
-}
-
-pub fn record_success(conn: &mut DbConnection, id: &str) -> Result<(), ApiError> {
+    until: Option<NaiveDateTime>,
+) -> Result<(), ApiError> {
     diesel::update(staff_users::table.find(id))
-        .set((
-            staff_users::failed_attempts.eq(0),
-            staff_users::locked_until.eq(None::<NaiveDateTime>),
-        ))
+        .set(staff_users::locked_until.eq(until))
         .execute(conn)?;
     Ok(())
 }

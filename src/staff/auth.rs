@@ -1,5 +1,7 @@
 //! The `Staff` extractor: every `/v1/dpo/*` and `/v1/admin/*` handler takes
-//! one, so no such route answers without a valid token of an enabled user.
+//! one, so no such route answers without a valid token of an enabled user,
+//! issued since the account's last password change or disabling, and not
+//! signed out.
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -7,7 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use super::accounts::{self, Role};
-use super::token;
+use super::{revoked, token};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -90,12 +92,13 @@ impl FromRequest for Staff {
 /// console's session cookie carries the same token).
 pub async fn from_token(state: &AppState, token: &str) -> Result<(Staff, token::Claims), ApiError> {
     let claims = token::verify(&state.secrets.jwt, token, state.clock.now())?;
-    let id = claims.sub.clone();
-    let row = state
+    let (id, jti) = (claims.sub.clone(), claims.jti.clone());
+    let (row, signed_out) = state
         .db
-        .run(move |conn| accounts::find(conn, &id))
-        .await?
-        .filter(|r| !r.disabled)
+        .run(move |conn| Ok((accounts::find(conn, &id)?, revoked::is_revoked(conn, &jti)?)))
+        .await?;
+    let row = row
+        .filter(|r| !r.disabled && r.token_generation == claims.gen && !signed_out)
         .ok_or_else(token::missing)?;
     // The role and tenant are read from the account, not trusted from the
     // token: a change takes effect at once, and a token whose claims no

@@ -1,6 +1,8 @@
 //! `POST /v1/auth/login`: one answer for every wrong credential, the same
-//! cost whether the account exists or not, a lock after repeated failures,
-//! a rate limit per client address, and every attempt journaled.
+//! answers and cost whether the account exists or not, a lock per e-mail
+//! address after repeated failures (`super::lockout`) with an unlock link
+//! for the account's owner, a rate limit per client address, and every
+//! attempt journaled.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -12,13 +14,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::{self, Role};
+use super::accounts::{self, Role, StaffRow};
+use super::lockout::{self, Admission, Outcome};
 use super::token::{self, Claims};
 use crate::app::AppState;
 use crate::audit::{self, kind};
+use crate::db::{write_transaction, DbConnection};
 use crate::error::{ApiError, Problem};
 use crate::http::{client_ip, limit_key, ValidatedJson};
+use crate::mail::Letter;
 use crate::privacy::ip_pseudonym;
+use crate::tenants::Locale;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct LoginRequest {
@@ -28,6 +34,13 @@ pub struct LoginRequest {
     #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
     #[schema(format = "password", min_length = 1, max_length = 1024)]
     pub password: String,
+    /// The token of the unlock link e-mailed to the owner of a locked
+    /// account: with it, the password is checked despite the lock (a few
+    /// times), and the right one lifts the lock.
+    #[serde(default)]
+    #[validate(length(max = 128, message = "must be at most 128 characters"))]
+    #[schema(max_length = 128)]
+    pub unlock_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +81,19 @@ fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("Invalid email or password.").with_header("www-authenticate", "Bearer")
 }
 
+const LOCKED: &str = "Sign-ins with this e-mail address are locked after repeated failures; \
+                      try again later (the account's owner is e-mailed an unlock link).";
+
+fn locked(retry_after_secs: u64) -> ApiError {
+    ApiError::too_many_requests(retry_after_secs, LOCKED)
+}
+
+/// Whether a sign-in was refused by the lock of its e-mail address (rather
+/// than by the rate limit of its client address).
+pub fn is_locked(e: &ApiError) -> bool {
+    e.status == actix_web::http::StatusCode::TOO_MANY_REQUESTS && e.detail == LOCKED
+}
+
 /// Signs a staff member in.
 #[utoipa::path(
     post,
@@ -81,7 +107,7 @@ fn invalid_credentials() -> ApiError {
         (status = 413, description = "Body too large.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Account locked after repeated failures, or too many attempts from this address; see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "E-mail address locked after repeated failures (whether an account has it or not), or too many attempts from this client address; see Retry-After.", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many sign-ins at once; try again.", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -90,9 +116,13 @@ pub async fn login(
     state: web::Data<AppState>,
     body: ValidatedJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { email, password } = body.0;
+    let LoginRequest {
+        email,
+        password,
+        unlock_token,
+    } = body.0;
     let ip = client_ip(&req, &state.settings.server);
-    let signed = sign_in(&state, ip, email, password).await?;
+    let signed = sign_in(&state, ip, email, password, unlock_token).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(LoginResponse {
@@ -109,14 +139,16 @@ pub struct SignedIn {
 }
 
 /// Checks a staff member's credentials by the sign-in rules (rate limit per
-/// client address, lock after repeated failures, one answer for every wrong
+/// client address, lock per e-mail address, one answer for every wrong
 /// credential, every attempt journaled) and issues a token. The JSON API
-/// and the console's sign-in page both go through here.
+/// and the console's sign-in page both go through here. `unlock_token` is
+/// the token of an unlock link, if the attempt came with one.
 pub async fn sign_in(
     state: &web::Data<AppState>,
     ip: Option<IpAddr>,
     email: String,
     password: String,
+    unlock_token: Option<String>,
 ) -> Result<SignedIn, ApiError> {
     let now = state.clock.now();
     let pseudonym = ip.map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
@@ -158,9 +190,33 @@ pub async fn sign_in(
             .await?
     };
 
-    if let Some(row) = &account {
-        if let Some(until) = row.locked_until.filter(|u| *u > now.naive_utc()) {
-            let (tenant, actor, p) = (row.tenant_id.clone(), row.id.clone(), pseudonym.clone());
+    // Real and unknown addresses go through the same lock, so that they
+    // get the same answers.
+    let policy = lockout::Policy::new(auth);
+    let key = lockout::key_of(&state.secrets.pseudonym, &email);
+    let account_id = account.as_ref().map(|r| r.id.clone());
+    let link = unlock_token.filter(|t| lockout::is_link_token(t));
+    let admission = state
+        .db
+        .run(move |conn| {
+            lockout::admit(
+                conn,
+                &key,
+                account_id.as_deref(),
+                link.as_deref(),
+                now.naive_utc(),
+                &policy,
+            )
+        })
+        .await?;
+    let ticket = match admission {
+        Admission::Check(ticket) => ticket,
+        Admission::Refused { retry_after_secs } => {
+            let (tenant, actor) = account
+                .as_ref()
+                .map(|r| (r.tenant_id.clone(), Some(r.id.clone())))
+                .unwrap_or_default();
+            let p = pseudonym.clone();
             state
                 .db
                 .run(move |conn| {
@@ -169,7 +225,7 @@ pub async fn sign_in(
                         audit::Entry {
                             tenant_id: tenant.as_deref(),
                             kind: kind::LOGIN_LOCKED,
-                            actor_id: Some(&actor),
+                            actor_id: actor.as_deref(),
                             ip_pseudonym: p.as_deref(),
                             ..Default::default()
                         },
@@ -177,70 +233,78 @@ pub async fn sign_in(
                     )
                 })
                 .await?;
-            let wait = (until - now.naive_utc()).num_seconds().max(1) as u64;
-            return Err(ApiError::too_many_requests(
-                wait,
-                "This account is locked after repeated failed sign-ins; try again later.",
-            ));
+            return Err(locked(retry_after_secs));
         }
-    }
-
-    let hash = account.as_ref().map(|r| r.password_hash.clone());
-    let valid = state.hasher.verify(password, hash).await?;
-    let enabled = account.as_ref().is_some_and(|r| !r.disabled);
-
-    let Some(row) = account else {
-        let p = pseudonym.clone();
-        state
-            .db
-            .run(move |conn| {
-                audit::record(
-                    conn,
-                    audit::Entry {
-                        kind: kind::LOGIN_FAILURE,
-                        ip_pseudonym: p.as_deref(),
-                        detail: Some(serde_json::json!({"reason": "unknown_account"})),
-                        ..Default::default()
-                    },
-                    now.naive_utc(),
-                )
-            })
-            .await?;
-        return Err(invalid_credentials());
     };
 
+    let hash = account.as_ref().map(|r| r.password_hash.clone());
+    let valid = match state.hasher.verify(password, hash).await {
+        Ok(valid) => valid,
+        Err(e) => {
+            // Not checked: the slot goes back.
+            let t = ticket.clone();
+            let settled = state
+                .db
+                .run(move |conn| {
+                    lockout::settle(conn, &t, Outcome::NotChecked, now.naive_utc(), &policy)
+                })
+                .await;
+            if let Err(failed) = settled {
+                tracing::warn!(error = %failed.detail, "sign-in slot not given back");
+            }
+            return Err(e);
+        }
+    };
+    let enabled = account.as_ref().is_some_and(|r| !r.disabled);
+
     if !(valid && enabled) {
-        let threshold = auth.lockout_threshold;
-        let lock_for = chrono::Duration::minutes(i64::from(auth.lockout_minutes));
-        let reason = if valid { "disabled" } else { "wrong_password" };
-        let p = pseudonym.clone();
+        let reason = match (&account, valid) {
+            (None, _) => "unknown_account",
+            (Some(_), true) => "disabled",
+            (Some(_), false) => "wrong_password",
+        };
+        let (app, p) = (state.clone(), pseudonym.clone());
+        let at = now.naive_utc();
         state
             .db
             .run(move |conn| {
-                let locked = if valid {
-                    None
-                } else {
-                    accounts::record_failure(conn, &row.id, now.naive_utc(), threshold, lock_for)?
-                };
-                audit::record(
-                    conn,
-                    audit::Entry {
-                        tenant_id: row.tenant_id.as_deref(),
-                        kind: kind::LOGIN_FAILURE,
-                        actor_id: Some(&row.id),
-                        ip_pseudonym: p.as_deref(),
-                        detail: Some(serde_json::json!({
-                            "reason": reason,
-                            "locked_until": locked.map(|t| t.and_utc()),
-                        })),
-                        ..Default::default()
-                    },
-                    now.naive_utc(),
-                )
+                write_transaction(conn, |conn| {
+                    let settled = lockout::settle(conn, &ticket, Outcome::Failed, at, &policy)?;
+                    let mut link_sent = false;
+                    if let Some(row) = &account {
+                        if settled.locked_until.is_some() {
+                            accounts::show_lock(conn, &row.id, settled.locked_until)?;
+                        }
+                        if let (Some(link), false) = (&settled.link, row.disabled) {
+                            send_unlock_link(conn, &app, row, link, at)?;
+                            link_sent = true;
+                        }
+                    }
+                    let mut detail = serde_json::json!({"reason": reason});
+                    if let Some(until) = settled.locked_until {
+                        detail["locked_until"] = serde_json::json!(until.and_utc());
+                        detail["unlock_link_sent"] = serde_json::json!(link_sent);
+                    }
+                    audit::record(
+                        conn,
+                        audit::Entry {
+                            tenant_id: account.as_ref().and_then(|r| r.tenant_id.as_deref()),
+                            kind: kind::LOGIN_FAILURE,
+                            actor_id: account.as_ref().map(|r| r.id.as_str()),
+                            ip_pseudonym: p.as_deref(),
+                            detail: Some(detail),
+                            ..Default::default()
+                        },
+                        at,
+                    )
+                })
             })
             .await?;
         return Err(invalid_credentials());
     }
+    let Some(row) = account else {
+        return Err(invalid_credentials());
+    };
 
     let lifetime = auth.token_lifetime_secs;
     let tenant_slug = state.tenants.slug_of(row.tenant_id.as_deref());
@@ -249,6 +313,7 @@ pub async fn sign_in(
         sub: row.id.clone(),
         tenant: tenant_slug,
         role: Role::parse(&row.role).unwrap_or(Role::Dpo).as_str().into(),
+        gen: row.token_generation,
         jti: uuid::Uuid::now_v7().to_string(),
         iat: now.timestamp(),
         exp: now.timestamp() + lifetime as i64,
@@ -258,23 +323,69 @@ pub async fn sign_in(
     state
         .db
         .run(move |conn| {
-            accounts::record_success(conn, &row.id)?;
-            audit::record(
-                conn,
-                audit::Entry {
-                    tenant_id: row.tenant_id.as_deref(),
-                    kind: kind::LOGIN_SUCCESS,
-                    actor_id: Some(&row.id),
-                    ip_pseudonym: pseudonym.as_deref(),
-                    detail: Some(serde_json::json!({"jti": jti})),
-                    ..Default::default()
-                },
-                now.naive_utc(),
-            )
+            write_transaction(conn, |conn| {
+                let at = now.naive_utc();
+                let settled = lockout::settle(conn, &ticket, Outcome::Succeeded, at, &policy)?;
+                if settled.lifted {
+                    accounts::show_lock(conn, &row.id, None)?;
+                }
+                audit::record(
+                    conn,
+                    audit::Entry {
+                        tenant_id: row.tenant_id.as_deref(),
+                        kind: kind::LOGIN_SUCCESS,
+                        actor_id: Some(&row.id),
+                        ip_pseudonym: pseudonym.as_deref(),
+                        detail: Some(serde_json::json!({"jti": jti, "unlocked": settled.lifted})),
+                        ..Default::default()
+                    },
+                    at,
+                )
+            })
         })
         .await?;
     Ok(SignedIn {
         access_token,
         expires_in: lifetime,
     })
+}
+
+/// Queues the unlock link to the locked account's own address, in the
+/// transaction that set the lock.
+fn send_unlock_link(
+    conn: &mut DbConnection,
+    state: &AppState,
+    row: &StaffRow,
+    token: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), ApiError> {
+    let auth = &state.settings.auth;
+    let tenant = row
+        .tenant_id
+        .as_deref()
+        .and_then(|id| state.tenants.by_id(id));
+    let link = format!(
+        "{}/console/login?unlock={token}",
+        state.settings.server.public_url.trim_end_matches('/')
+    );
+    let mut ctx = serde_json::json!({
+        "link": link,
+        "minutes": auth.unlock_link_minutes,
+        "attempts": auth.unlock_link_attempts,
+        "lock_minutes": auth.lockout_minutes,
+    });
+    if tenant.is_none() {
+        // A platform admin: the platform signs.
+        ctx["tenant_name"] = "Guichet".into();
+        ctx["dpo_email"] = state.mail.from.email.to_string().into();
+        ctx["postal_address"] = "".into();
+    }
+    let letter = Letter {
+        tenant: tenant.as_deref(),
+        locale: tenant.as_ref().map_or(Locale::Fr, |t| t.config.locale),
+        to: &row.email,
+        template: "unlock_link",
+    };
+    state.mail.enqueue(conn, letter, ctx, now)?;
+    Ok(())
 }

@@ -1,12 +1,15 @@
-//! Staff: accounts with argon2id passwords, JWT sessions, roles, the
-//! journal of connections, and the admin API for accounts.
+//! Staff: accounts with argon2id passwords, sign-in locks, JWT sessions
+//! that end at sign-out or a password change, roles, the journal of
+//! connections, and the admin API for accounts.
 
 pub mod accounts;
 pub mod admin;
 mod auth;
 pub mod journal;
+pub mod lockout;
 pub mod login;
 pub mod password;
+pub mod revoked;
 pub mod token;
 
 use actix_web::web;

@@ -1,5 +1,6 @@
-//! Staff session tokens: HS256 JWTs carrying the user, tenant, role and a
-//! unique id. Expiry is checked against the service's clock.
+//! Staff session tokens: HS256 JWTs carrying the user, tenant, role, the
+//! account's token generation and a unique id. Expiry is checked against
+//! the service's clock.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -19,6 +20,12 @@ pub struct Claims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     pub role: String,
+    /// The account's token generation when the token was issued: a new
+    /// password or a disabled account bumps it, and the token is refused.
+    /// Tokens issued before generations existed carry none, which reads 0,
+    /// the generation every account started with.
+    #[serde(default)]
+    pub gen: i64,
     pub jti: String,
     pub iat: i64,
     pub exp: i64,

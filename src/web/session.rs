@@ -1,6 +1,7 @@
 //! Console sessions: the cookie carries the same HS256 token the API issues
 //! at sign-in, so the staff rules of the API apply to it unchanged (expiry,
-//! enabled account, role and tenant read from the account). Every form of
+//! enabled account, generation, not signed out, role and tenant read from
+//! the account). Every form of
 //! the console carries a CSRF token derived from the session: an HMAC of
 //! the token's `jti` under the JWT key, checked on every POST. The sign-in
 //! form, before any session, carries an HMAC of a random nonce kept in a
@@ -104,6 +105,10 @@ pub struct Session {
     /// The CSRF token every form of this session carries.
     pub csrf: String,
     pub lang: Locale,
+    /// The session token's id and expiry (seconds since 1970), for signing
+    /// out.
+    pub token_id: String,
+    pub token_expires_at: i64,
 }
 
 impl Session {
@@ -169,6 +174,8 @@ impl FromRequest for Session {
                 csrf: mac(&state, "csrf", &claims.jti),
                 staff,
                 lang,
+                token_id: claims.jti,
+                token_expires_at: claims.exp,
             })
         })
     }

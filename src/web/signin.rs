@@ -1,6 +1,7 @@
 //! Signing in to the console and out: the API's staff sign-in rules (rate
-//! limit per address, lock after repeated failures, journal), then the
-//! session cookie; the sign-in form carries a token of its own.
+//! limit per address, lock per e-mail address after repeated failures, the
+//! unlock link's way back in, journal), then the session cookie; the
+//! sign-in form carries a token of its own. Signing out revokes the token.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,7 +15,9 @@ use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip;
-use crate::staff::login::{sign_in, LoginRequest};
+use crate::staff::lockout::is_link_token;
+use crate::staff::login::{is_locked, sign_in, LoginRequest};
+use crate::staff::revoked;
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -22,19 +25,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/logout").post(logout));
 }
 
+/// What the sign-in form carries from one showing to the next.
+struct Filled<'a> {
+    email: &'a str,
+    next: &'a str,
+    /// The unlock link's token, when the form was opened from one.
+    unlock: &'a str,
+}
+
 fn login_page(
     req: &HttpRequest,
     state: &AppState,
     lang: Locale,
     status: StatusCode,
-    email: &str,
-    next: &str,
+    filled: &Filled<'_>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let (cookie, token) = session::login_nonce(state);
     let ctx = json!({
-        "email": email, "next": next, "csrf": token, "error": error,
-        "here": "/console/login",
+        "email": filled.email, "next": filled.next, "unlock": filled.unlock,
+        "csrf": token, "error": error, "here": "/console/login",
     });
     let mut res = page(req, lang, status, "console_login.html", ctx)?;
     res.add_cookie(&cookie)
@@ -49,7 +59,13 @@ async fn login_form(
 ) -> Result<HttpResponse, PageError> {
     let lang = render::lang(&req, Locale::Fr);
     let next = session::local_next(query_param(&req, "next").as_deref());
-    login_page(&req, &state, lang, StatusCode::OK, "", &next, None)
+    let unlock = query_param(&req, "unlock").filter(|t| is_link_token(t));
+    let filled = Filled {
+        email: "",
+        next: &next,
+        unlock: unlock.as_deref().unwrap_or(""),
+    };
+    login_page(&req, &state, lang, StatusCode::OK, &filled, None)
 }
 
 /// `POST /console/login`: the staff sign-in rules of the API (rate limit,
@@ -67,12 +83,18 @@ async fn login(
         return Err(PageError::csrf(lang));
     }
     let email = field("email").trim().to_owned();
-    let again = |status, message: String| {
-        login_page(&req, &state, lang, status, &email, &next, Some(message))
+    let unlock = Some(field("unlock")).filter(|t| is_link_token(t));
+    let filled = Filled {
+        email: &email,
+        next: &next,
+        unlock: unlock.unwrap_or(""),
     };
+    let again =
+        |status, message: String| login_page(&req, &state, lang, status, &filled, Some(message));
     let credentials = LoginRequest {
         email: email.clone(),
         password: field("password").to_owned(),
+        unlock_token: unlock.map(str::to_owned),
     };
     if credentials.validate().is_err() {
         return again(
@@ -81,7 +103,12 @@ async fn login(
         );
     }
     let ip = client_ip(&req, &state.settings.server);
-    match sign_in(&state, ip, credentials.email, credentials.password).await {
+    let LoginRequest {
+        email,
+        password,
+        unlock_token,
+    } = credentials;
+    match sign_in(&state, ip, email, password, unlock_token).await {
         Ok(signed) => {
             let mut res = see_other(next.clone());
             let cookies = [
@@ -96,7 +123,7 @@ async fn login(
             Ok(res)
         }
         Err(e) => {
-            let key = match (e.status.as_u16(), e.detail.contains("locked")) {
+            let key = match (e.status.as_u16(), is_locked(&e)) {
                 (401, _) => "login_invalid",
                 (429, true) => "login_locked",
                 (429, false) => "error_rate",
@@ -115,13 +142,25 @@ async fn login(
     }
 }
 
-/// `POST /console/logout`.
+/// `POST /console/logout`: the session's token is refused from now on,
+/// wherever it is presented, and the cookie goes.
 async fn logout(
     session: Session,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     session.check(&form_fields(&body, session.lang)?)?;
+    let (jti, exp) = (session.token_id.clone(), session.token_expires_at);
+    let now = state.clock.now().naive_utc();
+    let batch = i64::from(state.settings.auth.sweep_batch);
+    let expires_at = chrono::DateTime::from_timestamp(exp, 0)
+        .map_or(now, |t| t.naive_utc())
+        .max(now);
+    state
+        .db
+        .run(move |conn| Ok(revoked::revoke(conn, &jti, expires_at, now, batch)?))
+        .await
+        .map_err(|e| PageError::api(session.lang, e))?;
     let mut res = see_other("/console/login");
     res.add_cookie(&session::removal(&state, session::SESSION_COOKIE))
         .map_err(|e| PageError::api(session.lang, ApiError::internal(anyhow::anyhow!("{e}"))))?;

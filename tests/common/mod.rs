@@ -430,6 +430,38 @@ pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// Runs the `guichet` binary in `dir` on `db`, with nothing of the test's
+/// environment but `PATH`, `stdin` (if any) as its standard input.
+pub fn guichet_cli(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUICHET__DATABASE__URL", &db.url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
 /// A real SMTP server (aiosmtpd) in a process of its own, which a test can
 /// stop and start again on the same port.
 pub struct SmtpServer {
