@@ -153,6 +153,15 @@ fn locked_row(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Lock>> {
     }
 }
 
+/// Inserts the row unless the key has one; whether it did.
+fn insert(conn: &mut DbConnection, row: &Lock) -> QueryResult<bool> {
+    let n = on_backend!(conn, |c| diesel::insert_into(locks::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n > 0)
+}
+
 fn save(conn: &mut DbConnection, row: &mut Lock) -> QueryResult<()> {
     row.set_forget_at();
     diesel::update(locks::table.find(&row.lock_key))
@@ -192,12 +201,16 @@ pub fn admit(
 ) -> Result<Admission, ApiError> {
     let (admission, created) = write_transaction(conn, |conn| {
         let fresh = Lock::fresh(key, now, p);
-        let created = on_backend!(conn, |c| diesel::insert_into(locks::table)
-            .values(&fresh)
-            .on_conflict_do_nothing()
-            .execute(c))?
-            > 0;
-        let mut row = locked_row(conn, key)?.unwrap_or(fresh);
+        let mut created = insert(conn, &fresh)?;
+        let mut row = match locked_row(conn, key)? {
+            Some(row) => row,
+            None => {
+                // A sweep took the forgotten row between the two statements
+                // (PostgreSQL): a fresh one, which no sweep takes, instead.
+                created |= insert(conn, &fresh)?;
+                locked_row(conn, key)?.ok_or(diesel::result::Error::NotFound)?
+            }
+        };
         row.roll(now, p);
         row.account_id = account_id.map(str::to_owned);
         let link = link
