@@ -1,13 +1,164 @@
-//! What the service makes of hostile input: dates far outside any calendar
-//! a town hall keeps, a sign-in return address with control characters,
-//! and the harness's own rule that a panic of the service fails the test.
+//! What the service makes of hostile input: names that would put a link or
+//! reversed text into the town hall's letter to an address no one has
+//! confirmed, dates far outside any calendar a town hall keeps, a sign-in
+//! return address with control characters, and the harness's own rule that
+//! a panic of the service fails the test.
 
 mod common;
 mod pages_common;
 
 use actix_web::{web, HttpResponse};
-use common::{assert_problem, dpo, get, logs, spawn_app, spawn_app_with};
-use pages_common::{console_get, header, page_of, post_sign_in, sign_in};
+use common::{assert_problem, dpo, get, logs, spawn_app, spawn_app_with, TestApp};
+use diesel::prelude::*;
+use guichet::db::schema::{mail_outbox, rights_requests};
+use guichet::tenants::Greeting;
+use pages_common::{
+    console_get, header, page_of, post_citizen_form, post_sign_in, sign_in, ERASURE,
+};
+use serde_json::{json, Value};
+
+/// Names a letter must not carry: links a mail reader would show, and
+/// characters that turn the text around.
+const HOSTILE_NAMES: &[&str] = &[
+    "https://ville-sevres.remboursement.example",
+    "www.ville-sevres-aides.fr",
+    "Zoé, rendez-vous sur aides-sevres.fr",
+    "AIDES-SEVRES.FR",
+    "aides\u{3002}fr",
+    "zoe@example.org",
+    "Zoé\u{202e}fdp.exe",
+    "Zoé\u{2067}Lefèvre",
+    "\u{200f}Zoé",
+];
+
+fn request(first_name: &str, last_name: &str) -> Value {
+    json!({
+        "kind": "access", "first_name": first_name, "last_name": last_name,
+        "email": "zoe@example.org", "details": "Copie de mes données, s'il vous plaît.",
+    })
+}
+
+/// Counts of requests and of letters queued, for "nothing was recorded".
+async fn recorded(app: &TestApp) -> (i64, i64) {
+    app.state
+        .db
+        .run(|conn| {
+            let requests = rights_requests::table.count().get_result(conn)?;
+            let letters = mail_outbox::table.count().get_result(conn)?;
+            Ok((requests, letters))
+        })
+        .await
+        .unwrap()
+}
+
+/// The text of the acknowledgement queued for the requester.
+async fn acknowledgement(app: &TestApp) -> String {
+    app.state
+        .db
+        .run(|conn| {
+            Ok(mail_outbox::table
+                .filter(mail_outbox::template.eq("requester_ack"))
+                .select(mail_outbox::body_text)
+                .first::<String>(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn names_with_a_link_or_turned_text_are_refused_by_name() {
+    let app = spawn_app_with(
+        |s| {
+            s.tenants.get_mut("valparisis").unwrap().require_id_document = false;
+            s.requests.submissions_per_ip_per_hour = 1000;
+            s.requests.submissions_per_email_per_day = 100;
+        },
+        |_| {},
+    )
+    .await;
+    let url = app.url("/v1/tenants/valparisis/requests");
+    for name in HOSTILE_NAMES {
+        for (field, body) in [
+            ("first_name", request(name, "Lefèvre")),
+            ("last_name", request("Zoé", name)),
+        ] {
+            let res = app.client.post(&url).json(&body).send().await.unwrap();
+            let problem = assert_problem(res, 422, "validation_failed").await;
+            assert_eq!(problem["errors"][0]["field"], field, "{name:?}: {problem}");
+            // The same rule for the multipart form.
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in body.as_object().unwrap() {
+                form = form.text(k.clone(), v.as_str().unwrap().to_owned());
+            }
+            let res = app.client.post(&url).multipart(form).send().await.unwrap();
+            let problem = assert_problem(res, 422, "validation_failed").await;
+            assert_eq!(problem["errors"][0]["field"], field, "{name:?}: {problem}");
+        }
+    }
+    assert_eq!(
+        recorded(&app).await,
+        (0, 0),
+        "nothing recorded, nothing sent"
+    );
+    // Initials, apostrophes, accents and other scripts are names.
+    for (first, last) in [
+        ("J.-P.", "Lefèvre"),
+        ("J.P.", "O'Brien"),
+        ("Ève", "d’Arc-St. Clair"),
+        ("Nguyễn", "Thị"),
+        ("محمد", "بن علي"),
+    ] {
+        let res = app
+            .client
+            .post(&url)
+            .json(&request(first, last))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            201,
+            "{first} {last}: {}",
+            res.text().await.unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_citizens_form_shows_the_refusal_beside_the_name() {
+    let app = spawn_app().await;
+    let mut fields = ERASURE.to_vec();
+    fields.retain(|(k, _)| *k != "first_name");
+    fields.push(("first_name", "aides-sevres.fr"));
+    let res = post_citizen_form(&app, "sevres", &fields, 1).await;
+    assert_eq!(res.status(), 422);
+    let html = page_of(res).await;
+    let error = html
+        .split("id=\"f-first_name-error\"")
+        .nth(1)
+        .expect("an error beside the first name");
+    assert!(error.contains("adresse web"), "{error}");
+    assert_eq!(recorded(&app).await, (0, 0));
+}
+
+#[tokio::test]
+async fn letters_open_with_madame_monsieur_unless_the_tenant_greets_by_first_name() {
+    let app = spawn_app().await;
+    pages_common::submit(&app, "sevres").await;
+    let ack = acknowledgement(&app).await;
+    assert!(ack.starts_with("Madame, Monsieur,\n"), "{ack}");
+    assert!(!ack.contains("Zoé"), "{ack}");
+    drop(app);
+
+    let app = spawn_app_with(
+        |s| s.tenants.get_mut("sevres").unwrap().greeting = Greeting::FirstName,
+        |_| {},
+    )
+    .await;
+    pages_common::submit(&app, "sevres").await;
+    let ack = acknowledgement(&app).await;
+    assert!(ack.starts_with("Bonjour Zoé,\n"), "{ack}");
+}
 
 /// Days no statistics can hold, each with the parameter that carries it:
 /// the ends of chrono's calendar (arithmetic on them overflows), years

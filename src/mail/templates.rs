@@ -158,6 +158,28 @@ mod tests {
     }
 
     #[test]
+    fn letters_greet_by_first_name_only_when_given_one() {
+        let t = Templates::new();
+        let mut ctx = sample();
+        ctx["first_name"] = serde_json::Value::Null;
+        for (locale, formal) in [
+            (Locale::Fr, "Madame, Monsieur,"),
+            (Locale::En, "Dear Sir or Madam,"),
+        ] {
+            let to_requester = NAMES
+                .iter()
+                .filter(|n| !matches!(**n, "dpo_new_request" | "digest" | "test"));
+            for name in to_requester {
+                let r = t.render(name, locale, &ctx).unwrap();
+                assert!(r.text.starts_with(formal), "{name}: {}", r.text);
+                assert!(r.html.contains(&format!("<p>{formal}</p>")), "{name}");
+            }
+        }
+        let r = t.render("requester_ack", Locale::Fr, &sample()).unwrap();
+        assert!(r.text.starts_with("Bonjour Zoé"), "{}", r.text);
+    }
+
+    #[test]
     fn header_values_stay_on_one_line() {
         assert_eq!(
             one_line("Objet\r\nBcc: victim@example.org"),

@@ -1,10 +1,11 @@
 //! What the annotations cannot write: rules between fields, as JSON Schema
 //! `if`/`then` on the bodies they govern (a rejection needs a reason, an
-//! opposition a scope), and the names a map's keys take.
+//! opposition a scope), what a text must not hold (`not`: a link in a
+//! name), and the names a map's keys take.
 
 use serde_json::{json, Value};
 
-use crate::requests::forms::NOT_BLANK;
+use crate::requests::forms::{LINK, NOT_BLANK};
 
 /// What a purpose id looks like (`tenants.SLUG.consent.purposes[].id`).
 const PURPOSE_ID: &str = "^[a-z0-9_-]{1,40}$";
@@ -46,6 +47,11 @@ pub fn apply(doc: &mut Value) {
             }
         });
         add(schemas, name, vec![scope, grounds]);
+        for field in ["first_name", "last_name"] {
+            if let Some(property) = schemas.pointer_mut(&format!("/{name}/properties/{field}")) {
+                property["not"] = json!({"pattern": LINK});
+            }
+        }
     }
 }
 
@@ -72,5 +78,14 @@ mod tests {
             schemas["ConsentRequest"]["properties"]["choices"]["propertyNames"]["pattern"],
             super::PURPOSE_ID
         );
+        for name in ["SubmissionJson", "SubmissionForm"] {
+            for field in ["first_name", "last_name"] {
+                assert_eq!(
+                    schemas[name]["properties"][field]["not"]["pattern"],
+                    super::LINK,
+                    "{name}.{field}"
+                );
+            }
+        }
     }
 }

@@ -48,6 +48,37 @@ macro_rules! lines {
     };
 }
 
+/// Characters that change the direction of text (`mail_text`).
+macro_rules! bidi {
+    () => {
+        r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    };
+}
+
+/// A required name: one line, and no character that changes the direction
+/// of text (a name may greet the requester in the letters).
+pub const NAME: &str = concat!(
+    "^[",
+    space!(),
+    "]*",
+    r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+    bidi!(),
+    "](",
+    r"[^\u0000-\u001f\u007f-\u009f",
+    bidi!(),
+    "]*",
+    r"[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000",
+    bidi!(),
+    "])?[",
+    space!(),
+    "]*$"
+);
+
+/// What a name must not hold (`mail_text::has_link`): a scheme, an `@`, or
+/// a letter or digit, a full stop and two letters — what mail readers show
+/// as a link.
+pub const LINK: &str = r"://|@|[0-9A-Za-z][.\u3002\uff0e\uff61][A-Za-z]{2}";
+
 /// A required one-line text.
 pub const LINE: &str = concat!(
     "^[",
@@ -134,12 +165,12 @@ fn fields(nullable: bool) -> ObjectBuilder {
         .required("kind")
         .property(
             "first_name",
-            text(LINE, 1, NAME_MAX, "The requester's first name."),
+            text(NAME, 1, NAME_MAX, "The requester's first name. Neither name may hold a web address, an e-mail address or a domain name (`not` the pattern of `LINK`), nor a character that changes the direction of text: they may greet the requester in letters to an address no one has confirmed."),
         )
         .required("first_name")
         .property(
             "last_name",
-            text(LINE, 1, NAME_MAX, "The requester's last name."),
+            text(NAME, 1, NAME_MAX, "The requester's last name, by the rules of `first_name`."),
         )
         .required("last_name")
         .property(

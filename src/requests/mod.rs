@@ -7,6 +7,7 @@ pub mod dpo;
 pub mod forms;
 pub mod intake;
 pub mod lifecycle;
+pub mod mail_text;
 pub mod notify;
 pub mod opening;
 pub mod queue;

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::mail::Letter;
-use crate::tenants::{Locale, Tenant};
+use crate::tenants::{Greeting, Locale, Tenant};
 
 pub const CNIL_COMPLAINTS: &str = "https://www.cnil.fr/fr/plaintes";
 
@@ -77,6 +77,15 @@ impl Notifier<'_> {
         )
     }
 
+    /// The first name the letters greet by: none (« Madame, Monsieur, »)
+    /// unless the tenant chose to greet by it.
+    fn first_name<'r>(&self, row: &'r RequestRow) -> Option<&'r str> {
+        match self.tenant.config.greeting {
+            Greeting::Formal => None,
+            Greeting::FirstName => row.first_name.as_deref(),
+        }
+    }
+
     fn kind_label(&self, row: &RequestRow) -> &'static str {
         Kind::parse(&row.kind).map_or("", |k| k.label(self.locale()))
     }
@@ -128,7 +137,7 @@ impl Notifier<'_> {
         });
         self.state.mail.enqueue(conn, dpo, ctx, now)?;
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference, "kind_label": self.kind_label(row),
+            "first_name": self.first_name(row), "reference": row.reference, "kind_label": self.kind_label(row),
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
             "tracking_link": tracking_link(self.state, token),
         });
@@ -150,7 +159,7 @@ impl Notifier<'_> {
         };
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference,
+            "first_name": self.first_name(row), "reference": row.reference,
             "tracking_link": tracking_link(self.state, &token),
             "note": note.unwrap_or(""), "id_retention": retention,
         });
@@ -164,7 +173,7 @@ impl Notifier<'_> {
         now: chrono::NaiveDateTime,
     ) -> Result<(), ApiError> {
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference,
+            "first_name": self.first_name(row), "reference": row.reference,
             "reason": row.extension_reason, "due_at": self.date(row.due_at),
         });
         self.to_requester(conn, row, "extension", ctx, now)
@@ -178,7 +187,7 @@ impl Notifier<'_> {
         now: chrono::NaiveDateTime,
     ) -> Result<(), ApiError> {
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference,
+            "first_name": self.first_name(row), "reference": row.reference,
             "kind_label": self.kind_label(row), "note": note.unwrap_or(""),
         });
         self.to_requester(conn, row, "completed", ctx, now)
@@ -191,7 +200,7 @@ impl Notifier<'_> {
         now: chrono::NaiveDateTime,
     ) -> Result<(), ApiError> {
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference,
+            "first_name": self.first_name(row), "reference": row.reference,
             "kind_label": self.kind_label(row), "reason": row.outcome_reason,
             "cnil_url": CNIL_COMPLAINTS,
         });
@@ -207,7 +216,7 @@ impl Notifier<'_> {
     ) -> Result<(), ApiError> {
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
-            "first_name": row.first_name, "reference": row.reference, "body": body,
+            "first_name": self.first_name(row), "reference": row.reference, "body": body,
             "tracking_link": tracking_link(self.state, &token),
         });
         self.to_requester(conn, row, "dpo_message", ctx, now)

@@ -20,7 +20,7 @@ use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake, Uplo
 use super::lifecycle::{Kind, Status};
 use super::notify::Notifier;
 use super::store::{self, DocumentRow, RequestRow};
-use super::{counts, deadline, search};
+use super::{counts, deadline, mail_text, search};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::{client_ip, limit_key};
@@ -174,6 +174,16 @@ impl Form {
             text(fields, "last_name", 100, false, &mut errors),
             &mut errors,
         );
+        // The names may greet the requester in letters to an address no
+        // one has confirmed yet: no link, nothing that turns text around.
+        for (field, name) in [("first_name", &first_name), ("last_name", &last_name)] {
+            if let Some(why) = name.as_deref().and_then(mail_text::refusal) {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: why.into(),
+                });
+            }
+        }
         let email = required(
             "email",
             text(fields, "email", 254, false, &mut errors),

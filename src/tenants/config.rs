@@ -23,6 +23,17 @@ impl Locale {
     }
 }
 
+/// How the letters to a requester open: « Madame, Monsieur, » ("Dear Sir
+/// or Madam,"), the register of a town hall, or by the first name the
+/// requester gave ("Bonjour Zoé,").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Greeting {
+    #[default]
+    Formal,
+    FirstName,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
@@ -33,6 +44,8 @@ pub struct TenantConfig {
     pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub locale: Locale,
+    #[serde(default)]
+    pub greeting: Greeting,
     #[serde(default = "default_true")]
     pub require_id_document: bool,
     pub consent: ConsentPolicyConfig,

@@ -10,7 +10,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub use config::{
-    is_valid_slug, normalise_origin, ConsentPolicyConfig, Locale, PurposeConfig, TenantConfig,
+    is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeConfig,
+    TenantConfig,
 };
 
 use crate::db::schema::tenants;

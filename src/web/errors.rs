@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::render::{self, text, text_with};
 use crate::error::{ApiError, FieldError};
+use crate::requests::mail_text;
 use crate::tenants::Locale;
 
 #[derive(Debug)]
@@ -184,6 +185,8 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
         (_, "is required") | (_, "must not be empty") => "err_required",
         (_, "must be an e-mail address") => "err_email",
         (_, "must not contain control characters") | (_, "must be UTF-8 text") => "err_control",
+        (_, mail_text::HOLDS_LINK) => "err_link",
+        (_, mail_text::TURNS_TEXT) => "err_bidi",
         (_, m) if m.starts_with("must be at most") => {
             return text_with(lang, "err_too_long", &[("n", &number(m))])
         }

@@ -72,16 +72,25 @@ pub const ERASURE: &[(&str, &str)] = &[
     ("details", "Merci d'effacer mon compte famille."),
 ];
 
+/// Posts the citizen's form of `tenant` with `fields` and `documents`.
+pub async fn post_citizen_form(
+    app: &TestApp,
+    tenant: &str,
+    fields: &[(&'static str, &str)],
+    documents: usize,
+) -> Response {
+    app.client
+        .post(app.url(&format!("/t/{tenant}/droits")))
+        .multipart(citizen_form(fields, documents))
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Submits the citizen's form; returns the tracking token from the
 /// confirmation address.
 pub async fn submit(app: &TestApp, tenant: &str) -> String {
-    let res = app
-        .client
-        .post(app.url(&format!("/t/{tenant}/droits")))
-        .multipart(citizen_form(ERASURE, 1))
-        .send()
-        .await
-        .unwrap();
+    let res = post_citizen_form(app, tenant, ERASURE, 1).await;
     assert_eq!(res.status(), 303, "{}", page_of(res).await);
     let location = header(&res, "location");
     let prefix = format!("/t/{tenant}/droits/confirmation/");
