@@ -206,6 +206,21 @@ async fn openapi_describes_every_operation_with_its_errors() {
     for status in ["200", "401", "422", "429"] {
         assert!(login[status].is_object(), "login documents {status}");
     }
+    // Any change may give way to a concurrent one (409) or find the
+    // database busy (503).
+    for (path, method) in [
+        ("/v1/auth/login", "post"),
+        ("/v1/admin/users", "post"),
+        ("/v1/tenants/{tenant}/consents/{subject_id}", "delete"),
+    ] {
+        let responses = &doc["paths"][path][method]["responses"];
+        for status in ["409", "503"] {
+            assert!(
+                responses[status].is_object(),
+                "{method} {path} documents {status}"
+            );
+        }
+    }
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
