@@ -168,7 +168,7 @@ mod tests {
         ] {
             let to_requester = NAMES
                 .iter()
-                .filter(|n| !matches!(**n, "dpo_new_request" | "digest" | "test"));
+                .filter(|n| !matches!(**n, "dpo_new_request" | "digest" | "unlock_link" | "test"));
             for name in to_requester {
                 let r = t.render(name, locale, &ctx).unwrap();
                 assert!(r.text.starts_with(formal), "{name}: {}", r.text);
