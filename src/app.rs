@@ -159,6 +159,7 @@ impl Application {
             submission_limits: SubmissionLimiter::new(
                 settings.requests.submissions_per_ip_per_hour,
                 settings.requests.submissions_per_email_per_day,
+                settings.requests.submission_limit_keys,
             ),
             uploads: UploadBudget::new(settings.requests.upload_memory_bytes),
             hasher: Hasher::new(&settings.auth),

@@ -1,5 +1,6 @@
 //! Operator commands that work on the database directly, without the HTTP
-//! service: migrations, tenants, staff accounts.
+//! service: migrations, tenants, staff accounts; and the rotation of a
+//! generated key.
 
 use std::io::BufRead;
 
@@ -257,5 +258,16 @@ pub fn mail_test(settings: &Settings, to: &str) -> CmdResult {
         .send(&message, &id.to_string())
         .map_err(|e| Refused(format!("not sent: {e}")))?;
     println!("sent {message_id}");
+    Ok(())
+}
+
+/// `guichet secrets rotate --pseudonym`: a new pseudonym key in the
+/// generated file, the old one retired there (see `secrets`).
+pub fn rotate_pseudonym(settings: &Settings) -> CmdResult {
+    let path = crate::secrets::rotate_pseudonym(&settings.secrets, &settings.storage.data_dir)?;
+    println!(
+        "rotated the pseudonym key in {}; the old one is retired there. Restart every instance.",
+        path.display()
+    );
     Ok(())
 }

@@ -263,6 +263,10 @@ pub struct RequestSettings {
     pub submissions_per_ip_per_hour: u32,
     /// Submissions one e-mail address may make per day.
     pub submissions_per_email_per_day: u32,
+    /// Keys (client addresses, e-mail addresses) each submission limit
+    /// holds at most; beyond, while none is done with, submissions answer
+    /// 503 `submissions_busy`.
+    pub submission_limit_keys: usize,
     /// Time zone of the dates written to people (e-mails).
     pub timezone: String,
 }
@@ -344,6 +348,10 @@ pub struct SecretSettings {
     /// Former document keys, still able to decrypt (key rotation).
     #[serde(default)]
     pub document_retired: Vec<String>,
+    /// Former pseudonym keys: records hashed under them (the suppression
+    /// list, requests' e-mail pseudonyms) still match after a rotation.
+    #[serde(default)]
+    pub pseudonym_retired: Vec<String>,
 }
 
 impl std::fmt::Debug for SecretSettings {
@@ -354,6 +362,8 @@ impl std::fmt::Debug for SecretSettings {
             .field("pseudonym", &shown(&self.pseudonym))
             .field("receipt", &shown(&self.receipt))
             .field("document", &shown(&self.document))
+            .field("document_retired", &self.document_retired.len())
+            .field("pseudonym_retired", &self.pseudonym_retired.len())
             .finish()
     }
 }

@@ -73,6 +73,23 @@ enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// The generated keys (`storage.data_dir/secrets.toml`).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Replace a generated key with a new one; the old one is kept as
+    /// retired, so that what it hashed still matches. Restart every
+    /// instance afterwards.
+    Rotate {
+        /// The key of the pseudonyms of e-mail and IP addresses.
+        #[arg(long, required = true)]
+        pseudonym: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +185,9 @@ fn main() -> ExitCode {
         Command::Mail {
             command: MailCommand::Test { to },
         } => cli::mail_test(&settings, &to),
+        Command::Secrets {
+            command: SecretsCommand::Rotate { pseudonym: _ },
+        } => cli::rotate_pseudonym(&settings),
         Command::Purge {
             as_of,
             dry_run,

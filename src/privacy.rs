@@ -1,6 +1,7 @@
 //! Pseudonyms: what is kept instead of an IP address or an e-mail address.
 //! Keyed with `secrets.pseudonym`, so that they cannot be reversed by
-//! hashing every address without the key.
+//! hashing every address without the key; what is looked up is looked up
+//! under the retired keys too (`secrets.pseudonym_retired`).
 
 use std::net::IpAddr;
 
@@ -18,6 +19,15 @@ pub fn keyed_hash(key: &Key, domain: &str, value: &[u8]) -> String {
     mac.update(value);
     let digest = mac.finalize().into_bytes();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The pseudonym of an e-mail address (lower-cased by the caller) under
+/// each of `keys`, the current key first: records made before a rotation
+/// hold one of the later ones.
+pub fn email_pseudonyms<'k>(keys: impl IntoIterator<Item = &'k Key>, email: &str) -> Vec<String> {
+    keys.into_iter()
+        .map(|key| keyed_hash(key, "email", email.as_bytes()))
+        .collect()
 }
 
 /// The network an address belongs to: its /24 (IPv4) or /48 (IPv6).

@@ -2,6 +2,12 @@
 //! `{data_dir}/secrets.toml` (mode 0600) and reused on every later start.
 //! With `GUICHET_ENV=production` a generated key is refused: several
 //! instances must share the same keys, and operators must own them.
+//!
+//! The document and pseudonym keys can be rotated: a retired key stays
+//! listed (`secrets.document_retired`, `secrets.pseudonym_retired`) so that
+//! what it encrypted can still be read and what it hashed still matched.
+//! `guichet secrets rotate --pseudonym` rotates the generated pseudonym key
+//! in the file.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -44,8 +50,18 @@ pub struct Secrets {
     pub document: Key,
     /// Former document keys, kept to decrypt what they encrypted.
     pub document_retired: Vec<Key>,
+    /// Former pseudonym keys, kept to match what they hashed.
+    pub pseudonym_retired: Vec<Key>,
     /// Names of the keys that came from the generated file.
     pub generated: Vec<&'static str>,
+}
+
+impl Secrets {
+    /// The pseudonym key, then each retired one: a record hashed under any
+    /// of them is the same person's.
+    pub fn pseudonym_keys(&self) -> impl Iterator<Item = &Key> {
+        std::iter::once(&self.pseudonym).chain(&self.pseudonym_retired)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +77,8 @@ pub enum SecretsError {
     },
     #[error("{path} is not a valid secrets file: {why}")]
     Corrupt { path: PathBuf, why: String },
+    #[error("`secrets.{0}` is set in configuration, not generated: rotate it there (the new key in `secrets.{0}`, the old one first in `secrets.{0}_retired`), then restart every instance")]
+    Configured(&'static str),
 }
 
 impl Secrets {
@@ -93,10 +111,15 @@ impl Secrets {
                 ));
             }
         }
+        let mut pseudonym_retired = decode_all(&configured.pseudonym_retired, "pseudonym_retired")?;
         if !missing.is_empty() {
             let stored = load_or_create(&data_dir.join("secrets.toml"))?;
             for name in &missing {
-                keys.insert(name, stored[name].clone());
+                keys.insert(name, stored.keys[name].clone());
+            }
+            // The file's retired pseudonym keys go with the file's key.
+            if missing.contains(&"pseudonym") {
+                pseudonym_retired.extend(stored.pseudonym_retired);
             }
         }
         let take = |name: &str| keys.get(name).cloned().expect("every key is set above");
@@ -105,14 +128,49 @@ impl Secrets {
             pseudonym: take("pseudonym"),
             receipt: take("receipt"),
             document: take("document"),
-            document_retired: configured
-                .document_retired
-                .iter()
-                .map(|v| decode(v.trim()).ok_or(SecretsError::Invalid("document_retired")))
-                .collect::<Result<_, _>>()?,
+            document_retired: decode_all(&configured.document_retired, "document_retired")?,
+            pseudonym_retired,
             generated: missing,
         })
     }
+}
+
+/// `guichet secrets rotate --pseudonym`: a new pseudonym key in the
+/// generated file, the one it replaces first among the file's retired
+/// keys; the file is replaced whole, still 0600. A key set in
+/// configuration is refused: it is rotated where it is set. Instances take
+/// the new key when they start again.
+pub fn rotate_pseudonym(
+    configured: &SecretSettings,
+    data_dir: &Path,
+) -> Result<PathBuf, SecretsError> {
+    if configured
+        .pseudonym
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty())
+    {
+        return Err(SecretsError::Configured("pseudonym"));
+    }
+    let path = data_dir.join("secrets.toml");
+    let mut stored = load_or_create(&path)?;
+    let old = stored
+        .keys
+        .insert("pseudonym", random_key())
+        .expect("every key is stored");
+    stored.pseudonym_retired.insert(0, old);
+    write_private(&path, stored.text().as_bytes(), true).map_err(|source| SecretsError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    tracing::info!(path = %path.display(), retired = stored.pseudonym_retired.len(), "rotated the pseudonym key");
+    Ok(path)
+}
+
+fn decode_all(values: &[String], name: &'static str) -> Result<Vec<Key>, SecretsError> {
+    values
+        .iter()
+        .map(|v| decode(v.trim()).ok_or(SecretsError::Invalid(name)))
+        .collect()
 }
 
 fn decode(value: &str) -> Option<Key> {
@@ -126,51 +184,86 @@ fn random_key() -> Key {
     Key(bytes)
 }
 
+/// What the generated file holds: the keys, and the pseudonym keys that
+/// rotations retired (newest first).
+struct Stored {
+    keys: BTreeMap<&'static str, Key>,
+    pseudonym_retired: Vec<Key>,
+}
+
+/// The file as read, before its keys are checked.
+#[derive(Default, serde::Deserialize)]
+struct StoredFile {
+    #[serde(flatten)]
+    keys: BTreeMap<String, String>,
+    #[serde(default)]
+    pseudonym_retired: Vec<String>,
+}
+
+impl Stored {
+    fn text(&self) -> String {
+        let mut text = String::from(
+            "# Generated by guichet on first start. Keep private, keep backed up:\n\
+             # losing `document` makes stored identity documents unreadable.\n",
+        );
+        let encode = |key: &Key| format!("\"{}\"", STANDARD.encode(key.bytes()));
+        for (name, key) in &self.keys {
+            text.push_str(&format!("{name} = {}\n", encode(key)));
+        }
+        if !self.pseudonym_retired.is_empty() {
+            let retired: Vec<String> = self.pseudonym_retired.iter().map(encode).collect();
+            text.push_str(&format!("pseudonym_retired = [{}]\n", retired.join(", ")));
+        }
+        text
+    }
+}
+
 /// Reads the generated keys, creating the file (0600, never overwritten)
 /// with fresh ones — and any one missing from it — when needed.
-fn load_or_create(path: &Path) -> Result<BTreeMap<&'static str, Key>, SecretsError> {
+fn load_or_create(path: &Path) -> Result<Stored, SecretsError> {
     let io = |source| SecretsError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut stored: BTreeMap<&'static str, Key> = BTreeMap::new();
+    let mut stored = Stored {
+        keys: BTreeMap::new(),
+        pseudonym_retired: Vec::new(),
+    };
     if path.exists() {
         let corrupt = |why: String| SecretsError::Corrupt {
             path: path.to_owned(),
             why,
         };
-        let table: BTreeMap<String, String> = config::Config::builder()
+        let file: StoredFile = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| corrupt(e.to_string()))?;
+        let key = |name: &str, v: &str| {
+            decode(v).ok_or_else(|| corrupt(format!("`{name}` is not a {KEY_LEN}-byte base64 key")))
+        };
         for name in NAMES {
-            if let Some(v) = table.get(name) {
-                let key = decode(v).ok_or_else(|| {
-                    corrupt(format!("`{name}` is not a {KEY_LEN}-byte base64 key"))
-                })?;
-                stored.insert(name, key);
+            if let Some(v) = file.keys.get(name) {
+                stored.keys.insert(name, key(name, v)?);
             }
         }
+        stored.pseudonym_retired = file
+            .pseudonym_retired
+            .iter()
+            .map(|v| key("pseudonym_retired", v))
+            .collect::<Result<_, _>>()?;
     }
-    if NAMES.iter().all(|n| stored.contains_key(n)) {
+    if NAMES.iter().all(|n| stored.keys.contains_key(n)) {
         return Ok(stored);
     }
     let replace = path.exists();
     for name in NAMES {
-        stored.entry(name).or_insert_with(random_key);
+        stored.keys.entry(name).or_insert_with(random_key);
     }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io)?;
     }
-    let mut text = String::from(
-        "# Generated by guichet on first start. Keep private, keep backed up:\n\
-         # losing `document` makes stored identity documents unreadable.\n",
-    );
-    for (name, key) in &stored {
-        text.push_str(&format!("{name} = \"{}\"\n", STANDARD.encode(key.bytes())));
-    }
-    match write_private(path, text.as_bytes(), replace) {
+    match write_private(path, stored.text().as_bytes(), replace) {
         Ok(()) => {
             tracing::info!(path = %path.display(), "generated secrets");
             Ok(stored)
@@ -218,15 +311,7 @@ mod tests {
         assert_eq!(a.document, b.document);
         assert_ne!(a.jwt, a.pseudonym);
         assert_eq!(a.generated.len(), 4);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("secrets.toml"))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        assert_eq!(mode(&dir.path().join("secrets.toml")), 0o600);
     }
 
     #[test]
@@ -249,10 +334,73 @@ mod tests {
             pseudonym: Some(key.clone()),
             receipt: Some(key.clone()),
             document: Some(key),
-            document_retired: Vec::new(),
+            ..Default::default()
         };
         let s = Secrets::load(&all, dir.path(), &Environment::Production).unwrap();
         assert!(s.generated.is_empty());
+    }
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn rotating_the_pseudonym_key_retires_the_old_one_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::Development;
+        let none = SecretSettings::default();
+        let before = Secrets::load(&none, dir.path(), &env).unwrap();
+        assert!(before.pseudonym_retired.is_empty());
+
+        let path = rotate_pseudonym(&none, dir.path()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let after = Secrets::load(&none, dir.path(), &env).unwrap();
+        assert_ne!(after.pseudonym, before.pseudonym);
+        assert_eq!(after.pseudonym_retired, vec![before.pseudonym.clone()]);
+        assert_eq!(
+            (&after.jwt, &after.document),
+            (&before.jwt, &before.document)
+        );
+        let keys: Vec<&Key> = after.pseudonym_keys().collect();
+        assert_eq!(keys, vec![&after.pseudonym, &before.pseudonym]);
+
+        rotate_pseudonym(&none, dir.path()).unwrap();
+        let again = Secrets::load(&none, dir.path(), &env).unwrap();
+        assert_eq!(
+            again.pseudonym_retired,
+            vec![after.pseudonym.clone(), before.pseudonym.clone()],
+            "newest first"
+        );
+        assert_eq!(mode(&path), 0o600);
+
+        // Retired keys from configuration count too.
+        let configured = SecretSettings {
+            pseudonym_retired: vec![STANDARD.encode([9u8; KEY_LEN])],
+            ..Default::default()
+        };
+        let s = Secrets::load(&configured, dir.path(), &env).unwrap();
+        assert_eq!(s.pseudonym_retired.len(), 3);
+        assert!(s.pseudonym_retired.contains(&Key([9u8; KEY_LEN])));
+    }
+
+    #[test]
+    fn a_configured_pseudonym_key_is_rotated_where_it_is_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let configured = SecretSettings {
+            pseudonym: Some(STANDARD.encode([3u8; KEY_LEN])),
+            ..Default::default()
+        };
+        let err = rotate_pseudonym(&configured, dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("secrets.pseudonym_retired"),
+            "{err}"
+        );
+        assert!(!dir.path().join("secrets.toml").exists());
+        // A file's retired keys belong to the file's key, not to another.
+        rotate_pseudonym(&SecretSettings::default(), dir.path()).unwrap();
+        let s = Secrets::load(&configured, dir.path(), &Environment::Development).unwrap();
+        assert!(s.pseudonym_retired.is_empty());
     }
 
     #[test]

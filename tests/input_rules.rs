@@ -2,13 +2,17 @@
 //! reversed text into the town hall's letter to an address no one has
 //! confirmed, dates far outside any calendar a town hall keeps, a sign-in
 //! return address with control characters, and the harness's own rule that
-//! a panic of the service fails the test.
+//! a panic of the service fails the test. And keys that can be rotated: an
+//! address listed under the pseudonym key before a rotation stays listed.
 
 mod common;
 mod pages_common;
+#[path = "faults/support.rs"]
+#[allow(dead_code)]
+mod support;
 
 use actix_web::{web, HttpResponse};
-use common::{assert_problem, dpo, get, logs, spawn_app, spawn_app_with, TestApp};
+use common::{assert_problem, dpo, get, logs, spawn_app, spawn_app_with, TestApp, TestDatabase};
 use diesel::prelude::*;
 use guichet::db::schema::{mail_outbox, rights_requests};
 use guichet::tenants::Greeting;
@@ -296,4 +300,146 @@ fn the_harness_fails_a_test_whose_service_panicked() {
     common::assert_no_panic_in(
         r#"{"level":"ERROR","message":"panicked at tests/input_rules.rs:1:5","location":"tests/input_rules.rs:1:5"}"#,
     );
+}
+
+/// Whether `email` is on Val Parisis's suppression list, as `serve` says.
+async fn listed(serve: &support::Serve, token: &str, email: &str) -> bool {
+    let res = reqwest::Client::new()
+        .get(serve.url("/v1/dpo/suppression/check"))
+        .query(&[("email", email)])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["listed"]
+        .as_bool()
+        .unwrap()
+}
+
+/// Submits a request to Val Parisis (no identity document asked); its id.
+async fn submitted(serve: &support::Serve, kind: &str, scope: Option<&str>, email: &str) -> String {
+    let mut body = request("Camille", "Benali");
+    body["kind"] = json!(kind);
+    body["scope"] = json!(scope);
+    body["email"] = json!(email);
+    let res = reqwest::Client::new()
+        .post(serve.url("/v1/tenants/valparisis/requests"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The value of `name = "…"` in the secrets file.
+fn key_in(file: &str, name: &str) -> String {
+    let prefix = format!("{name} = ");
+    let line = file.lines().find(|l| l.starts_with(&prefix)).expect(name);
+    line[prefix.len()..].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_pseudonym_key_still_finds_what_the_old_one_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create(dir.path());
+    let (dpo, address) = ("dpo-rotation@valparisis.fr", "Lettre.Info@example.org");
+    let serve = support::Serve::start(dir.path(), &db.url, &[]).await;
+    support::add_staff(dir.path(), &db.url, "valparisis", dpo);
+    let opposition = submitted(&serve, "opposition", Some("prospection"), address).await;
+    let access = submitted(&serve, "access", None, address).await;
+    let token = support::sign_in(&serve, dpo).await;
+    let res = reqwest::Client::new()
+        .post(serve.url(&format!("/v1/dpo/requests/{opposition}/transitions")))
+        .bearer_auth(&token)
+        .json(&json!({"to": "completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(listed(&serve, &token, address).await);
+    drop(serve);
+
+    let path = dir.path().join("data").join("secrets.toml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let said = support::guichet_ok(
+        dir.path(),
+        &db.url,
+        &["secrets", "rotate", "--pseudonym"],
+        &[],
+    );
+    assert!(said.contains("rotated the pseudonym key"), "{said}");
+    let after = std::fs::read_to_string(&path).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "still private");
+    assert_ne!(key_in(&after, "pseudonym"), key_in(&before, "pseudonym"));
+    assert_eq!(
+        key_in(&after, "pseudonym_retired"),
+        format!("[{}]", key_in(&before, "pseudonym"))
+    );
+    for kept in ["jwt", "receipt", "document"] {
+        assert_eq!(key_in(&after, kept), key_in(&before, kept), "{kept}");
+    }
+
+    // Started again with the new key: what the old one hashed still matches.
+    let serve = support::Serve::start(dir.path(), &db.url, &[]).await;
+    let token = support::sign_in(&serve, dpo).await;
+    assert!(
+        listed(&serve, &token, address).await,
+        "listed before the rotation"
+    );
+    assert!(listed(&serve, &token, "LETTRE.INFO@example.org").await);
+    assert!(!listed(&serve, &token, "quelqu.un@example.org").await);
+    let again = submitted(&serve, "access", None, address).await;
+    let mut conn = support::connect(&db.url);
+    let rows: Vec<(String, Option<String>, Option<String>)> = rights_requests::table
+        .filter(rights_requests::id.eq_any([&access, &again]))
+        .select((
+            rights_requests::id,
+            rights_requests::duplicate_of,
+            rights_requests::email_hash,
+        ))
+        .load(&mut conn)
+        .unwrap();
+    let row = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().clone();
+    assert_eq!(
+        row(&again).1.as_deref(),
+        Some(access.as_str()),
+        "a duplicate"
+    );
+    assert_ne!(row(&again).2, row(&access).2, "kept under the new key");
+}
+
+#[tokio::test]
+async fn the_submission_limits_hold_a_bounded_number_of_addresses() {
+    let app = spawn_app_with(
+        |s| {
+            s.tenants.get_mut("valparisis").unwrap().require_id_document = false;
+            s.requests.submission_limit_keys = 2;
+        },
+        |_| {},
+    )
+    .await;
+    let url = app.url("/v1/tenants/valparisis/requests");
+    let send = |email: &'static str| {
+        let mut body = request("Camille", "Benali");
+        body["email"] = json!(email);
+        app.client.post(&url).json(&body).send()
+    };
+    assert_eq!(send("un@example.org").await.unwrap().status(), 201);
+    assert_eq!(send("deux@example.org").await.unwrap().status(), 201);
+    // Both addresses are still counted: until one is done with, there is
+    // no room, and the limit answers for none (see `KeyedLimit` for the
+    // forgetting itself).
+    let res = send("trois@example.org").await.unwrap();
+    assert_eq!(header(&res, "retry-after"), "60");
+    assert_problem(res, 503, "submissions_busy").await;
+    let res = send("un@example.org").await.unwrap();
+    assert_problem(res, 503, "submissions_busy").await;
+    assert_eq!(recorded(&app).await.0, 2, "nothing more is recorded");
 }

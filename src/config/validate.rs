@@ -100,6 +100,12 @@ impl Settings {
                 "submission rate limits must be at least 1",
             ));
         }
+        if r.submission_limit_keys == 0 {
+            return Err(ConfigError::key(
+                "requests.submission_limit_keys",
+                "must be at least 1",
+            ));
+        }
         if r.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ConfigError::key(
                 "requests.timezone",

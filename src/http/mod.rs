@@ -1,9 +1,11 @@
 //! What every route shares: request ids, logs and metrics per request,
-//! problem+json for every error, panics turned into 500s, body extraction.
+//! problem+json for every error, panics turned into 500s, body extraction,
+//! the client's address and the limits kept per key.
 
 mod body;
 mod client;
 mod extract;
+mod keyed_limit;
 mod middleware;
 mod pagination;
 
@@ -12,5 +14,6 @@ pub use client::{client_ip, limit_key};
 pub use extract::{
     not_blank, parse_json, plain_text, validation_problem, ValidatedJson, ValidatedQuery,
 };
+pub use keyed_limit::{KeyedLimit, Refused};
 pub use middleware::{catch_panic, not_found, observe, problem_fallback, RequestId};
 pub use pagination::{ListResponse, PageQuery, DEFAULT_PAGE_SIZE};

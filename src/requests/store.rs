@@ -224,16 +224,18 @@ pub fn token_hash(token: &str) -> String {
     super::documents::sha256_hex(token.as_bytes())
 }
 
-/// An open request of the same kind from the same address, if any.
+/// An open request of the same kind from the same address, if any: one
+/// whose e-mail pseudonym is any of `email_hashes` (under the current key
+/// or a retired one).
 pub fn open_duplicate(
     conn: &mut DbConnection,
     tenant_id: &str,
-    email_hash: &str,
+    email_hashes: &[String],
     kind: &str,
 ) -> QueryResult<Option<String>> {
     requests::table
         .filter(requests::tenant_id.eq(tenant_id))
-        .filter(requests::email_hash.eq(email_hash))
+        .filter(requests::email_hash.eq_any(email_hashes))
         .filter(requests::kind.eq(kind))
         .filter(requests::is_open.eq(true))
         .order(requests::received_at.asc())
@@ -317,14 +319,15 @@ pub fn suppress(
     Ok(())
 }
 
+/// Whether the address is listed under any of its pseudonyms.
 pub fn is_suppressed(
     conn: &mut DbConnection,
     tenant_id: &str,
-    email_hash: &str,
+    email_hashes: &[String],
 ) -> QueryResult<bool> {
     let n: i64 = suppression_list::table
         .filter(suppression_list::tenant_id.eq(tenant_id))
-        .filter(suppression_list::email_hash.eq(email_hash))
+        .filter(suppression_list::email_hash.eq_any(email_hashes))
         .count()
         .get_result(conn)?;
     Ok(n > 0)

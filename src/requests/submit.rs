@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::Quota;
 use rand::Rng;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -23,8 +23,8 @@ use super::store::{self, DocumentRow, RequestRow};
 use super::{counts, deadline, mail_text, search};
 use crate::app::AppState;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::{client_ip, limit_key};
-use crate::privacy::keyed_hash;
+use crate::http::{client_ip, limit_key, KeyedLimit, Refused};
+use crate::privacy::email_pseudonyms;
 use crate::tenants::Tenant;
 
 pub const FIELDS: &[&str] = &[
@@ -38,15 +38,17 @@ pub const FIELDS: &[&str] = &[
     "grounds",
 ];
 
-/// The submission limits: per client address and per e-mail address.
+/// The submission limits: per client address and per e-mail address,
+/// each holding at most `requests.submission_limit_keys` keys and
+/// forgetting those whose quota is whole again (`KeyedLimit`).
 #[derive(Clone)]
 pub struct SubmissionLimiter {
-    per_ip: Arc<DefaultKeyedRateLimiter<IpAddr>>,
-    per_email: Arc<DefaultKeyedRateLimiter<String>>,
+    per_ip: Arc<KeyedLimit<IpAddr>>,
+    per_email: Arc<KeyedLimit<String>>,
 }
 
 impl SubmissionLimiter {
-    pub fn new(per_ip_per_hour: u32, per_email_per_day: u32) -> Self {
+    pub fn new(per_ip_per_hour: u32, per_email_per_day: u32, max_keys: usize) -> Self {
         let per = |n: u32, period: std::time::Duration| {
             let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
             Quota::with_period(period / n.get())
@@ -54,40 +56,42 @@ impl SubmissionLimiter {
                 .allow_burst(n)
         };
         Self {
-            per_ip: Arc::new(RateLimiter::keyed(per(
-                per_ip_per_hour,
-                std::time::Duration::from_secs(3600),
-            ))),
-            per_email: Arc::new(RateLimiter::keyed(per(
-                per_email_per_day,
-                std::time::Duration::from_secs(86_400),
-            ))),
+            per_ip: Arc::new(KeyedLimit::new(
+                per(per_ip_per_hour, std::time::Duration::from_secs(3600)),
+                max_keys,
+            )),
+            per_email: Arc::new(KeyedLimit::new(
+                per(per_email_per_day, std::time::Duration::from_secs(86_400)),
+                max_keys,
+            )),
         }
     }
 
-    fn refuse(
-        not_until: governor::NotUntil<governor::clock::QuantaInstant>,
-        what: &str,
-    ) -> ApiError {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
-        ApiError::too_many_requests(
-            wait.as_secs() + 1,
-            format!("Too many requests from this {what}; try again later."),
-        )
+    fn refuse(refused: Refused, what: &str) -> ApiError {
+        match refused {
+            Refused::Wait(wait) => ApiError::too_many_requests(
+                wait.as_secs() + 1,
+                format!("Too many requests from this {what}; try again later."),
+            ),
+            Refused::Full => ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "submissions_busy",
+                "Too many senders are being counted at once; try again in a minute.",
+            )
+            .with_header("retry-after", "60"),
+        }
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
         self.per_ip
-            .check_key(&limit_key(ip))
-            .map_err(|n| Self::refuse(n, "address"))
+            .check(&limit_key(ip))
+            .map_err(|r| Self::refuse(r, "address"))
     }
 
     pub fn check_email(&self, email_hash: &str) -> Result<(), ApiError> {
         self.per_email
-            .check_key(&email_hash.to_owned())
-            .map_err(|n| Self::refuse(n, "e-mail address"))
+            .check(&email_hash.to_owned())
+            .map_err(|r| Self::refuse(r, "e-mail address"))
     }
 }
 
@@ -334,7 +338,7 @@ pub async fn seal_documents(
         (status = 422, description = "Invalid fields, or the identity document the tenant requires is missing.", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many submissions from this address or e-mail.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many documents being received at once (`uploads_busy`), or too many senders being counted at once (`submissions_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn submit(
@@ -374,7 +378,15 @@ pub async fn accept(
             "a copy of an identity document (PDF, JPEG or PNG) is required",
         ));
     }
-    let email_hash = keyed_hash(&state.secrets.pseudonym, "email", form.email.as_bytes());
+    // Kept under the current key; an earlier request of the same address
+    // may be under a retired one.
+    let email_hashes = Arc::new(email_pseudonyms(
+        state.secrets.pseudonym_keys(),
+        &form.email,
+    ));
+    let email_hash = email_hashes[0].clone();
+    // In memory, keyed under the current key, which changes only with a
+    // restart, which empties it.
     state.submission_limits.check_email(&email_hash)?;
 
     let now = state.clock.now();
@@ -413,11 +425,12 @@ pub async fn accept(
     let mut attempt = 0;
     let (row, token) = loop {
         attempt += 1;
-        let (state2, tenant2, row, documents) = (
+        let (state2, tenant2, row, documents, email_hashes) = (
             state.clone(),
             tenant.clone(),
             row.clone(),
             documents.clone(),
+            email_hashes.clone(),
         );
         let result = state
             .db
@@ -436,12 +449,8 @@ pub async fn accept(
                         row.last_name.as_deref(),
                         row.email.as_deref(),
                     ));
-                    row.duplicate_of = store::open_duplicate(
-                        conn,
-                        &row.tenant_id,
-                        row.email_hash.as_deref().unwrap_or(""),
-                        &row.kind,
-                    )?;
+                    row.duplicate_of =
+                        store::open_duplicate(conn, &row.tenant_id, &email_hashes, &row.kind)?;
                     store::insert(conn, &row)?;
                     if let Some(text) = &row.search_text {
                         search::index(conn, &row.id, text)?;

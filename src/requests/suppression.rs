@@ -1,6 +1,7 @@
 //! The tenant's suppression list, as its newsletter tools ask it: is this
 //! address one that objected to prospection? Only a keyed hash of the
-//! address is kept and compared.
+//! address is kept and compared, under the pseudonym key and each retired
+//! one: a rotation forgets no one.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use validator::ValidateEmail;
 use super::store;
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
-use crate::privacy::keyed_hash;
+use crate::privacy::email_pseudonyms;
 use crate::staff::Staff;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,10 +61,10 @@ pub async fn suppression_check(
     if !email.validate_email() {
         return Err(ApiError::field("email", "must be an e-mail address"));
     }
-    let hash = keyed_hash(&state.secrets.pseudonym, "email", email.as_bytes());
+    let hashes = email_pseudonyms(state.secrets.pseudonym_keys(), &email);
     let listed = state
         .db
-        .run(move |conn| Ok(store::is_suppressed(conn, &tenant_id, &hash)?))
+        .run(move |conn| Ok(store::is_suppressed(conn, &tenant_id, &hashes)?))
         .await?;
     Ok(HttpResponse::Ok().json(SuppressionAnswer { listed }))
 }

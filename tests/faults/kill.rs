@@ -14,7 +14,7 @@ use guichet::db::schema::{retention_runs, rights_requests};
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
-use super::common::{TestDatabase, PASSWORD};
+use super::common::TestDatabase;
 use super::support::{self, assert_no_half_request, connect, guichet_ok, pdf, Serve, PDF_HEAD};
 use crate::common::seed;
 
@@ -120,53 +120,6 @@ async fn documents_of(serve: &Serve, token: &str, request: &str) -> Vec<Vec<u8>>
     out
 }
 
-async fn sign_in(serve: &Serve) -> String {
-    let res = reqwest::Client::new()
-        .post(serve.url("/v1/auth/login"))
-        .json(&json!({"email": DPO, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
-
-fn add_dpo(dir: &std::path::Path, url: &str) {
-    let mut child = support::guichet(
-        dir,
-        url,
-        &[
-            "users",
-            "add",
-            "--tenant",
-            "sevres",
-            "--email",
-            DPO,
-            "--role",
-            "dpo",
-            "--password-stdin",
-        ],
-        &[],
-    )
-    .stdin(std::process::Stdio::piped())
-    .spawn()
-    .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    super::common::assert_no_panic_in(&String::from_utf8_lossy(&out.stderr));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_killed_mid_upload_keeps_every_acknowledged_request_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -251,9 +204,9 @@ async fn serve_killed_mid_upload_keeps_every_acknowledged_request_whole() {
 
     // Restarted: the documents read back, the next submission and the
     // next sweep complete.
-    add_dpo(dir.path(), &db.url);
+    support::add_staff(dir.path(), &db.url, "sevres", DPO);
     let serve = Serve::start(dir.path(), &db.url, &SERVE).await;
-    let token = sign_in(&serve).await;
+    let token = support::sign_in(&serve, DPO).await;
     assert_eq!(
         documents_of(&serve, &token, &before).await,
         [pdf(MIB, b'b'), pdf(MIB / 2, b'c')]

@@ -178,6 +178,51 @@ impl Drop for Serve {
     }
 }
 
+/// A DPO of `tenant` with the harness's password, added by
+/// `guichet users add` as an operator does.
+pub fn add_staff(dir: &Path, url: &str, tenant: &str, email: &str) {
+    use std::io::Write;
+    let args = [
+        "users",
+        "add",
+        "--tenant",
+        tenant,
+        "--email",
+        email,
+        "--role",
+        "dpo",
+        "--password-stdin",
+    ];
+    let mut child = guichet(dir, url, &args, &[])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let password = format!("{}\n", super::common::PASSWORD);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    super::common::assert_no_panic_in(&err);
+}
+
+/// Signs `email` in with the harness's password; returns the bearer token.
+pub async fn sign_in(serve: &Serve, email: &str) -> String {
+    let res = reqwest::Client::new()
+        .post(serve.url("/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": super::common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
 /// One connection to the test's database, outside any service.
 pub fn connect(url: &str) -> DbConnection {
     let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
