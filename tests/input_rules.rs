@@ -3,7 +3,8 @@
 //! confirmed, dates far outside any calendar a town hall keeps, a sign-in
 //! return address with control characters, and the harness's own rule that
 //! a panic of the service fails the test. And keys that can be rotated: an
-//! address listed under the pseudonym key before a rotation stays listed.
+//! address listed, or locked, under the pseudonym key before a rotation
+//! stays so.
 
 mod common;
 mod pages_common;
@@ -336,6 +337,18 @@ async fn submitted(serve: &support::Serve, kind: &str, scope: Option<&str>, emai
         .to_owned()
 }
 
+/// The status of a sign-in with `email` and `password` on `serve`.
+async fn sign_in_status(serve: &support::Serve, email: &str, password: &str) -> u16 {
+    reqwest::Client::new()
+        .post(serve.url("/v1/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// The value of `name = "…"` in the secrets file.
 fn key_in(file: &str, name: &str) -> String {
     let prefix = format!("{name} = ");
@@ -362,6 +375,13 @@ async fn a_rotated_pseudonym_key_still_finds_what_the_old_one_hashed() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(listed(&serve, &token, address).await);
+    // An address locked by wrong passwords (sign-in locks are keyed by the
+    // pseudonym of the address, too).
+    let locked = "inconnu@valparisis.fr";
+    for _ in 0..5 {
+        assert_eq!(sign_in_status(&serve, locked, "pas le bon").await, 401);
+    }
+    assert_eq!(sign_in_status(&serve, locked, "pas le bon").await, 429);
     drop(serve);
 
     let path = dir.path().join("data").join("secrets.toml");
@@ -395,6 +415,11 @@ async fn a_rotated_pseudonym_key_still_finds_what_the_old_one_hashed() {
     );
     assert!(listed(&serve, &token, "LETTRE.INFO@example.org").await);
     assert!(!listed(&serve, &token, "quelqu.un@example.org").await);
+    assert_eq!(
+        sign_in_status(&serve, locked, "pas le bon").await,
+        429,
+        "still locked"
+    );
     let again = submitted(&serve, "access", None, address).await;
     let mut conn = support::connect(&db.url);
     let rows: Vec<(String, Option<String>, Option<String>)> = rights_requests::table

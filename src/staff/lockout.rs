@@ -4,7 +4,8 @@
 //!
 //! Attempts are keyed by a keyed pseudonym of the typed address, lower-cased,
 //! whether or not an account has it: real and unknown addresses take the
-//! same path and get the same answers. Before its password is checked, an
+//! same path and get the same answers. A row keyed under a retired
+//! pseudonym key moves to the current key at the address's next attempt. Before its password is checked, an
 //! attempt is admitted in one transaction on its row (`FOR UPDATE` on
 //! PostgreSQL, `BEGIN IMMEDIATE` on SQLite), and takes a slot only while
 //! the failures counted plus the attempts in flight stay below the
@@ -39,6 +40,45 @@ pub fn key_of(pseudonym_key: &Key, email: &str) -> String {
         "login-email",
         normalise_email(email).as_bytes(),
     )
+}
+
+/// The rows `email` may have: under the pseudonym key, then under each
+/// retired one (rows written before a rotation).
+pub fn keys_of<'k>(pseudonym_keys: impl IntoIterator<Item = &'k Key>, email: &str) -> Vec<String> {
+    pseudonym_keys
+        .into_iter()
+        .map(|k| key_of(k, email))
+        .collect()
+}
+
+/// Moves the row of a retired key to `key`, when `key` has none: a lock
+/// set before the pseudonym key was rotated still holds. Should an attempt
+/// write `key`'s row first, it wins (the move is undone, in a savepoint),
+/// and the retired row is forgotten in time.
+fn carry_over(conn: &mut DbConnection, key: &str, retired: &[String]) -> QueryResult<()> {
+    if retired.is_empty() || locks::table.find(key).count().get_result::<i64>(conn)? > 0 {
+        return Ok(());
+    }
+    let found: Vec<String> = locks::table
+        .filter(locks::lock_key.eq_any(retired))
+        .select(locks::lock_key)
+        .load(conn)?;
+    // The newest retired key first, as `keys_of` gives them.
+    let Some(from) = retired.iter().find(|k| found.contains(k)) else {
+        return Ok(());
+    };
+    let moved = conn.transaction(|conn| {
+        diesel::update(locks::table.find(from))
+            .set(locks::lock_key.eq(key))
+            .execute(conn)
+    });
+    match moved {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(()),
+        other => other.map(|_| ()),
+    }
 }
 
 /// The sign-in settings, as this module uses them.
@@ -199,7 +239,22 @@ pub fn admit(
     now: NaiveDateTime,
     p: &Policy,
 ) -> Result<Admission, ApiError> {
+    admit_carrying(conn, key, &[], account_id, link, now, p)
+}
+
+/// [`admit`], after moving to `key` the row the address has under a
+/// `retired` key (`keys_of`), if `key` has none yet.
+pub fn admit_carrying(
+    conn: &mut DbConnection,
+    key: &str,
+    retired: &[String],
+    account_id: Option<&str>,
+    link: Option<&str>,
+    now: NaiveDateTime,
+    p: &Policy,
+) -> Result<Admission, ApiError> {
     let (admission, created) = write_transaction(conn, |conn| {
+        carry_over(conn, key, retired)?;
         let fresh = Lock::fresh(key, now, p);
         let mut created = insert(conn, &fresh)?;
         let mut row = match locked_row(conn, key)? {

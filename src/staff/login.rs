@@ -193,15 +193,19 @@ pub async fn sign_in(
     // Real and unknown addresses go through the same lock, so that they
     // get the same answers.
     let policy = lockout::Policy::new(auth);
-    let key = lockout::key_of(&state.secrets.pseudonym, &email);
+    // Keyed under the pseudonym key; a row written under a retired one
+    // is carried over, so that a rotation lifts no lock.
+    let mut keys = lockout::keys_of(state.secrets.pseudonym_keys(), &email);
+    let key = keys.remove(0);
     let account_id = account.as_ref().map(|r| r.id.clone());
     let link = unlock_token.filter(|t| lockout::is_link_token(t));
     let admission = state
         .db
         .run(move |conn| {
-            lockout::admit(
+            lockout::admit_carrying(
                 conn,
                 &key,
+                &keys,
                 account_id.as_deref(),
                 link.as_deref(),
                 now.naive_utc(),
