@@ -73,9 +73,9 @@ pub fn record(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Entries at or after this instant (RFC 3339).
+    /// Entries at or after this instant (RFC 3339, from 2000 to 2199).
     pub from: Option<DateTime<Utc>>,
-    /// Entries before this instant (RFC 3339).
+    /// Entries before this instant (RFC 3339, from 2000 to 2199).
     pub to: Option<DateTime<Utc>>,
     /// A kind (`login.failure`) or a family of kinds (`login`).
     #[param(max_length = 64, pattern = "^[a-z_.]{1,64}$")]

@@ -165,15 +165,15 @@ async fn letters_open_with_madame_monsieur_unless_the_tenant_greets_by_first_nam
     assert!(ack.starts_with("Bonjour Zoé,\n"), "{ack}");
 }
 
-/// Days no statistics can hold, each with the parameter that carries it:
-/// the ends of chrono's calendar (arithmetic on them overflows), years
-/// chrono cannot represent, days before the service's first day and after
-/// its last, and days that do not exist.
+/// Days no statistics can hold (as a query string writes them), each with
+/// the parameter that carries it: the ends of chrono's calendar (arithmetic
+/// on them overflows), years chrono cannot represent, days before the
+/// service's first day and after its last, and days that do not exist.
 const FAR_DAYS: &[(&str, &str)] = &[
     ("from", "-262143-01-01"),
     ("to", "-262143-01-01"),
-    ("to", "+262142-12-31"),
-    ("to", "+262143-12-31"),
+    ("to", "%2B262142-12-31"),
+    ("to", "%2B262143-12-31"),
     ("from", "9999999-01-01"),
     ("from", "1999-12-31"),
     ("to", "2200-01-01"),
@@ -183,7 +183,7 @@ const FAR_DAYS: &[(&str, &str)] = &[
 ];
 
 #[tokio::test]
-async fn far_dates_on_the_statistics_and_the_export_answer_422() {
+async fn far_dates_on_the_statistics_the_export_and_the_audit_log_answer_422() {
     let app = spawn_app().await;
     let token = dpo(&app, "sevres", "dpo-dates@ville-sevres.fr").await;
     for route in ["/v1/dpo/consents/stats", "/v1/dpo/consents/export"] {
@@ -200,6 +200,17 @@ async fn far_dates_on_the_statistics_and_the_export_answer_422() {
             let res = get(&app, &token, &format!("{route}?{range}")).await;
             assert_eq!(res.status(), 200, "{route}?{range}");
         }
+    }
+    // The audit log's instants: the same years.
+    for (param, at) in [
+        ("from", "%2B262142-12-31T00:00:00Z"),
+        ("to", "-262143-01-01T00:00:00Z"),
+        ("from", "1999-12-31T23:59:59Z"),
+        ("to", "2200-01-01T00:00:00Z"),
+    ] {
+        let res = get(&app, &token, &format!("/v1/dpo/audit?{param}={at}")).await;
+        let body = assert_problem(res, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], param, "{at}: {body}");
     }
 }
 

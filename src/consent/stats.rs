@@ -12,18 +12,8 @@ use super::events;
 use super::store::{Cursor, EventRow};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
+use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
 use crate::staff::Staff;
-
-/// The first day a range may name: nothing was recorded before.
-pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
-    Some(d) => d,
-    None => NaiveDate::MIN,
-};
-/// The last day a range may name.
-pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2199, 12, 31) {
-    Some(d) => d,
-    None => NaiveDate::MAX,
-};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -39,42 +29,6 @@ pub struct RangeQuery {
     /// Admins only: one tenant (slug); default every tenant.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
-}
-
-/// A day of a range as the query gives it: absent (or blank), or a
-/// `YYYY-MM-DD` date between [`FIRST_DAY`] and [`LAST_DAY`], so that any
-/// arithmetic on it stays far from the ends of the calendar. Text that is
-/// no date at all is a malformed query (400); a date of another shape, of
-/// another era or that does not exist is refused by name (422).
-pub fn parse_day(field: &str, raw: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
-    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(None);
-    };
-    let numbers: Vec<&str> = raw
-        .strip_prefix(['+', '-'])
-        .unwrap_or(raw)
-        .split('-')
-        .collect();
-    let date_like = numbers.len() == 3
-        && numbers
-            .iter()
-            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if !date_like {
-        return Err(ApiError::bad_request(format!(
-            "`{field}` must be a date YYYY-MM-DD."
-        )));
-    }
-    let day = (raw.len() == 10)
-        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-        .flatten()
-        .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d));
-    match day {
-        Some(d) => Ok(Some(d)),
-        None => Err(ApiError::field(
-            field,
-            format!("must be a day YYYY-MM-DD between {FIRST_DAY} and {LAST_DAY}"),
-        )),
-    }
 }
 
 impl RangeQuery {

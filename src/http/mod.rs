@@ -4,6 +4,7 @@
 
 mod body;
 mod client;
+mod days;
 mod extract;
 mod keyed_limit;
 mod middleware;
@@ -11,6 +12,7 @@ mod pagination;
 
 pub use body::bound_body;
 pub use client::{client_ip, limit_key};
+pub use days::{check_instant, parse_day, FIRST_DAY, LAST_DAY};
 pub use extract::{
     not_blank, parse_json, plain_text, validation_problem, ValidatedJson, ValidatedQuery,
 };

@@ -7,7 +7,7 @@ use super::auth::Staff;
 use crate::app::AppState;
 use crate::audit::{self, AuditItem, AuditQuery, Filter};
 use crate::error::{ApiError, Problem};
-use crate::http::{ListResponse, PageQuery};
+use crate::http::{check_instant, ListResponse, PageQuery};
 
 /// Lists connections and staff actions, newest first.
 #[utoipa::path(
@@ -21,7 +21,7 @@ use crate::http::{ListResponse, PageQuery};
         (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter or paging.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter or paging, or an instant outside 2000-01-01 to 2199-12-31.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
@@ -47,6 +47,8 @@ pub async fn list(
             ));
         }
     }
+    check_instant("from", q.from)?;
+    check_instant("to", q.to)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if from > to {
             return Err(ApiError::field("from", "must not be after `to`"));

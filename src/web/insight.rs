@@ -17,9 +17,9 @@ use super::session::Session;
 use super::{page, PageError};
 use crate::app::AppState;
 use crate::audit::{self, Filter};
-use crate::consent::stats::{parse_day, RangeQuery, FIRST_DAY, LAST_DAY};
+use crate::consent::stats::RangeQuery;
 use crate::error::ApiError;
-use crate::http::PageQuery;
+use crate::http::{parse_day, PageQuery, FIRST_DAY, LAST_DAY};
 use crate::staff::Staff;
 use crate::tenants::Locale;
 
