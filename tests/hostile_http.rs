@@ -170,11 +170,13 @@ fn submission(doc_len: usize) -> (String, Vec<u8>, Vec<u8>) {
 struct RawClient(std::net::TcpStream);
 
 impl RawClient {
-    fn open(app: &TestApp, path: &str, content_type: &str, length: usize) -> Self {
+    /// `framing`: the body's length (`content-length: N`) or
+    /// `transfer-encoding: chunked`, and any other header.
+    fn open(app: &TestApp, path: &str, content_type: &str, framing: &str) -> Self {
         use std::io::Write;
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", app.port)).unwrap();
         let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: {content_type}\r\ncontent-length: {length}\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: {content_type}\r\n{framing}\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).unwrap();
         Self(stream)
@@ -222,7 +224,7 @@ async fn assert_timed_out(client: RawClient, started: std::time::Instant) {
         .answer(bound)
         .await
         .expect("an answer before the bound");
-    assert!(started.elapsed() < bound, "{:?}", started.elapsed());
+    assert!(started.elapsed() < bound, "{:?}: {text}", started.elapsed());
     assert_eq!(status, 408, "{text}");
     assert!(text.contains("application/problem+json"), "{text}");
     assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
@@ -253,13 +255,21 @@ async fn a_body_that_stops_arriving_is_answered_408_on_json_and_multipart_routes
     for (path, content_type, start) in cases {
         let started = std::time::Instant::now();
         // Declared a little longer than what is sent (JSON bodies are small).
-        let mut client = RawClient::open(&app, path, content_type, start.len() + 200);
+        let length = format!("content-length: {}", start.len() + 200);
+        let mut client = RawClient::open(&app, path, content_type, &length);
         client.send(start).unwrap();
         assert_timed_out(client, started).await;
     }
     // Nothing at all after the head.
     let started = std::time::Instant::now();
-    let client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, form.len());
+    let length = format!("content-length: {}", form.len());
+    let client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, &length);
+    assert_timed_out(client, started).await;
+    // A chunked body, which the server would otherwise wait to drain.
+    let started = std::time::Instant::now();
+    let chunked = "transfer-encoding: chunked";
+    let mut client = RawClient::open(&app, "/v1/auth/login", "application/json", chunked);
+    client.send(b"5\r\n{\"ema\r\n").unwrap();
     assert_timed_out(client, started).await;
 }
 
@@ -268,7 +278,8 @@ async fn a_body_that_trickles_in_is_cut_at_the_whole_body_bound() {
     let app = short_body_timeouts().await;
     let (multipart, form, _) = submission(200_000);
     let started = std::time::Instant::now();
-    let mut client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, form.len());
+    let length = format!("content-length: {}", form.len());
+    let mut client = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, &length);
     // A byte every 300 ms: never idle for a second, never done either.
     let mut sent = 0;
     while started.elapsed() < std::time::Duration::from_secs(5)
@@ -286,7 +297,8 @@ async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
     let app = spawn_app_with(|s| s.requests.upload_memory_bytes = 1 << 20, |_| {}).await;
     // One form of 900 KiB on its way, slowly: its length is reserved.
     let (multipart, held, document) = submission(900 * 1024);
-    let mut slow = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, held.len());
+    let framing = format!("content-length: {}\r\nconnection: close", held.len());
+    let mut slow = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, &framing);
     slow.send(&held[..1000]).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while app.state.uploads.in_use() < held.len() {

@@ -5,14 +5,15 @@
 //! bounds only the head; without this, a client that sends a head and part
 //! of a body holds a request (and what it has read so far) for ever.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BodySize, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::http::{ConnectionType, StatusCode};
@@ -30,7 +31,7 @@ use crate::error::ApiError;
 pub async fn bound_body<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
-) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+) -> Result<ServiceResponse<EitherBody<B, Closing>>, Error> {
     let limits = req.app_data::<web::Data<AppState>>().map(|s| {
         let server = &s.settings.server;
         (
@@ -43,11 +44,11 @@ pub async fn bound_body<B: MessageBody + 'static>(
         req.set_payload(payload);
         return Ok(next.call(req).await?.map_into_left_body());
     };
-    let expired = Rc::new(Cell::new(false));
+    let expired = Rc::new(RefCell::new(None));
     let now = Instant::now();
     req.set_payload(Payload::Stream {
         payload: Box::pin(Bounded {
-            inner: payload,
+            inner: Some(payload),
             idle,
             last: now,
             deadline: now + whole,
@@ -56,9 +57,9 @@ pub async fn bound_body<B: MessageBody + 'static>(
         }),
     });
     let res = next.call(req).await?;
-    if !expired.get() {
+    let Some(unread) = expired.borrow_mut().take() else {
         return Ok(res.map_into_left_body());
-    }
+    };
     let (req, _) = res.into_parts();
     let mut answer = ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
@@ -71,25 +72,57 @@ pub async fn bound_body<B: MessageBody + 'static>(
     )
     .error_response();
     answer.head_mut().set_connection_type(ConnectionType::Close);
+    let answer = answer.map_body(|_, text| {
+        let text = text.try_into_bytes().unwrap_or_default();
+        Closing {
+            len: text.len() as u64,
+            text: Some(text),
+            _unread: unread,
+        }
+    });
     Ok(ServiceResponse::new(req, answer).map_into_right_body())
 }
 
+/// The 408's text, and the rest of the request's body, held until the text
+/// is sent: the server then closes the connection, where it would wait to
+/// drain a chunked body nobody reads any more (which may never end).
+pub struct Closing {
+    len: u64,
+    text: Option<Bytes>,
+    _unread: Payload,
+}
+
+impl MessageBody for Closing {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.len)
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Infallible>>> {
+        Poll::Ready(self.text.take().map(Ok))
+    }
+}
+
 /// A body that ends in an error when no byte came for `idle`, or at
-/// `deadline`.
+/// `deadline`; it then hands what is left of it to `expired`.
 struct Bounded {
-    inner: Payload,
+    inner: Option<Payload>,
     idle: Duration,
     /// When the last bytes came (or the head, before any).
     last: Instant,
     deadline: Instant,
     /// Armed only once the body makes the reader wait.
     timer: Option<Pin<Box<Sleep>>>,
-    expired: Rc<Cell<bool>>,
+    expired: Rc<RefCell<Option<Payload>>>,
 }
 
 impl Bounded {
     fn expire(&mut self) -> Poll<Option<Result<Bytes, PayloadError>>> {
-        self.expired.set(true);
+        *self.expired.borrow_mut() = self.inner.take();
         Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             "the request body did not arrive in time",
@@ -101,10 +134,10 @@ impl Stream for Bounded {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.expired.get() {
+        let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
-        }
-        match self.inner.poll_next_unpin(cx) {
+        };
+        match inner.poll_next_unpin(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 let now = Instant::now();
                 if now >= self.deadline {
