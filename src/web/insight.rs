@@ -54,7 +54,9 @@ async fn stats(
     // A day outside the years the statistics can hold is refused (422),
     // as the JSON API refuses it; a range that is merely too long or
     // backwards is replaced by the default one, with a note.
-    let day = |name: &str| parse_day(name, q.get(name).map(String::as_str)).page(lang);
+    // A field the form left empty is no day given.
+    let given = |name: &str| q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let day = |name: &str| parse_day(name, given(name)).page(lang);
     let (to, from) = (day("to")?, day("from")?);
     let today = state.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
     let default_from = |to: NaiveDate| (to - Duration::days(STATS_DEFAULT_DAYS - 1)).max(FIRST_DAY);
