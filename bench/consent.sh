@@ -103,5 +103,5 @@ if [[ "${1:-}" == "--record" ]]; then
     echo "target on PostgreSQL = pgbench single-row INSERT commits/s (64 clients, same run); on SQLite 15 000/s."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi

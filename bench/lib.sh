@@ -62,3 +62,17 @@ sqlite_consents() {
   done
   echo "$n"
 }
+
+# Records a result section read from standard input in bench/RESULTS.md,
+# above the earlier ones (the file keeps its latest figures first).
+record_results() {
+  python3 -c '
+import sys
+path = "bench/RESULTS.md"
+text = open(path, encoding="utf-8").read()
+entry = sys.stdin.read().strip("\n") + "\n\n"
+at = text.find("\n## ")
+at = len(text) if at < 0 else at + 1
+open(path, "w", encoding="utf-8").write(text[:at] + entry + text[at:])
+'
+}

@@ -65,5 +65,5 @@ if [[ "${1:-}" == "--record" ]]; then
     echo "\`bench/login_flood.sh\`: 50 connections signing in (argon2id, 19 MiB, t=2) while 4 connections probe for ${PROBE_SECS:-10} s."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi

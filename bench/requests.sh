@@ -93,5 +93,5 @@ if [[ "${1:-}" == "--record" ]]; then
     echo "\`bench/requests.sh\`; target: queue p99 <= 20 ms, submissions >= 50/s."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi

@@ -153,5 +153,5 @@ if [[ "${1:-}" == "--record" ]]; then
     echo "while wrk (2 threads, $CONNS connections) records consents; baseline = the same load without a sweep, same run."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi

@@ -192,6 +192,6 @@ if [[ -z "${NO_RECORD:-}" ]]; then
     echo "\`bench/soak.sh\`: wrk, 2 threads, $CONNS connections, ${DELAY_MS} ms between two requests of a connection; mix: 50 % consents recorded, 25 % read back, 2 % submissions with a $(( ${DOC_BYTES:-32768} / 1024 )) KiB PDF, 13 % queue pages (one in five a search by the reference of a request submitted in the run), 7 % requests, 3 % statistics; sweeps every 30 s inside the service and \`guichet purge\` every ${PURGE_EVERY} s after $EXPIRED_BATCH expired consents were added; consent cache of $CACHE_ENTRIES subjects. RSS: mean of the first minute after a ${WARMUP} s warm-up against the mean of the last minute (target < 10 %)."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi
 exit "$failed"

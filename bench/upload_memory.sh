@@ -144,5 +144,5 @@ if [[ "${1:-}" == "--record" ]]; then
     echo "baseline = the same burst with the upload memory budget lifted, same build, same run. Acceptance: peak <= idle + 150 MiB."
     echo
     echo "$table"
-  } >>bench/RESULTS.md
+  } | record_results
 fi
