@@ -1,4 +1,4 @@
-# Shared by the bench scripts: build, start a release server on a private
+# Shared by the bench scripts: build (profile `dist`), start a server on a private
 # data folder, read wrk's figures.
 
 bench_setup() {
@@ -8,8 +8,9 @@ bench_setup() {
   if [[ -n ${BENCH_BIN:-} ]]; then
     BIN=$BENCH_BIN
   else
-    cargo build --release -q
-    BIN="$PWD/target/release/guichet"
+    # The profile that ships: fat LTO, one codegen unit (Cargo.toml).
+    cargo build --profile dist -q
+    BIN="$PWD/target/dist/guichet"
   fi
   WORK=$(mktemp -d)
   PORT=${BENCH_PORT:-18080}
