@@ -106,10 +106,6 @@ impl ConsentFiles {
         Some(files)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn tenant_dir(&self, tenant_id: &str) -> QueryResult<PathBuf> {
         let safe = !tenant_id.is_empty()
             && tenant_id

@@ -176,17 +176,6 @@ pub fn latest(
     }
 }
 
-/// The subject's consent in force at `now`: its latest event, if that is a
-/// consent that has not expired.
-pub fn current(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    subject_id: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<EventRow>> {
-    Ok(latest(conn, tenant_id, subject_id)?.filter(|e| in_force(e, now)))
-}
-
 /// The subject's events, oldest first (at most `limit`).
 pub fn history(
     conn: &mut DbConnection,

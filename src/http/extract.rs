@@ -17,10 +17,6 @@ use crate::error::{ApiError, FieldError};
 #[derive(Debug)]
 pub struct ValidatedJson<T>(pub T);
 
-/// A query string, parsed then validated.
-#[derive(Debug)]
-pub struct ValidatedQuery<T>(pub T);
-
 fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req
         .headers()
@@ -106,24 +102,6 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),
-    }
-}
-
-impl<T> FromRequest for ValidatedQuery<T>
-where
-    T: DeserializeOwned + Validate + 'static,
-{
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = serde_urlencoded::from_str::<T>(req.query_string())
-            .map_err(|e| ApiError::field("query", e.to_string()))
-            .and_then(|v| {
-                v.validate().map_err(validation_problem)?;
-                Ok(ValidatedQuery(v))
-            });
-        std::future::ready(parsed)
     }
 }
 
