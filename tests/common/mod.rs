@@ -462,6 +462,49 @@ pub fn guichet_cli(
     child.wait_with_output().unwrap()
 }
 
+/// The SMTP server's one package, aiosmtpd: the machine's own when it has
+/// it, otherwise installed once with pip into the target folder, so that
+/// `cargo test` needs nothing installed by hand.
+fn aiosmtpd_path() -> Option<std::path::PathBuf> {
+    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let has = |pythonpath: Option<&std::path::Path>| {
+            let mut c = std::process::Command::new("python3");
+            if let Some(p) = pythonpath {
+                c.env("PYTHONPATH", p);
+            }
+            c.args(["-c", "import aiosmtpd"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if has(None) {
+            return None;
+        }
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-aiosmtpd");
+        if !has(Some(&dir)) {
+            // Installed beside, then renamed: test binaries that start
+            // together never see half a package.
+            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+            let installed = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&partial)
+                .arg("aiosmtpd==1.4.6")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                installed,
+                "pip install aiosmtpd (for the tests' SMTP server)"
+            );
+            if std::fs::rename(&partial, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&partial);
+            }
+        }
+        Some(dir)
+    })
+    .clone()
+}
+
 /// A real SMTP server (aiosmtpd) in a process of its own, which a test can
 /// stop and start again on the same port.
 pub struct SmtpServer {
@@ -500,13 +543,17 @@ impl SmtpServer {
     fn try_resume(&mut self) -> bool {
         use std::io::BufRead;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
-        let mut child = std::process::Command::new("python3")
+        let mut command = std::process::Command::new("python3");
+        if let Some(dir) = aiosmtpd_path() {
+            command.env("PYTHONPATH", dir);
+        }
+        let mut child = command
             .arg(script)
             .arg(self.port.to_string())
             .arg(self.dir.path())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+            .expect("python3");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
