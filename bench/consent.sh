@@ -22,12 +22,7 @@ verdicts=()
 
 run_backend() {
   local backend=$1
-  if [[ $backend == postgres ]]; then
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
-    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
-  else
-    unset BENCH_DATABASE_URL
-  fi
+  bench_database "$backend"
   bench_setup
   export GUICHET__DATABASE__POOL_SIZE=32
   # The current consents kept in memory, sized for the run's 50 000 visitors

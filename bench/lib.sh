@@ -1,6 +1,17 @@
 # Shared by the bench scripts: build (profile `dist`), start a server on a private
 # data folder, read wrk's figures.
 
+# A fresh database for BACKEND (postgres: $PG_DB on $PG_ADMIN, dropped and
+# created again; sqlite: the file bench_setup makes).
+bench_database() {
+  if [[ $1 == postgres ]]; then
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
+    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
+  else
+    unset BENCH_DATABASE_URL
+  fi
+}
+
 bench_setup() {
   cd "$(dirname "$0")/.."
   command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

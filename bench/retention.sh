@@ -80,12 +80,7 @@ count_rows() {
 
 run_backend() {
   local backend=$1
-  if [[ $backend == postgres ]]; then
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
-    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
-  else
-    unset BENCH_DATABASE_URL
-  fi
+  bench_database "$backend"
   bench_setup
   export GUICHET__RETENTION__SCHEDULER=false
   bench_start

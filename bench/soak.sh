@@ -95,12 +95,7 @@ mean_between() { awk -v a="$2" -v b="$3" '$1 >= a && $1 < b {s += $2; n++} END {
 
 run_backend() {
   BACKEND=$1
-  if [[ $BACKEND == postgres ]]; then
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB" 2>/dev/null
-    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
-  else
-    unset BENCH_DATABASE_URL
-  fi
+  bench_database "$BACKEND"
   bench_setup
   export GUICHET__REQUESTS__SUBMISSIONS_PER_IP_PER_HOUR=100000000
   export GUICHET__REQUESTS__SUBMISSIONS_PER_EMAIL_PER_DAY=100000000

@@ -65,12 +65,7 @@ refused() {
 
 run() {
   local backend=$1 budget=$2
-  if [[ $backend == postgres ]]; then
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" -c "CREATE DATABASE $PG_DB"
-    export BENCH_DATABASE_URL="${PG_ADMIN%/*}/$PG_DB"
-  else
-    unset BENCH_DATABASE_URL
-  fi
+  bench_database "$backend"
   bench_setup
   export GUICHET__RETENTION__SCHEDULER=false
   # A form answered 503 has used one of its address's submissions: room
