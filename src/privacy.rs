@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::secrets::Key;
 
@@ -50,6 +50,16 @@ pub fn network_prefix(ip: IpAddr) -> String {
 /// The keyed pseudonym of an address's network prefix: never the address.
 pub fn ip_pseudonym(key: &Key, ip: IpAddr) -> String {
     keyed_hash(key, "ip-prefix", network_prefix(ip).as_bytes())
+}
+
+/// What is kept of a secret token handed out in a link (a tracking or an
+/// unlock link): its SHA-256, in hex, so that the database alone cannot
+/// open what the link opens.
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -220,9 +220,7 @@ pub fn new_tracking_token(
     Ok(token)
 }
 
-pub fn token_hash(token: &str) -> String {
-    super::documents::sha256_hex(token.as_bytes())
-}
+pub use crate::privacy::token_hash;
 
 /// An open request of the same kind from the same address, if any: one
 /// whose e-mail pseudonym is any of `email_hashes` (under the current key

@@ -177,7 +177,7 @@ impl Lock {
 }
 
 fn hash_link(token: &str) -> String {
-    crate::requests::store::token_hash(token)
+    crate::privacy::token_hash(token)
 }
 
 /// The row, locked until the end of the transaction.
