@@ -189,7 +189,8 @@ pub struct AuthSettings {
     pub lockout_threshold: u32,
     /// How long a locked address stays locked, in minutes.
     pub lockout_minutes: u32,
-    /// Minutes over which failures are counted, from the first one.
+    /// Minutes a failure is remembered after the latest one: failures in a
+    /// row count until a success or a quiet window.
     pub lockout_window_minutes: u32,
     /// Minutes an unlock link e-mailed to a locked account's owner works.
     pub unlock_link_minutes: u32,

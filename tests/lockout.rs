@@ -150,6 +150,7 @@ async fn a_success_never_clears_a_lock_that_other_attempts_set() {
     let state = app.state.clone();
     let key = key_of(&state.secrets.pseudonym, "dpo@ville-sevres.fr");
     let policy = Policy::new(&state.settings.auth);
+    let window = chrono::Duration::minutes(i64::from(state.settings.auth.lockout_window_minutes));
     let clock = app.clock.clone();
     let (locked, after) = state
         .db
@@ -163,7 +164,7 @@ async fn a_success_never_clears_a_lock_that_other_attempts_set() {
             // The right password is being checked...
             let right = ticket(conn, clock.now().naive_utc());
             // ...while its window ends and five wrong ones lock the key.
-            clock.advance(chrono::Duration::minutes(15));
+            clock.advance(window);
             let now = clock.now().naive_utc();
             let wrong: Vec<_> = (0..5).map(|_| ticket(conn, now)).collect();
             let mut locked = None;
@@ -456,7 +457,9 @@ async fn forgotten_locks_and_expired_revocations_are_swept() {
 
     // Past the window and the token's expiry, the next new row takes the
     // old ones away.
-    app.clock.advance(chrono::Duration::hours(2));
+    app.clock.advance(chrono::Duration::minutes(i64::from(
+        app.state.settings.auth.lockout_window_minutes.max(60) + 1,
+    )));
     attempt(&app, "d@example.org", WRONG, None).await;
     assert_eq!(rows(&app).await.0, 1);
     console_session_ended(&app, "dpo@ville-sevres.fr").await;

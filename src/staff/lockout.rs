@@ -12,8 +12,9 @@
 //! threshold. Afterwards it settles its slot: a wrong password becomes a
 //! failure (the one that reaches the threshold locks the key), a right one
 //! resets the count but never ends a lock, and a slot whose check never ran
-//! is given back. A lock that ends, or a window that passes, starts a new
-//! generation: attempts of the one before no longer count.
+//! is given back. A lock that ends, or a window that passes after the
+//! latest failure, starts a new generation: attempts of the one before no
+//! longer count.
 //!
 //! The way back in: when a key gets locked, an unlock link is made (kept
 //! hashed) that the caller e-mails to the account's owner, if there is one.
@@ -159,6 +160,14 @@ impl Lock {
         self.in_flight = 0;
         self.locked_until = None;
         self.window_until = now + p.window;
+    }
+
+    /// One more failure in a row: the count lasts a window after the
+    /// latest failure, so failures in a row lock however they are spaced,
+    /// unless a whole window passes between two of them.
+    fn count_failure(&mut self, now: NaiveDateTime, p: &Policy) {
+        self.failures = self.failures.saturating_add(1);
+        self.window_until = self.window_until.max(now + p.window);
     }
 
     fn link_works(&self, now: NaiveDateTime) -> bool {
@@ -369,7 +378,7 @@ pub fn settle(
             row.in_flight = (row.in_flight - 1).max(0);
             match outcome {
                 Outcome::Failed => {
-                    row.failures = row.failures.saturating_add(1);
+                    row.count_failure(now, p);
                     if row.failures >= p.threshold && row.locked_until.is_none() {
                         let until = now + p.lock_for;
                         row.locked_until = Some(until);
@@ -468,6 +477,24 @@ mod tests {
         assert_eq!(
             (row.generation, row.failures, row.locked_until),
             (2, 0, None)
+        );
+    }
+
+    #[test]
+    fn failures_in_a_row_count_however_they_are_spaced_within_a_window() {
+        let p = policy();
+        let mut row = Lock::fresh("k", at(0), &p);
+        for minute in [0, 14, 28, 42] {
+            row.roll(at(minute), &p);
+            row.count_failure(at(minute), &p);
+        }
+        assert_eq!((row.generation, row.failures), (0, 4));
+        assert_eq!(row.window_until, at(57));
+        row.roll(at(57), &p);
+        assert_eq!(
+            (row.generation, row.failures),
+            (1, 0),
+            "a whole window without a failure"
         );
     }
 
