@@ -18,10 +18,10 @@ use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
 use crate::mail::Mail;
 use crate::ops::{self, Metrics};
-use crate::requests::documents::KeyRing;
-use crate::requests::submit::SubmissionLimiter;
-use crate::requests::uploads::UploadBudget;
 use crate::retention::scheduler::Scheduler;
+use crate::rights::documents::KeyRing;
+use crate::rights::submit::SubmissionLimiter;
+use crate::rights::uploads::UploadBudget;
 use crate::secrets::{Secrets, SecretsError};
 use crate::shutdown::Background;
 use crate::staff::login::LoginLimiter;
@@ -186,12 +186,12 @@ impl Application {
             App::new()
                 .app_data(app_state.clone())
                 // The banners' routes are the busiest: matched first.
-                .service(crate::consent::tenant_scope(crate::requests::tenant_routes))
+                .service(crate::consent::tenant_scope(crate::rights::tenant_routes))
                 .configure(crate::consent::routes)
                 .configure(routes)
-                .configure(crate::web::routes)
+                .configure(crate::pages::routes)
                 .configure(crate::staff::routes)
-                .configure(crate::requests::routes)
+                .configure(crate::rights::routes)
                 .configure(crate::retention::routes)
                 .configure(extra)
                 .service(

@@ -25,8 +25,8 @@ use common::{seed, SmtpServer, PASSWORD};
 use diesel::prelude::*;
 use guichet::db::schema::{mail_outbox, retention_runs, scheduled_runs};
 use guichet::db::DbConnection;
-use guichet::requests::store::RequestRow;
 use guichet::retention::runs::RunRow;
+use guichet::rights::store::RequestRow;
 use serde_json::Value;
 
 /// Expired consents waiting for the first scheduled sweep.
@@ -87,7 +87,7 @@ fn seed_overdue_request(conn: &mut DbConnection, tenant: &str, n: usize) {
         erased_at: None,
         updated_at: now,
     };
-    guichet::requests::store::insert(conn, &row).unwrap();
+    guichet::rights::store::insert(conn, &row).unwrap();
 }
 
 fn schedule_runs(conn: &mut DbConnection) -> Vec<RunRow> {

@@ -19,7 +19,7 @@ use guichet::db::schema::{
     mail_outbox as outbox, request_counts as counts, request_due_days as due_days,
     request_events as events, rights_requests as requests, tracking_tokens as tokens,
 };
-use guichet::requests::counts::{day_of, span_start};
+use guichet::rights::counts::{day_of, span_start};
 use reqwest::multipart::{Form, Part};
 use reqwest::RequestBuilder;
 use serde_json::{json, Value};

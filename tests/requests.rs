@@ -354,7 +354,7 @@ async fn documents_are_encrypted_at_rest_and_come_back_intact_journaled() {
         "no plaintext in the database"
     );
     assert!(!stored.starts_with(b"%PDF"));
-    assert_eq!(raw[0].1, guichet::requests::documents::sha256_hex(PDF));
+    assert_eq!(raw[0].1, guichet::rights::documents::sha256_hex(PDF));
 
     let token = dpo(&app, "nimes", "dpo@nimes.fr").await;
     let detail: Value = get(&app, &token, &format!("/v1/dpo/requests/{id}"))

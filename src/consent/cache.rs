@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 
-use super::store::EventRow;
+use super::store::ConsentEvent;
 
 const SHARDS: usize = 64;
 
@@ -28,7 +28,7 @@ const SHARDS: usize = 64;
 type Key = (String, String);
 
 /// The subject's latest event, or `None` when it has none.
-type Latest = Option<Arc<EventRow>>;
+type Latest = Option<Arc<ConsentEvent>>;
 
 #[derive(Default)]
 struct Shard {
@@ -51,7 +51,7 @@ pub enum Lookup {
 
 /// Whether `a` is at least as recent as event `id` at `at`, in the order of
 /// `store::latest`, at the database's precision (microseconds).
-fn newer(a: &EventRow, at: NaiveDateTime, id: &str) -> bool {
+fn newer(a: &ConsentEvent, at: NaiveDateTime, id: &str) -> bool {
     let micros = |t: NaiveDateTime| t.and_utc().timestamp_micros();
     (micros(a.at), a.id.as_str()) >= (micros(at), id)
 }
@@ -108,7 +108,7 @@ impl ConsentCache {
     }
 
     /// An event this instance has just committed.
-    pub fn put(&self, row: EventRow) {
+    pub fn put(&self, row: ConsentEvent) {
         if !self.enabled() {
             return;
         }
@@ -124,7 +124,7 @@ impl ConsentCache {
             self.make_room(&mut shard);
         }
         // What the read answers needs none of the request's own details.
-        let row = EventRow {
+        let row = ConsentEvent {
             ip_pseudonym: None,
             user_agent: None,
             page_url: None,
@@ -181,8 +181,8 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
-    fn row(subject: &str, id: &str, minute: u32) -> EventRow {
-        EventRow {
+    fn row(subject: &str, id: &str, minute: u32) -> ConsentEvent {
+        ConsentEvent {
             id: id.into(),
             tenant_id: "t".into(),
             subject_id: subject.into(),

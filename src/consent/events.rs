@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::files::{ConsentFiles, EventFile, Month};
-use super::store::{self, Cursor, DailyCount, EventRow};
+use super::store::{self, ConsentEvent, Cursor, DailyCount};
 use crate::db::DbConnection;
 
 /// Inserts events and adds them to the daily counts: on SQLite, in the
@@ -17,12 +17,12 @@ use crate::db::DbConnection;
 pub fn insert(
     conn: &mut DbConnection,
     files: Option<&ConsentFiles>,
-    rows: &[EventRow],
+    rows: &[ConsentEvent],
 ) -> QueryResult<()> {
     let Some(files) = files else {
         return store::insert(conn, rows);
     };
-    let mut groups: BTreeMap<(&str, Month), Vec<EventRow>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, Month), Vec<ConsentEvent>> = BTreeMap::new();
     for row in rows {
         groups
             .entry((row.tenant_id.as_str(), Month::of(row.at)))
@@ -42,7 +42,7 @@ fn by_month(
     files.chunk_by(|a, b| a.month == b.month)
 }
 
-fn key(e: &EventRow) -> (NaiveDateTime, &str) {
+fn key(e: &ConsentEvent) -> (NaiveDateTime, &str) {
     (e.at, e.id.as_str())
 }
 
@@ -52,7 +52,7 @@ pub fn latest(
     files: Option<&ConsentFiles>,
     tenant_id: &str,
     subject_id: &str,
-) -> QueryResult<Option<EventRow>> {
+) -> QueryResult<Option<ConsentEvent>> {
     let Some(files) = files else {
         return store::latest(conn, tenant_id, subject_id);
     };
@@ -60,7 +60,7 @@ pub fn latest(
     // has the latest.
     let listed = files.files(tenant_id)?;
     for group in by_month(&listed).rev() {
-        let mut best: Option<EventRow> = None;
+        let mut best: Option<ConsentEvent> = None;
         for file in group {
             let found = files
                 .read(file, |c| store::latest(c, tenant_id, subject_id))?
@@ -85,7 +85,7 @@ pub fn current(
     tenant_id: &str,
     subject_id: &str,
     now: NaiveDateTime,
-) -> QueryResult<Option<EventRow>> {
+) -> QueryResult<Option<ConsentEvent>> {
     Ok(latest(conn, files, tenant_id, subject_id)?.filter(|e| store::in_force(e, now)))
 }
 
@@ -96,7 +96,7 @@ pub fn history(
     tenant_id: &str,
     subject_id: &str,
     limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+) -> QueryResult<Vec<ConsentEvent>> {
     let mut out = store::history(conn, tenant_id, subject_id, limit)?;
     let Some(files) = files else {
         return Ok(out);
@@ -191,7 +191,7 @@ pub fn export_page(
     to: NaiveDateTime,
     cursor: &Cursor,
     limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+) -> QueryResult<Vec<ConsentEvent>> {
     let mut out = store::export_page(conn, tenant_id, from, to, cursor, limit)?;
     let Some(files) = files else {
         return Ok(out);
@@ -258,7 +258,7 @@ pub fn all(
     conn: &mut DbConnection,
     files: Option<&ConsentFiles>,
     tenant_id: Option<&str>,
-) -> QueryResult<Vec<EventRow>> {
+) -> QueryResult<Vec<ConsentEvent>> {
     // Within four-digit years: SQLite compares the instants as text.
     let year = |y| {
         chrono::NaiveDate::from_ymd_opt(y, 1, 1)

@@ -13,7 +13,7 @@ use super::policy::{
     check_version, clean_page_url, clean_user_agent, expires_at, normalise_choices,
 };
 use super::receipt::ReceiptClaims;
-use super::store::{self, EventRow, GIVEN, WITHDRAWN};
+use super::store::{self, ConsentEvent, GIVEN, WITHDRAWN};
 use crate::app::AppState;
 use crate::db::write_transaction;
 use crate::error::{ApiError, FieldError, Problem};
@@ -108,7 +108,7 @@ pub struct ConsentView {
     pub receipt: String,
 }
 
-fn view(slug: &str, row: &EventRow) -> ConsentView {
+fn view(slug: &str, row: &ConsentEvent) -> ConsentView {
     ConsentView {
         consent_id: row.id.clone(),
         subject_id: row.subject_id.clone(),
@@ -235,7 +235,7 @@ pub async fn record(
     };
     let receipt = state.receipts.sign(&claims)?;
     let ip = client_ip(&req, &state.settings.server);
-    let row = EventRow {
+    let row = ConsentEvent {
         id: consent_id,
         tenant_id: tenant.id.clone(),
         subject_id,
@@ -341,7 +341,7 @@ pub async fn withdraw(
                 else {
                     return Ok(None);
                 };
-                let row = EventRow {
+                let row = ConsentEvent {
                     id: uuid::Uuid::now_v7().to_string(),
                     event: WITHDRAWN.into(),
                     at: now.naive_utc().max(consent.at),

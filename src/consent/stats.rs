@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::events;
-use super::store::{Cursor, EventRow};
+use super::store::{ConsentEvent, Cursor};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
@@ -146,7 +146,7 @@ const CSV_HEADER: [&str; 12] = [
     "receipt",
 ];
 
-fn csv_page(state: &AppState, rows: &[EventRow], header: bool) -> Result<web::Bytes, ApiError> {
+fn csv_page(state: &AppState, rows: &[ConsentEvent], header: bool) -> Result<web::Bytes, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 600));
     if header {
         out.write_record(CSV_HEADER).map_err(ApiError::internal)?;

@@ -15,7 +15,7 @@ pub const WITHDRAWN: &str = "withdrawn";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
-pub struct EventRow {
+pub struct ConsentEvent {
     pub id: String,
     pub tenant_id: String,
     pub subject_id: String,
@@ -33,7 +33,7 @@ pub struct EventRow {
     pub receipt: Option<String>,
 }
 
-impl EventRow {
+impl ConsentEvent {
     pub fn choices(&self) -> BTreeMap<String, bool> {
         serde_json::from_str(&self.choices).unwrap_or_default()
     }
@@ -47,7 +47,7 @@ struct Tally {
 }
 
 /// What a set of events adds to the daily counts, per (tenant, day, purpose).
-fn tally(rows: &[EventRow]) -> BTreeMap<(String, String, String), Tally> {
+fn tally(rows: &[ConsentEvent]) -> BTreeMap<(String, String, String), Tally> {
     let mut out: BTreeMap<(String, String, String), Tally> = BTreeMap::new();
     for row in rows {
         let day = row.at.date().format("%Y-%m-%d").to_string();
@@ -68,13 +68,13 @@ fn tally(rows: &[EventRow]) -> BTreeMap<(String, String, String), Tally> {
 }
 
 /// Inserts events and adds them to the daily counts, in one transaction.
-pub fn insert(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
     conn.transaction(|conn| insert_in_transaction(conn, rows))
 }
 
 /// As [`insert`], inside the caller's transaction: no savepoint, whose
 /// journal SQLite would write to a temporary file for a batch of any size.
-pub fn insert_in_transaction(conn: &mut DbConnection, rows: &[EventRow]) -> QueryResult<()> {
+pub fn insert_in_transaction(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
     on_backend!(conn, |c| diesel::insert_into(events::table)
         .values(rows)
         .execute(c))?;
@@ -123,7 +123,7 @@ pub fn add_daily_counts(conn: &mut DbConnection, rows: &[DailyCount]) -> QueryRe
 /// Tells every instance's listener, on commit, which subjects have a new
 /// latest event (see `sync.rs`). A notification carries at most 8000
 /// bytes: the lines are sent in chunks, all in one statement.
-fn notify(conn: &mut diesel::PgConnection, rows: &[EventRow]) -> QueryResult<()> {
+fn notify(conn: &mut diesel::PgConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
     let mut chunks: Vec<String> = Vec::new();
     for row in rows {
         let line = super::sync::payload(row);
@@ -143,7 +143,7 @@ fn notify(conn: &mut diesel::PgConnection, rows: &[EventRow]) -> QueryResult<()>
 }
 
 /// Whether an event is a consent in force at `now`.
-pub fn in_force(e: &EventRow, now: NaiveDateTime) -> bool {
+pub fn in_force(e: &ConsentEvent, now: NaiveDateTime) -> bool {
     e.event == GIVEN && e.expires_at.is_some_and(|x| x > now)
 }
 
@@ -156,21 +156,21 @@ pub fn latest(
     conn: &mut DbConnection,
     tenant_id: &str,
     subject_id: &str,
-) -> QueryResult<Option<EventRow>> {
+) -> QueryResult<Option<ConsentEvent>> {
     macro_rules! query {
         () => {
             events::table
                 .filter(events::tenant_id.eq(tenant_id))
                 .filter(events::subject_id.eq(subject_id))
                 .order((events::at.desc(), events::id.desc()))
-                .select(EventRow::as_select())
+                .select(ConsentEvent::as_select())
         };
     }
     match conn {
         DbConnection::Pg(c) => query!().first(c).optional(),
         DbConnection::Sqlite(c) => {
             let mut rows =
-                query!().load_iter::<EventRow, diesel::connection::DefaultLoadingMode>(c)?;
+                query!().load_iter::<ConsentEvent, diesel::connection::DefaultLoadingMode>(c)?;
             rows.next().transpose()
         }
     }
@@ -182,13 +182,13 @@ pub fn history(
     tenant_id: &str,
     subject_id: &str,
     limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+) -> QueryResult<Vec<ConsentEvent>> {
     events::table
         .filter(events::tenant_id.eq(tenant_id))
         .filter(events::subject_id.eq(subject_id))
         .order((events::at.asc(), events::id.asc()))
         .limit(limit)
-        .select(EventRow::as_select())
+        .select(ConsentEvent::as_select())
         .load(conn)
 }
 
@@ -244,7 +244,7 @@ pub fn export_page(
     to: NaiveDateTime,
     cursor: &Cursor,
     limit: i64,
-) -> QueryResult<Vec<EventRow>> {
+) -> QueryResult<Vec<ConsentEvent>> {
     let mut q = events::table
         .filter(events::at.ge(from))
         .filter(events::at.lt(to))
@@ -261,7 +261,7 @@ pub fn export_page(
     }
     q.order((events::at.asc(), events::id.asc()))
         .limit(limit)
-        .select(EventRow::as_select())
+        .select(ConsentEvent::as_select())
         .load(conn)
 }
 
@@ -269,8 +269,8 @@ pub fn export_page(
 mod tests {
     use super::*;
 
-    fn row(event: &str, at: &str, choices: &str) -> EventRow {
-        EventRow {
+    fn row(event: &str, at: &str, choices: &str) -> ConsentEvent {
+        ConsentEvent {
             id: "x".into(),
             tenant_id: "t".into(),
             subject_id: "s".into(),

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use super::cache::{ConsentCache, Lookup};
 use super::events;
-use super::store::EventRow;
+use super::store::ConsentEvent;
 use crate::db::{ConnectionManager, Db, DbConnection};
 use crate::error::ApiError;
 
@@ -61,7 +61,7 @@ impl ConsentReads {
         db: &Db,
         tenant_id: &str,
         subject_id: &str,
-    ) -> Result<Option<Arc<EventRow>>, ApiError> {
+    ) -> Result<Option<Arc<ConsentEvent>>, ApiError> {
         let arrival = Instant::now();
         let usable = self.cache.enabled()
             && match &self.listener {
@@ -236,7 +236,7 @@ fn apply(cache: &ConsentCache, payload: &str) {
 }
 
 /// The notification of committed events, as `apply` reads it.
-pub fn payload(row: &EventRow) -> String {
+pub fn payload(row: &ConsentEvent) -> String {
     format!(
         "{} {} {} {}",
         row.tenant_id,

@@ -16,14 +16,14 @@ use std::sync::Arc;
 
 use super::events;
 use super::files::ConsentFiles;
-use super::store::EventRow;
+use super::store::ConsentEvent;
 use crate::db::{DbError, Pool};
 use crate::error::ApiError;
 
 type Reply = oneshot::Sender<Result<(), String>>;
 
 struct Job {
-    row: EventRow,
+    row: ConsentEvent,
     reply: Reply,
 }
 
@@ -55,7 +55,7 @@ impl ConsentWriter {
     }
 
     /// Returns once the event is committed.
-    pub async fn write(&self, row: EventRow) -> Result<(), ApiError> {
+    pub async fn write(&self, row: ConsentEvent) -> Result<(), ApiError> {
         let (reply, answer) = oneshot::channel();
         let busy = || {
             ApiError::new(
@@ -130,7 +130,7 @@ fn commit(
             return Err(e);
         }
     };
-    let rows: Vec<EventRow> = batch.iter().map(|j| j.row.clone()).collect();
+    let rows: Vec<ConsentEvent> = batch.iter().map(|j| j.row.clone()).collect();
     let error = match events::insert(&mut conn, files, &rows) {
         Ok(()) => {
             for job in batch.drain(..) {

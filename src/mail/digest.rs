@@ -10,8 +10,8 @@ use super::{Letter, Mail};
 use crate::db::schema::rights_requests as requests;
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::requests::lifecycle::Kind;
-use crate::requests::notify::human_date;
+use crate::rights::lifecycle::Kind;
+use crate::rights::notify::human_date;
 use crate::schedule::claim;
 use crate::tenants::Tenants;
 

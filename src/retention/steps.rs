@@ -346,7 +346,7 @@ fn timeline(
     action: &str,
 ) -> QueryResult<()> {
     for id in request_ids {
-        crate::requests::store::add_event(conn, id, as_of, "system", action, None, None)?;
+        crate::rights::store::add_event(conn, id, as_of, "system", action, None, None)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use fantoccini::{Client, ClientBuilder, Locator};
-use guichet::consent::store::EventRow;
+use guichet::consent::store::ConsentEvent;
 use serde_json::{json, Value};
 
 use crate::common::webdriver::{chromium_and_driver, chromium_args, screenshots_dir, Driver};
@@ -142,7 +142,7 @@ impl Rig {
     }
 
     /// The subject's consent events in the database, oldest first.
-    pub async fn events(&self, subject: &str) -> Vec<EventRow> {
+    pub async fn events(&self, subject: &str) -> Vec<ConsentEvent> {
         let subject = subject.to_owned();
         let files = self.app.state.db.consent_files();
         self.app

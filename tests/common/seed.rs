@@ -5,10 +5,10 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guichet::consent::events;
 use guichet::consent::files::ConsentFiles;
-use guichet::consent::store::EventRow;
+use guichet::consent::store::ConsentEvent;
 use guichet::db::schema::{request_documents, rights_requests, tenants};
 use guichet::db::DbConnection;
-use guichet::requests::store::{DocumentRow, RequestRow};
+use guichet::rights::store::{DocumentRow, RequestRow};
 
 pub fn tenant_id(conn: &mut DbConnection, slug: &str) -> String {
     tenants::table
@@ -32,8 +32,8 @@ pub fn files(url: &str) -> Option<std::sync::Arc<ConsentFiles>> {
 /// `n` consents given `age_days` ago, stored where the service keeps them.
 pub fn consents(conn: &mut DbConnection, url: &str, tenant: &str, n: usize, age_days: i64) {
     let at = days_ago(age_days);
-    let rows: Vec<EventRow> = (0..n)
-        .map(|i| EventRow {
+    let rows: Vec<ConsentEvent> = (0..n)
+        .map(|i| ConsentEvent {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: tenant.to_owned(),
             subject_id: uuid::Uuid::new_v4().to_string(),
@@ -103,8 +103,8 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                 erased_at: None,
                 updated_at: closed,
             };
-            guichet::requests::store::insert(conn, &row)?;
-            guichet::requests::store::insert_document(
+            guichet::rights::store::insert(conn, &row)?;
+            guichet::rights::store::insert_document(
                 conn,
                 &DocumentRow {
                     id: uuid::Uuid::now_v7().to_string(),

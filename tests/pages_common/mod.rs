@@ -99,10 +99,10 @@ pub async fn submit(app: &TestApp, tenant: &str) -> String {
 }
 
 pub async fn request_id(app: &TestApp, token: &str) -> String {
-    let hash = guichet::requests::store::token_hash(token);
+    let hash = guichet::rights::store::token_hash(token);
     app.state
         .db
-        .run(move |conn| Ok(guichet::requests::store::find_by_tracking(conn, &hash)?))
+        .run(move |conn| Ok(guichet::rights::store::find_by_tracking(conn, &hash)?))
         .await
         .unwrap()
         .expect("the request")
@@ -181,7 +181,7 @@ pub async fn status_of(app: &TestApp, id: &str) -> String {
     let id = id.to_owned();
     app.state
         .db
-        .run(move |conn| Ok(guichet::requests::store::find(conn, &id)?))
+        .run(move |conn| Ok(guichet::rights::store::find(conn, &id)?))
         .await
         .unwrap()
         .unwrap()

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::render::{self, text, text_with};
 use crate::error::{ApiError, FieldError};
-use crate::requests::mail_text;
+use crate::rights::mail_text;
 use crate::tenants::Locale;
 
 #[derive(Debug)]

@@ -69,7 +69,7 @@ pub struct DocumentMeta {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = events)]
-pub struct EventRow {
+pub struct TimelineEntry {
     pub id: String,
     pub request_id: String,
     pub at: NaiveDateTime,
@@ -149,7 +149,7 @@ pub fn add_event(
     status: Option<&str>,
     detail: Option<serde_json::Value>,
 ) -> QueryResult<()> {
-    let row = EventRow {
+    let row = TimelineEntry {
         id: uuid::Uuid::now_v7().to_string(),
         request_id: request_id.to_owned(),
         at,
@@ -255,11 +255,11 @@ pub fn reference_taken(
     Ok(n > 0)
 }
 
-pub fn timeline(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<EventRow>> {
+pub fn timeline(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<TimelineEntry>> {
     events::table
         .filter(events::request_id.eq(request_id))
         .order((events::at.asc(), events::id.asc()))
-        .select(EventRow::as_select())
+        .select(TimelineEntry::as_select())
         .load(conn)
 }
 

@@ -15,10 +15,10 @@ use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::http::client_ip;
-use crate::requests::intake::{read_multipart_into, Intake};
-use crate::requests::lifecycle::{Kind, Status};
-use crate::requests::submit::{self, Form, FIELDS};
-use crate::requests::track;
+use crate::rights::intake::{read_multipart_into, Intake};
+use crate::rights::lifecycle::{Kind, Status};
+use crate::rights::submit::{self, Form, FIELDS};
+use crate::rights::track;
 use crate::tenants::{Locale, Tenant};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -48,7 +48,7 @@ async fn tracked(
     tenant: &Tenant,
     token: &str,
     lang: Locale,
-) -> Result<(crate::requests::store::RequestRow, track::Tracking), PageError> {
+) -> Result<(crate::rights::store::RequestRow, track::Tracking), PageError> {
     let (row, tracking) = track::find(state, token).await.page(lang)?;
     if row.tenant_id != tenant.id {
         return Err(PageError::api(

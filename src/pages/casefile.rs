@@ -16,10 +16,10 @@ use super::session::Session;
 use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::requests::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
-use crate::requests::lifecycle::Status;
-use crate::requests::opening;
-use crate::requests::queue::{self, RequestDetail};
+use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
+use crate::rights::lifecycle::Status;
+use crate::rights::opening;
+use crate::rights::queue::{self, RequestDetail};
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -111,7 +111,7 @@ fn request_view(
             })
         })
         .collect();
-    let can_extend = crate::requests::deadline::check_extension(
+    let can_extend = crate::rights::deadline::check_extension(
         detail.status.is_open(),
         detail.extended,
         detail.due_at,

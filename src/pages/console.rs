@@ -13,8 +13,8 @@ use super::session::Session;
 use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::requests::lifecycle::{Kind, Status};
-use crate::requests::queue::{self, QueueQuery};
+use crate::rights::lifecycle::{Kind, Status};
+use crate::rights::queue::{self, QueueQuery};
 use crate::tenants::Locale;
 
 /// Requests per page of the queue (a candidate for a setting; the JSON API

@@ -127,7 +127,7 @@ pub fn lang(req: &HttpRequest, default: Locale) -> Locale {
 
 /// A date as people write it, in the service's time zone.
 pub fn date(at: DateTime<Utc>, lang: Locale, tz: chrono_tz::Tz) -> String {
-    crate::requests::notify::human_date(at, lang, tz)
+    crate::rights::notify::human_date(at, lang, tz)
 }
 
 /// A date and time: "2 mars 2026 à 10:30", "2 March 2026, 10:30".
