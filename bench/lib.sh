@@ -75,16 +75,29 @@ sqlite_consents() {
   echo "$n"
 }
 
-# Records a result section read from standard input in bench/RESULTS.md,
-# above the earlier ones (the file keeps its latest figures first).
+# Records a result section read from standard input in bench/RESULTS.md, at
+# the top of its history (below the marker line; latest runs first). The
+# table of latest figures above it is kept by hand: a reminder is printed.
 record_results() {
   python3 -c '
 import sys
 path = "bench/RESULTS.md"
+marker = "<!-- record_results (bench/lib.sh) puts each new run below this line -->"
 text = open(path, encoding="utf-8").read()
 entry = sys.stdin.read().strip("\n") + "\n\n"
-at = text.find("\n## ")
-at = len(text) if at < 0 else at + 1
-open(path, "w", encoding="utf-8").write(text[:at] + entry + text[at:])
+at = text.find(marker)
+if at >= 0:
+    at = text.find("\n", at) + 1
+    rest = text[at:].lstrip("\n")
+    text = text[:at] + "\n" + entry + rest
+else:
+    at = text.find("\n## ")
+    at = len(text) if at < 0 else at + 1
+    text = text[:at] + entry + text[at:]
+open(path, "w", encoding="utf-8").write(text)
+title = entry.splitlines()[0] if entry.strip() else "(empty)"
+print("bench/RESULTS.md: recorded " + title.lstrip("# ")
+      + "; bring its rows of the table \"Latest figure per benchmark\" up to it by hand.",
+      file=sys.stderr)
 '
 }
