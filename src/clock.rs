@@ -1,9 +1,14 @@
 //! The only source of "now". Production reads the system clock; tests use a
 //! fixed clock they move by hand, so nothing waits for real time to pass.
+//! With it, the calendar periods the policies count in ([`Period`]).
+
+pub mod period;
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+
+pub use period::{BadPeriod, Cutoffs, Period};
 
 #[derive(Clone)]
 pub struct Clock(Arc<Source>);

@@ -16,7 +16,9 @@ use diesel::sqlite::SqliteConnection;
 pub(crate) use manager::{existing_file_uri, prepare_sqlite_file};
 pub use manager::{init_openssl, ConnectionManager, Pooled};
 
+pub(crate) use crate::config::sqlite_path;
 use crate::config::DatabaseSettings;
+pub use crate::config::{describe_url, Backend};
 use crate::error::ApiError;
 
 /// Runs the same diesel code on the inner connection of either backend, for
@@ -120,56 +122,6 @@ pub enum DbConnection {
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() || path.contains(":memory:") {
-                Err("must name a SQLite file (sqlite://path/to/file.db); in-memory databases are not shared by the pool".into())
-            } else {
-                Ok(Self::Sqlite)
-            }
-        } else {
-            Err("must start with sqlite:// or postgres://".into())
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Postgres => "PostgreSQL",
-            Self::Sqlite => "SQLite",
-        }
-    }
-}
-
-/// Where a database URL points, for messages: never the password.
-pub fn describe_url(url: &str) -> String {
-    match Backend::from_url(url) {
-        Ok(Backend::Sqlite) => format!("SQLite file {}", sqlite_path(url)),
-        Ok(Backend::Postgres) => match url::Url::parse(url) {
-            Ok(u) => format!(
-                "PostgreSQL at {}:{} (database {})",
-                u.host_str().unwrap_or("localhost"),
-                u.port().unwrap_or(5432),
-                u.path().trim_start_matches('/')
-            ),
-            Err(_) => "PostgreSQL (unparsable URL)".into(),
-        },
-        Err(_) => "an unsupported database URL".into(),
-    }
-}
-
-pub(crate) fn sqlite_path(url: &str) -> &str {
-    url.strip_prefix("sqlite://").unwrap_or(url)
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

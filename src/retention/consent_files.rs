@@ -13,7 +13,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::period::Cutoffs;
+use crate::clock::Cutoffs;
 use crate::consent::files::{self, ConsentFiles, EventFile};
 use crate::consent::store::{self, DailyCount};
 use crate::db::schema::{consent_events as events, consent_file_folds as folds};

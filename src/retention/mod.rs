@@ -4,8 +4,6 @@
 
 mod consent_files;
 pub mod lock;
-pub mod period;
-pub mod policy;
 pub mod purge;
 pub mod runs;
 pub mod scheduler;
@@ -14,8 +12,8 @@ pub mod sweep;
 
 use actix_web::{web, HttpResponse};
 
-pub use period::Period;
-pub use policy::{PeriodOverrides, Periods, RetentionSettings};
+pub use crate::clock::Period;
+pub use crate::config::{PeriodOverrides, Periods, RetentionSettings};
 
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};

@@ -9,11 +9,11 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::lock::SweepLock;
-use super::policy::RetentionSettings;
 use super::runs::{self, Trigger};
 use super::sweep::{self, Options, Report};
 use crate::clock::Clock;
 use crate::config::DatabaseSettings;
+use crate::config::RetentionSettings;
 use crate::db::{Db, DbError};
 use crate::error::ApiError;
 use crate::tenants::Tenants;

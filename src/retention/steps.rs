@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDateTime};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
-use super::period::Period;
-use super::policy::Periods;
+use crate::clock::Period;
+use crate::config::Periods;
 use crate::db::schema::{
     audit_events as journal, consent_events as consents, mail_outbox as mail,
     request_documents as docs, request_events as events, rights_requests as requests,

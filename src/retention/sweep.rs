@@ -16,12 +16,12 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::consent_files::{self as monthly, Fate};
-use super::policy::{Periods, RetentionSettings};
 use super::runs::{self, NewRun, Removed, Trigger, PLATFORM};
 use super::steps::{
     candidates, category, consent_count, delete_consents, remove, step_category, would_remove, Key,
     Step, PLATFORM_STEPS, TENANT_STEPS,
 };
+use crate::config::{Periods, RetentionSettings};
 use crate::consent::files::ConsentFiles;
 use crate::db::schema::tenants;
 use crate::db::DbConnection;

@@ -1,15 +1,13 @@
 //! Tenants: the authorities one Guichet serves. Declared in configuration,
 //! synchronised into the database at start, looked up by slug in memory.
 
-mod config;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-pub use config::{
+pub use crate::config::{
     is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeConfig,
     TenantConfig,
 };

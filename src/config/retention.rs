@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::period::Period;
+use crate::clock::Period;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -51,7 +51,7 @@ pub struct TenantConfig {
     pub consent: ConsentPolicyConfig,
     /// Departures from `[retention.periods]`.
     #[serde(default)]
-    pub retention: crate::retention::PeriodOverrides,
+    pub retention: super::PeriodOverrides,
 }
 
 fn default_true() -> bool {
