@@ -20,7 +20,7 @@ use crate::mail::Mail;
 use crate::ops::{self, Metrics};
 use crate::retention::scheduler::Scheduler;
 use crate::rights::documents::KeyRing;
-use crate::rights::submit::SubmissionLimiter;
+use crate::rights::limits::SubmissionLimiter;
 use crate::rights::uploads::UploadBudget;
 use crate::secrets::{Secrets, SecretsError};
 use crate::shutdown::Background;

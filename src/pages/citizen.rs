@@ -15,9 +15,10 @@ use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::http::client_ip;
+use crate::rights::form::{Form, FIELDS};
 use crate::rights::intake::{read_multipart_into, Intake};
 use crate::rights::lifecycle::{Kind, Status};
-use crate::rights::submit::{self, Form, FIELDS};
+use crate::rights::submit;
 use crate::rights::track;
 use crate::tenants::{Locale, Tenant};
 

@@ -1,7 +1,7 @@
 //! What the OpenAPI document says a citizen sends: the fields of a rights
 //! request (JSON, or multipart with identity documents) and the documents
 //! sent later. The handlers read these forms field by field
-//! (`submit::Form::parse`, `intake`); these schemas describe them by the
+//! (`form::Form::parse`, `intake`); these schemas describe them by the
 //! same rules.
 //!
 //! A text is first trimmed of white space (as `str::trim` does); what is

@@ -2,266 +2,26 @@
 //! its identity documents, committed in one transaction with its timeline
 //! and its two e-mails.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use governor::Quota;
-use rand::Rng;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use validator::ValidateEmail;
 
-use super::documents::sha256_hex;
-use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake, Upload};
+use super::form::{Form, FIELDS};
+use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake};
 use super::lifecycle::{Kind, Status};
 use super::notify::Notifier;
-use super::store::{self, DocumentRow, RequestRow};
-use super::{counts, deadline, mail_text, search};
+use super::reference::new_reference;
+use super::sealing::seal_documents;
+use super::store::{self, RequestRow};
+use super::{counts, deadline, search};
 use crate::app::AppState;
-use crate::error::{ApiError, FieldError, Problem};
-use crate::http::{client_ip, limit_key, KeyedLimit, Refused};
+use crate::error::{ApiError, Problem};
+use crate::http::client_ip;
 use crate::privacy::email_pseudonyms;
 use crate::tenants::Tenant;
-
-pub const FIELDS: &[&str] = &[
-    "kind",
-    "first_name",
-    "last_name",
-    "email",
-    "postal_address",
-    "details",
-    "scope",
-    "grounds",
-];
-
-/// The submission limits: per client address and per e-mail address,
-/// each holding at most `requests.submission_limit_keys` keys and
-/// forgetting those whose quota is whole again (`KeyedLimit`).
-#[derive(Clone)]
-pub struct SubmissionLimiter {
-    per_ip: Arc<KeyedLimit<IpAddr>>,
-    per_email: Arc<KeyedLimit<String>>,
-}
-
-impl SubmissionLimiter {
-    pub fn new(per_ip_per_hour: u32, per_email_per_day: u32, max_keys: usize) -> Self {
-        let per = |n: u32, period: std::time::Duration| {
-            let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-            Quota::with_period(period / n.get())
-                .expect("non-zero period")
-                .allow_burst(n)
-        };
-        Self {
-            per_ip: Arc::new(KeyedLimit::new(
-                per(per_ip_per_hour, std::time::Duration::from_secs(3600)),
-                max_keys,
-            )),
-            per_email: Arc::new(KeyedLimit::new(
-                per(per_email_per_day, std::time::Duration::from_secs(86_400)),
-                max_keys,
-            )),
-        }
-    }
-
-    fn refuse(refused: Refused, what: &str) -> ApiError {
-        match refused {
-            Refused::Wait(wait) => ApiError::too_many_requests(
-                wait.as_secs() + 1,
-                format!("Too many requests from this {what}; try again later."),
-            ),
-            Refused::Full => ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "submissions_busy",
-                "Too many senders are being counted at once; try again in a minute.",
-            )
-            .with_header("retry-after", "60"),
-        }
-    }
-
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
-        self.per_ip
-            .check(&limit_key(ip))
-            .map_err(|r| Self::refuse(r, "address"))
-    }
-
-    pub fn check_email(&self, email_hash: &str) -> Result<(), ApiError> {
-        self.per_email
-            .check(&email_hash.to_owned())
-            .map_err(|r| Self::refuse(r, "e-mail address"))
-    }
-}
-
-/// The fields of a request, checked.
-#[derive(Debug, Clone)]
-pub struct Form {
-    pub kind: Kind,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub postal_address: Option<String>,
-    pub details: String,
-    pub scope: Option<String>,
-    pub grounds: Option<String>,
-}
-
-fn text(
-    fields: &HashMap<String, String>,
-    name: &str,
-    max: usize,
-    multiline: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = fields.get(name)?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        errors.push(FieldError {
-            field: name.into(),
-            message: "must not contain control characters".into(),
-        });
-        return None;
-    }
-    if value.chars().count() > max {
-        errors.push(FieldError {
-            field: name.into(),
-            message: format!("must be at most {max} characters"),
-        });
-        return None;
-    }
-    Some(value.to_owned())
-}
-
-impl Form {
-    pub fn parse(fields: &HashMap<String, String>, details_max: usize) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let required = |name: &str, v: Option<String>, errors: &mut Vec<FieldError>| {
-            if v.is_none() && !errors.iter().any(|e| e.field == name) {
-                errors.push(FieldError {
-                    field: name.into(),
-                    message: "is required".into(),
-                });
-            }
-            v
-        };
-        let kind_raw = text(fields, "kind", 20, false, &mut errors);
-        let kind = match kind_raw.as_deref() {
-            None => {
-                required("kind", None, &mut errors);
-                None
-            }
-            Some(k) => {
-                let parsed = Kind::parse(k);
-                if parsed.is_none() {
-                    errors.push(FieldError {
-                        field: "kind".into(),
-                        message: "must be access, rectification, erasure, restriction, opposition or portability".into(),
-                    });
-                }
-                parsed
-            }
-        };
-        let first_name = required(
-            "first_name",
-            text(fields, "first_name", 100, false, &mut errors),
-            &mut errors,
-        );
-        let last_name = required(
-            "last_name",
-            text(fields, "last_name", 100, false, &mut errors),
-            &mut errors,
-        );
-        // The names may greet the requester in letters to an address no
-        // one has confirmed yet: no link, nothing that turns text around.
-        for (field, name) in [("first_name", &first_name), ("last_name", &last_name)] {
-            if let Some(why) = name.as_deref().and_then(mail_text::refusal) {
-                errors.push(FieldError {
-                    field: field.into(),
-                    message: why.into(),
-                });
-            }
-        }
-        let email = required(
-            "email",
-            text(fields, "email", 254, false, &mut errors),
-            &mut errors,
-        )
-        .map(|e| e.to_lowercase());
-        if let Some(e) = &email {
-            if !e.validate_email() {
-                errors.push(FieldError {
-                    field: "email".into(),
-                    message: "must be an e-mail address".into(),
-                });
-            }
-        }
-        let postal_address = text(fields, "postal_address", 500, true, &mut errors);
-        let details = required(
-            "details",
-            text(fields, "details", details_max, true, &mut errors),
-            &mut errors,
-        );
-        let scope = text(fields, "scope", 20, false, &mut errors);
-        let grounds = text(fields, "grounds", details_max, true, &mut errors);
-        match (kind, scope.as_deref()) {
-            (Some(Kind::Opposition), None) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "is required for an opposition: prospection or processing".into(),
-            }),
-            (Some(Kind::Opposition), Some("prospection" | "processing")) => {}
-            (Some(Kind::Opposition), Some(_)) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "must be prospection or processing".into(),
-            }),
-            (Some(_), Some(_)) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "applies to oppositions only".into(),
-            }),
-            _ => {}
-        }
-        if kind == Some(Kind::Opposition)
-            && scope.as_deref() == Some("processing")
-            && grounds.is_none()
-        {
-            errors.push(FieldError {
-                field: "grounds".into(),
-                message: "is required for an opposition to processing (the legitimate ground)"
-                    .into(),
-            });
-        }
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
-        Ok(Self {
-            kind: kind.expect("checked"),
-            first_name: first_name.expect("checked"),
-            last_name: last_name.expect("checked"),
-            email: email.expect("checked"),
-            postal_address,
-            details: details.expect("checked"),
-            scope,
-            grounds,
-        })
-    }
-}
-
-const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// `DR-` and six characters without look-alikes (no I, L, O, U).
-pub fn new_reference() -> String {
-    let mut rng = rand::rng();
-    let tail: String = (0..6)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("DR-{tail}")
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Submitted {
@@ -275,45 +35,6 @@ pub struct Submitted {
     pub due_at: DateTime<Utc>,
     /// Shown once: the key of the tracking page. Only its hash is kept.
     pub tracking_token: String,
-}
-
-/// Encrypts documents off the async executor.
-pub async fn seal_documents(
-    state: &web::Data<AppState>,
-    request_id: String,
-    uploads: Vec<Upload>,
-    now: NaiveDateTime,
-) -> Result<Vec<DocumentRow>, ApiError> {
-    let state = state.clone();
-    actix_web::rt::task::spawn_blocking(move || {
-        uploads
-            .into_iter()
-            .map(|mut up| {
-                let id = uuid::Uuid::now_v7().to_string();
-                let sha256 = sha256_hex(&up.bytes);
-                let size = up.bytes.len() as i64;
-                let (key_id, nonce) = state
-                    .documents
-                    .seal(&id, &mut up.bytes)
-                    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-                Ok(DocumentRow {
-                    id,
-                    request_id: request_id.clone(),
-                    filename: up.filename,
-                    content_type: up.content_type.to_owned(),
-                    size,
-                    sha256,
-                    key_id,
-                    nonce,
-                    ciphertext: Some(up.bytes),
-                    uploaded_at: now,
-                    purged_at: None,
-                })
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("encryption task failed: {e}")))?
 }
 
 /// Submits a rights request.

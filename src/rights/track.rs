@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, By, Kind, Status};
+use super::sealing::seal_documents;
 use super::store::{self, token_hash, RequestRow};
-use super::submit::seal_documents;
 use super::{counts, deadline};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};

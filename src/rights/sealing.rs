@@ -1,0 +1,50 @@
+//! Identity documents sealed (encrypted under the key ring) off the async
+//! executor, ready to be stored.
+
+use actix_web::web;
+use chrono::NaiveDateTime;
+
+use super::documents::sha256_hex;
+use super::intake::Upload;
+use super::store::DocumentRow;
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// Encrypts documents off the async executor.
+pub async fn seal_documents(
+    state: &web::Data<AppState>,
+    request_id: String,
+    uploads: Vec<Upload>,
+    now: NaiveDateTime,
+) -> Result<Vec<DocumentRow>, ApiError> {
+    let state = state.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        uploads
+            .into_iter()
+            .map(|mut up| {
+                let id = uuid::Uuid::now_v7().to_string();
+                let sha256 = sha256_hex(&up.bytes);
+                let size = up.bytes.len() as i64;
+                let (key_id, nonce) = state
+                    .documents
+                    .seal(&id, &mut up.bytes)
+                    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+                Ok(DocumentRow {
+                    id,
+                    request_id: request_id.clone(),
+                    filename: up.filename,
+                    content_type: up.content_type.to_owned(),
+                    size,
+                    sha256,
+                    key_id,
+                    nonce,
+                    ciphertext: Some(up.bytes),
+                    uploaded_at: now,
+                    purged_at: None,
+                })
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("encryption task failed: {e}")))?
+}
