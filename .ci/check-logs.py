@@ -2,7 +2,7 @@
 """The logs of the whole test run (every test process, every service process
 a test started) must hold no e-mail address, no client address, no name
 of a test citizen and no panic of the service. The same rules as
-tests/common's checks at the end of each test, over everything, once both
+tests/api/common's checks at the end of each test, over everything, once both
 suites have run."""
 import json
 import pathlib

@@ -1,0 +1,344 @@
+//! End to end in headless Chromium through WebDriver (chromedriver): a
+//! citizen's erasure request with a PDF, the DPO's e-mail over real SMTP,
+//! the console's sign-in, a request for an identity document, the upload
+//! from the tracking page, the closure, and what the citizen then sees.
+//! Screenshots of each step go to `target/screenshots/`.
+//!
+//! The browser runs with script disabled, as the pages must work without.
+//! Needs `chromium` and `chromium-driver` (Debian). Off CI, the test skips
+//! when they are missing; on CI (`CI` set) it fails.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+
+use crate::common::webdriver::{chromium_and_driver, chromium_args, screenshots_dir, Driver};
+use crate::common::{create_staff, deliver, SmtpServer, TestApp, PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use mail_parser::MessageParser;
+use serde_json::json;
+
+const PDF: &[u8] =
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+struct Browser {
+    client: Client,
+    shots: PathBuf,
+    base: String,
+    step: u32,
+}
+
+impl Browser {
+    async fn open(driver: &Driver, chromium: &Path, profile: &Path, base: &str) -> Self {
+        let mut args = chromium_args(profile);
+        args.push("--blink-settings=scriptEnabled=false".into());
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": chromium, "args": args}),
+        );
+        let client = ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&driver.url())
+            .await
+            .expect("a WebDriver session");
+        let shots = screenshots_dir();
+        Self {
+            client,
+            shots,
+            base: base.to_owned(),
+            step: 0,
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self.client.screenshot().await.unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.step)), png).unwrap();
+    }
+
+    async fn fill(&self, id: &str, text: &str) {
+        let field = self.client.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits for an element of the next page and returns its text.
+    async fn text_of(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+}
+
+/// The address in a link of an e-mail to `to`, from `marker` on, made
+/// relative to the app (the e-mails carry the configured public address).
+fn link_in_mail(smtp: &SmtpServer, to: &str, marker: &str) -> Option<String> {
+    smtp.messages().iter().rev().find_map(|raw| {
+        let m = MessageParser::default().parse(raw)?;
+        let addressed = m
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .is_some_and(|a| a == to);
+        let text = m.body_text(0)?.into_owned();
+        let start = text.find(marker).filter(|_| addressed)?;
+        Some(
+            text[start..]
+                .split(|c: char| c.is_whitespace() || c == '>' || c == ')')
+                .next()?
+                .to_owned(),
+        )
+    })
+}
+
+/// Earlier requests, so that the queue has more than one line (and some
+/// past their due date, in red).
+async fn seed_queue(app: &TestApp) {
+    let people = [
+        (
+            "access",
+            "Camille",
+            "Martin",
+            "camille.martin@example.org",
+            None,
+        ),
+        (
+            "opposition",
+            "Karim",
+            "Benali",
+            "karim.benali@example.org",
+            Some("prospection"),
+        ),
+        (
+            "rectification",
+            "Léa",
+            "Dubois",
+            "lea.dubois@example.org",
+            None,
+        ),
+    ];
+    for (i, (kind, first, last, email, scope)) in people.into_iter().enumerate() {
+        let mut form = reqwest::multipart::Form::new()
+            .text("kind", kind)
+            .text("first_name", first)
+            .text("last_name", last)
+            .text("email", email)
+            .text(
+                "details",
+                "Demande déposée par courrier, saisie par l'accueil.",
+            )
+            .part(
+                "id_document",
+                reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cni.pdf"),
+            );
+        if let Some(scope) = scope {
+            form = form.text("scope", scope);
+        }
+        let res = app
+            .client
+            .post(app.url("/v1/tenants/sevres/requests"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        // Visitors' cookie choices along the way, for the statistics.
+        for n in 0..(4 + 3 * i) {
+            let choices = json!({"audience": n % 3 != 0, "twitter": n % 4 == 0});
+            let res = app
+                .client
+                .post(app.url("/v1/tenants/sevres/consents"))
+                .json(&json!({"policy_version": "2026-01", "choices": choices}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        }
+        app.clock
+            .advance(chrono::Duration::days(if i == 0 { 12 } else { 9 }));
+    }
+    // The first two are now past their month.
+    app.clock.advance(chrono::Duration::days(14));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
+    let Some((chromium, chromedriver)) = chromium_and_driver() else {
+        return;
+    };
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    seed_queue(&app).await;
+    deliver(&app).await;
+
+    let files = tempfile::tempdir().unwrap();
+    let pdf = files.path().join("carte-identite.pdf");
+    std::fs::write(&pdf, PDF).unwrap();
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let mut b = Browser::open(&driver, &chromium, profile.path(), &app.address).await;
+
+    // Script is off in this browser: the pages must work without it.
+    b.client
+        .goto("data:text/html,<noscript><p id=off>no script</p></noscript>")
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("#off").await, "no script");
+
+    // The citizen fills in the form.
+    b.goto("/t/sevres/droits").await;
+    assert!(b.text_of("h1").await.contains("Exercer vos droits"));
+    b.shot("citizen-form").await;
+    b.click("#f-kind-erasure").await;
+    b.fill("f-first_name", "Zoé").await;
+    b.fill("f-last_name", "Lefèvre").await;
+    b.fill("f-email", "zoe.lefevre@example.org").await;
+    b.fill(
+        "f-details",
+        "Je souhaite l'effacement de mon compte sur le portail famille.",
+    )
+    .await;
+    let upload = b.client.find(Locator::Id("f-id_document")).await.unwrap();
+    upload.send_keys(&pdf.display().to_string()).await.unwrap();
+    b.click("form button[type=submit]").await;
+    let reference = b.text_of("#reference").await;
+    assert!(reference.starts_with("DR-"), "{reference}");
+    b.shot("citizen-confirmation").await;
+
+    // The DPO is told by e-mail, and follows its link to the console.
+    deliver(&app).await;
+    let link = link_in_mail(&smtp, "dpo@ville-sevres.fr", "/console/requests/")
+        .expect("the DPO's e-mail links to the request");
+    b.goto(&link).await;
+    b.text_of("#f-password").await;
+    assert!(b.path().await.starts_with("/console/login?next="));
+    b.fill("f-email", "dpo@ville-sevres.fr").await;
+    b.fill("f-password", PASSWORD).await;
+    b.shot("console-sign-in").await;
+    b.click("form button[type=submit]").await;
+    assert_eq!(b.text_of("h1 .reference").await, reference);
+    assert_eq!(b.path().await, link, "back to the e-mailed request");
+
+    b.goto("/console").await;
+    let queue = b.text_of("table.queue").await;
+    assert!(queue.contains(&reference) && queue.contains("Zoé Lefèvre"));
+    let late = b.client.find_all(Locator::Css("tr.overdue")).await.unwrap();
+    assert_eq!(late.len(), 2, "the overdue ones are marked");
+    // The queue fits a smaller window (the README shows this one).
+    b.client.set_window_size(1280, 760).await.unwrap();
+    b.shot("console-queue").await;
+    b.client.set_window_size(1280, 1500).await.unwrap();
+
+    b.goto(&link).await;
+    b.fill(
+        "awaiting_identity-note",
+        "La copie jointe est illisible : merci d'en déposer une nouvelle.",
+    )
+    .await;
+    b.click("#action-ask-id").await;
+    assert!(b.text_of(".success").await.contains("délai est suspendu"));
+    assert_eq!(b.text_of("#status").await, "Pièce d'identité demandée");
+    b.shot("console-identity-asked").await;
+
+    // The citizen uploads the document from the e-mailed link.
+    deliver(&app).await;
+    let track = link_in_mail(&smtp, "zoe.lefevre@example.org", "/v1/requests/track/")
+        .expect("the citizen's e-mail links to the request");
+    b.goto(&track).await;
+    assert_eq!(b.text_of("#status").await, "Pièce d'identité demandée");
+    assert!(b.path().await.starts_with("/t/sevres/suivi/"));
+    b.shot("citizen-tracking-upload").await;
+    let upload = b.client.find(Locator::Id("f-id_document")).await.unwrap();
+    upload.send_keys(&pdf.display().to_string()).await.unwrap();
+    b.click("form button[type=submit]").await;
+    assert!(b.text_of(".success").await.contains("bien été reçu"));
+    assert_eq!(b.text_of("#status").await, "Reçue");
+    let tracking_page = b.path().await.replace("?document=ok", "");
+    b.shot("citizen-uploaded").await;
+
+    // The DPO completes it.
+    b.goto(&link).await;
+    assert_eq!(b.text_of("#status").await, "Reçue");
+    let documents = b
+        .client
+        .find_all(Locator::Css(".documents li"))
+        .await
+        .unwrap();
+    assert_eq!(documents.len(), 2, "both documents listed");
+    b.fill(
+        "completed-note",
+        "Votre compte et les données associées ont été effacés.",
+    )
+    .await;
+    b.click("#action-complete").await;
+    assert!(b.text_of(".success").await.contains("clôturée"));
+    assert_eq!(b.text_of("#status").await, "Traitée");
+    b.shot("console-completed").await;
+
+    // The citizen's page shows it.
+    b.goto(&tracking_page).await;
+    assert_eq!(b.text_of("#status").await, "Traitée");
+    let timeline = b.text_of("ol.timeline").await;
+    assert!(timeline.contains("Pièce d'identité demandée") && timeline.contains("Traitée"));
+    b.shot("citizen-completed").await;
+
+    deliver(&app).await;
+    let to_citizen = smtp
+        .messages()
+        .iter()
+        .filter_map(|raw| MessageParser::default().parse(raw))
+        .filter(|m| {
+            m.to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .is_some_and(|a| a == "zoe.lefevre@example.org")
+        })
+        .count();
+    assert_eq!(
+        to_citizen, 3,
+        "acknowledged, asked for an ID, told it is done"
+    );
+
+    // The DPO's readings.
+    b.goto("/console/stats").await;
+    assert!(b.text_of("section.chart-box h2").await.len() > 1);
+    b.shot("console-stats").await;
+    b.goto("/console/audit").await;
+    let audit = b.text_of("table.audit").await;
+    assert!(audit.contains("Connexion réussie") && audit.contains("Demande : changement d'état"));
+    b.shot("console-audit").await;
+    b.client.close().await.unwrap();
+}

@@ -1,0 +1,714 @@
+//! Test harness: the real application on an ephemeral port, against a fresh
+//! SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is
+//! set (CI runs the suite both ways).
+#![allow(dead_code)]
+
+pub mod cluster;
+pub mod cluster_clients;
+pub mod pages;
+pub mod seed;
+pub mod webdriver;
+
+use std::sync::{Mutex, Once};
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use tempfile::TempDir;
+
+use guichet::app::{AppState, Application, Configure};
+use guichet::clock::Clock;
+use guichet::config::Settings;
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static LOGS_INIT: Once = Once::new();
+
+/// Everything the service logged in this test process, as JSON lines.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+struct Capture;
+
+/// Where the logs of the whole test run are kept, one file per test process
+/// (and per service process a test starts), for CI's final check of them all
+/// (`.ci/check-logs.py`).
+pub fn log_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-logs");
+    std::fs::create_dir_all(&dir).expect("test log folder");
+    dir
+}
+
+/// A new file of the test run's logs, for what a child process writes.
+pub fn log_file(what: &str) -> std::fs::File {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{}-{}-{what}-{n}.log", test_binary(), std::process::id());
+    std::fs::File::create(log_dir().join(name)).expect("test log file")
+}
+
+fn test_binary() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into())
+}
+
+static LOG_FILE: std::sync::OnceLock<Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        let file = LOG_FILE.get_or_init(|| Mutex::new(log_file("in-process")));
+        file.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the service's logs, as the JSON format writes them, to a buffer
+/// the tests can read.
+fn capture_logs() {
+    LOGS_INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(|| Capture)
+            .try_init();
+        // A panic anywhere in the process is logged as the service logs it
+        // (`guichet serve` installs the same hook), then reported as usual.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            guichet::telemetry::log_panic(info);
+            report(info);
+        }));
+    });
+}
+
+/// Makes the test process end at once when the harness exits, its status
+/// kept. The apps of finished tests leave threads behind (HTTP workers
+/// stopping, writers closing their connections); glibc's `exit` is not safe
+/// against threads that are still exiting, and the library destructors it
+/// runs (OpenSSL's, libpq's) race with threads still using them, which once
+/// aborted a test process after every test had passed. Nothing is left to
+/// flush by then: the harness has written its report, and the logs are
+/// written unbuffered.
+fn end_without_teardown() {
+    static ONCE: Once = Once::new();
+    extern "C" fn now(status: libc::c_int, _: *mut libc::c_void) {
+        // SAFETY: `_exit` ends the process without running anything else.
+        unsafe { libc::_exit(status) }
+    }
+    extern "C" {
+        // glibc: like `atexit`, with the exit status passed to the handler.
+        fn on_exit(
+            handler: extern "C" fn(libc::c_int, *mut libc::c_void),
+            arg: *mut libc::c_void,
+        ) -> libc::c_int;
+    }
+    ONCE.call_once(|| {
+        // Before any connection to PostgreSQL: libpq would otherwise
+        // register OpenSSL's cleanup, to run before this handler.
+        guichet::db::init_openssl();
+        // SAFETY: registers a handler that takes no pointer it could misuse.
+        unsafe {
+            on_exit(now, std::ptr::null_mut());
+        }
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub state: web::Data<AppState>,
+    pub db: TestDatabase,
+    pub dir: TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+}
+
+/// Names of the citizens the tests make up; none may reach the logs (CI's
+/// check of the whole run's logs reads the same list).
+fn citizen_names() -> impl Iterator<Item = &'static str> {
+    include_str!("../../citizen_names.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// The service's logs must carry no e-mail address, no client address and
+/// no citizen's name: checked whenever a test's app goes away, over
+/// everything logged in the process so far.
+pub fn assert_no_personal_data_logged() {
+    assert_no_personal_data_in(&logs());
+}
+
+/// The same check over logs read elsewhere (a `guichet` process's output).
+pub fn assert_no_personal_data_in(logs: &str) {
+    for line in logs.lines() {
+        // The start-up lines name the listening address and the database
+        // server, which are no one's personal data.
+        if line.contains("\"listening\"")
+            || line.contains("\"target\":\"actix_server")
+            || line.contains("PostgreSQL at ")
+        {
+            continue;
+        }
+        for name in citizen_names() {
+            assert!(!line.contains(name), "a citizen's name in the logs: {line}");
+        }
+        assert!(
+            !line.contains("127.0.0.1") && !line.contains("::1"),
+            "a client address in the logs: {line}"
+        );
+        let bytes = line.as_bytes();
+        for (i, _) in line.match_indices('@') {
+            let word = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
+            let before = i > 0 && word(bytes[i - 1]);
+            let after = bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphanumeric());
+            assert!(!(before && after), "an e-mail address in the logs: {line}");
+        }
+    }
+}
+
+/// No panic in the service: none of the logs' lines may say `panicked at`
+/// a place outside the tests' own code (a test's failed assertion, or a
+/// handler a test mounts to panic on purpose, is at `tests/…`). A line of
+/// the standard panic report, before the log was set up, counts too.
+pub fn assert_no_panic_in(logs: &str) {
+    for line in logs.lines().filter(|l| l.contains("panicked at")) {
+        let location = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|l| l["location"].as_str().map(str::to_owned));
+        let planted = location.is_some_and(|l| l.starts_with("tests/"));
+        assert!(planted, "the service panicked: {line}");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_no_personal_data_logged();
+            assert_no_panic_in(&logs());
+        }
+    }
+}
+
+/// A database of its own for one test; a PostgreSQL one is dropped after.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+}
+
+impl TestDatabase {
+    pub fn is_postgres(&self) -> bool {
+        self.admin_url.is_some()
+    }
+
+    /// A new database: a file in `dir`, or a fresh PostgreSQL database on
+    /// the server `TEST_DATABASE_URL` names.
+    pub fn create(dir: &std::path::Path) -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => Self {
+                url: format!("sqlite://{}", dir.join("guichet.db").display()),
+                admin_url: None,
+                name: None,
+            },
+            Some(admin_url) => {
+                let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&admin_url)
+                    .expect("TEST_DATABASE_URL must accept connections");
+                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    admin_url: Some(admin_url),
+                    name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ =
+                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Settings for a test: embedded defaults, a private data folder, port 0.
+pub fn test_settings(dir: &std::path::Path, db: &TestDatabase) -> Settings {
+    let mut s = Settings::embedded_defaults().expect("embedded defaults are valid");
+    s.server.bind = "127.0.0.1:0".into();
+    s.server.workers = 1;
+    s.server.shutdown_timeout_secs = 1;
+    s.storage.data_dir = dir.to_path_buf();
+    s.database.url = db.url.clone();
+    s.database.pool_size = 4;
+    s.database.acquire_timeout_secs = 2;
+    s.database.connect_timeout_secs = 2;
+    // Tests deliver mail by calling the worker, after moving the clock.
+    s.mail.worker = false;
+    // Tests run sweeps by calling the scheduler, after moving the clock.
+    s.retention.scheduler = false;
+    s
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    "2026-03-02T09:30:00Z".parse().unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, |_| {}).await
+}
+
+/// Spawns the app after `adjust` has changed its settings, with `extra`
+/// routes mounted beside the real ones.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure) -> TestApp {
+    capture_logs();
+    end_without_teardown();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = TestDatabase::create(dir.path());
+    let mut settings = test_settings(dir.path(), &db);
+    adjust(&mut settings);
+    let clock = Clock::fixed(start_time());
+    let app = Application::build_with(settings, clock.clone(), extra).expect("app starts");
+    let port = app.port();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        clock,
+        state,
+        db,
+        dir,
+    }
+}
+
+/// Checks a problem+json answer and returns its body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: serde_json::Value = res.json().await.expect("problem body is JSON");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    for key in ["type", "title", "detail"] {
+        assert!(body[key].is_string(), "problem lacks {key}: {body}");
+    }
+    body
+}
+
+/// Creates a staff account straight in the database.
+pub async fn create_staff(
+    app: &TestApp,
+    tenant: Option<&str>,
+    email: &str,
+    role: &str,
+    password: &str,
+) -> String {
+    use guichet::staff::accounts::{self, NewStaff, Role};
+    let input = NewStaff {
+        tenant: tenant.map(str::to_owned),
+        email: email.to_owned(),
+        role: Role::parse(role).expect("dpo or admin"),
+        password: password.to_owned(),
+    };
+    let tenant_id = input.check(&app.state.tenants, 12).expect("valid account");
+    let hash = guichet::staff::password::hash_now(password).unwrap();
+    let now = app.clock.now().naive_utc();
+    app.state
+        .db
+        .run(move |conn| accounts::insert(conn, &input, tenant_id, hash, now))
+        .await
+        .expect("account created")
+        .id
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs in and returns the bearer token.
+pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login of {email}");
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Submits a rights request as the citizen's form does; it must be accepted.
+pub async fn submit_form(
+    app: &TestApp,
+    tenant: &str,
+    form: reqwest::multipart::Form,
+) -> serde_json::Value {
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/tenants/{tenant}/requests")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    res.json().await.unwrap()
+}
+
+/// Creates a DPO of `tenant` and signs it in; returns the bearer token.
+pub async fn dpo(app: &TestApp, tenant: &str, email: &str) -> String {
+    create_staff(app, Some(tenant), email, "dpo", PASSWORD).await;
+    login(app, email, PASSWORD).await
+}
+
+/// `POST path` with a bearer token and a JSON body.
+pub async fn post(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `GET path` with a bearer token.
+pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Runs the `guichet` binary in `dir` on `db`, with nothing of the test's
+/// environment but `PATH`, `stdin` (if any) as its standard input.
+pub fn guichet_cli(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GUICHET__DATABASE__URL", &db.url)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// The SMTP server's one package, aiosmtpd: the machine's own when it has
+/// it, otherwise installed once with pip into the target folder, so that
+/// `cargo test` needs nothing installed by hand.
+fn aiosmtpd_path() -> Option<std::path::PathBuf> {
+    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let has = |pythonpath: Option<&std::path::Path>| {
+            let mut c = std::process::Command::new("python3");
+            if let Some(p) = pythonpath {
+                c.env("PYTHONPATH", p);
+            }
+            c.args(["-c", "import aiosmtpd"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if has(None) {
+            return None;
+        }
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-aiosmtpd");
+        if !has(Some(&dir)) {
+            // Installed beside, then renamed: test binaries that start
+            // together never see half a package.
+            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+            let installed = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--target"])
+                .arg(&partial)
+                .arg("aiosmtpd==1.4.6")
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                installed,
+                "pip install aiosmtpd (for the tests' SMTP server)"
+            );
+            if std::fs::rename(&partial, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&partial);
+            }
+        }
+        Some(dir)
+    })
+    .clone()
+}
+
+/// A real SMTP server (aiosmtpd) in a process of its own, which a test can
+/// stop and start again on the same port.
+pub struct SmtpServer {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        // The port is free when asked for, but another process may take it
+        // before the server binds it: then try another one.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut server = Self {
+                port,
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+            };
+            if server.try_resume() {
+                return server;
+            }
+        }
+        panic!("the SMTP server did not start on any of five free ports");
+    }
+
+    /// Starts the server again on its port.
+    pub fn resume(&mut self) {
+        assert!(self.try_resume(), "the SMTP server started");
+    }
+
+    fn try_resume(&mut self) -> bool {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
+        let mut command = std::process::Command::new("python3");
+        if let Some(dir) = aiosmtpd_path() {
+            command.env("PYTHONPATH", dir);
+        }
+        let mut child = command
+            .arg(script)
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        self.child = Some(child);
+        true
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Every message received so far, raw.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect()
+    }
+
+    /// Points the app's settings at this server.
+    pub fn configure(&self, s: &mut Settings) {
+        s.mail.transport = guichet::config::MailTransportKind::Smtp;
+        s.mail.smtp.host = "127.0.0.1".into();
+        s.mail.smtp.port = self.port;
+        s.mail.smtp.tls = guichet::config::SmtpTls::None;
+        s.mail.smtp.timeout_secs = 5;
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Spawns the app with its mail going to `smtp`, after `adjust`.
+pub async fn spawn_app_with_smtp(smtp: &SmtpServer, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(
+        |s| {
+            smtp.configure(s);
+            adjust(s);
+        },
+        |_| {},
+    )
+    .await
+}
+
+/// Runs one delivery pass of the app's mail worker.
+pub async fn deliver(app: &TestApp) -> guichet::mail::worker::Pass {
+    let worker = app.state.mail_worker.clone();
+    tokio::task::spawn_blocking(move || worker.deliver_due())
+        .await
+        .unwrap()
+        .expect("delivery pass")
+}
+
+/// Runs a retention sweep as of `as_of` the way `guichet purge` does: under
+/// the sweep lock (unless a dry run), recorded with trigger `cli`.
+pub async fn sweep_with(
+    app: &TestApp,
+    as_of: DateTime<Utc>,
+    dry_run: bool,
+    tenant: Option<&str>,
+) -> guichet::retention::sweep::Report {
+    use guichet::retention::{lock::SweepLock, runs::Trigger, sweep};
+    let state = app.state.clone();
+    let tenant = tenant.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let _lock = (!dry_run).then(|| {
+            SweepLock::try_acquire(&state.settings.database)
+                .unwrap()
+                .expect("no other sweep runs")
+        });
+        let mut conn = state.db.pool().get().unwrap();
+        let opts = sweep::Options {
+            as_of,
+            dry_run,
+            tenant: tenant.as_deref(),
+            trigger: Trigger::Cli,
+            slot: None,
+        };
+        let clock = state.clock.clone();
+        let files = state.db.consent_files();
+        let before = sweep_settings(&mut conn);
+        let report = sweep::run(
+            &mut conn,
+            files.as_deref(),
+            &state.tenants,
+            &state.settings.retention,
+            &opts,
+            || clock.now().naive_utc(),
+        )
+        .unwrap();
+        // The connection goes back to the pool as the others are.
+        assert_eq!(sweep_settings(&mut conn), before);
+        report
+    })
+    .await
+    .unwrap()
+}
+
+/// The session settings that a sweep changes while it runs.
+fn sweep_settings(conn: &mut guichet::db::DbConnection) -> Vec<String> {
+    use diesel::sql_types::Text;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let sql = match conn {
+        guichet::db::DbConnection::Pg(_) => "SELECT current_setting('synchronous_commit') AS value",
+        guichet::db::DbConnection::Sqlite(_) => {
+            "SELECT CAST(secure_delete AS TEXT) AS value FROM pragma_secure_delete \
+             UNION ALL SELECT CAST(cache_size AS TEXT) FROM pragma_cache_size"
+        }
+    };
+    diesel::RunQueryDsl::load::<Setting>(diesel::sql_query(sql), conn)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.value)
+        .collect()
+}
+
+/// How many consent events the app keeps, wherever it keeps them.
+pub async fn consent_count(app: &TestApp) -> i64 {
+    let files = app.state.db.consent_files();
+    app.state
+        .db
+        .run(move |conn| {
+            Ok(guichet::consent::events::count(
+                conn,
+                files.as_deref(),
+                None,
+            )?)
+        })
+        .await
+        .unwrap()
+}

@@ -1,0 +1,16 @@
+//! Faults, each checking that nothing acknowledged is lost: SMTP down for
+//! a burst of submissions, PostgreSQL restarted under consent load,
+//! `kill -9` of `guichet serve` mid-upload and mid-sweep, a full disk under
+//! the SQLite file, a read-only SQLite file.
+//!
+//! The PostgreSQL fault runs on a cluster of its own (never the shared
+//! server); the disk faults mount a small tmpfs and set `chattr +i`, which
+//! need root. Off CI, a test skips when the machine allows neither; on CI
+//! (`CI` set) it fails.
+
+mod disk;
+mod kill;
+mod outages;
+mod postgres;
+mod smtp;
+pub mod support;
