@@ -19,6 +19,7 @@ use crate::mail::worker::{MailMetrics, Worker};
 use crate::mail::Mail;
 use crate::ops::{self, Metrics};
 use crate::retention::scheduler::Scheduler;
+use crate::rights::digest::Digest;
 use crate::rights::documents::KeyRing;
 use crate::rights::limits::SubmissionLimiter;
 use crate::rights::uploads::UploadBudget;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub sqlite_guard: Option<Arc<std::fs::File>>,
     pub mail: Arc<Mail>,
     pub mail_worker: Worker,
+    pub digest: Digest,
     pub documents: KeyRing,
     pub submission_limits: SubmissionLimiter,
     pub uploads: UploadBudget,
@@ -124,13 +126,19 @@ impl Application {
         let receipts = ReceiptSigner::new(&secrets.receipt);
         let mail = Arc::new(Mail::new(&settings).map_err(crate::config::ConfigError)?);
         let metrics = Metrics::new();
+        let digest = Digest {
+            db: db.clone(),
+            mail: mail.clone(),
+            tenants: tenants.clone(),
+            public_url: settings.server.public_url.clone(),
+            clock: clock.clone(),
+        };
         let mail_worker = Worker {
             db: db.clone(),
             mail: mail.clone(),
             clock: clock.clone(),
             metrics: MailMetrics::register(metrics.registry()),
-            tenants: tenants.clone(),
-            public_url: settings.server.public_url.clone(),
+            chores: vec![digest.clone().chore()],
         };
         let mut background = Background::default();
         if settings.mail.worker {
@@ -155,6 +163,7 @@ impl Application {
             metrics,
             mail,
             mail_worker,
+            digest,
             documents: KeyRing::new(&secrets.document, &secrets.document_retired),
             submission_limits: SubmissionLimiter::new(
                 settings.requests.submissions_per_ip_per_hour,

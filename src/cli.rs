@@ -230,33 +230,8 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
 
 /// Sends one message through the configured transport, now.
 pub fn mail_test(settings: &Settings, to: &str) -> CmdResult {
-    use crate::mail::{transport, Mail};
-    let mail = Mail::new(settings).map_err(Refused)?;
-    let now = Clock::system().now();
-    let ctx = serde_json::json!({
-        "tenant_name": "Guichet",
-        "dpo_email": mail.from.email.to_string(),
-        "postal_address": "",
-        "sent_at": now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-    });
-    let rendered = mail
-        .templates
-        .render("test", crate::tenants::Locale::Fr, &ctx)
-        .map_err(Refused::from)?;
-    let id = uuid::Uuid::now_v7();
-    let message_id = format!("<{}@{}>", id.simple(), mail.host);
-    let message = transport::build(
-        &mail.from,
-        to,
-        &message_id,
-        &rendered.subject,
-        &rendered.text,
-        &rendered.html,
-    )
-    .map_err(|e| Refused(e.to_string()))?;
-    mail.transport
-        .send(&message, &id.to_string())
-        .map_err(|e| Refused(format!("not sent: {e}")))?;
+    let mail = crate::mail::Mail::new(settings).map_err(Refused)?;
+    let message_id = mail.send_test(to, Clock::system().now()).map_err(Refused)?;
     println!("sent {message_id}");
     Ok(())
 }

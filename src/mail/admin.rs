@@ -1,16 +1,15 @@
-//! `GET /v1/admin/mail`: the outbox as operators see it, dead messages
-//! first among their worries. Recipients are masked.
+//! The outbox as operators see it (`GET /v1/admin/mail`, served by the
+//! staff's admin API): dead messages first among their worries, recipients
+//! masked.
 
-use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::outbox::{self, OutboxRow};
-use crate::app::AppState;
-use crate::error::{ApiError, Problem};
-use crate::http::{ListResponse, PageQuery};
-use crate::staff::Staff;
+use super::outbox::{self, OutboxRow, Status};
+use crate::db::DbConnection;
+use crate::error::FieldError;
+use crate::tenants::Tenants;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -22,6 +21,19 @@ pub struct MailQuery {
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
+}
+
+impl MailQuery {
+    /// The status asked for, if any; a word that is none is refused.
+    pub fn status(&self) -> Result<Option<Status>, FieldError> {
+        match &self.status {
+            None => Ok(None),
+            Some(s) => Status::parse(s).map(Some).ok_or_else(|| FieldError {
+                field: "status".into(),
+                message: "must be pending, sent or dead".into(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,72 +62,39 @@ fn mask(address: &str) -> String {
     }
 }
 
-fn item(state: &AppState, r: OutboxRow) -> MailItem {
-    MailItem {
-        tenant: state.tenants.slug_of(r.tenant_id.as_deref()),
-        recipient: mask(&r.recipient),
-        id: r.id,
-        message_id: r.message_id,
-        template: r.template,
-        status: r.status,
-        attempts: r.attempts,
-        next_attempt_at: r.next_attempt_at.and_utc(),
-        last_error: r.last_error,
-        created_at: r.created_at.and_utc(),
-        sent_at: r.sent_at.map(|t| t.and_utc()),
+impl MailItem {
+    fn new(tenants: &Tenants, r: OutboxRow) -> Self {
+        Self {
+            tenant: tenants.slug_of(r.tenant_id.as_deref()),
+            recipient: mask(&r.recipient),
+            id: r.id,
+            message_id: r.message_id,
+            template: r.template,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at.and_utc(),
+            last_error: r.last_error,
+            created_at: r.created_at.and_utc(),
+            sent_at: r.sent_at.map(|t| t.and_utc()),
+        }
     }
 }
 
-/// Lists queued, sent or dead messages.
-#[utoipa::path(
-    get,
-    path = "/v1/admin/mail",
-    tag = "admin",
-    security(("bearer" = [])),
-    params(MailQuery),
-    responses(
-        (status = 200, description = "Messages, newest first.", body = inline(ListResponse<MailItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown status or invalid paging.", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn list(
-    staff: Staff,
-    state: web::Data<AppState>,
-    query: web::Query<MailQuery>,
-) -> Result<HttpResponse, ApiError> {
-    staff.require_admin()?;
-    let (page, per_page, offset) = PageQuery {
-        page: query.page,
-        per_page: query.per_page,
-    }
-    .resolve(&state.settings.limits)?;
-    let status = query.status.clone();
-    if let Some(s) = &status {
-        if ![outbox::PENDING, outbox::SENT, outbox::DEAD].contains(&s.as_str()) {
-            return Err(ApiError::field("status", "must be pending, sent or dead"));
-        }
-    }
-    let (rows, total) = state
-        .db
-        .run(move |conn| {
-            Ok(outbox::list(
-                conn,
-                status.as_deref(),
-                offset,
-                i64::from(per_page),
-            )?)
-        })
-        .await?;
-    let items = rows.into_iter().map(|r| item(&state, r)).collect();
-    Ok(HttpResponse::Ok().json(ListResponse {
-        items,
-        total,
-        page,
-        per_page,
-    }))
+/// A page of messages of one status (all when `None`), newest first, and
+/// how many there are in all.
+pub fn page(
+    conn: &mut DbConnection,
+    tenants: &Tenants,
+    status: Option<Status>,
+    offset: i64,
+    limit: i64,
+) -> diesel::QueryResult<(Vec<MailItem>, i64)> {
+    let (rows, total) = outbox::list(conn, status, offset, limit)?;
+    let items = rows
+        .into_iter()
+        .map(|r| MailItem::new(tenants, r))
+        .collect();
+    Ok((items, total))
 }
 
 #[cfg(test)]

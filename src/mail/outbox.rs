@@ -8,9 +8,31 @@ use diesel::prelude::*;
 use crate::db::schema::mail_outbox as outbox;
 use crate::db::DbConnection;
 
-pub const PENDING: &str = "pending";
-pub const SENT: &str = "sent";
-pub const DEAD: &str = "dead";
+/// Where a message is in its life, as stored in `mail_outbox.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for its (next) delivery attempt.
+    Pending,
+    Sent,
+    /// Refused for good; waits for an operator.
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Sent, Self::Dead]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = outbox)]
@@ -51,7 +73,7 @@ pub fn claim(
         macro_rules! due {
             () => {
                 outbox::table
-                    .filter(outbox::status.eq(PENDING))
+                    .filter(outbox::status.eq(Status::Pending.as_str()))
                     .filter(outbox::next_attempt_at.le(now))
                     .filter(
                         outbox::lease_until
@@ -87,7 +109,7 @@ pub fn claim(
 pub fn mark_sent(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(outbox::table.find(id))
         .set((
-            outbox::status.eq(SENT),
+            outbox::status.eq(Status::Sent.as_str()),
             outbox::sent_at.eq(Some(now)),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(None::<String>),
@@ -115,7 +137,7 @@ pub fn mark_retry(
 pub fn mark_dead(conn: &mut DbConnection, id: &str, error: &str) -> QueryResult<()> {
     diesel::update(outbox::table.find(id))
         .set((
-            outbox::status.eq(DEAD),
+            outbox::status.eq(Status::Dead.as_str()),
             outbox::lease_until.eq(None::<NaiveDateTime>),
             outbox::last_error.eq(Some(error)),
         ))
@@ -123,9 +145,9 @@ pub fn mark_dead(conn: &mut DbConnection, id: &str, error: &str) -> QueryResult<
     Ok(())
 }
 
-pub fn count_by_status(conn: &mut DbConnection, status: &str) -> QueryResult<i64> {
+pub fn count_by_status(conn: &mut DbConnection, status: Status) -> QueryResult<i64> {
     outbox::table
-        .filter(outbox::status.eq(status))
+        .filter(outbox::status.eq(status.as_str()))
         .count()
         .get_result(conn)
 }
@@ -133,14 +155,14 @@ pub fn count_by_status(conn: &mut DbConnection, status: &str) -> QueryResult<i64
 /// Messages of one status (all when `None`), newest first.
 pub fn list(
     conn: &mut DbConnection,
-    status: Option<&str>,
+    status: Option<Status>,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<OutboxRow>, i64)> {
     let base = || {
         let mut q = outbox::table.into_boxed();
         if let Some(s) = status {
-            q = q.filter(outbox::status.eq(s.to_owned()));
+            q = q.filter(outbox::status.eq(s.as_str()));
         }
         q
     };

@@ -4,22 +4,76 @@
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
-use crate::error::ApiError;
+use super::MailError;
 use crate::tenants::Locale;
 
-/// Every template name, and the files each one has per locale.
-pub const NAMES: [&str; 10] = [
-    "dpo_new_request",
-    "requester_ack",
-    "identity_requested",
-    "extension",
-    "completed",
-    "rejected",
-    "dpo_message",
-    "digest",
-    "unlock_link",
-    "test",
-];
+/// Every message Guichet writes; each has a subject, a plain-text part and
+/// an HTML part per locale, under its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Template {
+    /// To the DPO: a request arrived.
+    DpoNewRequest,
+    /// To the requester: the request was received.
+    RequesterAck,
+    IdentityRequested,
+    Extension,
+    Completed,
+    Rejected,
+    /// To the requester: a message from the DPO.
+    DpoMessage,
+    /// To the DPO: the daily list of requests due and overdue.
+    Digest,
+    /// To a locked staff account's owner.
+    UnlockLink,
+    /// `guichet mail-test`.
+    Test,
+}
+
+impl Template {
+    pub const ALL: [Template; 10] = [
+        Self::DpoNewRequest,
+        Self::RequesterAck,
+        Self::IdentityRequested,
+        Self::Extension,
+        Self::Completed,
+        Self::Rejected,
+        Self::DpoMessage,
+        Self::Digest,
+        Self::UnlockLink,
+        Self::Test,
+    ];
+
+    /// The name of its files, and of the message in the outbox.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DpoNewRequest => "dpo_new_request",
+            Self::RequesterAck => "requester_ack",
+            Self::IdentityRequested => "identity_requested",
+            Self::Extension => "extension",
+            Self::Completed => "completed",
+            Self::Rejected => "rejected",
+            Self::DpoMessage => "dpo_message",
+            Self::Digest => "digest",
+            Self::UnlockLink => "unlock_link",
+            Self::Test => "test",
+        }
+    }
+
+    /// Whether it is written to a requester (greeted by name or formally),
+    /// rather than to staff or an operator.
+    pub fn to_requester(self) -> bool {
+        !matches!(
+            self,
+            Self::DpoNewRequest | Self::Digest | Self::UnlockLink | Self::Test
+        )
+    }
+}
+
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 macro_rules! embed {
     ($locale:literal; $($name:literal),*) => {
@@ -83,16 +137,16 @@ impl Templates {
 
     pub fn render(
         &self,
-        name: &str,
+        template: Template,
         locale: Locale,
         ctx: &impl Serialize,
-    ) -> Result<Rendered, ApiError> {
+    ) -> Result<Rendered, MailError> {
         let get = |part: &str| {
-            let file = format!("{}/{name}.{part}", locale.as_str());
+            let file = format!("{}/{template}.{part}", locale.as_str());
             self.env
                 .get_template(&file)
                 .and_then(|t| t.render(ctx))
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("mail template {file}: {e}")))
+                .map_err(|e| MailError::Template(format!("mail template {file}: {e}")))
         };
         Ok(Rendered {
             subject: one_line(&get("subject")?),
@@ -141,7 +195,7 @@ mod tests {
     fn every_template_renders_in_both_locales_with_escaping() {
         let t = Templates::new();
         for locale in [Locale::Fr, Locale::En] {
-            for name in NAMES {
+            for name in Template::ALL {
                 let r = t.render(name, locale, &sample()).unwrap();
                 assert!(!r.subject.is_empty(), "{name} subject");
                 assert!(!r.subject.contains('\n'));
@@ -152,7 +206,9 @@ mod tests {
                 );
             }
         }
-        let r = t.render("requester_ack", Locale::Fr, &sample()).unwrap();
+        let r = t
+            .render(Template::RequesterAck, Locale::Fr, &sample())
+            .unwrap();
         assert!(r.text.contains("DR-7K3P"));
         assert!(r.html.contains("&lt;script&gt;"));
     }
@@ -166,16 +222,16 @@ mod tests {
             (Locale::Fr, "Madame, Monsieur,"),
             (Locale::En, "Dear Sir or Madam,"),
         ] {
-            let to_requester = NAMES
-                .iter()
-                .filter(|n| !matches!(**n, "dpo_new_request" | "digest" | "unlock_link" | "test"));
+            let to_requester = Template::ALL.into_iter().filter(|t| t.to_requester());
             for name in to_requester {
                 let r = t.render(name, locale, &ctx).unwrap();
                 assert!(r.text.starts_with(formal), "{name}: {}", r.text);
                 assert!(r.html.contains(&format!("<p>{formal}</p>")), "{name}");
             }
         }
-        let r = t.render("requester_ack", Locale::Fr, &sample()).unwrap();
+        let r = t
+            .render(Template::RequesterAck, Locale::Fr, &sample())
+            .unwrap();
         assert!(r.text.starts_with("Bonjour Zoé"), "{}", r.text);
     }
 

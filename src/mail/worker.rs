@@ -10,7 +10,7 @@ use chrono::Duration as Span;
 use prometheus::{IntCounterVec, IntGauge, Opts};
 use rand::Rng;
 
-use super::outbox::{self, DEAD};
+use super::outbox::{self, Status};
 use super::transport::{self, SendError};
 use super::Mail;
 use crate::clock::Clock;
@@ -51,14 +51,17 @@ impl MailMetrics {
     }
 }
 
+/// Work the mail worker's thread does besides delivering, once a minute
+/// (the DPO digest, which the rights requests provide).
+pub type Chore = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Worker {
     pub db: Db,
     pub mail: Arc<Mail>,
     pub clock: Clock,
     pub metrics: MailMetrics,
-    pub tenants: crate::tenants::Tenants,
-    pub public_url: String,
+    pub chores: Vec<Chore>,
 }
 
 impl Worker {
@@ -127,36 +130,23 @@ impl Worker {
         let mut conn = self.db.pool().get()?;
         self.metrics
             .dead
-            .set(outbox::count_by_status(&mut conn, DEAD)?);
+            .set(outbox::count_by_status(&mut conn, Status::Dead)?);
         Ok(pass)
     }
 
-    /// Queues the DPO digest of the day when its time has come and no
-    /// instance has sent it yet.
-    pub fn digest_due(&self) -> Result<Option<super::digest::DigestRun>, crate::error::ApiError> {
-        let mut conn = self.db.pool().get().map_err(crate::db::DbError::from)?;
-        super::digest::run_due(
-            &mut conn,
-            &self.mail,
-            &self.tenants,
-            &self.public_url,
-            self.clock.now(),
-        )
-    }
-
-    /// Runs passes in a thread of its own until the service stops; checks
-    /// for the digest once a minute.
+    /// Runs passes in a thread of its own until the service stops; does its
+    /// chores (the digest) once a minute.
     pub fn spawn(self, stop: crate::shutdown::Stop) -> std::thread::JoinHandle<()> {
         let every = Duration::from_millis(self.mail.settings.poll_interval_ms);
         std::thread::Builder::new()
             .name("mail-worker".into())
             .spawn(move || {
-                let mut last_digest_check: Option<std::time::Instant> = None;
+                let mut last_chores: Option<std::time::Instant> = None;
                 loop {
-                    if last_digest_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                        last_digest_check = Some(std::time::Instant::now());
-                        if let Err(e) = self.digest_due() {
-                            tracing::warn!(error = %e, "DPO digest failed; will try again");
+                    if last_chores.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        last_chores = Some(std::time::Instant::now());
+                        for chore in &self.chores {
+                            chore();
                         }
                     }
                     if let Err(e) = self.deliver_due() {

@@ -35,7 +35,7 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         crate::staff::admin::list_users,
         crate::staff::admin::create_user,
         crate::staff::admin::disable_user,
-        crate::mail::admin::list,
+        crate::staff::mail::list,
         crate::consent::handlers::policy,
         crate::consent::handlers::record,
         crate::consent::handlers::current,

@@ -186,7 +186,7 @@ pub fn candidates(
         }
         Step::MailSent => {
             let mut q = mail::table
-                .filter(mail::status.eq(crate::mail::outbox::SENT))
+                .filter(mail::status.eq(crate::mail::outbox::Status::Sent.as_str()))
                 .filter(mail::sent_at.le(upto))
                 .into_boxed();
             q = match tenant {
@@ -203,7 +203,7 @@ pub fn candidates(
         }
         Step::MailDead => {
             let mut q = mail::table
-                .filter(mail::status.eq(crate::mail::outbox::DEAD))
+                .filter(mail::status.eq(crate::mail::outbox::Status::Dead.as_str()))
                 .filter(mail::created_at.le(upto))
                 .into_boxed();
             q = match tenant {

@@ -2,6 +2,7 @@
 
 pub mod counts;
 pub mod deadline;
+pub mod digest;
 pub mod documents;
 pub mod dpo;
 pub mod form;

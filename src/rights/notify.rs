@@ -9,7 +9,7 @@ use super::store::RequestRow;
 use crate::app::AppState;
 use crate::db::DbConnection;
 use crate::error::ApiError;
-use crate::mail::Letter;
+use crate::mail::{Letter, Template};
 use crate::tenants::{Greeting, Locale, Tenant};
 
 pub const CNIL_COMPLAINTS: &str = "https://www.cnil.fr/fr/plaintes";
@@ -94,7 +94,7 @@ impl Notifier<'_> {
         &self,
         conn: &mut DbConnection,
         row: &RequestRow,
-        template: &str,
+        template: Template,
         ctx: serde_json::Value,
         now: chrono::NaiveDateTime,
     ) -> Result<(), ApiError> {
@@ -107,7 +107,8 @@ impl Notifier<'_> {
             to: email,
             template,
         };
-        self.state.mail.enqueue(conn, letter, ctx, now).map(|_| ())
+        self.state.mail.enqueue(conn, letter, ctx, now)?;
+        Ok(())
     }
 
     /// The DPO's notice and the requester's acknowledgement.
@@ -128,7 +129,7 @@ impl Notifier<'_> {
             tenant: Some(self.tenant),
             locale: self.locale(),
             to: &self.tenant.config.dpo_email,
-            template: "dpo_new_request",
+            template: Template::DpoNewRequest,
         };
         let ctx = json!({
             "reference": row.reference, "kind_label": self.kind_label(row),
@@ -141,7 +142,7 @@ impl Notifier<'_> {
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
             "tracking_link": tracking_link(self.state, token),
         });
-        self.to_requester(conn, row, "requester_ack", ctx, now)
+        self.to_requester(conn, row, Template::RequesterAck, ctx, now)
     }
 
     pub fn identity_requested(
@@ -163,7 +164,7 @@ impl Notifier<'_> {
             "tracking_link": tracking_link(self.state, &token),
             "note": note.unwrap_or(""), "id_retention": retention,
         });
-        self.to_requester(conn, row, "identity_requested", ctx, now)
+        self.to_requester(conn, row, Template::IdentityRequested, ctx, now)
     }
 
     pub fn extended(
@@ -176,7 +177,7 @@ impl Notifier<'_> {
             "first_name": self.first_name(row), "reference": row.reference,
             "reason": row.extension_reason, "due_at": self.date(row.due_at),
         });
-        self.to_requester(conn, row, "extension", ctx, now)
+        self.to_requester(conn, row, Template::Extension, ctx, now)
     }
 
     pub fn completed(
@@ -190,7 +191,7 @@ impl Notifier<'_> {
             "first_name": self.first_name(row), "reference": row.reference,
             "kind_label": self.kind_label(row), "note": note.unwrap_or(""),
         });
-        self.to_requester(conn, row, "completed", ctx, now)
+        self.to_requester(conn, row, Template::Completed, ctx, now)
     }
 
     pub fn rejected(
@@ -204,7 +205,7 @@ impl Notifier<'_> {
             "kind_label": self.kind_label(row), "reason": row.outcome_reason,
             "cnil_url": CNIL_COMPLAINTS,
         });
-        self.to_requester(conn, row, "rejected", ctx, now)
+        self.to_requester(conn, row, Template::Rejected, ctx, now)
     }
 
     pub fn message(
@@ -219,7 +220,7 @@ impl Notifier<'_> {
             "first_name": self.first_name(row), "reference": row.reference, "body": body,
             "tracking_link": tracking_link(self.state, &token),
         });
-        self.to_requester(conn, row, "dpo_message", ctx, now)
+        self.to_requester(conn, row, Template::DpoMessage, ctx, now)
     }
 }
 

@@ -22,7 +22,7 @@ use crate::audit::{self, kind};
 use crate::db::{write_transaction, DbConnection};
 use crate::error::{ApiError, Problem};
 use crate::http::{client_ip, limit_key, ValidatedJson};
-use crate::mail::Letter;
+use crate::mail::{Letter, Template};
 use crate::privacy::ip_pseudonym;
 use crate::tenants::Locale;
 
@@ -388,7 +388,7 @@ fn send_unlock_link(
         tenant: tenant.as_deref(),
         locale: tenant.as_ref().map_or(Locale::Fr, |t| t.config.locale),
         to: &row.email,
-        template: "unlock_link",
+        template: Template::UnlockLink,
     };
     state.mail.enqueue(conn, letter, ctx, now)?;
     Ok(())

@@ -8,6 +8,7 @@ mod auth;
 pub mod journal;
 pub mod lockout;
 pub mod login;
+pub mod mail;
 pub mod password;
 pub mod revoked;
 pub mod token;
@@ -26,5 +27,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .post(admin::create_user),
         )
         .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user))
-        .service(web::resource("/v1/admin/mail").get(crate::mail::admin::list));
+        .service(web::resource("/v1/admin/mail").get(mail::list));
 }

@@ -11,7 +11,7 @@ use crate::common::{
 };
 use diesel::Connection;
 use guichet::error::ApiError;
-use guichet::mail::Letter;
+use guichet::mail::{Letter, Template};
 use guichet::tenants::Locale;
 use mail_parser::{MessageParser, MimeHeaders};
 use serde_json::{json, Value};
@@ -43,7 +43,7 @@ async fn queue(app: &TestApp, to: &'static str, n: usize, fail: bool) -> Result<
                         tenant: Some(&tenant),
                         locale: Locale::Fr,
                         to,
-                        template: "requester_ack",
+                        template: Template::RequesterAck,
                     };
                     state.mail.enqueue(conn, letter, ack_context("Zoé"), now)?;
                 }
@@ -315,9 +315,9 @@ fn mail_test_sends_one_message_through_smtp() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("permanent"));
 }
 
-async fn digest(app: &TestApp) -> Option<guichet::mail::digest::DigestRun> {
-    let worker = app.state.mail_worker.clone();
-    tokio::task::spawn_blocking(move || worker.digest_due())
+async fn digest(app: &TestApp) -> Option<guichet::rights::digest::DigestRun> {
+    let digest = app.state.digest.clone();
+    tokio::task::spawn_blocking(move || digest.run_due())
         .await
         .unwrap()
         .unwrap()
@@ -352,10 +352,10 @@ async fn the_daily_digest_lists_due_and_overdue_requests_once_per_day() {
     app.clock.set("2026-03-27T06:59:00Z".parse().unwrap());
     assert_eq!(digest(&app).await, None);
     app.clock.set("2026-03-27T07:00:00Z".parse().unwrap());
-    let (a, b) = (app.state.mail_worker.clone(), app.state.mail_worker.clone());
+    let (a, b) = (app.state.digest.clone(), app.state.digest.clone());
     let (ra, rb) = tokio::join!(
-        tokio::task::spawn_blocking(move || a.digest_due().unwrap()),
-        tokio::task::spawn_blocking(move || b.digest_due().unwrap())
+        tokio::task::spawn_blocking(move || a.run_due().unwrap()),
+        tokio::task::spawn_blocking(move || b.run_due().unwrap())
     );
     let runs: Vec<_> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
     assert_eq!(runs.len(), 1, "two instances, one digest");

@@ -2,16 +2,20 @@
 //! and those due soon. One slot a day, claimed in the database, so that
 //! several instances send it once.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::{Letter, Mail};
+use super::lifecycle::Kind;
+use super::notify::human_date;
+use crate::clock::Clock;
 use crate::db::schema::rights_requests as requests;
-use crate::db::DbConnection;
+use crate::db::{Db, DbConnection, DbError};
 use crate::error::ApiError;
-use crate::rights::lifecycle::Kind;
-use crate::rights::notify::human_date;
+use crate::mail::worker::Chore;
+use crate::mail::{Letter, Mail, Template};
 use crate::schedule::claim;
 use crate::tenants::Tenants;
 
@@ -40,6 +44,42 @@ struct Line {
 pub struct DigestRun {
     pub slot: String,
     pub sent: usize,
+}
+
+/// What the digest needs: the requests, the outbox, the tenants and their
+/// DPOs, the console's address and the time.
+#[derive(Clone)]
+pub struct Digest {
+    pub db: Db,
+    pub mail: Arc<Mail>,
+    pub tenants: Tenants,
+    pub public_url: String,
+    pub clock: Clock,
+}
+
+impl Digest {
+    /// Queues the DPO digest of the day when its time has come and no
+    /// instance has sent it yet. Blocking.
+    pub fn run_due(&self) -> Result<Option<DigestRun>, ApiError> {
+        let mut conn = self.db.pool().get().map_err(DbError::from)?;
+        run_due(
+            &mut conn,
+            &self.mail,
+            &self.tenants,
+            &self.public_url,
+            self.clock.now(),
+        )
+    }
+
+    /// The digest as a chore of the mail worker, which looks for it once a
+    /// minute.
+    pub fn chore(self) -> Chore {
+        Arc::new(move || {
+            if let Err(e) = self.run_due() {
+                tracing::warn!(error = %e, "DPO digest failed; will try again");
+            }
+        })
+    }
 }
 
 /// Sends the digest of the slot due at `now`, unless it was sent already.
@@ -107,7 +147,7 @@ pub fn run_due(
                 tenant: Some(&tenant),
                 locale,
                 to: &tenant.config.dpo_email,
-                template: "digest",
+                template: Template::Digest,
             };
             mail.enqueue(conn, letter, ctx, now.naive_utc())?;
             sent += 1;

@@ -1,0 +1,59 @@
+//! `GET /v1/admin/mail`: admins look at the outbox (`mail::admin`).
+
+use actix_web::{web, HttpResponse};
+
+use super::auth::Staff;
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery};
+use crate::mail::admin::{self, MailItem, MailQuery};
+
+/// Lists queued, sent or dead messages.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/mail",
+    tag = "admin",
+    security(("bearer" = [])),
+    params(MailQuery),
+    responses(
+        (status = 200, description = "Messages, newest first.", body = inline(ListResponse<MailItem>)),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown status or invalid paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    staff: Staff,
+    state: web::Data<AppState>,
+    query: web::Query<MailQuery>,
+) -> Result<HttpResponse, ApiError> {
+    staff.require_admin()?;
+    let (page, per_page, offset) = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    }
+    .resolve(&state.settings.limits)?;
+    let status = query
+        .status()
+        .map_err(|e| ApiError::field(e.field, e.message))?;
+    let tenants = state.tenants.clone();
+    let (items, total) = state
+        .db
+        .run(move |conn| {
+            Ok(admin::page(
+                conn,
+                &tenants,
+                status,
+                offset,
+                i64::from(per_page),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
