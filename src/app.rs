@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::Clock;
@@ -17,7 +18,8 @@ use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
 use crate::mail::Mail;
-use crate::ops::{self, Metrics};
+use crate::openapi;
+use crate::ops::Metrics;
 use crate::retention::scheduler::Scheduler;
 use crate::rights::digest::Digest;
 use crate::rights::documents::KeyRing;
@@ -189,25 +191,26 @@ impl Application {
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
             retention,
         });
-        let openapi = crate::openapi::document(&state.settings);
+        let annotated = openapi::annotated();
+        let allowed = openapi::Allowed::new(&annotated);
+        let document = openapi::document(&annotated, &state.settings);
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                // The banners' routes are the busiest: matched first.
-                .service(crate::consent::tenant_scope(crate::rights::tenant_routes))
-                .configure(crate::consent::routes)
-                .configure(routes)
+                // Pages first: a tracking link opened in a browser meets
+                // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)
-                .configure(crate::staff::routes)
-                .configure(crate::rights::routes)
-                .configure(crate::retention::routes)
+                .into_utoipa_app()
+                .configure(openapi::routes)
+                .into_app()
+                .configure(routes)
                 .configure(extra)
                 .service(
                     SwaggerUi::new("/docs/{_:.*}")
-                        .external_url_unchecked("/openapi.json", openapi.clone()),
+                        .external_url_unchecked("/openapi.json", document.clone()),
                 )
-                .default_service(web::to(http::not_found))
+                .default_service(allowed.clone().default_service())
                 .wrap(from_fn(http::bound_body))
                 .wrap(from_fn(http::catch_panic))
                 .wrap(from_fn(http::problem_fallback))
@@ -266,14 +269,11 @@ impl Application {
     }
 }
 
+/// The routes outside the API and its pages.
 fn routes(cfg: &mut web::ServiceConfig) {
-    // One resource per path, so that a wrong method answers 405 with `Allow`.
-    cfg.service(web::resource("/healthz").get(ops::healthz))
-        .service(web::resource("/readyz").get(ops::readyz))
-        .service(web::resource("/metrics").get(ops::metrics))
-        .service(web::resource("/docs").get(|| async {
-            HttpResponse::PermanentRedirect()
-                .insert_header(("location", "/docs/"))
-                .finish()
-        }));
+    cfg.service(web::resource("/docs").get(|| async {
+        HttpResponse::PermanentRedirect()
+            .insert_header(("location", "/docs/"))
+            .finish()
+    }));
 }

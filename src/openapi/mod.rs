@@ -1,18 +1,34 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations, with
-//! the answers every operation shares (`errors`), the rules between fields
-//! (`rules`) and what the running configuration says (`instance`: limits,
-//! purposes), so that what `/openapi.json` says is what this instance does.
+//! The HTTP API: its routes (`routes`) and the OpenAPI 3.1 document
+//! generated from the same handlers' annotations, with the answers every
+//! operation shares (`errors`), the rules between fields (`rules`) and what
+//! the running configuration says (`instance`: limits, purposes), so that
+//! what `/openapi.json` says is what this instance does. A wrong method on
+//! a documented path answers 405 with `Allow` (`allow`).
+//!
+//! A handler is described once: `#[utoipa::path(...)]` (no path, no
+//! method) above its actix-web macro (`#[get("/…")]`), registered with
+//! `.service(handler)` on a `utoipa_actix_web` `ServiceConfig` or `scope`,
+//! reached from [`routes`]: the route is then in the document, and cannot
+//! be served undocumented. Routes still registered through `web::resource`
+//! (`.map(|cfg| cfg.configure(..))`) are documented by `ApiDoc`'s `paths`
+//! list until their slice converts.
 
+mod allow;
 mod errors;
 mod instance;
 mod rules;
 
+use actix_web::App;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
 
 use crate::config::Settings;
 use crate::error::{FieldError, Problem};
 use errors::CommonErrors;
+
+pub use allow::Allowed;
 
 /// A tenant's slug, as every `{tenant}` path parameter and `tenant` query
 /// parameter takes it.
@@ -26,9 +42,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         license(name = "AGPL-3.0-or-later"),
     ),
     paths(
-        crate::ops::healthz,
-        crate::ops::readyz,
-        crate::ops::metrics,
         crate::staff::login::login,
         crate::staff::journal::list,
         crate::retention::list_runs,
@@ -55,7 +68,7 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         crate::rights::opening::document,
         crate::rights::suppression::suppression_check,
     ),
-    components(schemas(Problem, FieldError, crate::ops::Health)),
+    components(schemas(Problem, FieldError)),
     tags(
         (name = "operations", description = "Health, readiness and metrics for operators."),
         (name = "consent", description = "Cookie banners: policy, choices, receipts (CORS: the tenant's origins)."),
@@ -64,7 +77,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         (name = "dpo", description = "The DPO's work: requests, consents, journal (Bearer token)."),
         (name = "admin", description = "Platform administration (Bearer token, role admin)."),
     ),
-    modifiers(&BearerAuth, &CommonErrors),
 )]
 pub struct ApiDoc;
 
@@ -87,16 +99,43 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The document as the annotations write it, with the limits of the
+/// Every route of the API, in the order they are matched. The banners'
+/// routes are the busiest: matched first.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.map(|cfg| cfg.service(crate::consent::tenant_scope(crate::rights::tenant_routes)))
+        .map(|cfg| cfg.configure(crate::consent::routes))
+        .configure(crate::ops::routes)
+        .map(|cfg| {
+            cfg.configure(crate::staff::routes)
+                .configure(crate::rights::routes)
+                .configure(crate::retention::routes)
+        });
+}
+
+/// What the handlers registered by [`routes`] say of themselves.
+fn collected() -> Document {
+    App::new()
+        .into_utoipa_app()
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+/// The document as the annotations write it (those of [`routes`] and those
+/// still listed in `ApiDoc`), with the shared answers and the limits of the
 /// embedded defaults.
 pub fn annotated() -> Document {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(collected());
+    BearerAuth.modify(&mut doc);
+    CommonErrors.modify(&mut doc);
+    doc
 }
 
 /// The document served at `/openapi.json`: the annotations, the rules
 /// between fields, and this instance's limits.
-pub fn document(settings: &Settings) -> serde_json::Value {
-    let mut doc = serde_json::to_value(annotated()).unwrap_or_default();
+pub fn document(annotated: &Document, settings: &Settings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(annotated).unwrap_or_default();
     rules::apply(&mut doc);
     instance::apply(&mut doc, settings);
     doc

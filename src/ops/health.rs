@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -15,25 +15,23 @@ pub struct Health {
 
 /// Liveness: the process answers.
 #[utoipa::path(
-    get,
-    path = "/healthz",
     tag = "operations",
     responses((status = 200, description = "The process is alive.", body = Health))
 )]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// Readiness: the database answers a real query.
 #[utoipa::path(
-    get,
-    path = "/readyz",
     tag = "operations",
     responses(
         (status = 200, description = "The database answers.", body = Health),
         (status = 503, description = "The database does not answer.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let timeout = Duration::from_secs(state.settings.database.acquire_timeout_secs.min(2));
     match state.db.ping(timeout).await {

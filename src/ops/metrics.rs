@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use actix_web::http::Method;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -147,11 +147,10 @@ impl Default for Metrics {
 
 /// Prometheus text exposition.
 #[utoipa::path(
-    get,
-    path = "/metrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain"))
 )]
+#[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state.metrics.render(&state).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()

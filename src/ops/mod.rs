@@ -3,5 +3,12 @@
 mod health;
 mod metrics;
 
-pub use health::{__path_healthz, __path_readyz, healthz, readyz, Health};
-pub use metrics::{__path_metrics, method_label, metrics, Metrics};
+pub use health::Health;
+pub use metrics::{method_label, Metrics};
+
+/// The operators' routes, each documented by its own annotation.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(metrics::metrics);
+}
