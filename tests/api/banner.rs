@@ -8,8 +8,9 @@
 //! the withdrawal. The same page from an origin the tenant does not allow
 //! is refused by the browser (CORS), and nothing is written.
 //!
-//! Needs `chromium`, `chromium-driver` and `tests/banner/node_modules`:
-//! off CI the tests skip without them; on CI (`CI` set) they fail.
+//! Heavy: ignored unless asked for (`cargo test -- --include-ignored`).
+//! Needs `chromium`, `chromium-driver` and `tests/banner/node_modules`
+//! (`npm ci` there); without them a test fails as NOT RUN.
 //! Screenshots go to `target/screenshots/banner-*.png`.
 
 mod rig;
@@ -134,11 +135,10 @@ async fn check_withdrawal(rig: &Rig, page: &mut Page, subject: &str, given: usiz
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium, chromedriver and npm ci in tests/banner; cargo test -- --include-ignored"]
 async fn accept_all_records_every_purpose_and_can_be_withdrawn() {
     let origin = format!("http://127.0.0.1:{ACCEPT_PORT}");
-    let Some(rig) = Rig::start(&origin).await else {
-        return;
-    };
+    let rig = Rig::start(&origin).await;
     serve_page(ACCEPT_PORT);
     let mut page = rig.open(&origin, "accept-all").await;
     page.banner_shown().await;
@@ -164,11 +164,10 @@ async fn accept_all_records_every_purpose_and_can_be_withdrawn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium, chromedriver and npm ci in tests/banner; cargo test -- --include-ignored"]
 async fn refuse_all_records_refusals_and_can_be_withdrawn() {
     let origin = format!("http://127.0.0.1:{REFUSE_PORT}");
-    let Some(rig) = Rig::start(&origin).await else {
-        return;
-    };
+    let rig = Rig::start(&origin).await;
     serve_page(REFUSE_PORT);
     let mut page = rig.open(&origin, "refuse-all").await;
     page.banner_shown().await;
@@ -188,11 +187,10 @@ async fn refuse_all_records_refusals_and_can_be_withdrawn() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium, chromedriver and npm ci in tests/banner; cargo test -- --include-ignored"]
 async fn a_custom_choice_and_a_later_change_are_each_recorded() {
     let origin = format!("http://127.0.0.1:{CUSTOM_PORT}");
-    let Some(rig) = Rig::start(&origin).await else {
-        return;
-    };
+    let rig = Rig::start(&origin).await;
     serve_page(CUSTOM_PORT);
     let policy = rig.policy().await;
     let mut page = rig.open(&origin, "custom").await;
@@ -250,12 +248,11 @@ async fn a_custom_choice_and_a_later_change_are_each_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium, chromedriver and npm ci in tests/banner; cargo test -- --include-ignored"]
 async fn the_same_page_from_a_foreign_origin_is_refused_by_cors() {
     let allowed = format!("http://127.0.0.1:{ALLOWED_PORT}");
     let foreign = format!("http://127.0.0.1:{FOREIGN_PORT}");
-    let Some(rig) = Rig::start(&allowed).await else {
-        return;
-    };
+    let rig = Rig::start(&allowed).await;
     serve_page(ALLOWED_PORT);
     serve_page(FOREIGN_PORT);
 

@@ -5,8 +5,9 @@
 //!
 //! The PostgreSQL fault runs on a cluster of its own (never the shared
 //! server); the disk faults mount a small tmpfs and set `chattr +i`, which
-//! need root. Off CI, a test skips when the machine allows neither; on CI
-//! (`CI` set) it fails.
+//! need root. Heavy: ignored unless asked for (`cargo test --
+//! --include-ignored`); a test fails as NOT RUN when the machine allows
+//! neither.
 
 mod disk;
 mod kill;

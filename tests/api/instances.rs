@@ -7,6 +7,9 @@
 //! `guichet serve` on the same file is refused: SQLite mode is one
 //! instance by design (one file, one writer, current consents kept in
 //! memory), so sharing is shown on PostgreSQL only.
+//!
+//! Heavy (a minute of real time, three processes): ignored unless asked
+//! for (`cargo test -- --include-ignored`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -115,6 +118,7 @@ fn claimed_slots(conn: &mut DbConnection, job: &str) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: three guichet serve processes; cargo test -- --include-ignored"]
 async fn instances_share_consents_requests_sessions_and_run_each_slot_once() {
     let smtp = SmtpServer::start();
     let mut c = Cluster::prepare(&smtp, SCHEDULES);

@@ -4,6 +4,13 @@
 //! area, all sharing the harness in `common`.
 //!
 //! Run one area with a filter: `cargo test --test api consent::`.
+//!
+//! The heavy suites (`browser`, `banner`, `faults`, `instances`) are
+//! ignored unless asked for: `cargo test -- --include-ignored` runs them
+//! too, as CI does (`.ci/run`, which installs what they need). Asked for on
+//! a machine without a tool they need (chromium, chromedriver, the banner's
+//! npm package, root, PostgreSQL's server programs), a test fails with
+//! `NOT RUN: …`, never passes without having run.
 
 mod common;
 

@@ -77,15 +77,11 @@ pub struct Rig {
 }
 
 impl Rig {
-    pub async fn start(allowed: &str) -> Option<Self> {
-        let (chromium, chromedriver) = chromium_and_driver()?;
+    pub async fn start(allowed: &str) -> Self {
+        let (chromium, chromedriver) = chromium_and_driver();
         let package = banner_dir().join("node_modules/vanilla-cookieconsent/dist");
         if !package.exists() {
-            if std::env::var_os("CI").is_some() {
-                panic!("CI needs the banner's package: npm ci in tests/banner");
-            }
-            eprintln!("skipped: run `npm ci` in tests/banner first");
-            return None;
+            crate::common::not_run("the banner's npm package (npm ci in tests/banner)");
         }
         let turn = BROWSER.lock().await;
         let allowed = allowed.to_owned();
@@ -99,12 +95,12 @@ impl Rig {
             |_| {},
         )
         .await;
-        Some(Self {
+        Self {
             app,
             driver: Driver::start(&chromedriver),
             chromium,
             _turn: turn,
-        })
+        }
     }
 
     /// A new browser, with a profile of its own, on the page from `origin`.

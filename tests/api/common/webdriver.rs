@@ -14,23 +14,18 @@ pub fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
 }
 
 /// Chromium and chromedriver (Debian's `chromium`, `chromium-driver`, or
-/// `CHROME` and `CHROMEDRIVER`). Without them the test is skipped (None),
-/// except on CI (`CI` set), where it fails.
-pub fn chromium_and_driver() -> Option<(PathBuf, PathBuf)> {
+/// `CHROME` and `CHROMEDRIVER`). Without them the test fails as not run.
+pub fn chromium_and_driver() -> (PathBuf, PathBuf) {
     let chromium = find_binary(
         "CHROME",
         &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
     );
     let chromedriver = find_binary("CHROMEDRIVER", &["/usr/bin/chromedriver"]);
     match (chromium, chromedriver) {
-        (Some(chromium), Some(chromedriver)) => Some((chromium, chromedriver)),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI needs chromium and chromedriver (apt-get install chromium chromium-driver)")
-        }
-        _ => {
-            eprintln!("skipped: chromium or chromedriver is not installed");
-            None
-        }
+        (Some(chromium), Some(chromedriver)) => (chromium, chromedriver),
+        _ => crate::common::not_run(
+            "chromium and chromedriver (apt-get install chromium chromium-driver)",
+        ),
     }
 }
 

@@ -160,17 +160,14 @@ async fn assert_not_ready(app: &TestApp) {
     common::assert_problem(res, 503, "not_ready").await;
 }
 
-fn mounting() -> Option<Tmpfs> {
-    let volume = Tmpfs::mount("16m");
-    if volume.is_none() {
-        unavailable("mounting a tmpfs (root, or CAP_SYS_ADMIN)");
-    }
-    volume
+fn mounting() -> Tmpfs {
+    Tmpfs::mount("16m").unwrap_or_else(|| unavailable("mounting a tmpfs (root, or CAP_SYS_ADMIN)"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs root (a tmpfs mount, chattr +i); cargo test -- --include-ignored"]
 async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
-    let Some(volume) = mounting() else { return };
+    let volume = mounting();
     let app = app_on(&volume.path).await;
     let url = app.state.settings.database.url.clone();
     let mut acknowledged = Acknowledged::default();
@@ -211,6 +208,7 @@ async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs root (a tmpfs mount, chattr +i); cargo test -- --include-ignored"]
 async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_on(dir.path()).await;
@@ -238,7 +236,6 @@ async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing()
         .collect();
     let Some(read_only) = Immutable::set(&files) else {
         unavailable("chattr +i on the temp folder's file system (root)");
-        return;
     };
     assert_not_ready(&app).await;
     assert_refused(consent(&app).await).await;

@@ -121,6 +121,7 @@ async fn documents_of(serve: &Serve, token: &str, request: &str) -> Vec<Vec<u8>>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: kills guichet serve processes; cargo test -- --include-ignored"]
 async fn serve_killed_mid_upload_keeps_every_acknowledged_request_whole() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDatabase::create(dir.path());
@@ -241,6 +242,7 @@ fn runs(conn: &mut guichet::db::DbConnection) -> Vec<(String, String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: kills guichet serve processes; cargo test -- --include-ignored"]
 async fn serve_killed_mid_sweep_resumes_it_at_restart_and_keeps_new_consents() {
     const REQUESTS: usize = 300;
     const CONSENTS: usize = 3000;

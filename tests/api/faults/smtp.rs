@@ -57,6 +57,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: stops and restarts an SMTP server under load; cargo test -- --include-ignored"]
 async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_once() {
     let mut smtp = SmtpServer::start();
     let app = common::spawn_app_with_smtp(&smtp, |s| {

@@ -28,13 +28,10 @@ pub fn pdf(size: usize, fill: u8) -> Vec<u8> {
     bytes
 }
 
-/// Fails on CI, skips elsewhere: for what the machine may not allow
-/// (mounting, a PostgreSQL installation).
-pub fn unavailable(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI needs {what}");
-    }
-    eprintln!("skipped: {what} is not available here");
+/// What the machine may not allow (mounting, a PostgreSQL installation):
+/// the test fails as not run.
+pub fn unavailable(what: &str) -> ! {
+    crate::common::not_run(what)
 }
 
 /// A TCP port of `range` that nothing listens on now and that no other
