@@ -9,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+mod db;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The code of a 503 for a database busy with another writer.
@@ -271,42 +273,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(e: crate::db::DbError) -> Self {
-        if e.is_storage_failure() {
-            Self::storage_unavailable(e)
-        } else if e.is_busy() {
-            Self::busy(e)
-        } else if e.is_concurrent_change() {
-            tracing::warn!(error = %e, "a change gave way to a concurrent one");
-            Self::concurrent_change(e)
-        } else if e.is_unavailable() {
-            Self::unavailable(e)
-        } else {
-            Self::internal(e)
-        }
-    }
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        if let diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) = &e
-        {
-            // A race with a concurrent write: the caller may try again.
-            let mut err = Self::conflict(
-                "unique_violation",
-                "A concurrent change got there first; try again.",
-            );
-            err.cause = Some(e.into());
-            return err;
-        }
-        crate::db::DbError::from(e).into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,33 +284,6 @@ mod tests {
         assert!(!body.contains("hunter2"));
         assert!(!body.contains("db.internal"));
         assert!(body.contains("\"code\":\"internal_error\""));
-    }
-
-    fn database_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> ApiError {
-        diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned())).into()
-    }
-
-    #[test]
-    fn a_change_given_up_against_another_is_a_conflict_or_busy() {
-        use diesel::result::DatabaseErrorKind as Kind;
-        let deadlock = database_error(Kind::Unknown, "deadlock detected");
-        assert_eq!(
-            (deadlock.status.as_u16(), &*deadlock.code),
-            (409, "concurrent_change")
-        );
-        let serialization = database_error(
-            Kind::SerializationFailure,
-            "could not serialize access due to concurrent update",
-        );
-        assert_eq!(serialization.code, "concurrent_change");
-        let busy = database_error(Kind::Unknown, "database is locked");
-        assert_eq!((busy.status.as_u16(), &*busy.code), (503, BUSY));
-        assert!(busy
-            .headers
-            .iter()
-            .any(|(name, value)| name == "retry-after" && value == "1"));
-        let other = database_error(Kind::Unknown, "syntax error");
-        assert_eq!(other.status.as_u16(), 500);
     }
 
     #[test]

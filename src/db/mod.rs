@@ -19,7 +19,6 @@ pub use manager::{init_openssl, ConnectionManager, Pooled};
 pub(crate) use crate::config::sqlite_path;
 use crate::config::DatabaseSettings;
 pub use crate::config::{describe_url, Backend};
-use crate::error::ApiError;
 
 /// Runs the same diesel code on the inner connection of either backend, for
 /// what the multi-backend connection does not carry: `ON CONFLICT`, batch
@@ -133,6 +132,22 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// What [`Db::run`] and [`Db::read`] need of the error their closure
+/// returns: made from a [`DbError`], and telling whether the connection it
+/// came from can still be trusted.
+pub trait TaskError: From<DbError> + Send + 'static {
+    /// The connection may be broken (the database went away or stopped
+    /// answering): it is dropped rather than given back to the pool. A
+    /// connection that waited too long for a writer is sound.
+    fn connection_suspect(&self) -> bool;
+
+    /// The failure was the server's, not a refusal of the input: a
+    /// read-only connection that met it is opened afresh next time.
+    fn is_server_fault(&self) -> bool;
 }
 
 impl DbError {
@@ -268,24 +283,24 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// (`Db::run`, in `crate::error`, is this with the HTTP edge's error.)
+    pub async fn run_as<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: TaskError,
     {
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::from)?;
             let result = f(&mut conn);
-            // A connection that waited too long for a writer is sound.
-            if matches!(&result, Err(e) if e.status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE && e.code != crate::error::BUSY)
-            {
+            if matches!(&result, Err(e) if e.connection_suspect()) {
                 conn.mark_failed();
             }
             result
         })
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("database task failed: {e}")))?
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
     /// Runs a short read-only query. On SQLite it runs right here, on a
@@ -293,13 +308,16 @@ impl Db {
     /// for a writer, and a point query takes microseconds, less than handing
     /// it to another thread would. On PostgreSQL it goes to the blocking pool
     /// like any other query.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    ///
+    /// (`Db::read`, in `crate::error`, is this with the HTTP edge's error.)
+    pub async fn read_as<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: TaskError,
     {
         let Some(file) = &self.sqlite_file else {
-            return self.run(f).await;
+            return self.run_as(f).await;
         };
         let key = file.to_string_lossy().into_owned();
         SQLITE_READERS.with(|readers| {
@@ -309,7 +327,7 @@ impl Db {
             }
             let conn = readers.get_mut(&key).expect("inserted above");
             let result = f(conn);
-            if matches!(&result, Err(e) if e.status.is_server_error()) {
+            if matches!(&result, Err(e) if e.is_server_fault()) {
                 // Start afresh next time rather than reuse a doubtful connection.
                 readers.remove(&key);
             }
@@ -344,6 +362,6 @@ impl Db {
             Ok(())
         })
         .await
-        .map_err(|e| DbError::Migration(format!("readiness task failed: {e}")))?
+        .map_err(|e| DbError::Task(e.to_string()))?
     }
 }
