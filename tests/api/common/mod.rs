@@ -7,7 +7,10 @@ pub mod cluster;
 pub mod cluster_clients;
 pub mod pages;
 pub mod seed;
+pub mod smtp;
 pub mod webdriver;
+
+pub use smtp::SmtpServer;
 
 use std::sync::{Mutex, Once};
 
@@ -471,150 +474,6 @@ pub fn guichet_cli(
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
-}
-
-/// The SMTP server's one package, aiosmtpd: the machine's own when it has
-/// it, otherwise installed once with pip into the target folder, so that
-/// `cargo test` needs nothing installed by hand.
-fn aiosmtpd_path() -> Option<std::path::PathBuf> {
-    static PATH: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    PATH.get_or_init(|| {
-        let has = |pythonpath: Option<&std::path::Path>| {
-            let mut c = std::process::Command::new("python3");
-            if let Some(p) = pythonpath {
-                c.env("PYTHONPATH", p);
-            }
-            c.args(["-c", "import aiosmtpd"])
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if has(None) {
-            return None;
-        }
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-aiosmtpd");
-        if !has(Some(&dir)) {
-            // Installed beside, then renamed: test binaries that start
-            // together never see half a package.
-            let partial = dir.with_extension(format!("partial-{}", std::process::id()));
-            let installed = std::process::Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--target"])
-                .arg(&partial)
-                .arg("aiosmtpd==1.4.6")
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(
-                installed,
-                "pip install aiosmtpd (for the tests' SMTP server)"
-            );
-            if std::fs::rename(&partial, &dir).is_err() {
-                let _ = std::fs::remove_dir_all(&partial);
-            }
-        }
-        Some(dir)
-    })
-    .clone()
-}
-
-/// A real SMTP server (aiosmtpd) in a process of its own, which a test can
-/// stop and start again on the same port.
-pub struct SmtpServer {
-    pub port: u16,
-    pub dir: TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl SmtpServer {
-    pub fn start() -> Self {
-        // The port is free when asked for, but another process may take it
-        // before the server binds it: then try another one.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut server = Self {
-                port,
-                dir: tempfile::tempdir().unwrap(),
-                child: None,
-            };
-            if server.try_resume() {
-                return server;
-            }
-        }
-        panic!("the SMTP server did not start on any of five free ports");
-    }
-
-    /// Starts the server again on its port.
-    pub fn resume(&mut self) {
-        assert!(self.try_resume(), "the SMTP server started");
-    }
-
-    fn try_resume(&mut self) -> bool {
-        use std::io::BufRead;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_server.py");
-        let mut command = std::process::Command::new("python3");
-        if let Some(dir) = aiosmtpd_path() {
-            command.env("PYTHONPATH", dir);
-        }
-        let mut child = command
-            .arg(script)
-            .arg(self.port.to_string())
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            let _ = child.wait();
-            return false;
-        }
-        self.child = Some(child);
-        true
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = std::process::Command::new("kill")
-                .arg(child.id().to_string())
-                .status();
-            let _ = child.wait();
-        }
-    }
-
-    /// Every message received so far, raw.
-    pub fn messages(&self) -> Vec<Vec<u8>> {
-        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        files.sort();
-        files
-            .into_iter()
-            .map(|p| std::fs::read(p).unwrap())
-            .collect()
-    }
-
-    /// Points the app's settings at this server.
-    pub fn configure(&self, s: &mut Settings) {
-        s.mail.transport = guichet::config::MailTransportKind::Smtp;
-        s.mail.smtp.host = "127.0.0.1".into();
-        s.mail.smtp.port = self.port;
-        s.mail.smtp.tls = guichet::config::SmtpTls::None;
-        s.mail.smtp.timeout_secs = 5;
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// Spawns the app with its mail going to `smtp`, after `adjust`.
