@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::consent::{ConsentReads, ConsentWriter, ReceiptSigner};
+use crate::consent::{ConsentStore, ReceiptSigner};
 use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
@@ -42,8 +42,7 @@ pub struct AppState {
     pub hasher: Hasher,
     pub login_limiter: LoginLimiter,
     pub receipts: ReceiptSigner,
-    pub consent_writer: ConsentWriter,
-    pub consent_reads: ConsentReads,
+    pub consents: ConsentStore,
     /// On SQLite, the lock held while this service runs on the file.
     pub sqlite_guard: Option<Arc<std::fs::File>>,
     pub mail: Arc<Mail>,
@@ -82,6 +81,14 @@ pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, D
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied migrations");
         }
+        let upgraded = crate::consent::upgrade::upgrade(conn, &settings.database)?;
+        if upgraded != Default::default() {
+            tracing::info!(
+                files = upgraded.files,
+                moved = upgraded.moved,
+                "upgraded the consent files"
+            );
+        }
         tenants::sync(conn, &settings.tenants, clock.now().naive_utc())
     })
 }
@@ -95,6 +102,19 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     background: Background,
+    consents: StopConsents,
+}
+
+/// Stops the consent store's threads and waits for them when the service
+/// ends, or when it is dropped without being run to its end (a test's).
+struct StopConsents(ConsentStore, Duration);
+
+impl Drop for StopConsents {
+    fn drop(&mut self) {
+        if !self.0.join(self.1) {
+            tracing::warn!("stopped before the consent threads had finished");
+        }
+    }
 }
 
 impl Application {
@@ -135,6 +155,10 @@ impl Application {
             public_url: settings.server.public_url.clone(),
             clock: clock.clone(),
         };
+        let consents = ConsentStore::serve(db.clone(), &settings.database, &settings.consent);
+        let _ = metrics
+            .registry()
+            .register(Box::new(consents.cache_hits().clone()));
         let mail_worker = Worker {
             db: db.clone(),
             mail: mail.clone(),
@@ -152,6 +176,7 @@ impl Application {
             settings: settings.retention.clone(),
             tenants: tenants.clone(),
             clock: clock.clone(),
+            consents: consents.clone(),
         };
         if settings.retention.scheduler {
             background.add(retention.clone().spawn(background.stop().clone()));
@@ -175,18 +200,7 @@ impl Application {
             uploads: UploadBudget::new(settings.requests.upload_memory_bytes),
             hasher: Hasher::new(&settings.auth),
             receipts,
-            consent_writer: ConsentWriter::start(
-                db.pool().clone(),
-                db.consent_files(),
-                settings.consent.write_queue,
-                settings.consent.max_batch,
-                Duration::from_millis(settings.consent.enqueue_timeout_ms),
-            ),
-            consent_reads: ConsentReads::start(
-                &db,
-                settings.consent.cache_entries,
-                Duration::from_millis(settings.consent.cache_sync_wait_ms),
-            ),
+            consents: consents.clone(),
             sqlite_guard,
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
             retention,
@@ -236,6 +250,7 @@ impl Application {
             server,
             state,
             background,
+            consents: StopConsents(consents, Duration::from_secs(shutdown)),
         })
     }
 
@@ -254,9 +269,14 @@ impl Application {
         let served = self.server.await;
         let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
         let background = self.background;
-        let left = actix_web::rt::task::spawn_blocking(move || background.finish(timeout))
-            .await
-            .unwrap_or(0);
+        let consents = self.consents;
+        let left = actix_web::rt::task::spawn_blocking(move || {
+            let left = background.finish(timeout);
+            drop(consents);
+            left
+        })
+        .await
+        .unwrap_or(0);
         if left > 0 {
             tracing::warn!(
                 threads = left,

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDateTime;
 
-use super::store::ConsentEvent;
+use super::queries::ConsentEvent;
 
 const SHARDS: usize = 64;
 
@@ -40,6 +40,8 @@ struct Shard {
 pub struct ConsentCache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
+    /// Reads answered from memory (`guichet_consent_cache_hits_total`).
+    hits: prometheus::IntCounter,
 }
 
 /// What a lookup found: the cached answer, or the shard's epoch to hand
@@ -62,7 +64,17 @@ impl ConsentCache {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             per_shard: entries.div_ceil(SHARDS),
+            hits: prometheus::IntCounter::new(
+                "consent_cache_hits_total",
+                "Reads of a current consent answered from memory.",
+            )
+            .expect("a valid metric"),
         }
+    }
+
+    /// The counter of reads answered from memory, to register.
+    pub fn hits(&self) -> &prometheus::IntCounter {
+        &self.hits
     }
 
     pub fn enabled(&self) -> bool {
@@ -85,7 +97,10 @@ impl ConsentCache {
             .map
             .get(&(tenant_id.to_owned(), subject_id.to_owned()))
         {
-            Some(latest) => Lookup::Hit(latest.clone()),
+            Some(latest) => {
+                self.hits.inc();
+                Lookup::Hit(latest.clone())
+            }
             None => Lookup::Miss(shard.epoch),
         }
     }
@@ -155,14 +170,16 @@ impl ConsentCache {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
             .sum()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use diesel::connection::SimpleConnection;
@@ -29,6 +29,10 @@ use crate::db::{
 };
 
 const SCHEMA: &str = include_str!("files.sql");
+
+/// The version of `files.sql`, kept in each file's `user_version`; the
+/// migrations step brings older files to it (`upgrade.rs`).
+pub const VERSION: i32 = 1;
 
 /// How long a listing of another process's changes may be trusted without
 /// reading the folder again (changes made here are seen at once).
@@ -45,7 +49,12 @@ struct Writer {
     conn: DbConnection,
 }
 
+/// The month files of one SQLite database, as one store sees them: what it
+/// writes, it reads at once; another process's changes within
+/// `LISTING_TTL`.
 pub struct ConsentFiles {
+    /// Tells this store's read-only connections from another's on a thread.
+    id: u64,
     root: PathBuf,
     busy_timeout_ms: u64,
     reader_busy_timeout_ms: u64,
@@ -57,13 +66,13 @@ pub struct ConsentFiles {
     retired: Mutex<HashSet<String>>,
 }
 
-/// A thread's read-only connections to the files of one folder, and the
+/// A thread's read-only connections to the files of one store, and the
 /// generation they were opened in.
 type Readers = (u64, HashMap<PathBuf, DbConnection>);
 
 thread_local! {
-    /// Read-only connections of this thread, by folder of files.
-    static READERS: std::cell::RefCell<HashMap<PathBuf, Readers>> =
+    /// Read-only connections of this thread, by store.
+    static READERS: std::cell::RefCell<HashMap<u64, Readers>> =
         std::cell::RefCell::new(HashMap::new());
 }
 
@@ -79,31 +88,25 @@ fn io_error(e: std::io::Error) -> Error {
 }
 
 impl ConsentFiles {
-    /// The files of a SQLite database; none on PostgreSQL. One instance per
-    /// folder in a process, so that what one part writes the others see.
-    pub fn for_database(settings: &DatabaseSettings) -> Option<Arc<Self>> {
+    /// The files of a SQLite database; none on PostgreSQL. The store that
+    /// holds them is the only one of its process on them.
+    pub(crate) fn for_database(settings: &DatabaseSettings) -> Option<Self> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
         if Backend::from_url(&settings.url) != Ok(Backend::Sqlite) {
             return None;
         }
         let path = sqlite_path(&settings.url);
         let root = std::path::absolute(format!("{path}-consents")).ok()?;
-        static ALL: OnceLock<Mutex<HashMap<PathBuf, Weak<ConsentFiles>>>> = OnceLock::new();
-        let mut all = lock(ALL.get_or_init(Default::default));
-        all.retain(|_, w| w.strong_count() > 0);
-        if let Some(files) = all.get(&root).and_then(Weak::upgrade) {
-            return Some(files);
-        }
-        let files = Arc::new(Self {
-            root: root.clone(),
+        Some(Self {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            root,
             busy_timeout_ms: settings.sqlite_busy_timeout_ms,
             reader_busy_timeout_ms: settings.sqlite_reader_busy_timeout_ms,
             listings: Mutex::default(),
             generation: AtomicU64::new(0),
             writers: Mutex::default(),
             retired: Mutex::default(),
-        });
-        all.insert(root, Arc::downgrade(&files));
-        Some(files)
+        })
     }
 
     fn tenant_dir(&self, tenant_id: &str) -> QueryResult<PathBuf> {
@@ -248,6 +251,7 @@ impl ConsentFiles {
             let mut conn = SqliteConnection::establish(&draft.to_string_lossy())
                 .map_err(|e| io_error(std::io::Error::other(e.to_string())))?;
             conn.batch_execute(SCHEMA)?;
+            conn.batch_execute(&format!("PRAGMA user_version = {VERSION}"))?;
             diesel::sql_query(
                 "INSERT INTO consent_file (id, tenant_id, month, retired) VALUES (?, ?, ?, 0)",
             )
@@ -291,10 +295,7 @@ impl ConsentFiles {
         let generation = self.generation.load(Ordering::Acquire);
         READERS.with(|readers| {
             let mut readers = readers.borrow_mut();
-            if !readers.contains_key(&self.root) {
-                readers.insert(self.root.clone(), Readers::default());
-            }
-            let (seen, conns) = readers.get_mut(&self.root).expect("inserted above");
+            let (seen, conns) = readers.entry(self.id).or_default();
             if *seen != generation {
                 conns.clear();
                 *seen = generation;

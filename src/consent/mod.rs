@@ -1,25 +1,29 @@
 //! Cookie consent: the banner's routes, receipts, group-committed records,
 //! anonymous daily counts, and the DPO's statistics and export.
 
-pub mod cache;
+mod cache;
 pub mod cors;
-pub mod events;
+mod error;
 pub mod files;
-pub mod handlers;
+pub mod http;
 mod months;
+mod place;
 pub mod policy;
+pub mod queries;
 pub mod receipt;
 pub mod stats;
-pub mod store;
-pub mod sync;
-pub mod writer;
+mod store;
+mod sync;
+pub mod upgrade;
+mod writer;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+pub use error::ConsentError;
+pub use queries::ConsentEvent;
 pub use receipt::ReceiptSigner;
-pub use sync::ConsentReads;
-pub use writer::ConsentWriter;
+pub use store::ConsentStore;
 
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what
 /// `more` adds (the rights request form), behind the tenant's CORS policy.
@@ -36,19 +40,19 @@ pub fn tenant_scope(
 > {
     web::scope("/v1/tenants/{tenant}")
         .wrap(from_fn(cors::tenant_cors))
-        .service(web::resource("/consent-policy").get(handlers::policy))
-        .service(web::resource("/consents").post(handlers::record))
+        .service(web::resource("/consent-policy").get(http::policy))
+        .service(web::resource("/consents").post(http::record))
         .service(
             web::resource("/consents/{subject_id}")
-                .get(handlers::current)
-                .delete(handlers::withdraw),
+                .get(http::current)
+                .delete(http::withdraw),
         )
-        .service(web::resource("/consents/{subject_id}/history").get(handlers::history))
+        .service(web::resource("/consents/{subject_id}/history").get(http::history))
         .configure(more)
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/.well-known/jwks.json").get(handlers::jwks))
+    cfg.service(web::resource("/.well-known/jwks.json").get(http::jwks))
         .service(web::resource("/v1/dpo/consents/stats").get(stats::stats))
         .service(web::resource("/v1/dpo/consents/export").get(stats::export));
 }

@@ -8,8 +8,7 @@ use futures_util::stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::events;
-use super::store::{ConsentEvent, Cursor};
+use super::queries::{ConsentEvent, Cursor};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
@@ -96,19 +95,9 @@ pub async fn stats(
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = query.resolve(&state)?;
     let scope = staff.list_scope(&state, query.tenant.as_deref())?;
-    let (f, t) = (from.to_string(), to.to_string());
-    let files = state.db.consent_files();
     let rows = state
-        .db
-        .run(move |conn| {
-            Ok(events::daily_counts(
-                conn,
-                files.as_deref(),
-                scope.as_deref(),
-                &f,
-                &t,
-            )?)
-        })
+        .consents
+        .daily_counts(scope, from.to_string(), to.to_string())
         .await?;
     let items = rows
         .into_iter()
@@ -227,20 +216,9 @@ pub async fn export(
                     return None;
                 }
                 let cursor = walk.cursor.clone();
-                let files = state.db.consent_files();
                 let rows = state
-                    .db
-                    .run(move |conn| {
-                        Ok(events::export_page(
-                            conn,
-                            files.as_deref(),
-                            scope.as_deref(),
-                            start,
-                            end,
-                            &cursor,
-                            page,
-                        )?)
-                    })
+                    .consents
+                    .export_page(scope, (start, end), cursor, page)
                     .await;
                 let rows = match rows {
                     Ok(r) => r,

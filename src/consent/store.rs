@@ -1,350 +1,355 @@
-//! Consent events and their daily counts in the database.
+//! The consent store: the one way in to the consent events, whatever holds
+//! them (PostgreSQL's table or SQLite's month files, `place.rs`). It owns
+//! the database pool it uses, the files, the memory of current consents
+//! (`cache.rs`), the PostgreSQL listener that keeps that memory right
+//! (`sync.rs`) and the writer thread that commits consents in groups
+//! (`writer.rs`); `stop` and `join` end its threads with the service.
+//!
+//! A read of the current consent that arrives at `t` is answered from
+//! memory only when that is as good as the database: on SQLite, always
+//! (one instance, whose writes go through this memory); on PostgreSQL,
+//! once the listener has heard every event committed before `t`. When the
+//! listener is down, or that takes longer than `consent.cache_sync_wait_ms`,
+//! the read goes to the database.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
-use diesel::upsert::excluded;
+use diesel::QueryResult;
 
-use crate::db::schema::{consent_daily_counts as counts, consent_events as events};
-use crate::db::DbConnection;
-use crate::on_backend;
+use super::cache::{ConsentCache, Lookup};
+use super::error::ConsentError;
+use super::files::ConsentFiles;
+use super::place::Place;
+use super::queries::{self, ConsentEvent, Cursor, DailyCount, WITHDRAWN};
+use super::sync::Listener;
+use super::writer::ConsentWriter;
+use crate::config::{ConsentSettings, DatabaseSettings};
+use crate::db::{write_transaction, Backend, Db, DbConnection, DbError};
 
-pub const GIVEN: &str = "given";
-pub const WITHDRAWN: &str = "withdrawn";
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
-pub struct ConsentEvent {
-    pub id: String,
-    pub tenant_id: String,
-    pub subject_id: String,
-    pub event: String,
-    pub policy_version: String,
-    /// JSON object: purpose id → bool.
-    pub choices: String,
-    pub gpc: bool,
-    pub at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-    pub ip_pseudonym: Option<String>,
-    pub user_agent: Option<String>,
-    pub page_url: Option<String>,
-    pub tc_string: Option<String>,
-    pub receipt: Option<String>,
+/// The database and where in it the events are: what the writer thread
+/// shares with the store.
+pub(crate) struct Storage {
+    pub(crate) db: Db,
+    pub(crate) place: Place,
 }
 
-impl ConsentEvent {
-    pub fn choices(&self) -> BTreeMap<String, bool> {
-        serde_json::from_str(&self.choices).unwrap_or_default()
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Tally {
-    accepted: i64,
-    refused: i64,
-    withdrawn: i64,
-}
-
-/// What a set of events adds to the daily counts, per (tenant, day, purpose).
-fn tally(rows: &[ConsentEvent]) -> BTreeMap<(String, String, String), Tally> {
-    let mut out: BTreeMap<(String, String, String), Tally> = BTreeMap::new();
-    for row in rows {
-        let day = row.at.date().format("%Y-%m-%d").to_string();
-        for (purpose, accepted) in row.choices() {
-            let t = out
-                .entry((row.tenant_id.clone(), day.clone(), purpose))
-                .or_default();
-            match (row.event.as_str(), accepted) {
-                (GIVEN, true) => t.accepted += 1,
-                (GIVEN, false) => t.refused += 1,
-                (_, true) => t.withdrawn += 1,
-                _ => {}
+impl Storage {
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ConsentError>
+    where
+        F: FnOnce(&mut DbConnection, &Storage) -> Result<T, ConsentError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = self.clone();
+        actix_web::rt::task::spawn_blocking(move || {
+            let mut conn = this.db.pool().get().map_err(DbError::from)?;
+            let result = f(&mut conn, &this);
+            if matches!(&result, Err(e) if e.spoils_connection()) {
+                conn.mark_failed();
             }
-        }
-    }
-    out.retain(|_, t| *t != Tally::default());
-    out
-}
-
-/// Inserts events and adds them to the daily counts, in one transaction.
-pub fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    conn.transaction(|conn| insert_in_transaction(conn, rows))
-}
-
-/// As [`insert`], inside the caller's transaction: no savepoint, whose
-/// journal SQLite would write to a temporary file for a batch of any size.
-pub fn insert_in_transaction(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    on_backend!(conn, |c| diesel::insert_into(events::table)
-        .values(rows)
-        .execute(c))?;
-    if let DbConnection::Pg(c) = conn {
-        notify(c, rows)?;
-    }
-    let counts: Vec<DailyCount> = tally(rows)
-        .into_iter()
-        .map(|((tenant_id, day, purpose_id), t)| DailyCount {
-            tenant_id,
-            day,
-            purpose_id,
-            accepted: t.accepted,
-            refused: t.refused,
-            withdrawn: t.withdrawn,
+            result
         })
-        .collect();
-    add_daily_counts(conn, &counts)
-}
-
-/// Adds to the daily counts.
-pub fn add_daily_counts(conn: &mut DbConnection, rows: &[DailyCount]) -> QueryResult<()> {
-    for r in rows {
-        let row = (
-            counts::tenant_id.eq(&r.tenant_id),
-            counts::day.eq(&r.day),
-            counts::purpose_id.eq(&r.purpose_id),
-            counts::accepted.eq(r.accepted),
-            counts::refused.eq(r.refused),
-            counts::withdrawn.eq(r.withdrawn),
-        );
-        on_backend!(conn, |c| diesel::insert_into(counts::table)
-            .values(row)
-            .on_conflict((counts::tenant_id, counts::day, counts::purpose_id))
-            .do_update()
-            .set((
-                counts::accepted.eq(counts::accepted + excluded(counts::accepted)),
-                counts::refused.eq(counts::refused + excluded(counts::refused)),
-                counts::withdrawn.eq(counts::withdrawn + excluded(counts::withdrawn)),
-            ))
-            .execute(c))?;
+        .await
+        .map_err(|e| ConsentError::Internal(format!("database task failed: {e}")))?
     }
-    Ok(())
 }
 
-/// Tells every instance's listener, on commit, which subjects have a new
-/// latest event (see `sync.rs`). A notification carries at most 8000
-/// bytes: the lines are sent in chunks, all in one statement.
-fn notify(conn: &mut diesel::PgConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    let mut chunks: Vec<String> = Vec::new();
-    for row in rows {
-        let line = super::sync::payload(row);
-        match chunks.last_mut() {
-            Some(chunk) if chunk.len() + line.len() < 7900 => {
-                chunk.push('\n');
-                chunk.push_str(&line);
-            }
-            _ => chunks.push(line),
-        }
+/// The consent events of one database. Cheap to clone: clones share it.
+#[derive(Clone)]
+pub struct ConsentStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    storage: Arc<Storage>,
+    cache: Arc<ConsentCache>,
+    listener: Option<Arc<Listener>>,
+    /// None: each consent is committed on its own, by its request.
+    writer: Option<ConsentWriter>,
+    /// How long a read waits for the listener to have heard the others.
+    wait: Duration,
+}
+
+impl ConsentStore {
+    /// The store of the database `db` serves, without threads or memory:
+    /// for the command line and maintenance.
+    pub fn open(db: Db, database: &DatabaseSettings) -> Self {
+        Self::build(db, database, None)
     }
-    diesel::sql_query("SELECT pg_notify($1, chunk) FROM unnest($2) AS chunk")
-        .bind::<diesel::sql_types::Text, _>(super::sync::CHANNEL)
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunks)
-        .execute(conn)?;
-    Ok(())
-}
 
-/// Whether an event is a consent in force at `now`.
-pub fn in_force(e: &ConsentEvent, now: NaiveDateTime) -> bool {
-    e.event == GIVEN && e.expires_at.is_some_and(|x| x > now)
-}
+    /// The store of a running service: the writer thread, the memory of
+    /// current consents and, on PostgreSQL, its listener.
+    pub fn serve(db: Db, database: &DatabaseSettings, settings: &ConsentSettings) -> Self {
+        Self::build(db, database, Some(settings))
+    }
 
-/// The subject's latest event, whatever it is: the hottest read of the
-/// service, run on the inner connection so that its statement stays
-/// prepared. SQLite gets no `LIMIT ?`: a bound limit makes SQLite prepare
-/// the statement again at every execution; the index yields the rows in
-/// order and only the first is stepped to.
-pub fn latest(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    subject_id: &str,
-) -> QueryResult<Option<ConsentEvent>> {
-    macro_rules! query {
-        () => {
-            events::table
-                .filter(events::tenant_id.eq(tenant_id))
-                .filter(events::subject_id.eq(subject_id))
-                .order((events::at.desc(), events::id.desc()))
-                .select(ConsentEvent::as_select())
+    fn build(db: Db, database: &DatabaseSettings, serve: Option<&ConsentSettings>) -> Self {
+        let place = match ConsentFiles::for_database(database) {
+            Some(files) => Place::Months(Box::new(files)),
+            None => Place::Table,
         };
-    }
-    match conn {
-        DbConnection::Pg(c) => query!().first(c).optional(),
-        DbConnection::Sqlite(c) => {
-            let mut rows =
-                query!().load_iter::<ConsentEvent, diesel::connection::DefaultLoadingMode>(c)?;
-            rows.next().transpose()
-        }
-    }
-}
-
-/// The subject's events, oldest first (at most `limit`).
-pub fn history(
-    conn: &mut DbConnection,
-    tenant_id: &str,
-    subject_id: &str,
-    limit: i64,
-) -> QueryResult<Vec<ConsentEvent>> {
-    events::table
-        .filter(events::tenant_id.eq(tenant_id))
-        .filter(events::subject_id.eq(subject_id))
-        .order((events::at.asc(), events::id.asc()))
-        .limit(limit)
-        .select(ConsentEvent::as_select())
-        .load(conn)
-}
-
-#[derive(Debug, Queryable)]
-pub struct DailyCount {
-    pub tenant_id: String,
-    pub day: String,
-    pub purpose_id: String,
-    pub accepted: i64,
-    pub refused: i64,
-    pub withdrawn: i64,
-}
-
-/// Daily counts between two days (inclusive), of one tenant or all.
-pub fn daily_counts(
-    conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    from: &str,
-    to: &str,
-) -> QueryResult<Vec<DailyCount>> {
-    let mut q = counts::table
-        .filter(counts::day.ge(from.to_owned()))
-        .filter(counts::day.le(to.to_owned()))
-        .into_boxed();
-    if let Some(t) = tenant_id {
-        q = q.filter(counts::tenant_id.eq(t.to_owned()));
-    }
-    q.order((
-        counts::day.asc(),
-        counts::tenant_id.asc(),
-        counts::purpose_id.asc(),
-    ))
-    .select((
-        counts::tenant_id,
-        counts::day,
-        counts::purpose_id,
-        counts::accepted,
-        counts::refused,
-        counts::withdrawn,
-    ))
-    .load(conn)
-}
-
-/// Where an export has got to: the last (at, id) sent.
-pub type Cursor = Option<(NaiveDateTime, String)>;
-
-/// The next `limit` events after `cursor`, in (at, id) order: an export
-/// reads a million rows a page at a time, in constant memory.
-pub fn export_page(
-    conn: &mut DbConnection,
-    tenant_id: Option<&str>,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-    cursor: &Cursor,
-    limit: i64,
-) -> QueryResult<Vec<ConsentEvent>> {
-    let mut q = events::table
-        .filter(events::at.ge(from))
-        .filter(events::at.lt(to))
-        .into_boxed();
-    if let Some(t) = tenant_id {
-        q = q.filter(events::tenant_id.eq(t.to_owned()));
-    }
-    if let Some((at, id)) = cursor {
-        q = q.filter(
-            events::at
-                .gt(*at)
-                .or(events::at.eq(*at).and(events::id.gt(id.clone()))),
-        );
-    }
-    q.order((events::at.asc(), events::id.asc()))
-        .limit(limit)
-        .select(ConsentEvent::as_select())
-        .load(conn)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(event: &str, at: &str, choices: &str) -> ConsentEvent {
-        ConsentEvent {
-            id: "x".into(),
-            tenant_id: "t".into(),
-            subject_id: "s".into(),
-            event: event.into(),
-            policy_version: "v1".into(),
-            choices: choices.into(),
-            gpc: false,
-            at: at.parse().unwrap(),
-            expires_at: None,
-            ip_pseudonym: None,
-            user_agent: None,
-            page_url: None,
-            tc_string: None,
-            receipt: None,
+        let storage = Arc::new(Storage { db, place });
+        let cache = Arc::new(ConsentCache::new(serve.map_or(0, |s| s.cache_entries)));
+        let listener =
+            (serve.is_some() && cache.enabled() && storage.db.backend() == Backend::Postgres)
+                .then(|| Listener::start(storage.db.manager().clone(), cache.clone()));
+        let writer = serve.map(|s| {
+            ConsentWriter::start(
+                storage.clone(),
+                s.write_queue,
+                s.max_batch,
+                Duration::from_millis(s.enqueue_timeout_ms),
+            )
+        });
+        Self {
+            inner: Arc::new(Inner {
+                storage,
+                cache,
+                listener,
+                writer,
+                wait: Duration::from_millis(serve.map_or(0, |s| s.cache_sync_wait_ms)),
+            }),
         }
     }
 
-    #[test]
-    fn tallies_count_acceptances_refusals_and_withdrawals_per_day() {
-        let rows = [
-            row(
-                GIVEN,
-                "2026-03-02T23:59:59",
-                r#"{"essential":true,"matomo":true}"#,
-            ),
-            row(
-                GIVEN,
-                "2026-03-02T10:00:00",
-                r#"{"essential":true,"matomo":false}"#,
-            ),
-            row(
-                GIVEN,
-                "2026-03-03T00:00:00",
-                r#"{"essential":true,"matomo":false}"#,
-            ),
-            row(
-                WITHDRAWN,
-                "2026-03-03T08:00:00",
-                r#"{"essential":true,"matomo":true}"#,
-            ),
+    /// On SQLite, the month files (the retention sweep removes them).
+    pub fn month_files(&self) -> Option<&ConsentFiles> {
+        match &self.inner.storage.place {
+            Place::Months(files) => Some(files),
+            Place::Table => None,
+        }
+    }
+
+    /// The counter of reads answered from memory, to register in the
+    /// service's metrics.
+    pub fn cache_hits(&self) -> &prometheus::IntCounter {
+        self.inner.cache.hits()
+    }
+
+    /// Records a consent; returns once it is committed.
+    pub async fn record(&self, row: ConsentEvent) -> Result<(), ConsentError> {
+        let cached = row.clone();
+        match &self.inner.writer {
+            Some(writer) => writer.write(row).await?,
+            None => {
+                let rows = [row];
+                self.inner
+                    .storage
+                    .run(move |conn, s| Ok(s.place.insert(conn, &rows)?))
+                    .await?
+            }
+        }
+        self.inner.cache.put(cached);
+        Ok(())
+    }
+
+    /// The subject's latest event, whatever it is.
+    pub async fn latest(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+    ) -> Result<Option<Arc<ConsentEvent>>, ConsentError> {
+        let inner = &self.inner;
+        let arrival = Instant::now();
+        let usable = inner.cache.enabled()
+            && match &inner.listener {
+                None => true,
+                Some(l) => l.synced_after(arrival, inner.wait).await,
+            };
+        let epoch = if usable {
+            match inner.cache.lookup(tenant_id, subject_id) {
+                Lookup::Hit(latest) => return Ok(latest),
+                Lookup::Miss(epoch) => Some(epoch),
+            }
+        } else {
+            None
+        };
+        // SQLite's files are read right here, on this thread's read-only
+        // connections: in WAL mode a reader never waits for a writer, and a
+        // point query takes less than handing it to another thread would.
+        let latest = match inner.storage.place.latest_in_files(tenant_id, subject_id) {
+            Some(found) => found?,
+            None => {
+                let (t, s) = (tenant_id.to_owned(), subject_id.to_owned());
+                inner
+                    .storage
+                    .run(move |conn, _| Ok(queries::latest(conn, &t, &s)?))
+                    .await?
+            }
+        }
+        .map(Arc::new);
+        if let Some(epoch) = epoch {
+            inner
+                .cache
+                .fill(tenant_id, subject_id, epoch, latest.clone());
+        }
+        Ok(latest)
+    }
+
+    /// Records the withdrawal of the subject's consent in force at `now`;
+    /// `None` when there is none.
+    pub async fn withdraw(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        now: NaiveDateTime,
+        ip_pseudonym: Option<String>,
+    ) -> Result<Option<ConsentEvent>, ConsentError> {
+        let (t, s) = (tenant_id.to_owned(), subject_id.to_owned());
+        let withdrawn = self
+            .inner
+            .storage
+            .run(move |conn, storage| {
+                write_transaction(conn, |conn| {
+                    let current = storage
+                        .place
+                        .latest(conn, &t, &s)?
+                        .filter(|e| queries::in_force(e, now));
+                    let Some(consent) = current else {
+                        return Ok(None);
+                    };
+                    let row = ConsentEvent {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        event: WITHDRAWN.into(),
+                        at: now.max(consent.at),
+                        expires_at: None,
+                        ip_pseudonym,
+                        user_agent: None,
+                        page_url: None,
+                        tc_string: None,
+                        receipt: None,
+                        ..consent
+                    };
+                    storage.place.insert(conn, std::slice::from_ref(&row))?;
+                    Ok(Some(row))
+                })
+                .map_err(|e: diesel::result::Error| ConsentError::from(e))
+            })
+            .await?;
+        if let Some(row) = &withdrawn {
+            self.inner.cache.put(row.clone());
+        }
+        Ok(withdrawn)
+    }
+
+    /// The subject's events, oldest first (at most `limit`).
+    pub async fn history(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        limit: i64,
+    ) -> Result<Vec<ConsentEvent>, ConsentError> {
+        let (t, s) = (tenant_id.to_owned(), subject_id.to_owned());
+        self.inner
+            .storage
+            .run(move |conn, storage| Ok(storage.place.history(conn, &t, &s, limit)?))
+            .await
+    }
+
+    /// Daily counts between two days (`YYYY-MM-DD`, inclusive), of one
+    /// tenant or all.
+    pub async fn daily_counts(
+        &self,
+        tenant_id: Option<String>,
+        from: String,
+        to: String,
+    ) -> Result<Vec<DailyCount>, ConsentError> {
+        self.inner
+            .storage
+            .run(move |conn, storage| {
+                Ok(storage
+                    .place
+                    .daily_counts(conn, tenant_id.as_deref(), &from, &to)?)
+            })
+            .await
+    }
+
+    /// The next `limit` events after `cursor` in `(at, id)` order, of one
+    /// tenant or all, made in `[from, to)`.
+    pub async fn export_page(
+        &self,
+        tenant_id: Option<String>,
+        range: (NaiveDateTime, NaiveDateTime),
+        cursor: Cursor,
+        limit: i64,
+    ) -> Result<Vec<ConsentEvent>, ConsentError> {
+        self.inner
+            .storage
+            .run(move |conn, storage| {
+                Ok(storage
+                    .place
+                    .export_page(conn, tenant_id.as_deref(), range, &cursor, limit)?)
+            })
+            .await
+    }
+
+    /// Inserts events as they are, on `main` (a connection to the main
+    /// database), for tools and tests that write what the service would.
+    pub fn insert_on(&self, main: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
+        self.inner.storage.place.insert(main, rows)
+    }
+
+    /// How many events are kept, of one tenant or all.
+    pub fn count_on(&self, main: &mut DbConnection, tenant_id: Option<&str>) -> QueryResult<i64> {
+        self.inner.storage.place.count(main, tenant_id)
+    }
+
+    /// Daily counts between two days (inclusive), of one tenant or all.
+    pub fn daily_counts_on(
+        &self,
+        main: &mut DbConnection,
+        tenant_id: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> QueryResult<Vec<DailyCount>> {
+        self.inner
+            .storage
+            .place
+            .daily_counts(main, tenant_id, from, to)
+    }
+
+    /// Every event kept, of one tenant or all, in `(at, id)` order.
+    pub fn all_on(
+        &self,
+        main: &mut DbConnection,
+        tenant_id: Option<&str>,
+    ) -> QueryResult<Vec<ConsentEvent>> {
+        self.inner.storage.place.all(main, tenant_id)
+    }
+
+    /// Asks the threads to end: the writer once it has committed what is
+    /// queued (new consents are then refused), the listener at once.
+    pub fn stop(&self) {
+        if let Some(writer) = &self.inner.writer {
+            writer.stop();
+        }
+        if let Some(listener) = &self.inner.listener {
+            listener.stop();
+        }
+    }
+
+    /// Stops the threads and waits for them, at most `timeout`; answers
+    /// whether they all ended.
+    pub fn join(&self, timeout: Duration) -> bool {
+        self.stop();
+        let threads = [
+            self.inner.writer.as_ref().and_then(|w| w.take_thread()),
+            self.inner.listener.as_ref().and_then(|l| l.take_thread()),
         ];
-        let t = tally(&rows);
-        let key = |d: &str, p: &str| ("t".to_owned(), d.to_owned(), p.to_owned());
-        assert_eq!(
-            t[&key("2026-03-02", "matomo")],
-            Tally {
-                accepted: 1,
-                refused: 1,
-                withdrawn: 0
+        let deadline = Instant::now() + timeout;
+        let mut all = true;
+        for thread in threads.into_iter().flatten() {
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
             }
-        );
-        assert_eq!(
-            t[&key("2026-03-02", "essential")],
-            Tally {
-                accepted: 2,
-                refused: 0,
-                withdrawn: 0
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                all = false;
             }
-        );
-        assert_eq!(
-            t[&key("2026-03-03", "matomo")],
-            Tally {
-                accepted: 0,
-                refused: 1,
-                withdrawn: 1
-            }
-        );
-        assert_eq!(
-            t[&key("2026-03-03", "essential")],
-            Tally {
-                accepted: 1,
-                refused: 0,
-                withdrawn: 1
-            }
-        );
+        }
+        all
     }
 }

@@ -1,9 +1,8 @@
-//! The read of a subject's current consent, from memory when that is as
-//! good as the database, and the PostgreSQL listener that makes it so when
-//! several instances share the database.
+//! The PostgreSQL listener that keeps the memory of current consents
+//! (`cache.rs`) as good as the database when several instances share it.
 //!
 //! Every insert of a consent event notifies channel `guichet_consent` in
-//! its own transaction (`store::notify`). The listener of each instance
+//! its own transaction (`notify`). The listener of each instance
 //! hears them and forgets what they make stale. A read that arrives at `t`
 //! is answered from memory only after a *sync* that started after `t`: the
 //! listener sends a notification of its own and waits to hear it back.
@@ -15,111 +14,81 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use diesel::connection::SimpleConnection;
 use diesel::PgConnection;
+use diesel::RunQueryDsl;
 use tokio::sync::watch;
 
-use super::cache::{ConsentCache, Lookup};
-use super::events;
-use super::store::ConsentEvent;
-use crate::db::{ConnectionManager, Db, DbConnection};
-use crate::error::ApiError;
+use super::cache::ConsentCache;
+use super::queries::ConsentEvent;
+use crate::db::{ConnectionManager, DbConnection};
 
 pub const CHANNEL: &str = "guichet_consent";
 
-/// How this instance reads the current consent.
-#[derive(Clone)]
-pub struct ConsentReads {
-    cache: Arc<ConsentCache>,
-    listener: Option<Arc<Listener>>,
-    wait: Duration,
+#[derive(Default)]
+struct Wake {
+    /// A read waits for a sync.
+    wanted: bool,
+    /// The service is stopping: the thread ends.
+    stopping: bool,
 }
 
-impl ConsentReads {
-    /// On PostgreSQL, starts the listener thread (it stops with the process).
-    pub fn start(db: &Db, entries: usize, wait: Duration) -> Self {
-        let cache = Arc::new(ConsentCache::new(entries));
-        let listener = (cache.enabled() && db.backend() == crate::db::Backend::Postgres)
-            .then(|| Listener::start(db.manager().clone(), cache.clone()));
-        Self {
-            cache,
-            listener,
-            wait,
-        }
-    }
-
-    pub fn cache(&self) -> &ConsentCache {
-        &self.cache
-    }
-
-    /// The subject's latest event, whatever it is.
-    pub async fn latest(
-        &self,
-        db: &Db,
-        tenant_id: &str,
-        subject_id: &str,
-    ) -> Result<Option<Arc<ConsentEvent>>, ApiError> {
-        let arrival = Instant::now();
-        let usable = self.cache.enabled()
-            && match &self.listener {
-                None => true,
-                Some(l) => l.synced_after(arrival, self.wait).await,
-            };
-        let epoch = if usable {
-            match self.cache.lookup(tenant_id, subject_id) {
-                Lookup::Hit(latest) => return Ok(latest),
-                Lookup::Miss(epoch) => Some(epoch),
-            }
-        } else {
-            None
-        };
-        let (t, s) = (tenant_id.to_owned(), subject_id.to_owned());
-        let files = db.consent_files();
-        let latest = db
-            .read(move |conn| Ok(events::latest(conn, files.as_deref(), &t, &s)?))
-            .await?
-            .map(Arc::new);
-        if let Some(epoch) = epoch {
-            self.cache
-                .fill(tenant_id, subject_id, epoch, latest.clone());
-        }
-        Ok(latest)
-    }
-}
-
-/// The PostgreSQL listener of this instance.
+/// The PostgreSQL listener of this instance, on a thread of its own.
 pub struct Listener {
     /// When the last completed sync started.
     synced: watch::Sender<Option<Instant>>,
-    /// Whether a read waits for a sync.
-    wanted: Mutex<bool>,
-    wake: Condvar,
+    wake: Mutex<Wake>,
+    bell: Condvar,
     up: AtomicBool,
     syncs: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Listener {
-    fn start(manager: ConnectionManager, cache: Arc<ConsentCache>) -> Arc<Self> {
+    pub fn start(manager: ConnectionManager, cache: Arc<ConsentCache>) -> Arc<Self> {
         let listener = Arc::new(Self {
             synced: watch::channel(None).0,
-            wanted: Mutex::new(false),
-            wake: Condvar::new(),
+            wake: Mutex::default(),
+            bell: Condvar::new(),
             up: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            thread: Mutex::new(None),
         });
         let this = listener.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("consent-listener".into())
             .spawn(move || this.run(manager, cache))
             .expect("spawn the consent listener thread");
+        *lock(&listener.thread) = Some(thread);
         listener
     }
 
+    /// Asks the thread to end (it closes its connection); see `join`.
+    pub fn stop(&self) {
+        lock(&self.wake).stopping = true;
+        self.up.store(false, Ordering::Release);
+        self.bell.notify_all();
+    }
+
+    /// The thread, once asked to stop, to be waited for.
+    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
+        lock(&self.thread).take()
+    }
+
+    fn stopping(&self) -> bool {
+        lock(&self.wake).stopping
+    }
+
     /// Waits (at most `wait`) for a sync that started after `arrival`.
-    async fn synced_after(&self, arrival: Instant, wait: Duration) -> bool {
+    pub async fn synced_after(&self, arrival: Instant, wait: Duration) -> bool {
         if !self.up.load(Ordering::Acquire) {
             return false;
         }
@@ -130,10 +99,10 @@ impl Listener {
         {
             // A sync already wanted has not started yet: it starts after
             // this read arrived, and the listener is already woken for it.
-            let mut wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
-            if !*wanted {
-                *wanted = true;
-                self.wake.notify_one();
+            let mut wake = lock(&self.wake);
+            if !wake.wanted {
+                wake.wanted = true;
+                self.bell.notify_all();
             }
         }
         let synced = tokio::time::timeout(wait, rx.wait_for(|s| s.is_some_and(|s| s >= arrival)))
@@ -144,7 +113,7 @@ impl Listener {
 
     fn run(self: Arc<Self>, manager: ConnectionManager, cache: Arc<ConsentCache>) {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        loop {
+        while !self.stopping() {
             match manager.open() {
                 Ok(DbConnection::Pg(mut conn)) => {
                     if let Err(e) = self.listen(&mut conn, &cache, &token) {
@@ -156,10 +125,15 @@ impl Listener {
             }
             self.up.store(false, Ordering::Release);
             cache.clear();
-            std::thread::sleep(Duration::from_secs(1));
+            // A second before trying again, unless the service stops.
+            let wake = lock(&self.wake);
+            let _ = self
+                .bell
+                .wait_timeout_while(wake, Duration::from_secs(1), |w| !w.stopping);
         }
     }
 
+    /// Listens until the connection fails or the service stops.
     fn listen(
         &self,
         conn: &mut PgConnection,
@@ -176,14 +150,17 @@ impl Listener {
         self.up.store(true, Ordering::Release);
         loop {
             {
-                let wanted = self.wanted.lock().unwrap_or_else(|p| p.into_inner());
+                let wake = lock(&self.wake);
                 // Even when no read waits, a sync a second keeps the
                 // notifications drained and the connection checked.
-                let (mut wanted, _) = self
-                    .wake
-                    .wait_timeout_while(wanted, Duration::from_secs(1), |w| !*w)
+                let (mut wake, _) = self
+                    .bell
+                    .wait_timeout_while(wake, Duration::from_secs(1), |w| !w.wanted && !w.stopping)
                     .unwrap_or_else(|p| p.into_inner());
-                *wanted = false;
+                if wake.stopping {
+                    return Ok(());
+                }
+                wake.wanted = false;
             }
             let started = Instant::now();
             let n = self.syncs.fetch_add(1, Ordering::Relaxed);
@@ -212,6 +189,28 @@ impl Listener {
     }
 }
 
+/// Tells every instance's listener, on commit, which subjects have a new
+/// latest event. A notification carries at most 8000 bytes: the lines are
+/// sent in chunks, all in one statement.
+pub fn notify(conn: &mut PgConnection, rows: &[ConsentEvent]) -> diesel::QueryResult<()> {
+    let mut chunks: Vec<String> = Vec::new();
+    for row in rows {
+        let line = payload(row);
+        match chunks.last_mut() {
+            Some(chunk) if chunk.len() + line.len() < 7900 => {
+                chunk.push('\n');
+                chunk.push_str(&line);
+            }
+            _ => chunks.push(line),
+        }
+    }
+    diesel::sql_query("SELECT pg_notify($1, chunk) FROM unnest($2) AS chunk")
+        .bind::<diesel::sql_types::Text, _>(CHANNEL)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(chunks)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// One notification: lines of `tenant_id subject_id event_id at_micros`.
 fn apply(cache: &ConsentCache, payload: &str) {
     for line in payload.lines() {
@@ -236,7 +235,7 @@ fn apply(cache: &ConsentCache, payload: &str) {
 }
 
 /// The notification of committed events, as `apply` reads it.
-pub fn payload(row: &ConsentEvent) -> String {
+fn payload(row: &ConsentEvent) -> String {
     format!(
         "{} {} {} {}",
         row.tenant_id,

@@ -7,93 +7,86 @@
 //! waited `database.acquire_timeout_secs` for a connection, not after a
 //! wait per batch.
 
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use std::sync::Arc;
+use super::error::ConsentError;
+use super::queries::ConsentEvent;
+use super::store::Storage;
+use crate::db::DbError;
 
-use super::events;
-use super::files::ConsentFiles;
-use super::store::ConsentEvent;
-use crate::db::{DbError, Pool};
-use crate::error::ApiError;
-
-type Reply = oneshot::Sender<Result<(), String>>;
+type Reply = oneshot::Sender<Result<(), ConsentError>>;
 
 struct Job {
     row: ConsentEvent,
     reply: Reply,
 }
 
-#[derive(Clone)]
 pub struct ConsentWriter {
-    queue: mpsc::Sender<Job>,
+    /// Taken away when the service stops: the thread then commits what is
+    /// queued and ends.
+    queue: RwLock<Option<mpsc::Sender<Job>>>,
     enqueue_timeout: Duration,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn poisoned<T>(r: Result<T, std::sync::PoisonError<T>>) -> T {
+    r.unwrap_or_else(|p| p.into_inner())
 }
 
 impl ConsentWriter {
-    /// Starts the writer thread; it stops when the last `ConsentWriter` is
-    /// dropped.
-    pub fn start(
-        pool: Pool,
-        files: Option<Arc<ConsentFiles>>,
+    /// Starts the writer thread; it ends once `stop` is called (or the
+    /// writer dropped) and the queue is empty.
+    pub(crate) fn start(
+        storage: Arc<Storage>,
         capacity: usize,
         max_batch: usize,
         enqueue_timeout: Duration,
     ) -> Self {
         let (queue, rx) = mpsc::channel(capacity.max(1));
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("consent-writer".into())
-            .spawn(move || run(pool, files, rx, max_batch.max(1)))
+            .spawn(move || run(&storage, rx, max_batch.max(1)))
             .expect("spawn the consent writer thread");
         Self {
-            queue,
+            queue: RwLock::new(Some(queue)),
             enqueue_timeout,
+            thread: Mutex::new(Some(thread)),
         }
     }
 
     /// Returns once the event is committed.
-    pub async fn write(&self, row: ConsentEvent) -> Result<(), ApiError> {
+    pub async fn write(&self, row: ConsentEvent) -> Result<(), ConsentError> {
+        let queue = poisoned(self.queue.read())
+            .clone()
+            .ok_or_else(|| ConsentError::Internal("consent writer stopped".into()))?;
         let (reply, answer) = oneshot::channel();
-        let busy = || {
-            ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "Too many consents are waiting to be recorded; try again shortly.",
-            )
-            .with_header("retry-after", "1")
-        };
-        self.queue
+        queue
             .send_timeout(Job { row, reply }, self.enqueue_timeout)
             .await
-            .map_err(|_| busy())?;
-        match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(unavailable)) if unavailable == UNAVAILABLE => Err(ApiError::unavailable(
-                anyhow::anyhow!("consent writer: database unavailable"),
-            )),
-            Ok(Err(refused)) if refused == NO_STORAGE => Err(ApiError::storage_unavailable(
-                anyhow::anyhow!("consent writer: the disk refused the write"),
-            )),
-            Ok(Err(e)) => Err(ApiError::internal(anyhow::anyhow!("consent writer: {e}"))),
-            Err(_) => Err(ApiError::internal(anyhow::anyhow!(
-                "consent writer stopped"
-            ))),
-        }
+            .map_err(|_| ConsentError::QueueFull)?;
+        drop(queue);
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ConsentError::Internal("consent writer stopped".into())))
+    }
+
+    /// Closes the queue: the thread commits what is in it, then ends.
+    pub fn stop(&self) {
+        poisoned(self.queue.write()).take();
+    }
+
+    /// The thread, once asked to stop, to be waited for.
+    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
+        poisoned(self.thread.lock()).take()
     }
 }
 
-const UNAVAILABLE: &str = "database unavailable";
-const NO_STORAGE: &str = "no storage";
-
-fn run(
-    pool: Pool,
-    files: Option<Arc<ConsentFiles>>,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-) {
+fn run(storage: &Storage, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -103,35 +96,31 @@ fn run(
                 Err(_) => break,
             }
         }
-        if let Err(unreachable) = commit(&pool, files.as_deref(), &mut batch) {
+        if let Err(unreachable) = commit(storage, &mut batch) {
             // What queued up meanwhile has waited for the database as long
             // as the batch did (up to `database.acquire_timeout_secs`):
             // answered now, not after another wait of its own.
             tracing::warn!(error = %unreachable, "consent writer has no connection");
             while let Ok(job) = rx.try_recv() {
-                let _ = job.reply.send(Err(UNAVAILABLE.into()));
+                let _ = job.reply.send(Err(ConsentError::Unavailable));
             }
         }
     }
 }
 
 /// Commits the batch and answers it; `Err` when no connection could be had.
-fn commit(
-    pool: &Pool,
-    files: Option<&ConsentFiles>,
-    batch: &mut Vec<Job>,
-) -> Result<(), r2d2::Error> {
-    let mut conn = match pool.get() {
+fn commit(storage: &Storage, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
+    let mut conn = match storage.db.pool().get() {
         Ok(c) => c,
         Err(e) => {
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(UNAVAILABLE.into()));
+                let _ = job.reply.send(Err(ConsentError::Unavailable));
             }
             return Err(e);
         }
     };
     let rows: Vec<ConsentEvent> = batch.iter().map(|j| j.row.clone()).collect();
-    let error = match events::insert(&mut conn, files, &rows) {
+    let error = match storage.place.insert(&mut conn, &rows) {
         Ok(()) => {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Ok(()));
@@ -144,7 +133,7 @@ fn commit(
         // A full or read-only disk fails every row alike.
         tracing::warn!(error = %error, "consent writer cannot write to the disk");
         for job in batch.drain(..) {
-            let _ = job.reply.send(Err(NO_STORAGE.into()));
+            let _ = job.reply.send(Err(ConsentError::NoStorage));
         }
         return Ok(());
     }
@@ -153,21 +142,24 @@ fn commit(
         conn.mark_failed();
         tracing::warn!(error = %error, "consent writer lost the database");
         for job in batch.drain(..) {
-            let _ = job.reply.send(Err(UNAVAILABLE.into()));
+            let _ = job.reply.send(Err(ConsentError::Unavailable));
         }
         return Ok(());
     }
+    let failed = |e: &dyn std::fmt::Display| ConsentError::Internal(format!("consent writer: {e}"));
     if batch.len() == 1 {
         for job in batch.drain(..) {
-            let _ = job.reply.send(Err(error.to_string()));
+            let _ = job.reply.send(Err(failed(&error)));
         }
         return Ok(());
     }
     // One bad row must not fail its neighbours: retry them one by one.
     tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
     for job in batch.drain(..) {
-        let result = events::insert(&mut conn, files, std::slice::from_ref(&job.row))
-            .map_err(|e| e.to_string());
+        let result = storage
+            .place
+            .insert(&mut conn, std::slice::from_ref(&job.row))
+            .map_err(|e| failed(&e));
         let _ = job.reply.send(result);
     }
     Ok(())

@@ -227,7 +227,6 @@ pub struct Db {
     sqlite_file: Option<std::path::PathBuf>,
     sqlite_min_free_bytes: u64,
     manager: ConnectionManager,
-    consent_files: Option<std::sync::Arc<crate::consent::files::ConsentFiles>>,
 }
 
 thread_local! {
@@ -260,7 +259,6 @@ impl Db {
             sqlite_file,
             sqlite_min_free_bytes: settings.sqlite_min_free_bytes,
             manager,
-            consent_files: crate::consent::files::ConsentFiles::for_database(settings),
         })
     }
 
@@ -275,11 +273,6 @@ impl Db {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
-    }
-
-    /// On SQLite, the monthly files of consent events.
-    pub fn consent_files(&self) -> Option<std::sync::Arc<crate::consent::files::ConsentFiles>> {
-        self.consent_files.clone()
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool.

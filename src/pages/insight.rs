@@ -74,20 +74,11 @@ async fn stats(
         from = default_from(to);
     }
     let scope = session.staff.list_scope(&state, None).page(lang)?;
-    let (f, t) = (from.to_string(), to.to_string());
-    let files = state.db.consent_files();
     let rows = state
-        .db
-        .run(move |conn| {
-            Ok(crate::consent::events::daily_counts(
-                conn,
-                files.as_deref(),
-                scope.as_deref(),
-                &f,
-                &t,
-            )?)
-        })
+        .consents
+        .daily_counts(scope, from.to_string(), to.to_string())
         .await
+        .map_err(ApiError::from)
         .page(lang)?;
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     // (tenant, purpose) → day → (accepted, refused)

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 
 use crate::clock::Cutoffs;
 use crate::consent::files::{self, ConsentFiles, EventFile};
-use crate::consent::store::{self, DailyCount};
+use crate::consent::queries::{self as store, DailyCount};
 use crate::db::schema::{consent_events as events, consent_file_folds as folds};
 use crate::db::{write_transaction, DbConnection};
 

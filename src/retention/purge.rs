@@ -9,7 +9,8 @@ use super::sweep::{self, Options, Report};
 use crate::cli::{open, CmdResult, Refused};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::consent::files::ConsentFiles;
+use crate::consent::ConsentStore;
+use crate::db::Db;
 
 pub struct PurgeArgs {
     pub as_of: Option<DateTime<Utc>>,
@@ -38,7 +39,7 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
         .into());
     }
     let (mut conn, tenants) = open(settings)?;
-    let files = ConsentFiles::for_database(&settings.database);
+    let consents = ConsentStore::open(Db::new(&settings.database)?, &settings.database);
     let opts = Options {
         as_of,
         dry_run: args.dry_run,
@@ -64,7 +65,7 @@ pub fn purge(settings: &Settings, args: PurgeArgs) -> CmdResult {
     }
     let report = sweep::run(
         &mut conn,
-        files.as_deref(),
+        &consents,
         &tenants,
         &settings.retention,
         &opts,

@@ -14,6 +14,7 @@ use super::sweep::{self, Options, Report};
 use crate::clock::Clock;
 use crate::config::DatabaseSettings;
 use crate::config::RetentionSettings;
+use crate::consent::ConsentStore;
 use crate::db::{Db, DbError};
 use crate::error::ApiError;
 use crate::tenants::Tenants;
@@ -27,6 +28,7 @@ pub struct Scheduler {
     pub settings: RetentionSettings,
     pub tenants: Tenants,
     pub clock: Clock,
+    pub consents: ConsentStore,
 }
 
 /// What one look at the schedule did.
@@ -90,10 +92,9 @@ impl Scheduler {
             slot: slot.as_deref().filter(|_| claimed),
         };
         let clock = self.clock.clone();
-        let files = self.db.consent_files();
         let report = sweep::run(
             &mut conn,
-            files.as_deref(),
+            &self.consents,
             &self.tenants,
             &self.settings,
             &opts,
@@ -129,6 +130,7 @@ mod tests {
         settings.retention.schedule = schedule.into();
         let db = Db::new(&settings.database).unwrap();
         let s = Scheduler {
+            consents: ConsentStore::open(db.clone(), &settings.database),
             db,
             database: settings.database.clone(),
             settings: settings.retention.clone(),

@@ -22,7 +22,7 @@ use super::steps::{
     Step, PLATFORM_STEPS, TENANT_STEPS,
 };
 use crate::config::{Periods, RetentionSettings};
-use crate::consent::files::ConsentFiles;
+use crate::consent::ConsentStore;
 use crate::db::schema::tenants;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -107,7 +107,7 @@ pub fn tenant_ids(conn: &mut DbConnection) -> QueryResult<BTreeMap<String, Strin
 /// is gone, in which case the next sweep marks it interrupted.
 pub fn run(
     conn: &mut DbConnection,
-    files: Option<&ConsentFiles>,
+    consents: &ConsentStore,
     configured: &Tenants,
     settings: &RetentionSettings,
     opts: &Options<'_>,
@@ -138,7 +138,7 @@ pub fn run(
     let outcome = conn
         .batch_execute(session(conn, true))
         .map_err(ApiError::from)
-        .and_then(|()| sweep.scopes(conn, files, &scopes, opts.dry_run));
+        .and_then(|()| sweep.scopes(conn, consents, &scopes, opts.dry_run));
     // The connection may go back to a pool: as the others again, before
     // the record's last commit, which is then flushed with all before it.
     let _ = conn.batch_execute(session(conn, false));
@@ -205,7 +205,7 @@ impl Sweep<'_> {
     fn scopes(
         &mut self,
         conn: &mut DbConnection,
-        files: Option<&ConsentFiles>,
+        consents: &ConsentStore,
         scopes: &[Scope],
         dry_run: bool,
     ) -> Result<(), ApiError> {
@@ -217,7 +217,7 @@ impl Sweep<'_> {
             };
             for &step in steps {
                 match step {
-                    Step::ConsentEvents => self.consent_events(conn, files, scope, dry_run)?,
+                    Step::ConsentEvents => self.consent_events(conn, consents, scope, dry_run)?,
                     _ => self.step(conn, None, scope, step, dry_run)?,
                 }
             }
@@ -231,12 +231,13 @@ impl Sweep<'_> {
     fn consent_events(
         &mut self,
         conn: &mut DbConnection,
-        files: Option<&ConsentFiles>,
+        consents: &ConsentStore,
         scope: &Scope,
         dry_run: bool,
     ) -> Result<(), ApiError> {
         self.step(conn, None, scope, Step::ConsentEvents, dry_run)?;
-        let (Some(files), Some(tenant)) = (files, scope.tenant_id.as_deref()) else {
+        let (Some(files), Some(tenant)) = (consents.month_files(), scope.tenant_id.as_deref())
+        else {
             return Ok(());
         };
         let cut = Step::ConsentEvents

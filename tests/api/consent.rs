@@ -469,12 +469,12 @@ async fn what_is_stored_keeps_no_raw_ip_and_trims_the_rest() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let files = app.state.db.consent_files();
+    let consents = app.state.consents.clone();
     let row = app
         .state
         .db
         .run(move |conn| {
-            let all = guichet::consent::events::all(conn, files.as_deref(), None)?;
+            let all = consents.all_on(conn, None)?;
             let e = all.into_iter().next().expect("one event");
             Ok((e.ip_pseudonym, e.user_agent, e.page_url, e.tc_string))
         })
@@ -575,7 +575,7 @@ async fn daily_counts_serve_the_statistics_and_outlive_the_raw_records() {
     );
 
     // Raw records go; the counts stay.
-    let files = app.state.db.consent_files();
+    let consents = app.state.consents.clone();
     app.state
         .db
         .run(move |conn| {
@@ -583,7 +583,7 @@ async fn daily_counts_serve_the_statistics_and_outlive_the_raw_records() {
             use guichet::db::schema::consent_events::dsl::*;
             diesel::delete(consent_events).execute(conn)?;
             // On SQLite, the events are in monthly files.
-            if let Some(files) = files {
+            if let Some(files) = consents.month_files() {
                 for tenant in files.tenants()? {
                     for file in files.files(&tenant)?.iter() {
                         diesel::delete(consent_events).execute(&mut files.open(file)?)?;

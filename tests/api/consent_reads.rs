@@ -73,8 +73,24 @@ async fn withdraw(client: &reqwest::Client, base: &str, subject: &str) {
     assert_eq!(res.status(), 204);
 }
 
+/// Reads of `app`'s current consents answered from memory so far.
+fn hits(app: &TestApp) -> u64 {
+    app.state.consents.cache_hits().get()
+}
+
 /// Each read on `here` must answer what was last acknowledged on `there`.
-async fn rounds(client: &reqwest::Client, here: &str, there: &str, n: usize) {
+/// When `here` is `served`'s, its reads again of a subject are answered
+/// from memory: each of them when `every` (one instance: nothing to wait
+/// for), some of them otherwise (a read waits only so long for the
+/// listener to have heard the other instance).
+async fn rounds(
+    client: &reqwest::Client,
+    here: &str,
+    there: &str,
+    n: usize,
+    served: Option<(&TestApp, bool)>,
+) {
+    let start = served.map(|(app, _)| hits(app));
     let version = policy_version(client, here).await;
     for _ in 0..n {
         let subject = uuid::Uuid::new_v4().to_string();
@@ -84,10 +100,14 @@ async fn rounds(client: &reqwest::Client, here: &str, there: &str, n: usize) {
         assert_eq!(seen["consent_id"], first);
         assert_eq!(seen["choices"]["audience"], true);
         // Read again (from memory this time), then changed elsewhere.
+        let before = served.map(|(app, _)| hits(app));
         assert_eq!(
             current(client, here, &subject).await.unwrap()["consent_id"],
             first
         );
+        if let (Some((app, true)), Some(before)) = (served, before) {
+            assert_eq!(hits(app), before + 1, "answered from memory");
+        }
         let second = give(client, there, &subject, &version, false).await;
         let seen = current(client, here, &subject)
             .await
@@ -97,6 +117,9 @@ async fn rounds(client: &reqwest::Client, here: &str, there: &str, n: usize) {
         withdraw(client, there, &subject).await;
         assert!(current(client, here, &subject).await.is_none(), "withdrawn");
     }
+    if let (Some((app, _)), Some(start)) = (served, start) {
+        assert!(hits(app) > start, "no read was answered from memory");
+    }
 }
 
 #[tokio::test]
@@ -105,17 +128,22 @@ async fn a_choice_or_withdrawal_on_one_instance_is_read_at_once_on_another() {
     if !app.db.is_postgres() {
         // One instance: its own writes, each read back at once, and the
         // memory holds them.
-        rounds(&app.client, &app.address, &app.address, 20).await;
-        assert!(!app.state.consent_reads.cache().is_empty());
+        rounds(
+            &app.client,
+            &app.address,
+            &app.address,
+            20,
+            Some((&app, true)),
+        )
+        .await;
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let line = format!("guichet_consent_cache_hits_total {}", hits(&app));
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
         return;
     }
     let other = second_instance(&app).await;
-    rounds(&app.client, &app.address, &other, 20).await;
-    rounds(&app.client, &other, &app.address, 20).await;
-    assert!(
-        !app.state.consent_reads.cache().is_empty(),
-        "reads were served from memory"
-    );
+    rounds(&app.client, &app.address, &other, 20, Some((&app, false))).await;
+    rounds(&app.client, &other, &app.address, 20, None).await;
 
     // The listener loses its connection: reads fall back on the database
     // until it is back, and stay right throughout.
@@ -132,9 +160,8 @@ async fn a_choice_or_withdrawal_on_one_instance_is_read_at_once_on_another() {
     .execute(&mut admin)
     .unwrap();
     assert!(killed >= 1, "the listeners' connections were found");
-    rounds(&app.client, &app.address, &other, 10).await;
+    rounds(&app.client, &app.address, &other, 10, None).await;
     // Once reconnected, reads come from memory again.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    rounds(&app.client, &app.address, &other, 5).await;
-    assert!(!app.state.consent_reads.cache().is_empty());
+    rounds(&app.client, &app.address, &other, 5, Some((&app, false))).await;
 }

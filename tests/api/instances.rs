@@ -291,8 +291,8 @@ fn sweeps_ran_once_per_slot(
         "every expired consent removed once"
     );
     let limit = started - chrono::Duration::days(400);
-    let files = seed::files(&c.db.url);
-    let left = guichet::consent::events::all(conn, files.as_deref(), None)
+    let left = seed::store(&c.db.url)
+        .all_on(conn, None)
         .unwrap()
         .iter()
         .filter(|e| e.at < limit)

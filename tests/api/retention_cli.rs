@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::common::{seed, TestDatabase};
 use diesel::prelude::*;
-use guichet::consent::events;
 use guichet::consent::files::Month;
 use guichet::db::schema::{consent_file_folds, retention_runs, rights_requests};
 use guichet::db::{ConnectionManager, DbConnection};
@@ -348,8 +347,8 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
 
 /// Every daily count, wherever it is kept.
 fn all_counts(conn: &mut DbConnection, db: &TestDatabase) -> Vec<(String, String, i64)> {
-    let files = seed::files(&db.url);
-    events::daily_counts(conn, files.as_deref(), None, "0000-01-01", "9999-12-31")
+    seed::store(&db.url)
+        .daily_counts_on(conn, None, "0000-01-01", "9999-12-31")
         .unwrap()
         .into_iter()
         .map(|c| (c.day, c.purpose_id, c.accepted))
@@ -370,7 +369,8 @@ fn a_month_file_goes_whole_and_a_sweep_stopped_midway_is_finished() {
     seed::consents(&mut conn, &db.url, &sevres, 20, 500);
     seed::consents(&mut conn, &db.url, &sevres, 7, 600);
     seed::consents(&mut conn, &db.url, &sevres, 5, 10);
-    let Some(files) = seed::files(&db.url) else {
+    let store = seed::store(&db.url);
+    let Some(files) = store.month_files() else {
         println!("PostgreSQL: the events are in one table, swept by ranges");
         let out = guichet(dir.path(), &db, &["purge", "--json"], &[]);
         let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -401,10 +401,10 @@ fn a_month_file_goes_whole_and_a_sweep_stopped_midway_is_finished() {
     let mut older_conn = files.open(&older).unwrap();
     guichet::consent::files::retire(&mut older_conn).unwrap();
     let older_counts =
-        guichet::consent::store::daily_counts(&mut older_conn, None, "0000-01-01", "9999-12-31")
+        guichet::consent::queries::daily_counts(&mut older_conn, None, "0000-01-01", "9999-12-31")
             .unwrap();
     drop(older_conn);
-    guichet::consent::store::add_daily_counts(&mut conn, &older_counts).unwrap();
+    guichet::consent::queries::add_daily_counts(&mut conn, &older_counts).unwrap();
     diesel::insert_into(consent_file_folds::table)
         .values((
             consent_file_folds::file.eq(&older.name),

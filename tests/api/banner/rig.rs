@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use fantoccini::{Client, ClientBuilder, Locator};
-use guichet::consent::store::ConsentEvent;
+use guichet::consent::ConsentEvent;
 use serde_json::{json, Value};
 
 use crate::common::webdriver::{chromium_and_driver, chromium_args, screenshots_dir, Driver};
@@ -140,12 +140,12 @@ impl Rig {
     /// The subject's consent events in the database, oldest first.
     pub async fn events(&self, subject: &str) -> Vec<ConsentEvent> {
         let subject = subject.to_owned();
-        let files = self.app.state.db.consent_files();
+        let consents = self.app.state.consents.clone();
         self.app
             .state
             .db
             .run(move |conn| {
-                let all = guichet::consent::events::all(conn, files.as_deref(), None)?;
+                let all = consents.all_on(conn, None)?;
                 Ok(all
                     .into_iter()
                     .filter(|e| e.subject_id == subject)

@@ -523,11 +523,10 @@ pub async fn sweep_with(
             slot: None,
         };
         let clock = state.clock.clone();
-        let files = state.db.consent_files();
         let before = sweep_settings(&mut conn);
         let report = sweep::run(
             &mut conn,
-            files.as_deref(),
+            &state.consents,
             &state.tenants,
             &state.settings.retention,
             &opts,
@@ -566,16 +565,10 @@ fn sweep_settings(conn: &mut guichet::db::DbConnection) -> Vec<String> {
 
 /// How many consent events the app keeps, wherever it keeps them.
 pub async fn consent_count(app: &TestApp) -> i64 {
-    let files = app.state.db.consent_files();
+    let consents = app.state.consents.clone();
     app.state
         .db
-        .run(move |conn| {
-            Ok(guichet::consent::events::count(
-                conn,
-                files.as_deref(),
-                None,
-            )?)
-        })
+        .run(move |conn| Ok(consents.count_on(conn, None)?))
         .await
         .unwrap()
 }

@@ -3,9 +3,7 @@
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
-use guichet::consent::events;
-use guichet::consent::files::ConsentFiles;
-use guichet::consent::store::ConsentEvent;
+use guichet::consent::{ConsentEvent, ConsentStore};
 use guichet::db::schema::{request_documents, rights_requests, tenants};
 use guichet::db::DbConnection;
 use guichet::rights::store::{DocumentRow, RequestRow};
@@ -22,11 +20,12 @@ fn days_ago(n: i64) -> NaiveDateTime {
     (Utc::now() - chrono::Duration::days(n)).naive_utc()
 }
 
-/// The consent files of a SQLite database, as the service finds them.
-pub fn files(url: &str) -> Option<std::sync::Arc<ConsentFiles>> {
+/// The consent store of a database, as a command would open it.
+pub fn store(url: &str) -> ConsentStore {
     let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
     settings.database.url = url.to_owned();
-    ConsentFiles::for_database(&settings.database)
+    let db = guichet::db::Db::new(&settings.database).unwrap();
+    ConsentStore::open(db, &settings.database)
 }
 
 /// `n` consents given `age_days` ago, stored where the service keeps them.
@@ -50,20 +49,21 @@ pub fn consents(conn: &mut DbConnection, url: &str, tenant: &str, n: usize, age_
             receipt: None,
         })
         .collect();
-    let files = files(url);
+    let store = store(url);
     for chunk in rows.chunks(1000) {
-        events::insert(conn, files.as_deref(), chunk).unwrap();
+        store.insert_on(conn, chunk).unwrap();
     }
 }
 
 /// How many consent events are kept, wherever they are.
 pub fn count_consents(conn: &mut DbConnection, url: &str) -> i64 {
-    events::count(conn, files(url).as_deref(), None).unwrap()
+    store(url).count_on(conn, None).unwrap()
 }
 
 /// The ids of every consent event kept.
 pub fn consent_ids(conn: &mut DbConnection, url: &str) -> Vec<String> {
-    events::all(conn, files(url).as_deref(), None)
+    store(url)
+        .all_on(conn, None)
         .unwrap()
         .into_iter()
         .map(|e| e.id)

@@ -7,8 +7,8 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use guichet::consent::events;
-use guichet::consent::files::{ConsentFiles, EventFile};
+use guichet::consent::files::EventFile;
+use guichet::consent::ConsentStore;
 use guichet::db::schema::rights_requests;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
@@ -100,12 +100,12 @@ impl Acknowledged {
         };
         let mut conn = connect(url);
         sound(&mut conn);
-        let files = consent_files(url);
+        let (store, files) = consent_files(url);
         for file in &files {
-            sound(&mut file.1.open(&file.0).unwrap());
+            sound(&mut store.month_files().unwrap().open(file).unwrap());
         }
-        let files = seed::files(url);
-        let consents: Vec<String> = events::all(&mut conn, files.as_deref(), None)
+        let consents: Vec<String> = store
+            .all_on(&mut conn, None)
             .unwrap()
             .into_iter()
             .map(|e| e.id)
@@ -126,15 +126,14 @@ impl Acknowledged {
 }
 
 /// The consent files of the database at `url`.
-fn consent_files(url: &str) -> Vec<(EventFile, std::sync::Arc<ConsentFiles>)> {
-    let files = seed::files(url).expect("a SQLite database");
+fn consent_files(url: &str) -> (ConsentStore, Vec<EventFile>) {
+    let store = seed::store(url);
+    let files = store.month_files().expect("a SQLite database");
     let mut out = Vec::new();
     for tenant in files.tenants().unwrap() {
-        for file in files.files(&tenant).unwrap().iter() {
-            out.push((file.clone(), files.clone()));
-        }
+        out.extend(files.files(&tenant).unwrap().iter().cloned());
     }
-    out
+    (store, out)
 }
 
 /// A write refused for want of storage: a 503 that names no cause.
@@ -222,7 +221,7 @@ async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing()
     // process, that is a SIGBUS, not an error SQLite could report.
     let main = dir.path().join("data/guichet.db");
     let mut databases = vec![main];
-    databases.extend(consent_files(&url).into_iter().map(|(f, _)| f.path));
+    databases.extend(consent_files(&url).1.into_iter().map(|f| f.path));
     assert!(databases.len() > 1, "the consents have a file");
     let files: Vec<std::path::PathBuf> = databases
         .iter()

@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::events;
+use super::error::ConsentError;
 use super::policy::{
     check_version, clean_page_url, clean_user_agent, expires_at, normalise_choices,
 };
+use super::queries::{self, ConsentEvent, GIVEN};
 use super::receipt::ReceiptClaims;
-use super::store::{self, ConsentEvent, GIVEN, WITHDRAWN};
 use crate::app::AppState;
-use crate::db::write_transaction;
+use crate::db::DbError;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::{client_ip, ValidatedJson};
 use crate::privacy::ip_pseudonym;
@@ -256,9 +256,7 @@ pub async fn record(
         receipt: Some(receipt),
     };
     let out = view(&tenant.slug, &row);
-    let cached = row.clone();
-    state.consent_writer.write(row).await?;
-    state.consent_reads.cache().put(cached);
+    state.consents.record(row).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "location",
@@ -292,10 +290,10 @@ pub async fn current(
     let subject = parse_subject(&subject)?;
     let now = state.clock.now().naive_utc();
     let row = state
-        .consent_reads
-        .latest(&state.db, &tenant.id, &subject)
+        .consents
+        .latest(&tenant.id, &subject)
         .await?
-        .filter(|e| store::in_force(e, now))
+        .filter(|e| queries::in_force(e, now))
         .ok_or_else(|| ApiError::not_found("No consent is in force for this subject."))?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -327,44 +325,17 @@ pub async fn withdraw(
     let tenant = state.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
     let now = state.clock.now();
-    let tenant_id = tenant.id.clone();
     let pseudonym = client_ip(&req, &state.settings.server)
         .map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
-    let files = state.db.consent_files();
     let withdrawn = state
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let files = files.as_deref();
-                let Some(consent) =
-                    events::current(conn, files, &tenant_id, &subject, now.naive_utc())?
-                else {
-                    return Ok(None);
-                };
-                let row = ConsentEvent {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    event: WITHDRAWN.into(),
-                    at: now.naive_utc().max(consent.at),
-                    expires_at: None,
-                    ip_pseudonym: pseudonym,
-                    user_agent: None,
-                    page_url: None,
-                    tc_string: None,
-                    receipt: None,
-                    ..consent
-                };
-                events::insert(conn, files, std::slice::from_ref(&row))?;
-                Ok(Some(row))
-            })
-            .map_err(|e: diesel::result::Error| ApiError::from(e))
-        })
+        .consents
+        .withdraw(&tenant.id, &subject, now.naive_utc(), pseudonym)
         .await?;
-    let Some(withdrawal) = withdrawn else {
+    if withdrawn.is_none() {
         return Err(ApiError::not_found(
             "No consent is in force for this subject.",
         ));
-    };
-    state.consent_reads.cache().put(withdrawal);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -408,21 +379,8 @@ pub async fn history(
     let (slug, subject) = path.into_inner();
     let tenant = state.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
-    let tenant_id = tenant.id.clone();
     let limit = state.settings.consent.history_max;
-    let files = state.db.consent_files();
-    let rows = state
-        .db
-        .run(move |conn| {
-            Ok(events::history(
-                conn,
-                files.as_deref(),
-                &tenant_id,
-                &subject,
-                limit,
-            )?)
-        })
-        .await?;
+    let rows = state.consents.history(&tenant.id, &subject, limit).await?;
     let items = rows
         .iter()
         .map(|r| HistoryItem {
@@ -448,4 +406,30 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=3600"))
         .json(state.receipts.jwks())
+}
+
+impl From<ConsentError> for ApiError {
+    fn from(e: ConsentError) -> Self {
+        match e {
+            ConsentError::Invalid(errors) => ApiError::validation(errors),
+            ConsentError::StalePolicy { current } => ApiError::conflict(
+                "stale_policy_version",
+                format!(
+                    "The consent policy is now at version `{current}`; show the banner again with it."
+                ),
+            ),
+            ConsentError::QueueFull => ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many consents are waiting to be recorded; try again shortly.",
+            )
+            .with_header("retry-after", "1"),
+            e @ ConsentError::Unavailable => ApiError::unavailable(e),
+            e @ ConsentError::NoStorage => ApiError::storage_unavailable(e),
+            // What a query met is told as the database's other errors are.
+            ConsentError::Database(DbError::Query(e)) => ApiError::from(e),
+            ConsentError::Database(e) => ApiError::from(e),
+            e @ ConsentError::Internal(_) => ApiError::internal(e),
+        }
+    }
 }

@@ -1,0 +1,229 @@
+//! The migrations step of SQLite's month files, run with the main file's
+//! migrations, under the same start-up lock:
+//! - each file carries the version of its schema (`PRAGMA user_version`,
+//!   `files::VERSION`); an older file is brought to the current one;
+//! - consent events still in the main file's table (recorded before the
+//!   month files existed) move into the files. Their daily counts are
+//!   already in the main file's, so they move without counting them again.
+//!   A move stopped anywhere is taken up by the next: rows already copied
+//!   are skipped, and a row leaves the main file only once it is in its
+//!   month's file.
+//!
+//! On PostgreSQL there is nothing to do: the events stay in their table.
+
+use std::collections::BTreeMap;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Integer;
+
+use super::files::{ConsentFiles, Month, VERSION};
+use super::queries::ConsentEvent;
+use crate::config::DatabaseSettings;
+use crate::db::schema::consent_events as events;
+use crate::db::{write_transaction, DbConnection};
+
+/// What an upgrade changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Upgraded {
+    /// Files brought to the current schema.
+    pub files: usize,
+    /// Events moved from the main file into month files.
+    pub moved: usize,
+}
+
+/// How many legacy events move per transaction of the main file.
+const MOVE_BATCH: i64 = 1000;
+
+/// Changes that take a file from one version to the next: `STEPS[n]` from
+/// version `n` to `n + 1`. Files made before versions existed (version 0)
+/// already have the schema of version 1.
+const STEPS: [&str; VERSION as usize] = [""];
+
+/// Brings the month files of the database `main` belongs to up to date.
+pub fn upgrade(main: &mut DbConnection, database: &DatabaseSettings) -> QueryResult<Upgraded> {
+    let Some(files) = ConsentFiles::for_database(database) else {
+        return Ok(Upgraded::default());
+    };
+    let mut done = Upgraded::default();
+    for tenant in files.tenants()? {
+        for file in files.files(&tenant)?.iter() {
+            if upgrade_file(&mut files.open(file)?)? {
+                done.files += 1;
+            }
+        }
+    }
+    done.moved = move_legacy(main, &files)?;
+    Ok(done)
+}
+
+#[derive(QueryableByName)]
+struct UserVersion {
+    #[diesel(sql_type = Integer)]
+    user_version: i32,
+}
+
+/// The schema version of the file open on `conn`.
+pub fn file_version(conn: &mut DbConnection) -> QueryResult<i32> {
+    diesel::sql_query("PRAGMA user_version")
+        .get_result::<UserVersion>(conn)
+        .map(|v| v.user_version)
+}
+
+/// Brings one file to `VERSION`; answers whether it changed.
+fn upgrade_file(conn: &mut DbConnection) -> QueryResult<bool> {
+    write_transaction(conn, |c| {
+        let from = file_version(c)?.max(0) as usize;
+        if from >= VERSION as usize {
+            return Ok(false);
+        }
+        for step in &STEPS[from..] {
+            c.batch_execute(step)?;
+        }
+        c.batch_execute(&format!("PRAGMA user_version = {VERSION}"))?;
+        Ok(true)
+    })
+}
+
+/// Moves the main file's consent events into the month files, a batch at a
+/// time; answers how many moved.
+fn move_legacy(main: &mut DbConnection, files: &ConsentFiles) -> QueryResult<usize> {
+    let mut moved = 0;
+    loop {
+        let rows: Vec<ConsentEvent> = events::table
+            .order((events::at.asc(), events::id.asc()))
+            .limit(MOVE_BATCH)
+            .select(ConsentEvent::as_select())
+            .load(main)?;
+        if rows.is_empty() {
+            return Ok(moved);
+        }
+        let mut groups: BTreeMap<(&str, Month), Vec<&ConsentEvent>> = BTreeMap::new();
+        for row in &rows {
+            groups
+                .entry((row.tenant_id.as_str(), Month::of(row.at)))
+                .or_default()
+                .push(row);
+        }
+        for ((tenant, month), group) in groups {
+            files.write(tenant, month, |c| copy_rows(c, &group))?;
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        moved += diesel::delete(events::table.filter(events::id.eq_any(ids))).execute(main)?;
+    }
+}
+
+/// Inserts the events a file does not have yet, without counting them.
+fn copy_rows(conn: &mut DbConnection, rows: &[&ConsentEvent]) -> QueryResult<()> {
+    let DbConnection::Sqlite(c) = conn else {
+        return Err(diesel::result::Error::QueryBuilderError(
+            "consent month files are SQLite files".into(),
+        ));
+    };
+    for row in rows {
+        diesel::insert_or_ignore_into(events::table)
+            .values(*row)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::schema::consent_daily_counts as counts;
+
+    fn event(id: &str, at: &str) -> ConsentEvent {
+        ConsentEvent {
+            id: id.into(),
+            tenant_id: "t1".into(),
+            subject_id: "s".into(),
+            event: "given".into(),
+            policy_version: "v1".into(),
+            choices: r#"{"essential":true}"#.into(),
+            gpc: false,
+            at: at.parse().unwrap(),
+            expires_at: None,
+            ip_pseudonym: None,
+            user_agent: None,
+            page_url: None,
+            tc_string: None,
+            receipt: None,
+        }
+    }
+
+    #[test]
+    fn legacy_events_move_into_month_files_once_and_files_get_their_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::embedded_defaults().unwrap();
+        settings.database.url = format!("sqlite://{}", dir.path().join("g.db").display());
+        let manager = crate::db::ConnectionManager::new(&settings.database).unwrap();
+        let mut main = manager.open().unwrap();
+        crate::db::migrate::run_pending(&mut main).unwrap();
+        // No tenant row: what is tested here needs none.
+        main.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let legacy = [
+            event("a", "2026-01-31T23:59:59"),
+            event("b", "2026-02-01T00:00:00"),
+            event("c", "2026-02-03T10:00:00"),
+        ];
+        for e in &legacy {
+            diesel::insert_into(events::table)
+                .values(e)
+                .execute(&mut main)
+                .unwrap();
+        }
+        diesel::insert_into(counts::table)
+            .values((
+                counts::tenant_id.eq("t1"),
+                counts::day.eq("2026-01-31"),
+                counts::purpose_id.eq("essential"),
+                counts::accepted.eq(1i64),
+            ))
+            .execute(&mut main)
+            .unwrap();
+        // A file made before files had a version.
+        let files = ConsentFiles::for_database(&settings.database).unwrap();
+        let march = Month {
+            year: 2026,
+            month: 3,
+        };
+        files
+            .write("t1", march, |c| c.batch_execute("PRAGMA user_version = 0"))
+            .unwrap();
+
+        let first = upgrade(&mut main, &settings.database).unwrap();
+        assert_eq!(first, Upgraded { files: 1, moved: 3 });
+        let again = upgrade(&mut main, &settings.database).unwrap();
+        assert_eq!(again, Upgraded::default(), "nothing is done twice");
+
+        let store = super::super::ConsentStore::open(
+            crate::db::Db::new(&settings.database).unwrap(),
+            &settings.database,
+        );
+        let kept: Vec<String> = store
+            .all_on(&mut main, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(kept, ["a", "b", "c"]);
+        let left: i64 = events::table.count().get_result(&mut main).unwrap();
+        assert_eq!(left, 0, "the main file keeps none");
+        // The counts were the main file's already: not counted again.
+        let main_counts: i64 = counts::table.count().get_result(&mut main).unwrap();
+        assert_eq!(main_counts, 1);
+        let stats = store
+            .count_on(&mut main, Some("t1"))
+            .expect("counted in the files");
+        assert_eq!(stats, 3);
+        for tenant in files.tenants().unwrap() {
+            for file in files.files(&tenant).unwrap().iter() {
+                let mut conn = files.open(file).unwrap();
+                assert_eq!(file_version(&mut conn).unwrap(), VERSION);
+                let counted: i64 = counts::table.count().get_result(&mut conn).unwrap();
+                assert_eq!(counted, 0, "{}", file.name);
+            }
+        }
+    }
+}
