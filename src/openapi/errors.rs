@@ -3,8 +3,14 @@
 //! it away or busy (503); one that writes to it may give way to a
 //! concurrent change (409); one behind a token may be refused it (401); one that
 //! takes a body may get it malformed (400), too large (413) or of the wrong
-//! type (415); one that takes a query may get it malformed (400). Each is
-//! problem+json; 429 and 503 carry `Retry-After`.
+//! type (415); one that takes a query may get it malformed (400). Some
+//! follow from its address: one that names a tenant (`{tenant}`, `?tenant=`)
+//! may not find it (404); a banner's operation (`consent`, under
+//! `/v1/tenants/{tenant}`) refuses an origin the tenant does not list (403);
+//! an admin's operation refuses other accounts (403); a `{subject_id}` that
+//! is not a UUID, or paging out of bounds, is invalid (422). Each is
+//! problem+json; 429 and 503 carry `Retry-After`. An operation documents
+//! only what it adds, or a more precise description of one of these.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -29,6 +35,7 @@ impl Modify for CommonErrors {
     fn modify(&self, doc: &mut Document) {
         for (path, item) in doc.paths.paths.iter_mut() {
             let database = !NO_DATABASE.contains(&path.as_str());
+            let tenant_path = path.contains("{tenant}");
             for (writes, op) in operations(item) {
                 let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let body = op.request_body.is_some();
@@ -54,6 +61,26 @@ impl Modify for CommonErrors {
                 if body {
                     add(op, "413", "The body is over the limit.");
                     add(op, "415", "The body is not of a type this operation takes.");
+                }
+                let tagged = |tag: &str| op.tags.iter().flatten().any(|t| t == tag);
+                let banner = tenant_path && tagged("consent");
+                let admin = secured && tagged("admin");
+                let tenant = tenant_path || queries(op).any(|name| name == "tenant");
+                let paged = queries(op).any(|name| name == "page" || name == "per_page");
+                if banner {
+                    add(op, "403", "Origin not allowed for this tenant.");
+                }
+                if admin {
+                    add(op, "403", "Not an admin.");
+                }
+                if tenant {
+                    add(op, "404", "Unknown tenant.");
+                }
+                if path.contains("{subject_id}") {
+                    add(op, "422", "The subject id is not a UUID.");
+                }
+                if paged {
+                    add(op, "422", "Invalid paging.");
                 }
                 add(
                     op,
@@ -82,6 +109,15 @@ impl Modify for CommonErrors {
             }
         }
     }
+}
+
+/// The names of an operation's query parameters.
+fn queries(op: &Operation) -> impl Iterator<Item = &str> {
+    op.parameters
+        .iter()
+        .flatten()
+        .filter(|p| matches!(p.parameter_in, ParameterIn::Query))
+        .map(|p| p.name.as_str())
 }
 
 /// The operations of a path, each with whether its method writes.
@@ -131,4 +167,26 @@ fn retry_after(response: &mut Response) {
                 .description(Some("Seconds to wait before trying again."))
                 .build()
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_follows_from_an_address_is_declared_for_every_operation() {
+        let mut doc = crate::openapi::annotated();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (_, op) in operations(item) {
+                let has = |status: &str| op.responses.responses.contains_key(status);
+                assert!(has("500"), "{path}");
+                if path.contains("{tenant}") || queries(op).any(|name| name == "tenant") {
+                    assert!(has("404"), "{path}");
+                }
+                if op.tags.iter().flatten().any(|t| t == "admin") {
+                    assert!(has("401") && has("403"), "{path}");
+                }
+            }
+        }
+    }
 }
