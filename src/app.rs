@@ -22,8 +22,7 @@ use crate::openapi;
 use crate::ops::Metrics;
 use crate::retention::scheduler::Scheduler;
 use crate::rights::digest::Digest;
-use crate::rights::documents::KeyRing;
-use crate::rights::limits::SubmissionLimiter;
+use crate::rights::service::RightsService;
 use crate::rights::uploads::UploadBudget;
 use crate::secrets::{Secrets, SecretsError};
 use crate::shutdown::Background;
@@ -48,8 +47,9 @@ pub struct AppState {
     pub mail: Arc<Mail>,
     pub mail_worker: Worker,
     pub digest: Digest,
-    pub documents: KeyRing,
-    pub submission_limits: SubmissionLimiter,
+    /// What the rights requests' handlers take.
+    pub rights: web::Data<RightsService>,
+    /// The rights requests' upload memory budget (`rights.uploads`).
     pub uploads: UploadBudget,
     pub retention: Scheduler,
 }
@@ -181,6 +181,14 @@ impl Application {
         if settings.retention.scheduler {
             background.add(retention.clone().spawn(background.stop().clone()));
         }
+        let rights = web::Data::new(RightsService::new(
+            &settings,
+            &secrets,
+            db.clone(),
+            clock.clone(),
+            tenants.clone(),
+            mail.clone(),
+        ));
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
@@ -191,13 +199,8 @@ impl Application {
             mail,
             mail_worker,
             digest,
-            documents: KeyRing::new(&secrets.document, &secrets.document_retired),
-            submission_limits: SubmissionLimiter::new(
-                settings.requests.submissions_per_ip_per_hour,
-                settings.requests.submissions_per_email_per_day,
-                settings.requests.submission_limit_keys,
-            ),
-            uploads: UploadBudget::new(settings.requests.upload_memory_bytes),
+            uploads: rights.uploads.clone(),
+            rights: rights.clone(),
             hasher: Hasher::new(&settings.auth),
             receipts,
             consents: consents.clone(),
@@ -212,6 +215,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(rights.clone())
                 // Pages first: a tracking link opened in a browser meets
                 // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)

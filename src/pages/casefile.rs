@@ -173,10 +173,12 @@ async fn load(
     session: &Session,
     id: String,
 ) -> Result<RequestDetail, PageError> {
-    let row = queue::visible(state, &session.staff, id)
+    let row = queue::visible(&state.rights, &session.staff, id)
         .await
         .page(session.lang)?;
-    queue::detail_of(state, row).await.page(session.lang)
+    queue::detail_of(&state.rights, row)
+        .await
+        .page(session.lang)
 }
 
 /// `GET /console/requests/{id}`: another tenant's request is a 404.
@@ -222,7 +224,7 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::apply_transition(&state, &session.staff, id.clone(), body)
+                Ok(()) => dpo::apply_transition(&state.rights, &session.staff, id.clone(), body)
                     .await
                     .map(|_| ()),
             };
@@ -235,9 +237,11 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::apply_extension(&state, &session.staff, id.clone(), &body.reason)
-                    .await
-                    .map(|_| ()),
+                Ok(()) => {
+                    dpo::apply_extension(&state.rights, &session.staff, id.clone(), &body.reason)
+                        .await
+                        .map(|_| ())
+                }
             };
             ("extension".to_owned(), result)
         }
@@ -247,7 +251,9 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::send_message(&state, &session.staff, id.clone(), &body.body).await,
+                Ok(()) => {
+                    dpo::send_message(&state.rights, &session.staff, id.clone(), &body.body).await
+                }
             };
             ("message".to_owned(), result)
         }
@@ -293,7 +299,7 @@ async fn document(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    opening::document(session.staff, state, path)
+    opening::document(session.staff, state.rights.clone(), path)
         .await
         .page(lang)
 }

@@ -50,7 +50,7 @@ async fn tracked(
     token: &str,
     lang: Locale,
 ) -> Result<(crate::rights::store::RequestRow, track::Tracking), PageError> {
-    let (row, tracking) = track::find(state, token).await.page(lang)?;
+    let (row, tracking) = track::find(&state.rights, token).await.page(lang)?;
     if row.tenant_id != tenant.id {
         return Err(PageError::api(
             lang,
@@ -152,7 +152,7 @@ async fn send(
         form_page(&req, &state, &tenant, lang, status, view)
     };
     if let Some(ip) = client_ip(&req, &state.settings.server) {
-        if state.submission_limits.check_ip(ip).is_err() {
+        if state.rights.submission_limits.check_ip(ip).is_err() {
             let empty = HashMap::new();
             let global = Some(text(lang, "error_rate"));
             return refuse(&empty, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global);
@@ -161,7 +161,17 @@ async fn send(
     let mut intake = Intake::default();
     let limits = &state.settings.requests;
     let mut errors = Vec::new();
-    if let Err(e) = read_multipart_into(&req, payload, limits, FIELDS, true, &mut intake).await {
+    if let Err(e) = read_multipart_into(
+        &req,
+        payload,
+        &state.uploads,
+        limits,
+        FIELDS,
+        true,
+        &mut intake,
+    )
+    .await
+    {
         match field_errors(lang, &e) {
             Some(found) => errors.extend(found),
             None => return Err(PageError::api(lang, e)),
@@ -185,7 +195,7 @@ async fn send(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return refuse(&values, status, errors, Some(text(lang, "form_has_errors")));
     }
-    match submit::accept(&state, tenant.clone(), intake).await {
+    match submit::accept(&state.rights, tenant.clone(), intake).await {
         Ok(done) => Ok(see_other(format!(
             "/t/{}/droits/confirmation/{}",
             tenant.slug, done.tracking_token
@@ -328,7 +338,7 @@ async fn upload(
     };
     let refuse =
         |status, message: String| track_page(&req, &state, lang, status, &found, Some(message));
-    let row = match track::awaiting_identity(&state, &token).await {
+    let row = match track::awaiting_identity(&state.rights, &token).await {
         Ok(row) => row,
         Err(e) if e.status == StatusCode::CONFLICT => {
             return refuse(StatusCode::CONFLICT, text(lang, "err_not_awaiting"))
@@ -337,9 +347,18 @@ async fn upload(
     };
     let mut intake = Intake::default();
     let limits = &state.settings.requests;
-    let read = read_multipart_into(&req, payload, limits, &[], true, &mut intake).await;
+    let read = read_multipart_into(
+        &req,
+        payload,
+        &state.uploads,
+        limits,
+        &[],
+        true,
+        &mut intake,
+    )
+    .await;
     let result = match read {
-        Ok(()) => track::receive_documents(&state, row, intake.documents).await,
+        Ok(()) => track::receive_documents(&state.rights, row, intake.documents).await,
         Err(e) => Err(e),
     };
     match result {
@@ -365,7 +384,7 @@ pub async fn track_redirect(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let lang = render::lang(&req, Locale::Fr);
-    let (row, _) = track::find(&state, &path).await.page(lang)?;
+    let (row, _) = track::find(&state.rights, &path).await.page(lang)?;
     let slug = state
         .tenants
         .slug_of(Some(&row.tenant_id))

@@ -115,7 +115,7 @@ async fn queue_page(
         page: page_no,
         per_page: Some(QUEUE_PAGE_SIZE),
     };
-    let list = match queue::list(&state, &session.staff, q).await {
+    let list = match queue::list(&state.rights, &session.staff, q).await {
         Ok(list) => list,
         Err(e) if e.status.is_client_error() => {
             return Ok(see_other("/console"));

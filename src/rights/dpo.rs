@@ -10,9 +10,9 @@ use validator::Validate;
 use super::lifecycle::{allowed, By, Status};
 use super::notify::Notifier;
 use super::queue::{detail_of, visible, RequestDetail};
+use super::service::RightsService;
 use super::store::{self, RequestRow};
 use super::{counts, deadline};
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, Problem};
 use crate::http::ValidatedJson;
@@ -50,8 +50,8 @@ fn no_request() -> ApiError {
     ApiError::not_found("No request has this id.")
 }
 
-fn tenant_of(state: &AppState, row: &RequestRow) -> Result<std::sync::Arc<Tenant>, ApiError> {
-    state.tenants.by_id(&row.tenant_id).ok_or_else(no_request)
+fn tenant_of(rights: &RightsService, row: &RequestRow) -> Result<std::sync::Arc<Tenant>, ApiError> {
+    rights.tenants.by_id(&row.tenant_id).ok_or_else(no_request)
 }
 
 /// The request as it is now, held until the change being made commits
@@ -79,18 +79,18 @@ fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, Ap
 )]
 pub async fn transition(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     body: ValidatedJson<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = apply_transition(&state, &staff, path.into_inner(), body.0).await?;
-    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+    let row = apply_transition(&rights, &staff, path.into_inner(), body.0).await?;
+    Ok(HttpResponse::Ok().json(detail_of(&rights, row).await?))
 }
 
 /// Moves a request the staff member may see, journals the move and queues
 /// the requester's e-mail; returns the request as it is now.
 pub async fn apply_transition(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     staff: &Staff,
     id: String,
     body: TransitionRequest,
@@ -106,11 +106,11 @@ pub async fn apply_transition(
             "is required to reject a request: it is sent to the requester",
         ));
     }
-    let row = visible(state, staff, id).await?;
-    let tenant = tenant_of(state, &row)?;
-    let now = state.clock.now();
-    let (state2, actor) = (state.clone(), staff.clone());
-    state
+    let row = visible(rights, staff, id).await?;
+    let tenant = tenant_of(rights, &row)?;
+    let now = rights.clock.now();
+    let (rights2, actor) = (rights.clone(), staff.clone());
+    rights
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
@@ -173,7 +173,7 @@ pub async fn apply_transition(
                     at,
                 )?;
                 let notifier = Notifier {
-                    state: &state2,
+                    state: &rights2,
                     tenant: &tenant,
                 };
                 match to {
@@ -233,28 +233,28 @@ pub struct ExtensionRequest {
 )]
 pub async fn extend(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     body: ValidatedJson<ExtensionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = apply_extension(&state, &staff, path.into_inner(), &body.0.reason).await?;
-    Ok(HttpResponse::Ok().json(detail_of(&state, row).await?))
+    let row = apply_extension(&rights, &staff, path.into_inner(), &body.0.reason).await?;
+    Ok(HttpResponse::Ok().json(detail_of(&rights, row).await?))
 }
 
 /// Extends a request's deadline by two months, once, with a reason sent to
 /// the requester; returns the request as it is now.
 pub async fn apply_extension(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     staff: &Staff,
     id: String,
     reason: &str,
 ) -> Result<RequestRow, ApiError> {
     let reason = reason.trim().to_owned();
-    let row = visible(state, staff, id).await?;
-    let tenant = tenant_of(state, &row)?;
-    let now = state.clock.now();
-    let (state2, actor) = (state.clone(), staff.clone());
-    state
+    let row = visible(rights, staff, id).await?;
+    let tenant = tenant_of(rights, &row)?;
+    let now = rights.clock.now();
+    let (rights2, actor) = (rights.clone(), staff.clone());
+    rights
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
@@ -280,7 +280,7 @@ pub async fn apply_extension(
                     Some(serde_json::json!({"reason": reason, "due_at": row.due_at.and_utc()})),
                 )?;
                 Notifier {
-                    state: &state2,
+                    state: &rights2,
                     tenant: &tenant,
                 }
                 .extended(conn, &row, at)?;
@@ -331,28 +331,28 @@ pub struct Queued {
 )]
 pub async fn message(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     body: ValidatedJson<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    send_message(&state, &staff, path.into_inner(), &body.0.body).await?;
+    send_message(&rights, &staff, path.into_inner(), &body.0.body).await?;
     Ok(HttpResponse::Accepted().json(Queued { status: "queued" }))
 }
 
 /// Writes to the requester of a request the staff member may see: the
 /// message is journaled (its length, not its text) and queued for mail.
 pub async fn send_message(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     staff: &Staff,
     id: String,
     body: &str,
 ) -> Result<(), ApiError> {
     let text = body.trim().to_owned();
-    let row = visible(state, staff, id).await?;
-    let tenant = tenant_of(state, &row)?;
-    let now = state.clock.now().naive_utc();
-    let (state2, actor) = (state.clone(), staff.clone());
-    state
+    let row = visible(rights, staff, id).await?;
+    let tenant = tenant_of(rights, &row)?;
+    let now = rights.clock.now().naive_utc();
+    let (rights2, actor) = (rights.clone(), staff.clone());
+    rights
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
@@ -376,7 +376,7 @@ pub async fn send_message(
                     Some(serde_json::json!({"length": text.chars().count()})),
                 )?;
                 Notifier {
-                    state: &state2,
+                    state: &rights2,
                     tenant: &tenant,
                 }
                 .message(conn, &row, &text, now)

@@ -10,8 +10,7 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use super::documents::{display_name, sniff};
-use super::uploads::Reservation;
-use crate::app::AppState;
+use super::uploads::{Reservation, UploadBudget};
 use crate::config::RequestSettings;
 use crate::error::ApiError;
 
@@ -63,11 +62,12 @@ fn too_large(limit: usize) -> ApiError {
 pub async fn read_multipart(
     req: &HttpRequest,
     payload: web::Payload,
+    budget: &UploadBudget,
     limits: &RequestSettings,
     allowed: &[&str],
 ) -> Result<Intake, ApiError> {
     let mut intake = Intake::default();
-    read_multipart_into(req, payload, limits, allowed, false, &mut intake).await?;
+    read_multipart_into(req, payload, budget, limits, allowed, false, &mut intake).await?;
     Ok(intake)
 }
 
@@ -78,14 +78,13 @@ pub async fn read_multipart(
 pub async fn read_multipart_into(
     req: &HttpRequest,
     payload: web::Payload,
+    budget: &UploadBudget,
     limits: &RequestSettings,
     allowed: &[&str],
     skip_empty: bool,
     intake: &mut Intake,
 ) -> Result<(), ApiError> {
-    if let Some(state) = req.app_data::<web::Data<AppState>>() {
-        intake.reservation = Some(state.uploads.reserve(form_bytes(req, limits))?);
-    }
+    intake.reservation = Some(budget.reserve(form_bytes(req, limits))?);
     let mut form = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {

@@ -17,6 +17,7 @@ pub mod queue;
 pub mod reference;
 pub mod sealing;
 pub mod search;
+pub mod service;
 pub mod store;
 pub mod submit;
 pub mod suppression;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
 use super::lifecycle::Kind;
+use super::service::RightsService;
 use super::store::RequestRow;
-use crate::app::AppState;
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::mail::{Letter, Template};
@@ -52,7 +52,7 @@ pub fn human_date(at: DateTime<Utc>, locale: Locale, tz: chrono_tz::Tz) -> Strin
     }
 }
 
-pub fn tracking_link(state: &AppState, token: &str) -> String {
+pub fn tracking_link(state: &RightsService, token: &str) -> String {
     format!(
         "{}/v1/requests/track/{token}",
         state.settings.server.public_url.trim_end_matches('/')
@@ -60,7 +60,7 @@ pub fn tracking_link(state: &AppState, token: &str) -> String {
 }
 
 pub struct Notifier<'a> {
-    pub state: &'a AppState,
+    pub state: &'a RightsService,
     pub tenant: &'a Tenant,
 }
 

@@ -5,8 +5,8 @@
 use actix_web::{web, HttpResponse};
 
 use super::queue::visible;
+use super::service::RightsService;
 use super::store;
-use crate::app::AppState;
 use crate::audit::{self, Entry};
 use crate::error::{ApiError, Problem};
 use crate::staff::Staff;
@@ -38,17 +38,17 @@ use crate::staff::Staff;
 )]
 pub async fn document(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
-    let row = visible(&state, &staff, id).await?;
+    let row = visible(&rights, &staff, id).await?;
     if uuid::Uuid::parse_str(&document_id).is_err() {
         return Err(ApiError::not_found("No document has this id."));
     }
-    let now = state.clock.now().naive_utc();
+    let now = rights.clock.now().naive_utc();
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
-    let doc = state
+    let doc = rights
         .db
         .run(move |conn| {
             let doc = store::document(conn, &request_id, &document_id)?
@@ -86,13 +86,11 @@ pub async fn document(
             Ok(doc)
         })
         .await?;
-    let state2 = state.clone();
+    let keys = rights.documents.clone();
     let (content_type, filename) = (doc.content_type.clone(), doc.filename.clone());
     let bytes = actix_web::rt::task::spawn_blocking(move || {
         let mut bytes = doc.ciphertext.unwrap_or_default();
-        state2
-            .documents
-            .open(&doc.id, &doc.key_id, &doc.nonce, &mut bytes)
+        keys.open(&doc.id, &doc.key_id, &doc.nonce, &mut bytes)
             .map(|()| bytes)
     })
     .await

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::lifecycle::{next_for_staff, Kind, Status};
+use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
 use super::{deadline, search};
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery};
 use crate::staff::Staff;
@@ -69,8 +69,8 @@ fn name(first: Option<&str>, last: Option<&str>) -> String {
         .to_owned()
 }
 
-fn slug(state: &AppState, tenant_id: &str) -> String {
-    state.tenants.slug_of(Some(tenant_id)).unwrap_or_default()
+fn slug(rights: &RightsService, tenant_id: &str) -> String {
+    rights.tenants.slug_of(Some(tenant_id)).unwrap_or_default()
 }
 
 /// The queue, most urgent first.
@@ -90,15 +90,15 @@ fn slug(state: &AppState, tenant_id: &str) -> String {
 )]
 pub async fn queue(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     query: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(list(&state, &staff, query.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(list(&rights, &staff, query.into_inner()).await?))
 }
 
 /// One page of the queue a staff member may see.
 pub async fn list(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     staff: &Staff,
     q: QueueQuery,
 ) -> Result<ListResponse<QueueItem>, ApiError> {
@@ -106,7 +106,7 @@ pub async fn list(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(&state.settings.limits)?;
+    .resolve(&rights.settings.limits)?;
     let mut statuses = Vec::new();
     for s in q
         .status
@@ -143,9 +143,9 @@ pub async fn list(
         return Err(ApiError::field("q", "must be at most 100 characters"));
     }
     let search = search::terms(query);
-    let now = state.clock.now();
+    let now = rights.clock.now();
     let filter = QueueFilter {
-        tenant_id: staff.list_scope(state, q.tenant.as_deref())?,
+        tenant_id: staff.list_scope_in(&rights.tenants, q.tenant.as_deref())?,
         statuses,
         kind: q.kind.map(|k| k.as_str().to_owned()),
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
@@ -153,14 +153,14 @@ pub async fn list(
         found: None,
         sort,
     };
-    let (rows, total) = state
+    let (rows, total) = rights
         .db
         .run(move |conn| Ok(store::queue(conn, &filter, offset, i64::from(per_page))?))
         .await?;
     let items = rows
         .into_iter()
         .map(|r| QueueItem {
-            tenant: slug(state, &r.tenant_id),
+            tenant: slug(rights, &r.tenant_id),
             overdue: deadline::is_overdue(
                 r.is_open,
                 r.paused_at.is_some(),
@@ -251,7 +251,7 @@ pub struct RequestDetail {
 
 /// Loads a request the staff member may see; anything else is a 404.
 pub async fn visible(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     staff: &Staff,
     id: String,
 ) -> Result<RequestRow, ApiError> {
@@ -260,7 +260,7 @@ pub async fn visible(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::not_found("No request has this id."));
     }
-    let row = state
+    let row = rights
         .db
         .run(move |conn| Ok(store::find(conn, &id)?))
         .await?
@@ -269,19 +269,16 @@ pub async fn visible(
     Ok(row)
 }
 
-pub async fn detail_of(
-    state: &web::Data<AppState>,
-    row: RequestRow,
-) -> Result<RequestDetail, ApiError> {
+pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<RequestDetail, ApiError> {
     let id = row.id.clone();
-    let (documents, events) = state
+    let (documents, events) = rights
         .db
         .run(move |conn| Ok((store::documents(conn, &id)?, store::timeline(conn, &id)?)))
         .await?;
-    let now = state.clock.now();
+    let now = rights.clock.now();
     let status = Status::parse(&row.status).unwrap_or(Status::Received);
     Ok(RequestDetail {
-        tenant: slug(state, &row.tenant_id),
+        tenant: slug(rights, &row.tenant_id),
         kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
         status,
         overdue: deadline::is_overdue(
@@ -348,11 +345,11 @@ pub async fn detail_of(
 )]
 pub async fn detail(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = visible(&state, &staff, path.into_inner()).await?;
+    let row = visible(&rights, &staff, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(detail_of(&state, row).await?))
+        .json(detail_of(&rights, row).await?))
 }

@@ -1,23 +1,22 @@
 //! Identity documents sealed (encrypted under the key ring) off the async
 //! executor, ready to be stored.
 
-use actix_web::web;
 use chrono::NaiveDateTime;
 
 use super::documents::sha256_hex;
 use super::intake::Upload;
+use super::service::RightsService;
 use super::store::DocumentRow;
-use crate::app::AppState;
 use crate::error::ApiError;
 
 /// Encrypts documents off the async executor.
 pub async fn seal_documents(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     request_id: String,
     uploads: Vec<Upload>,
     now: NaiveDateTime,
 ) -> Result<Vec<DocumentRow>, ApiError> {
-    let state = state.clone();
+    let keys = rights.documents.clone();
     actix_web::rt::task::spawn_blocking(move || {
         uploads
             .into_iter()
@@ -25,8 +24,7 @@ pub async fn seal_documents(
                 let id = uuid::Uuid::now_v7().to_string();
                 let sha256 = sha256_hex(&up.bytes);
                 let size = up.bytes.len() as i64;
-                let (key_id, nonce) = state
-                    .documents
+                let (key_id, nonce) = keys
                     .seal(&id, &mut up.bytes)
                     .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
                 Ok(DocumentRow {

@@ -15,9 +15,9 @@ use super::lifecycle::{Kind, Status};
 use super::notify::Notifier;
 use super::reference::new_reference;
 use super::sealing::seal_documents;
+use super::service::RightsService;
 use super::store::{self, RequestRow};
 use super::{counts, deadline, search};
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::client_ip;
 use crate::privacy::email_pseudonyms;
@@ -64,20 +64,24 @@ pub struct Submitted {
 )]
 pub async fn submit(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = state.tenants.get(&path)?;
-    let limits = &state.settings.requests;
-    if let Some(ip) = client_ip(&req, &state.settings.server) {
-        state.submission_limits.check_ip(ip)?;
+    let tenant = rights.tenants.get(&path)?;
+    let limits = &rights.settings.requests;
+    if let Some(ip) = client_ip(&req, &rights.settings.server) {
+        rights.submission_limits.check_ip(ip)?;
     }
     let intake = match body_kind(&req)? {
-        BodyKind::Multipart => read_multipart(&req, payload, limits, FIELDS).await?,
-        BodyKind::Json => read_json(payload, state.settings.limits.json_body_bytes, FIELDS).await?,
+        BodyKind::Multipart => {
+            read_multipart(&req, payload, &rights.uploads, limits, FIELDS).await?
+        }
+        BodyKind::Json => {
+            read_json(payload, rights.settings.limits.json_body_bytes, FIELDS).await?
+        }
     };
-    let submitted = accept(&state, tenant, intake).await?;
+    let submitted = accept(&rights, tenant, intake).await?;
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
         .json(submitted))
@@ -87,11 +91,11 @@ pub async fn submit(
 /// citizen's page): the request, its documents, its timeline and its two
 /// e-mails in one transaction.
 pub async fn accept(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     tenant: Arc<Tenant>,
     intake: Intake,
 ) -> Result<Submitted, ApiError> {
-    let limits = &state.settings.requests;
+    let limits = &rights.settings.requests;
     let form = Form::parse(&intake.fields, limits.details_max_chars)?;
     if tenant.config.require_id_document && intake.documents.is_empty() {
         return Err(ApiError::field(
@@ -101,20 +105,17 @@ pub async fn accept(
     }
     // Kept under the current key; an earlier request of the same address
     // may be under a retired one.
-    let email_hashes = Arc::new(email_pseudonyms(
-        state.secrets.pseudonym_keys(),
-        &form.email,
-    ));
+    let email_hashes = Arc::new(email_pseudonyms(rights.pseudonym_keys.iter(), &form.email));
     let email_hash = email_hashes[0].clone();
     // In memory, keyed under the current key, which changes only with a
     // restart, which empties it.
-    state.submission_limits.check_email(&email_hash)?;
+    rights.submission_limits.check_email(&email_hash)?;
 
-    let now = state.clock.now();
+    let now = rights.clock.now();
     let id = uuid::Uuid::now_v7().to_string();
     let has_document = !intake.documents.is_empty();
     let documents =
-        Arc::new(seal_documents(state, id.clone(), intake.documents, now.naive_utc()).await?);
+        Arc::new(seal_documents(rights, id.clone(), intake.documents, now.naive_utc()).await?);
     let due = deadline::initial_due(now);
     let row = RequestRow {
         id,
@@ -146,14 +147,14 @@ pub async fn accept(
     let mut attempt = 0;
     let (row, token) = loop {
         attempt += 1;
-        let (state2, tenant2, row, documents, email_hashes) = (
-            state.clone(),
+        let (rights2, tenant2, row, documents, email_hashes) = (
+            rights.clone(),
             tenant.clone(),
             row.clone(),
             documents.clone(),
             email_hashes.clone(),
         );
-        let result = state
+        let result = rights
             .db
             .run(move |conn| {
                 crate::db::write_transaction(conn, |conn| {
@@ -195,7 +196,7 @@ pub async fn accept(
                     )?;
                     let token = store::new_tracking_token(conn, &row.id, row.received_at)?;
                     Notifier {
-                        state: &state2,
+                        state: &rights2,
                         tenant: &tenant2,
                     }
                     .submitted(

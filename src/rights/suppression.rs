@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::ValidateEmail;
 
+use super::service::RightsService;
 use super::store;
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::privacy::email_pseudonyms;
 use crate::staff::Staff;
@@ -48,11 +48,11 @@ pub struct SuppressionAnswer {
 )]
 pub async fn suppression_check(
     staff: Staff,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     query: web::Query<SuppressionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = staff
-        .list_scope(&state, query.tenant.as_deref())?
+        .list_scope_in(&rights.tenants, query.tenant.as_deref())?
         .ok_or_else(|| ApiError::field("tenant", "is required for an admin"))?;
     let email = query.email.trim().to_lowercase();
     if email.len() > 254 {
@@ -61,8 +61,8 @@ pub async fn suppression_check(
     if !email.validate_email() {
         return Err(ApiError::field("email", "must be an e-mail address"));
     }
-    let hashes = email_pseudonyms(state.secrets.pseudonym_keys(), &email);
-    let listed = state
+    let hashes = email_pseudonyms(rights.pseudonym_keys.iter(), &email);
+    let listed = rights
         .db
         .run(move |conn| Ok(store::is_suppressed(conn, &tenant_id, &hashes)?))
         .await?;

@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, By, Kind, Status};
 use super::sealing::seal_documents;
+use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
 use super::{counts, deadline};
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,22 +54,19 @@ fn check_token(token: &str) -> Result<String, ApiError> {
     )
 )]
 pub async fn track(
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, tracking) = find(&state, &path).await?;
+    let (_, tracking) = find(&rights, &path).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
         .json(tracking))
 }
 
 /// The request a tracking token opens, and what its requester may see of it.
-pub async fn find(
-    state: &web::Data<AppState>,
-    token: &str,
-) -> Result<(RequestRow, Tracking), ApiError> {
+pub async fn find(rights: &RightsService, token: &str) -> Result<(RequestRow, Tracking), ApiError> {
     let hash = check_token(token)?;
-    let (row, events) = state
+    let (row, events) = rights
         .db
         .run(move |conn| {
             let row = store::find_by_tracking(conn, &hash)?.ok_or_else(unknown)?;
@@ -126,19 +123,26 @@ pub struct Uploaded {
 )]
 pub async fn upload(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let row = awaiting_identity(&state, &path).await?;
+    let row = awaiting_identity(&rights, &path).await?;
     if !matches!(
         super::intake::body_kind(&req)?,
         super::intake::BodyKind::Multipart
     ) {
         return Err(ApiError::unsupported_media_type("multipart/form-data"));
     }
-    let intake = read_multipart(&req, payload, &state.settings.requests, &[]).await?;
-    let uploaded = receive_documents(&state, row, intake.documents).await?;
+    let intake = read_multipart(
+        &req,
+        payload,
+        &rights.uploads,
+        &rights.settings.requests,
+        &[],
+    )
+    .await?;
+    let uploaded = receive_documents(&rights, row, intake.documents).await?;
     Ok(HttpResponse::Created().json(uploaded))
 }
 
@@ -151,11 +155,11 @@ fn not_awaiting() -> ApiError {
 
 /// The request a tracking token opens, if it awaits an identity document.
 pub async fn awaiting_identity(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     token: &str,
 ) -> Result<RequestRow, ApiError> {
     let lookup = check_token(token)?;
-    let row = state
+    let row = rights
         .db
         .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
         .await?
@@ -169,17 +173,17 @@ pub async fn awaiting_identity(
 /// Records the identity documents the DPO asked for: the request goes back
 /// to `received` and its clock runs again.
 pub async fn receive_documents(
-    state: &web::Data<AppState>,
+    rights: &RightsService,
     row: RequestRow,
     documents: Vec<Upload>,
 ) -> Result<Uploaded, ApiError> {
     if documents.is_empty() {
         return Err(ApiError::field("id_document", "a document is required"));
     }
-    let now = state.clock.now();
+    let now = rights.clock.now();
     let count = documents.len();
-    let documents = seal_documents(state, row.id.clone(), documents, now.naive_utc()).await?;
-    let (status, due) = state
+    let documents = seal_documents(rights, row.id.clone(), documents, now.naive_utc()).await?;
+    let (status, due) = rights
         .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {

@@ -42,6 +42,15 @@ impl Staff {
         state: &AppState,
         asked: Option<&str>,
     ) -> Result<Option<String>, ApiError> {
+        self.list_scope_in(&state.tenants, asked)
+    }
+
+    /// [`Staff::list_scope`] among these tenants.
+    pub fn list_scope_in(
+        &self,
+        tenants: &crate::tenants::Tenants,
+        asked: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
         if asked.is_some_and(|slug| !crate::tenants::is_valid_slug(slug)) {
             return Err(ApiError::field(
                 "tenant",
@@ -53,7 +62,7 @@ impl Staff {
         }
         match asked {
             None => Ok(None),
-            Some(slug) => Ok(Some(state.tenants.get(slug)?.id.clone())),
+            Some(slug) => Ok(Some(tenants.get(slug)?.id.clone())),
         }
     }
 

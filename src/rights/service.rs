@@ -1,0 +1,75 @@
+//! What the rights requests need from the rest of the service, in one
+//! narrow struct that `app.rs` builds and every handler of this capability
+//! takes (`web::Data<RightsService>`).
+
+use std::sync::Arc;
+
+use super::documents::KeyRing;
+use super::limits::SubmissionLimiter;
+use super::uploads::UploadBudget;
+use crate::clock::Clock;
+use crate::config::{LimitSettings, RequestSettings, ServerSettings, Settings};
+use crate::db::Db;
+use crate::mail::Mail;
+use crate::secrets::{Key, Secrets};
+use crate::tenants::Tenants;
+
+/// The settings rights requests read.
+#[derive(Debug, Clone)]
+pub struct RightsSettings {
+    pub requests: RequestSettings,
+    /// The client's address (the limits per address) and the public URL
+    /// (the links of the letters).
+    pub server: ServerSettings,
+    /// JSON bodies and pages of lists.
+    pub limits: LimitSettings,
+}
+
+/// The rights requests' share of the service: cheap to clone.
+#[derive(Clone)]
+pub struct RightsService {
+    pub db: Db,
+    pub clock: Clock,
+    pub tenants: Tenants,
+    pub settings: Arc<RightsSettings>,
+    /// The pseudonym key, then each retired one (`privacy::email_pseudonyms`).
+    pub pseudonym_keys: Arc<[Key]>,
+    /// The keys identity documents are sealed with.
+    pub documents: Arc<KeyRing>,
+    pub submission_limits: SubmissionLimiter,
+    pub uploads: UploadBudget,
+    /// The outbox the letters of a request's life are queued in.
+    pub mail: Arc<Mail>,
+}
+
+impl RightsService {
+    pub fn new(
+        settings: &Settings,
+        secrets: &Secrets,
+        db: Db,
+        clock: Clock,
+        tenants: Tenants,
+        mail: Arc<Mail>,
+    ) -> Self {
+        let requests = &settings.requests;
+        Self {
+            db,
+            clock,
+            tenants,
+            settings: Arc::new(RightsSettings {
+                requests: requests.clone(),
+                server: settings.server.clone(),
+                limits: settings.limits.clone(),
+            }),
+            pseudonym_keys: secrets.pseudonym_keys().cloned().collect(),
+            documents: Arc::new(KeyRing::new(&secrets.document, &secrets.document_retired)),
+            submission_limits: SubmissionLimiter::new(
+                requests.submissions_per_ip_per_hour,
+                requests.submissions_per_email_per_day,
+                requests.submission_limit_keys,
+            ),
+            uploads: UploadBudget::new(requests.upload_memory_bytes),
+            mail,
+        }
+    }
+}
