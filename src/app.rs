@@ -26,8 +26,8 @@ use crate::rights::service::RightsService;
 use crate::rights::uploads::UploadBudget;
 use crate::secrets::{Secrets, SecretsError};
 use crate::shutdown::Background;
-use crate::staff::login::LoginLimiter;
 use crate::staff::password::Hasher;
+use crate::staff::{LoginLimiter, StaffService};
 use crate::tenants::{self, Tenants};
 
 /// What every handler can reach.
@@ -38,8 +38,8 @@ pub struct AppState {
     pub tenants: Tenants,
     pub secrets: Arc<Secrets>,
     pub metrics: Metrics,
-    pub hasher: Hasher,
-    pub login_limiter: LoginLimiter,
+    /// Staff accounts, sign-in and sessions (the console pages use it).
+    pub staff: StaffService,
     pub receipts: ReceiptSigner,
     pub consents: ConsentStore,
     /// On SQLite, the lock held while this service runs on the file.
@@ -189,6 +189,18 @@ impl Application {
             tenants.clone(),
             mail.clone(),
         ));
+        let staff = StaffService {
+            db: db.clone(),
+            clock: clock.clone(),
+            tenants: tenants.clone(),
+            secrets: Arc::new(secrets.clone()),
+            auth: settings.auth.clone(),
+            server: settings.server.clone(),
+            limits: settings.limits.clone(),
+            hasher: Hasher::new(&settings.auth),
+            login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
+            mail: mail.clone(),
+        };
         let state = web::Data::new(AppState {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
@@ -201,21 +213,22 @@ impl Application {
             digest,
             uploads: rights.uploads.clone(),
             rights: rights.clone(),
-            hasher: Hasher::new(&settings.auth),
             receipts,
             consents: consents.clone(),
             sqlite_guard,
-            login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
+            staff: staff.clone(),
             retention,
         });
         let annotated = openapi::annotated();
         let allowed = openapi::Allowed::new(&annotated);
         let document = openapi::document(&annotated, &state.settings);
         let app_state = state.clone();
+        let staff = web::Data::new(staff);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(rights.clone())
+                .app_data(staff.clone())
                 // Pages first: a tracking link opened in a browser meets
                 // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)

@@ -21,6 +21,12 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 #[error("{0}")]
 pub struct Refused(pub String);
 
+impl From<crate::staff::StaffError> for Refused {
+    fn from(e: crate::staff::StaffError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
         if e.errors.is_empty() {

@@ -94,7 +94,7 @@ pub async fn stats(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = query.resolve(&state)?;
-    let scope = staff.list_scope(&state, query.tenant.as_deref())?;
+    let scope = staff.list_scope(&state.tenants, query.tenant.as_deref())?;
     let rows = state
         .consents
         .daily_counts(scope, from.to_string(), to.to_string())
@@ -192,7 +192,7 @@ pub async fn export(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = query.resolve(&state)?;
-    let scope = staff.list_scope(&state, query.tenant.as_deref())?;
+    let scope = staff.list_scope(&state.tenants, query.tenant.as_deref())?;
     let start = from.and_time(NaiveTime::MIN);
     let end = (to + Duration::days(1)).and_time(NaiveTime::MIN);
     let page = state.settings.consent.export_page_rows;

@@ -73,7 +73,7 @@ async fn stats(
         to = today;
         from = default_from(to);
     }
-    let scope = session.staff.list_scope(&state, None).page(lang)?;
+    let scope = session.staff.list_scope(&state.tenants, None).page(lang)?;
     let rows = state
         .consents
         .daily_counts(scope, from.to_string(), to.to_string())
@@ -207,7 +207,7 @@ pub async fn retention_runs(
     staff: &Staff,
     lang: Locale,
 ) -> Result<Vec<RetentionRun>, ApiError> {
-    let scope = staff.list_scope(state, None)?.map(|id| {
+    let scope = staff.list_scope(&state.tenants, None)?.map(|id| {
         let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
         (id, slug)
     });
@@ -304,7 +304,7 @@ async fn audit_log(
     .resolve(&state.settings.limits)
     .page(lang)?;
     let filter = Filter {
-        tenant_id: session.staff.list_scope(&state, None).page(lang)?,
+        tenant_id: session.staff.list_scope(&state.tenants, None).page(lang)?,
         from: None,
         to: None,
         kind: kind.clone(),

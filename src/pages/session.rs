@@ -165,7 +165,7 @@ impl FromRequest for Session {
                 ))
             };
             let token = token.filter(|t| !t.is_empty()).ok_or_else(to_login)?;
-            let (staff, claims) = match crate::staff::from_token(&state, &token).await {
+            let (staff, claims) = match crate::staff::from_token(&state.staff, &token).await {
                 Ok(found) => found,
                 Err(e) if e.status.is_server_error() => return Err(PageError::api(lang, e)),
                 Err(_) => return Err(to_login()),

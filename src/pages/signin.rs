@@ -15,8 +15,8 @@ use super::{page, see_other, PageError};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip;
+use crate::staff::http::login::{is_locked, sign_in, LoginRequest};
 use crate::staff::lockout::is_link_token;
-use crate::staff::login::{is_locked, sign_in, LoginRequest};
 use crate::staff::revoked;
 use crate::tenants::Locale;
 
@@ -108,7 +108,7 @@ async fn login(
         password,
         unlock_token,
     } = credentials;
-    match sign_in(&state, ip, email, password, unlock_token).await {
+    match sign_in(&state.staff, ip, email, password, unlock_token).await {
         Ok(signed) => {
             let mut res = see_other(next.clone());
             let cookies = [

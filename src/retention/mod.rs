@@ -51,10 +51,12 @@ pub async fn list_runs(
         per_page: q.per_page,
     }
     .resolve(&state.settings.limits)?;
-    let scope = staff.list_scope(&state, q.tenant.as_deref())?.map(|id| {
-        let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
-        (id, slug)
-    });
+    let scope = staff
+        .list_scope(&state.tenants, q.tenant.as_deref())?
+        .map(|id| {
+            let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
+            (id, slug)
+        });
     let tenants = state.tenants.clone();
     let (items, total) = state
         .db

@@ -145,7 +145,7 @@ pub async fn list(
     let search = search::terms(query);
     let now = rights.clock.now();
     let filter = QueueFilter {
-        tenant_id: staff.list_scope_in(&rights.tenants, q.tenant.as_deref())?,
+        tenant_id: staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
         statuses,
         kind: q.kind.map(|k| k.as_str().to_owned()),
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),

@@ -52,7 +52,7 @@ pub async fn suppression_check(
     query: web::Query<SuppressionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = staff
-        .list_scope_in(&rights.tenants, query.tenant.as_deref())?
+        .list_scope(&rights.tenants, query.tenant.as_deref())?
         .ok_or_else(|| ApiError::field("tenant", "is required for an admin"))?;
     let email = query.email.trim().to_lowercase();
     if email.len() > 254 {

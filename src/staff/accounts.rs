@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 use validator::ValidateEmail;
 
 use super::password::check_strength;
+use super::StaffError;
 use crate::db::schema::{staff_users, tenants};
 use crate::db::DbConnection;
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
 use crate::tenants::Tenants;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -113,7 +114,7 @@ impl NewStaff {
         &self,
         tenants: &Tenants,
         min_password: usize,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, StaffError> {
         let mut errors = Vec::new();
         let mut push = |field: &str, message: String| {
             errors.push(FieldError {
@@ -145,7 +146,7 @@ impl NewStaff {
         if errors.is_empty() {
             Ok(tenant_id)
         } else {
-            Err(ApiError::validation(errors))
+            Err(StaffError::Invalid(errors))
         }
     }
 }
@@ -157,17 +158,14 @@ pub fn insert(
     tenant_id: Option<String>,
     password_hash: String,
     now: NaiveDateTime,
-) -> Result<StaffRow, ApiError> {
+) -> Result<StaffRow, StaffError> {
     let email = normalise_email(&input.email);
     let taken: i64 = staff_users::table
         .filter(staff_users::email.eq(&email))
         .count()
         .get_result(conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict(
-            "email_taken",
-            "A staff account already uses this e-mail address.",
-        ));
+        return Err(StaffError::EmailTaken);
     }
     let row = StaffRow {
         id: uuid::Uuid::now_v7().to_string(),
@@ -188,16 +186,13 @@ pub fn insert(
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            ) => ApiError::conflict(
-                "email_taken",
-                "A staff account already uses this e-mail address.",
-            ),
+            ) => StaffError::EmailTaken,
             other => other.into(),
         })?;
     Ok(row)
 }
 
-pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StaffRow>, ApiError> {
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StaffRow>, StaffError> {
     Ok(staff_users::table
         .find(id)
         .select(StaffRow::as_select())
@@ -205,7 +200,7 @@ pub fn find(conn: &mut DbConnection, id: &str) -> Result<Option<StaffRow>, ApiEr
         .optional()?)
 }
 
-pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<StaffRow>, ApiError> {
+pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<StaffRow>, StaffError> {
     Ok(staff_users::table
         .filter(staff_users::email.eq(normalise_email(email)))
         .select(StaffRow::as_select())
@@ -222,7 +217,7 @@ pub fn list(
     tenant_id: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<AccountWithTenant>, i64), ApiError> {
+) -> Result<(Vec<AccountWithTenant>, i64), StaffError> {
     let base = || {
         let mut q = staff_users::table.left_join(tenants::table).into_boxed();
         if let Some(t) = tenant_id {
@@ -246,7 +241,7 @@ pub fn set_disabled(
     id: &str,
     disabled: bool,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), StaffError> {
     diesel::update(staff_users::table.find(id))
         .set((
             staff_users::disabled.eq(disabled),
@@ -263,7 +258,7 @@ pub fn set_password(
     id: &str,
     hash: &str,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), StaffError> {
     diesel::update(staff_users::table.find(id))
         .set((
             staff_users::password_hash.eq(hash),
@@ -281,7 +276,7 @@ pub fn show_lock(
     conn: &mut DbConnection,
     id: &str,
     until: Option<NaiveDateTime>,
-) -> Result<(), ApiError> {
+) -> Result<(), StaffError> {
     diesel::update(staff_users::table.find(id))
         .set(staff_users::locked_until.eq(until))
         .execute(conn)?;

@@ -1,31 +1,22 @@
 //! Staff: accounts with argon2id passwords, sign-in locks, JWT sessions
 //! that end at sign-out or a password change, roles, the journal of
 //! connections, and the admin API for accounts.
+//!
+//! The rules and their storage return a [`StaffError`]; the HTTP edge
+//! (`http`: the routes, the sign-in, the `Staff` extractor) answers with
+//! problem+json. Everything it needs comes in one [`StaffService`].
 
 pub mod accounts;
-pub mod admin;
-mod auth;
-pub mod journal;
+mod error;
+pub mod http;
 pub mod lockout;
-pub mod login;
-pub mod mail;
 pub mod password;
 pub mod revoked;
+mod service;
 pub mod token;
 
-use actix_web::web;
-
 pub use accounts::Role;
-pub use auth::{from_token, Staff};
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/auth/login").post(login::login))
-        .service(web::resource("/v1/dpo/audit").get(journal::list))
-        .service(
-            web::resource("/v1/admin/users")
-                .get(admin::list_users)
-                .post(admin::create_user),
-        )
-        .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user))
-        .service(web::resource("/v1/admin/mail").get(mail::list));
-}
+pub use error::StaffError;
+pub use http::auth::{from_token, Staff};
+pub use http::routes;
+pub use service::{LoginLimiter, StaffService};

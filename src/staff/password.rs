@@ -11,8 +11,8 @@ use argon2::password_hash::{
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
 
+use super::StaffError;
 use crate::config::AuthSettings;
-use crate::error::ApiError;
 
 const MEMORY_KIB: u32 = 19 * 1024;
 const PASSES: u32 = 2;
@@ -23,12 +23,12 @@ fn argon2() -> Argon2<'static> {
 }
 
 /// Hashes a password now, on the calling thread (command line).
-pub fn hash_now(password: &str) -> Result<String, ApiError> {
+pub fn hash_now(password: &str) -> Result<String, StaffError> {
     let salt = SaltString::generate(&mut OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("argon2: {e}")))
+        .map_err(|e| StaffError::Hashing(e.to_string()))
 }
 
 /// Checks a password against a stored hash; against a dummy one when there
@@ -63,33 +63,26 @@ impl Hasher {
     async fn with_slot<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, StaffError> {
         let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "busy",
-                    "Too many sign-ins at once; try again in a moment.",
-                )
-                .with_header("retry-after", "2")
-            })?
-            .map_err(ApiError::internal)?;
+            .map_err(|_| StaffError::HashingBusy)?
+            .map_err(|e| StaffError::HashingTask(e.to_string()))?;
         let result = actix_web::rt::task::spawn_blocking(move || {
             let out = work();
             drop(permit);
             out
         })
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing task failed: {e}")))?;
+        .map_err(|e| StaffError::HashingTask(e.to_string()))?;
         Ok(result)
     }
 
-    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: String) -> Result<String, StaffError> {
         self.with_slot(move || hash_now(&password)).await?
     }
 
-    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, StaffError> {
         self.with_slot(move || verify_now(&password, hash.as_deref()))
             .await
     }

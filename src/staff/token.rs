@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use super::StaffError;
 use crate::secrets::Key;
 
 pub const ISSUER: &str = "guichet";
@@ -31,23 +31,18 @@ pub struct Claims {
     pub exp: i64,
 }
 
-pub fn issue(key: &Key, claims: &Claims) -> Result<String, ApiError> {
+pub fn issue(key: &Key, claims: &Claims) -> Result<String, StaffError> {
     encode(
         &Header::new(Algorithm::HS256),
         claims,
         &EncodingKey::from_secret(key.bytes()),
     )
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("cannot sign token: {e}")))
-}
-
-fn rejected() -> ApiError {
-    ApiError::unauthorized("The access token is missing, malformed, expired or not valid.")
-        .with_header("www-authenticate", "Bearer")
+    .map_err(|e| StaffError::Signing(e.to_string()))
 }
 
 /// Accepts only HS256 tokens signed with `key`, issued by this service and
 /// not expired at `now`.
-pub fn verify(key: &Key, token: &str, now: DateTime<Utc>) -> Result<Claims, ApiError> {
+pub fn verify(key: &Key, token: &str, now: DateTime<Utc>) -> Result<Claims, StaffError> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.algorithms = vec![Algorithm::HS256];
     validation.validate_exp = false;
@@ -55,15 +50,10 @@ pub fn verify(key: &Key, token: &str, now: DateTime<Utc>) -> Result<Claims, ApiE
     validation.set_issuer(&[ISSUER]);
     validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
     let data = decode::<Claims>(token, &DecodingKey::from_secret(key.bytes()), &validation)
-        .map_err(|_| rejected())?;
+        .map_err(|_| StaffError::BadToken)?;
     let claims = data.claims;
     if claims.exp <= now.timestamp() || claims.iat > now.timestamp() + 60 {
-        return Err(rejected());
+        return Err(StaffError::BadToken);
     }
     Ok(claims)
-}
-
-/// An error for the header itself: missing or not `Bearer`.
-pub fn missing() -> ApiError {
-    rejected()
 }

@@ -365,7 +365,7 @@ pub async fn create_staff(
     let now = app.clock.now().naive_utc();
     app.state
         .db
-        .run(move |conn| accounts::insert(conn, &input, tenant_id, hash, now))
+        .run(move |conn| Ok(accounts::insert(conn, &input, tenant_id, hash, now)?))
         .await
         .expect("account created")
         .id

@@ -25,12 +25,15 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
+mod lock;
+
+use lock::{carry_over, hash_link, insert, locked_row, save, Lock};
+
 use super::accounts::normalise_email;
+use super::StaffError;
 use crate::config::AuthSettings;
 use crate::db::schema::login_locks as locks;
 use crate::db::{delete_expired, write_transaction, DbConnection};
-use crate::error::ApiError;
-use crate::on_backend;
 use crate::privacy::keyed_hash;
 use crate::secrets::Key;
 
@@ -50,36 +53,6 @@ pub fn keys_of<'k>(pseudonym_keys: impl IntoIterator<Item = &'k Key>, email: &st
         .into_iter()
         .map(|k| key_of(k, email))
         .collect()
-}
-
-/// Moves the row of a retired key to `key`, when `key` has none: a lock
-/// set before the pseudonym key was rotated still holds. Should an attempt
-/// write `key`'s row first, it wins (the move is undone, in a savepoint),
-/// and the retired row is forgotten in time.
-fn carry_over(conn: &mut DbConnection, key: &str, retired: &[String]) -> QueryResult<()> {
-    if retired.is_empty() || locks::table.find(key).count().get_result::<i64>(conn)? > 0 {
-        return Ok(());
-    }
-    let found: Vec<String> = locks::table
-        .filter(locks::lock_key.eq_any(retired))
-        .select(locks::lock_key)
-        .load(conn)?;
-    // The newest retired key first, as `keys_of` gives them.
-    let Some(from) = retired.iter().find(|k| found.contains(k)) else {
-        return Ok(());
-    };
-    let moved = conn.transaction(|conn| {
-        diesel::update(locks::table.find(from))
-            .set(locks::lock_key.eq(key))
-            .execute(conn)
-    });
-    match moved {
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(()),
-        other => other.map(|_| ()),
-    }
 }
 
 /// The sign-in settings, as this module uses them.
@@ -107,116 +80,6 @@ impl Policy {
             sweep_batch: i64::from(auth.sweep_batch),
         }
     }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = locks, primary_key(lock_key), treat_none_as_null = true)]
-struct Lock {
-    lock_key: String,
-    account_id: Option<String>,
-    generation: i64,
-    window_until: NaiveDateTime,
-    failures: i32,
-    in_flight: i32,
-    locked_until: Option<NaiveDateTime>,
-    unlock_hash: Option<String>,
-    unlock_until: Option<NaiveDateTime>,
-    unlock_attempts: i32,
-    forget_at: NaiveDateTime,
-}
-
-impl Lock {
-    fn fresh(key: &str, now: NaiveDateTime, p: &Policy) -> Self {
-        Self {
-            lock_key: key.to_owned(),
-            account_id: None,
-            generation: 0,
-            window_until: now + p.window,
-            failures: 0,
-            in_flight: 0,
-            locked_until: None,
-            unlock_hash: None,
-            unlock_until: None,
-            unlock_attempts: 0,
-            forget_at: now + p.window,
-        }
-    }
-
-    /// Starts a new generation once the lock has ended, or once the window
-    /// has passed without a lock.
-    fn roll(&mut self, now: NaiveDateTime, p: &Policy) {
-        let over = match self.locked_until {
-            Some(until) => until <= now,
-            None => self.window_until <= now,
-        };
-        if over {
-            self.restart(now, p);
-        }
-    }
-
-    fn restart(&mut self, now: NaiveDateTime, p: &Policy) {
-        self.generation += 1;
-        self.failures = 0;
-        self.in_flight = 0;
-        self.locked_until = None;
-        self.window_until = now + p.window;
-    }
-
-    /// One more failure in a row: the count lasts a window after the
-    /// latest failure, so failures in a row lock however they are spaced,
-    /// unless a whole window passes between two of them.
-    fn count_failure(&mut self, now: NaiveDateTime, p: &Policy) {
-        self.failures = self.failures.saturating_add(1);
-        self.window_until = self.window_until.max(now + p.window);
-    }
-
-    fn link_works(&self, now: NaiveDateTime) -> bool {
-        self.unlock_hash.is_some()
-            && self.unlock_until.is_some_and(|u| u > now)
-            && self.unlock_attempts > 0
-    }
-
-    /// When nothing in the row matters any more.
-    fn set_forget_at(&mut self) {
-        self.forget_at = [self.locked_until, self.unlock_until]
-            .into_iter()
-            .flatten()
-            .fold(self.window_until, NaiveDateTime::max);
-    }
-}
-
-fn hash_link(token: &str) -> String {
-    crate::privacy::token_hash(token)
-}
-
-/// The row, locked until the end of the transaction.
-fn locked_row(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Lock>> {
-    let query = locks::table.find(key);
-    match conn {
-        DbConnection::Pg(c) => query
-            .select(Lock::as_select())
-            .for_update()
-            .first(c)
-            .optional(),
-        DbConnection::Sqlite(c) => query.select(Lock::as_select()).first(c).optional(),
-    }
-}
-
-/// Inserts the row unless the key has one; whether it did.
-fn insert(conn: &mut DbConnection, row: &Lock) -> QueryResult<bool> {
-    let n = on_backend!(conn, |c| diesel::insert_into(locks::table)
-        .values(row)
-        .on_conflict_do_nothing()
-        .execute(c))?;
-    Ok(n > 0)
-}
-
-fn save(conn: &mut DbConnection, row: &mut Lock) -> QueryResult<()> {
-    row.set_forget_at();
-    diesel::update(locks::table.find(&row.lock_key))
-        .set(&*row)
-        .execute(conn)?;
-    Ok(())
 }
 
 /// What an attempt may do.
@@ -247,7 +110,7 @@ pub fn admit(
     link: Option<&str>,
     now: NaiveDateTime,
     p: &Policy,
-) -> Result<Admission, ApiError> {
+) -> Result<Admission, StaffError> {
     admit_carrying(conn, key, &[], account_id, link, now, p)
 }
 
@@ -261,7 +124,7 @@ pub fn admit_carrying(
     link: Option<&str>,
     now: NaiveDateTime,
     p: &Policy,
-) -> Result<Admission, ApiError> {
+) -> Result<Admission, StaffError> {
     let (admission, created) = write_transaction(conn, |conn| {
         carry_over(conn, key, retired)?;
         let fresh = Lock::fresh(key, now, p);
@@ -304,7 +167,7 @@ pub fn admit_carrying(
             })
         };
         save(conn, &mut row)?;
-        Ok::<_, ApiError>((admission, created))
+        Ok::<_, StaffError>((admission, created))
     })?;
     if created {
         // Each new row takes away up to a batch of forgotten ones: the table
@@ -351,7 +214,7 @@ pub fn settle(
     outcome: Outcome,
     now: NaiveDateTime,
     p: &Policy,
-) -> Result<Settled, ApiError> {
+) -> Result<Settled, StaffError> {
     write_transaction(conn, |conn| {
         let mut settled = Settled::default();
         // A row forgotten meanwhile has nothing left to settle.
@@ -428,75 +291,6 @@ pub fn lift_for_account(conn: &mut DbConnection, account_id: &str) -> QueryResul
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy() -> Policy {
-        Policy {
-            threshold: 5,
-            window: Duration::minutes(15),
-            lock_for: Duration::minutes(15),
-            link_for: Duration::minutes(60),
-            link_attempts: 3,
-            busy_retry_secs: 6,
-            sweep_batch: 100,
-        }
-    }
-
-    fn at(minutes: i64) -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(1_780_000_000, 0)
-            .unwrap()
-            .naive_utc()
-            + Duration::minutes(minutes)
-    }
-
-    #[test]
-    fn a_row_is_forgotten_when_its_window_lock_and_link_are_all_over() {
-        let p = policy();
-        let mut row = Lock::fresh("k", at(0), &p);
-        row.set_forget_at();
-        assert_eq!(row.forget_at, at(15));
-        row.locked_until = Some(at(20));
-        row.unlock_until = Some(at(65));
-        row.set_forget_at();
-        assert_eq!(row.forget_at, at(65));
-    }
-
-    #[test]
-    fn a_new_generation_starts_when_the_lock_ends_or_the_window_passes() {
-        let p = policy();
-        let mut row = Lock::fresh("k", at(0), &p);
-        row.failures = 3;
-        row.roll(at(14), &p);
-        assert_eq!((row.generation, row.failures), (0, 3));
-        row.roll(at(15), &p);
-        assert_eq!((row.generation, row.failures), (1, 0));
-        row.failures = 5;
-        row.locked_until = Some(at(40));
-        row.roll(at(39), &p);
-        assert_eq!(row.generation, 1, "a lock outlives its window");
-        row.roll(at(40), &p);
-        assert_eq!(
-            (row.generation, row.failures, row.locked_until),
-            (2, 0, None)
-        );
-    }
-
-    #[test]
-    fn failures_in_a_row_count_however_they_are_spaced_within_a_window() {
-        let p = policy();
-        let mut row = Lock::fresh("k", at(0), &p);
-        for minute in [0, 14, 28, 42] {
-            row.roll(at(minute), &p);
-            row.count_failure(at(minute), &p);
-        }
-        assert_eq!((row.generation, row.failures), (0, 4));
-        assert_eq!(row.window_until, at(57));
-        row.roll(at(57), &p);
-        assert_eq!(
-            (row.generation, row.failures),
-            (1, 0),
-            "a whole window without a failure"
-        );
-    }
 
     #[test]
     fn link_tokens_have_the_shape_of_the_ones_made() {

@@ -4,13 +4,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::accounts::{self, NewStaff, StaffView};
 use super::auth::Staff;
-use crate::app::AppState;
 use crate::audit::{self, kind};
 use crate::db::write_transaction;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery, ValidatedJson};
+use crate::staff::accounts::{self, NewStaff, StaffView};
+use crate::staff::StaffService;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -47,7 +47,7 @@ impl validator::Validate for NewStaff {
 )]
 pub async fn list_users(
     staff: Staff,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     query: web::Query<UsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
@@ -55,7 +55,7 @@ pub async fn list_users(
         page: query.page,
         per_page: query.per_page,
     }
-    .resolve(&state.settings.limits)?;
+    .resolve(&state.limits)?;
     let tenant_id = match &query.tenant {
         Some(slug) => Some(state.tenants.get(slug)?.id.clone()),
         None => None,
@@ -63,7 +63,14 @@ pub async fn list_users(
     let now = state.clock.now().naive_utc();
     let (rows, total) = state
         .db
-        .run(move |conn| accounts::list(conn, tenant_id.as_deref(), offset, i64::from(per_page)))
+        .run(move |conn| {
+            Ok(accounts::list(
+                conn,
+                tenant_id.as_deref(),
+                offset,
+                i64::from(per_page),
+            )?)
+        })
         .await?;
     let items = rows
         .into_iter()
@@ -96,12 +103,12 @@ pub async fn list_users(
 )]
 pub async fn create_user(
     staff: Staff,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     body: ValidatedJson<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
     let input = body.0;
-    let tenant_id = input.check(&state.tenants, state.settings.auth.min_password_length)?;
+    let tenant_id = input.check(&state.tenants, state.auth.min_password_length)?;
     let hash = state.hasher.hash(input.password.clone()).await?;
     let now = state.clock.now().naive_utc();
     let actor = staff.id.clone();
@@ -151,7 +158,7 @@ pub async fn create_user(
 )]
 pub async fn disable_user(
     staff: Staff,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;

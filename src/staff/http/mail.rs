@@ -3,10 +3,10 @@
 use actix_web::{web, HttpResponse};
 
 use super::auth::Staff;
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::http::{ListResponse, PageQuery};
 use crate::mail::admin::{self, MailItem, MailQuery};
+use crate::staff::StaffService;
 
 /// Lists queued, sent or dead messages.
 #[utoipa::path(
@@ -25,7 +25,7 @@ use crate::mail::admin::{self, MailItem, MailQuery};
 )]
 pub async fn list(
     staff: Staff,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     query: web::Query<MailQuery>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
@@ -33,7 +33,7 @@ pub async fn list(
         page: query.page,
         per_page: query.per_page,
     }
-    .resolve(&state.settings.limits)?;
+    .resolve(&state.limits)?;
     let status = query
         .status()
         .map_err(|e| ApiError::field(e.field, e.message))?;

@@ -8,10 +8,10 @@ use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use super::accounts::{self, Role};
-use super::{revoked, token};
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::staff::accounts::{self, Role};
+use crate::staff::{revoked, token, StaffError, StaffService};
+use crate::tenants::Tenants;
 
 /// The authenticated staff member making the request.
 #[derive(Debug, Clone)]
@@ -39,16 +39,7 @@ impl Staff {
     /// cannot be one is refused whoever asks.
     pub fn list_scope(
         &self,
-        state: &AppState,
-        asked: Option<&str>,
-    ) -> Result<Option<String>, ApiError> {
-        self.list_scope_in(&state.tenants, asked)
-    }
-
-    /// [`Staff::list_scope`] among these tenants.
-    pub fn list_scope_in(
-        &self,
-        tenants: &crate::tenants::Tenants,
+        tenants: &Tenants,
         asked: Option<&str>,
     ) -> Result<Option<String>, ApiError> {
         if asked.is_some_and(|slug| !crate::tenants::is_valid_slug(slug)) {
@@ -87,35 +78,39 @@ impl FromRequest for Staff {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let service = req.app_data::<web::Data<StaffService>>().cloned();
         let token = bearer(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            let token = token.ok_or_else(token::missing)?;
-            Ok(from_token(&state, &token).await?.0)
+            let service =
+                service.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no staff service")))?;
+            let token = token.ok_or(StaffError::BadToken)?;
+            Ok(from_token(&service, &token).await?.0)
         })
     }
 }
 
 /// The enabled staff member a token names, and the token's claims (the
 /// console's session cookie carries the same token).
-pub async fn from_token(state: &AppState, token: &str) -> Result<(Staff, token::Claims), ApiError> {
-    let claims = token::verify(&state.secrets.jwt, token, state.clock.now())?;
+pub async fn from_token(
+    service: &StaffService,
+    token: &str,
+) -> Result<(Staff, token::Claims), ApiError> {
+    let claims = token::verify(&service.secrets.jwt, token, service.clock.now())?;
     let (id, jti) = (claims.sub.clone(), claims.jti.clone());
-    let (row, signed_out) = state
+    let (row, signed_out) = service
         .db
         .run(move |conn| Ok((accounts::find(conn, &id)?, revoked::is_revoked(conn, &jti)?)))
         .await?;
     let row = row
         .filter(|r| !r.disabled && r.token_generation == claims.gen && !signed_out)
-        .ok_or_else(token::missing)?;
+        .ok_or(StaffError::BadToken)?;
     // The role and tenant are read from the account, not trusted from the
     // token: a change takes effect at once, and a token whose claims no
     // longer match the account (or were rewritten) is refused.
-    let role = Role::parse(&row.role).ok_or_else(token::missing)?;
-    let tenant = state.tenants.slug_of(row.tenant_id.as_deref());
+    let role = Role::parse(&row.role).ok_or(StaffError::BadToken)?;
+    let tenant = service.tenants.slug_of(row.tenant_id.as_deref());
     if claims.role != role.as_str() || claims.tenant != tenant {
-        return Err(token::missing());
+        return Err(StaffError::BadToken.into());
     }
     Ok((
         Staff {

@@ -4,10 +4,10 @@
 use actix_web::{web, HttpResponse};
 
 use super::auth::Staff;
-use crate::app::AppState;
 use crate::audit::{self, AuditItem, AuditQuery, Filter};
 use crate::error::{ApiError, Problem};
 use crate::http::{check_instant, ListResponse, PageQuery};
+use crate::staff::StaffService;
 
 /// Lists connections and staff actions, newest first.
 #[utoipa::path(
@@ -26,7 +26,7 @@ use crate::http::{check_instant, ListResponse, PageQuery};
 )]
 pub async fn list(
     staff: Staff,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
@@ -34,7 +34,7 @@ pub async fn list(
         page: q.page,
         per_page: q.per_page,
     }
-    .resolve(&state.settings.limits)?;
+    .resolve(&state.limits)?;
     if let Some(kind) = &q.kind {
         let ok = (1..=64).contains(&kind.len())
             && kind
@@ -55,7 +55,7 @@ pub async fn list(
         }
     }
     let filter = Filter {
-        tenant_id: staff.list_scope(&state, q.tenant.as_deref())?,
+        tenant_id: staff.list_scope(&state.tenants, q.tenant.as_deref())?,
         from: q.from.map(|t| t.naive_utc()),
         to: q.to.map(|t| t.naive_utc()),
         kind: q.kind,

@@ -5,25 +5,22 @@
 //! attempt journaled.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::accounts::{self, Role, StaffRow};
-use super::lockout::{self, Admission, Outcome};
-use super::token::{self, Claims};
-use crate::app::AppState;
 use crate::audit::{self, kind};
 use crate::db::{write_transaction, DbConnection};
 use crate::error::{ApiError, Problem};
-use crate::http::{client_ip, limit_key, ValidatedJson};
+use crate::http::{client_ip, Refused, ValidatedJson};
 use crate::mail::{Letter, Template};
 use crate::privacy::ip_pseudonym;
+use crate::staff::accounts::{self, Role, StaffRow};
+use crate::staff::lockout::{self, Admission, Outcome};
+use crate::staff::token::{self, Claims};
+use crate::staff::{StaffError, StaffService};
 use crate::tenants::Locale;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -50,31 +47,6 @@ pub struct LoginResponse {
     pub token_type: &'static str,
     /// Seconds until the token expires.
     pub expires_in: u64,
-}
-
-/// Limits login attempts per client address.
-#[derive(Clone)]
-pub struct LoginLimiter(Arc<DefaultKeyedRateLimiter<IpAddr>>);
-
-impl LoginLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
-        Self(Arc::new(RateLimiter::keyed(quota)))
-    }
-
-    /// `Err(seconds to wait)` when the address is over its quota.
-    fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        self.0.check_key(&limit_key(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs() + 1
-        })?;
-        if self.0.len() > 100_000 {
-            self.0.retain_recent();
-        }
-        Ok(())
-    }
 }
 
 fn invalid_credentials() -> ApiError {
@@ -113,7 +85,7 @@ pub fn is_locked(e: &ApiError) -> bool {
 )]
 pub async fn login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<StaffService>,
     body: ValidatedJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest {
@@ -121,7 +93,7 @@ pub async fn login(
         password,
         unlock_token,
     } = body.0;
-    let ip = client_ip(&req, &state.settings.server);
+    let ip = client_ip(&req, &state.server);
     let signed = sign_in(&state, ip, email, password, unlock_token).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
@@ -144,7 +116,7 @@ pub struct SignedIn {
 /// and the console's sign-in page both go through here. `unlock_token` is
 /// the token of an unlock link, if the attempt came with one.
 pub async fn sign_in(
-    state: &web::Data<AppState>,
+    state: &StaffService,
     ip: Option<IpAddr>,
     email: String,
     password: String,
@@ -152,10 +124,10 @@ pub async fn sign_in(
 ) -> Result<SignedIn, ApiError> {
     let now = state.clock.now();
     let pseudonym = ip.map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
-    let auth = &state.settings.auth;
+    let auth = &state.auth;
 
     if let Some(ip) = ip {
-        if let Err(wait) = state.login_limiter.check(ip) {
+        if let Err(refused) = state.login_limiter.check(ip) {
             let p = pseudonym.clone();
             state
                 .db
@@ -171,10 +143,13 @@ pub async fn sign_in(
                     )
                 })
                 .await?;
-            return Err(ApiError::too_many_requests(
-                wait,
-                "Too many sign-in attempts from this address; wait before trying again.",
-            ));
+            return Err(match refused {
+                Refused::Wait(wait) => ApiError::too_many_requests(
+                    wait.as_secs() + 1,
+                    "Too many sign-in attempts from this address; wait before trying again.",
+                ),
+                Refused::Full => StaffError::HashingBusy.into(),
+            });
         }
     }
 
@@ -186,7 +161,7 @@ pub async fn sign_in(
         let lookup = email.clone();
         state
             .db
-            .run(move |conn| accounts::find_by_email(conn, &lookup))
+            .run(move |conn| Ok(accounts::find_by_email(conn, &lookup)?))
             .await?
     };
 
@@ -202,7 +177,7 @@ pub async fn sign_in(
     let admission = state
         .db
         .run(move |conn| {
-            lockout::admit_carrying(
+            Ok(lockout::admit_carrying(
                 conn,
                 &key,
                 &keys,
@@ -210,7 +185,7 @@ pub async fn sign_in(
                 link.as_deref(),
                 now.naive_utc(),
                 &policy,
-            )
+            )?)
         })
         .await?;
     let ticket = match admission {
@@ -250,13 +225,19 @@ pub async fn sign_in(
             let settled = state
                 .db
                 .run(move |conn| {
-                    lockout::settle(conn, &t, Outcome::NotChecked, now.naive_utc(), &policy)
+                    Ok(lockout::settle(
+                        conn,
+                        &t,
+                        Outcome::NotChecked,
+                        now.naive_utc(),
+                        &policy,
+                    )?)
                 })
                 .await;
             if let Err(failed) = settled {
                 tracing::warn!(error = %failed.detail, "sign-in slot not given back");
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     let enabled = account.as_ref().is_some_and(|r| !r.disabled);
@@ -358,19 +339,19 @@ pub async fn sign_in(
 /// transaction that set the lock.
 fn send_unlock_link(
     conn: &mut DbConnection,
-    state: &AppState,
+    state: &StaffService,
     row: &StaffRow,
     token: &str,
     now: chrono::NaiveDateTime,
 ) -> Result<(), ApiError> {
-    let auth = &state.settings.auth;
+    let auth = &state.auth;
     let tenant = row
         .tenant_id
         .as_deref()
         .and_then(|id| state.tenants.by_id(id));
     let link = format!(
         "{}/console/login?unlock={token}",
-        state.settings.server.public_url.trim_end_matches('/')
+        state.server.public_url.trim_end_matches('/')
     );
     let mut ctx = serde_json::json!({
         "link": link,

@@ -1,0 +1,54 @@
+//! The staff's HTTP edge: sign-in, the `Staff` extractor every staff route
+//! takes, the admin API for accounts, the journal and the outbox; and the
+//! problem+json answer of each [`StaffError`].
+
+pub mod admin;
+pub mod auth;
+pub mod journal;
+pub mod login;
+pub mod mail;
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+
+use super::StaffError;
+use crate::error::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/auth/login").post(login::login))
+        .service(web::resource("/v1/dpo/audit").get(journal::list))
+        .service(
+            web::resource("/v1/admin/users")
+                .get(admin::list_users)
+                .post(admin::create_user),
+        )
+        .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user))
+        .service(web::resource("/v1/admin/mail").get(mail::list));
+}
+
+impl From<StaffError> for ApiError {
+    fn from(e: StaffError) -> Self {
+        match e {
+            StaffError::EmailTaken => ApiError::conflict(
+                "email_taken",
+                "A staff account already uses this e-mail address.",
+            ),
+            StaffError::Invalid(errors) => ApiError::validation(errors),
+            StaffError::BadToken => ApiError::unauthorized(
+                "The access token is missing, malformed, expired or not valid.",
+            )
+            .with_header("www-authenticate", "Bearer"),
+            StaffError::HashingBusy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many sign-ins at once; try again in a moment.",
+            )
+            .with_header("retry-after", "2"),
+            e @ (StaffError::Signing(_) | StaffError::Hashing(_) | StaffError::HashingTask(_)) => {
+                ApiError::internal(anyhow::anyhow!("{e}"))
+            }
+            StaffError::Database(e) => e.into(),
+            StaffError::Mail(e) => e.into(),
+        }
+    }
+}
