@@ -6,10 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use guichet::app::Application;
-use guichet::cli;
+use guichet::cli::{self, purge};
 use guichet::clock::Clock;
 use guichet::config::Settings;
-use guichet::retention::purge;
 use guichet::staff::Role;
 
 /// Many small allocations from many threads: mimalloc keeps them cheap;

@@ -4,7 +4,6 @@
 
 mod consent_files;
 pub mod lock;
-pub mod purge;
 pub mod runs;
 pub mod scheduler;
 mod steps;

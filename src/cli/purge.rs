@@ -3,14 +3,14 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lock::SweepLock;
-use super::runs::{self, Trigger};
-use super::sweep::{self, Options, Report};
-use crate::cli::{open, CmdResult, Refused};
+use super::{open, CmdResult, Refused};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::consent::ConsentStore;
 use crate::db::Db;
+use crate::retention::lock::SweepLock;
+use crate::retention::runs::{self, Trigger};
+use crate::retention::sweep::{self, Options, Report};
 
 pub struct PurgeArgs {
     pub as_of: Option<DateTime<Utc>>,

@@ -1,6 +1,8 @@
 //! Operator commands that work on the database directly, without the HTTP
 //! service: migrations, tenants, staff accounts; and the rotation of a
-//! generated key.
+//! generated key; and a retention sweep (`purge`).
+
+pub mod purge;
 
 use std::io::BufRead;
 
