@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use std::time::Duration;
+
 use crate::common::{spawn_app, TestApp};
 use guichet::app::Application;
 use serde_json::{json, Value};
@@ -161,7 +163,21 @@ async fn a_choice_or_withdrawal_on_one_instance_is_read_at_once_on_another() {
     .unwrap();
     assert!(killed >= 1, "the listeners' connections were found");
     rounds(&app.client, &app.address, &other, 10, None).await;
-    // Once reconnected, reads come from memory again.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Once reconnected (by itself, a second after losing the database),
+    // reads come from memory again.
+    let (client, base) = (&app.client, app.address.as_str());
+    let version = policy_version(client, base).await;
+    let subject = uuid::Uuid::new_v4().to_string();
+    give(client, base, &subject, &version, true).await;
+    let before = hits(&app);
+    common::wait_until(
+        "a read from memory again",
+        Duration::from_secs(30),
+        || async {
+            current(client, base, &subject).await;
+            hits(&app) > before
+        },
+    )
+    .await;
     rounds(&app.client, &app.address, &other, 5, Some((&app, false))).await;
 }

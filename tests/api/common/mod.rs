@@ -371,6 +371,25 @@ pub async fn create_staff(
         .id
 }
 
+/// Waits until `done` holds, checking it every 20 ms, and fails naming
+/// `what` after `within`: for what the service does on its own (a thread
+/// reconnecting, a row appearing, a process starting), never for time to
+/// pass (a test moves the service's clock instead).
+pub async fn wait_until<F, Fut>(what: &str, within: std::time::Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {within:?} for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A tool a heavy test needs is missing here: the test fails, saying it
 /// did not run, so that a missing tool is never read as a pass. The heavy
 /// tests are ignored unless asked for (`cargo test -- --include-ignored`),

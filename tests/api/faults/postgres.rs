@@ -113,21 +113,29 @@ async fn postgresql_restarted_under_consent_load_loses_no_acknowledged_consent()
             }
         }));
     }
+    // Each change of readiness, as a prober every 50 ms sees it.
+    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
     let readiness = {
-        let (client, url, stop) = (client.clone(), app.url("/readyz"), stop.clone());
+        let (client, url, stop, seen) = (
+            client.clone(),
+            app.url("/readyz"),
+            stop.clone(),
+            seen.clone(),
+        );
         tokio::spawn(async move {
-            let mut seen: Vec<u16> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let status = match client.get(&url).send().await {
                     Ok(r) => r.status().as_u16(),
                     Err(_) => 0,
                 };
-                if seen.last() != Some(&status) {
-                    seen.push(status);
+                {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.last() != Some(&status) {
+                        seen.push(status);
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            seen
         })
     };
 
@@ -150,7 +158,20 @@ async fn postgresql_restarted_under_consent_load_loses_no_acknowledged_consent()
     let p = pg.clone();
     tokio::task::spawn_blocking(move || p.stop()).await.unwrap();
     let down = Instant::now();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Down until clients notice: readiness says 503 and a consent is refused.
+    let refused_since = |t: Instant| {
+        answers
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.at >= t && matches!(a.outcome, Outcome::Refused { .. }))
+            .count()
+    };
+    common::wait_until("the outage noticed", Duration::from_secs(60), || {
+        let noticed = refused_since(down) > 0 && seen.lock().unwrap().contains(&503);
+        async move { noticed }
+    })
+    .await;
     let p = pg.clone();
     tokio::task::spawn_blocking(move || p.resume())
         .await
@@ -167,7 +188,8 @@ async fn postgresql_restarted_under_consent_load_loses_no_acknowledged_consent()
     for task in load {
         task.await.unwrap();
     }
-    let seen = readiness.await.unwrap();
+    readiness.await.unwrap();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
 
     let answers = std::mem::take(&mut *answers.lock().unwrap());
     let mut acknowledged = Vec::new();

@@ -2,7 +2,7 @@
 //! notification of every acknowledged request arrives, none twice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::prelude::*;
 use guichet::db::schema::mail_outbox;
@@ -10,6 +10,9 @@ use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 
 use super::support::pdf;
+
+/// How long the mail worker may take to get through the burst.
+const WAIT: Duration = Duration::from_secs(60);
 use crate::common::{self, deliver, SmtpServer, TestApp};
 
 const BURST: usize = 24;
@@ -44,18 +47,6 @@ async fn outbox(app: &TestApp) -> Vec<(i32, String)> {
         .unwrap()
 }
 
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "heavy: stops and restarts an SMTP server under load; cargo test -- --include-ignored"]
 async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_once() {
@@ -72,7 +63,7 @@ async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_on
 
     let burst = futures_util::future::join_all((0..BURST).map(|i| submit(&app, i))).await;
     // The worker has tried every message and scheduled it again.
-    eventually("every message tried while SMTP is down", || async {
+    common::wait_until("every message tried while SMTP is down", WAIT, || async {
         let rows = outbox(&app).await;
         rows.len() == 2 * BURST && rows.iter().all(|(n, s)| *n >= 1 && s == "pending")
     })
@@ -84,7 +75,7 @@ async fn smtp_down_for_a_burst_of_submissions_then_every_notification_arrives_on
     app.clock.advance(chrono::Duration::seconds(
         2 * app.state.settings.mail.retry_max_secs as i64,
     ));
-    eventually("every message delivered", || async {
+    common::wait_until("every message delivered", WAIT, || async {
         outbox(&app).await.iter().all(|(_, s)| s == "sent")
     })
     .await;
