@@ -102,17 +102,29 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     background: Background,
-    consents: StopConsents,
+    finish: Finish,
 }
 
-/// Stops the consent store's threads and waits for them when the service
-/// ends, or when it is dropped without being run to its end (a test's).
-struct StopConsents(ConsentStore, Duration);
+/// What the service waits for when it ends, or when it is dropped without
+/// being run to its end (a test's), each within `timeout`: the consent
+/// store's threads, then the HTTP workers letting go of the state, so that
+/// no thread is left using the database once the service is gone.
+struct Finish {
+    consents: ConsentStore,
+    state: Option<web::Data<AppState>>,
+    timeout: Duration,
+}
 
-impl Drop for StopConsents {
+impl Drop for Finish {
     fn drop(&mut self) {
-        if !self.0.join(self.1) {
+        if !self.consents.join(self.timeout) {
             tracing::warn!("stopped before the consent threads had finished");
+        }
+        if let Some(state) = self.state.take() {
+            let deadline = std::time::Instant::now() + self.timeout;
+            while Arc::strong_count(&state) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
     }
 }
@@ -265,9 +277,13 @@ impl Application {
         Ok(Self {
             port: port.port(),
             server,
-            state,
             background,
-            consents: StopConsents(consents, Duration::from_secs(shutdown)),
+            finish: Finish {
+                consents,
+                state: Some(state.clone()),
+                timeout: Duration::from_secs(shutdown),
+            },
+            state,
         })
     }
 
@@ -283,13 +299,21 @@ impl Application {
     /// background threads finish their piece of work, within
     /// `server.shutdown_timeout_secs`.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
-        let timeout = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
-        let background = self.background;
-        let consents = self.consents;
+        // Dropped unfinished, in the reverse order: the server, then what
+        // waits for it.
+        let Self {
+            finish,
+            background,
+            state,
+            server,
+            ..
+        } = self;
+        let served = server.await;
+        let timeout = Duration::from_secs(state.settings.server.shutdown_timeout_secs);
+        drop(state);
         let left = actix_web::rt::task::spawn_blocking(move || {
             let left = background.finish(timeout);
-            drop(consents);
+            drop(finish);
             left
         })
         .await

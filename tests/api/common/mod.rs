@@ -96,38 +96,6 @@ fn capture_logs() {
     });
 }
 
-/// Makes the test process end at once when the harness exits, its status
-/// kept. The apps of finished tests leave threads behind (HTTP workers
-/// stopping, writers closing their connections); glibc's `exit` is not safe
-/// against threads that are still exiting, and the library destructors it
-/// runs (OpenSSL's, libpq's) race with threads still using them, which once
-/// aborted a test process after every test had passed. Nothing is left to
-/// flush by then: the harness has written its report, and the logs are
-/// written unbuffered.
-fn end_without_teardown() {
-    static ONCE: Once = Once::new();
-    extern "C" fn now(status: libc::c_int, _: *mut libc::c_void) {
-        // SAFETY: `_exit` ends the process without running anything else.
-        unsafe { libc::_exit(status) }
-    }
-    extern "C" {
-        // glibc: like `atexit`, with the exit status passed to the handler.
-        fn on_exit(
-            handler: extern "C" fn(libc::c_int, *mut libc::c_void),
-            arg: *mut libc::c_void,
-        ) -> libc::c_int;
-    }
-    ONCE.call_once(|| {
-        // Before any connection to PostgreSQL: libpq would otherwise
-        // register OpenSSL's cleanup, to run before this handler.
-        guichet::db::init_openssl();
-        // SAFETY: registers a handler that takes no pointer it could misuse.
-        unsafe {
-            on_exit(now, std::ptr::null_mut());
-        }
-    });
-}
-
 pub struct TestApp {
     pub address: String,
     pub port: u16,
@@ -302,7 +270,6 @@ pub async fn spawn_app() -> TestApp {
 /// routes mounted beside the real ones.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure) -> TestApp {
     capture_logs();
-    end_without_teardown();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let mut settings = test_settings(dir.path(), &db);
