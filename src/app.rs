@@ -19,7 +19,7 @@ use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
 use crate::mail::Mail;
 use crate::openapi;
-use crate::ops::Metrics;
+use crate::ops::{Metrics, Monitor};
 use crate::retention::scheduler::Scheduler;
 use crate::rights::digest::Digest;
 use crate::rights::service::RightsService;
@@ -236,11 +236,23 @@ impl Application {
         let document = openapi::document(&annotated, &state.settings);
         let app_state = state.clone();
         let staff = web::Data::new(staff);
+        let body_limits = web::Data::new(http::BodyLimits::new(&settings.server, &settings.limits));
+        let metrics = web::Data::new(state.metrics.clone());
+        let uploads = state.uploads.clone();
+        let monitor = web::Data::new(Monitor::new(
+            db.clone(),
+            state.metrics.clone(),
+            &settings.database,
+            move || uploads.in_use(),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(rights.clone())
                 .app_data(staff.clone())
+                .app_data(body_limits.clone())
+                .app_data(metrics.clone())
+                .app_data(monitor.clone())
                 // Pages first: a tracking link opened in a browser meets
                 // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)

@@ -23,8 +23,29 @@ use actix_web::{web, Error, HttpMessage, ResponseError};
 use futures_util::{Stream, StreamExt};
 use tokio::time::{sleep_until, Instant, Sleep};
 
-use crate::app::AppState;
+use crate::config::{LimitSettings, ServerSettings};
 use crate::error::ApiError;
+
+/// How a request body is read: how long it may pause and take in all,
+/// and the largest JSON body. `app.rs` registers it as
+/// `web::Data<BodyLimits>`; without it bodies are not timed and JSON bodies
+/// are limited to 16 KiB.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub idle: Duration,
+    pub whole: Duration,
+    pub json_bytes: usize,
+}
+
+impl BodyLimits {
+    pub fn new(server: &ServerSettings, limits: &LimitSettings) -> Self {
+        Self {
+            idle: Duration::from_secs(server.body_idle_timeout_secs),
+            whole: Duration::from_secs(server.body_timeout_secs),
+            json_bytes: limits.json_body_bytes,
+        }
+    }
+}
 
 /// Wraps the request's body in the time limits; when one of them ends it,
 /// whatever the handler answered becomes a 408 on a closing connection.
@@ -32,13 +53,9 @@ pub async fn bound_body<B: MessageBody + 'static>(
     mut req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B, Closing>>, Error> {
-    let limits = req.app_data::<web::Data<AppState>>().map(|s| {
-        let server = &s.settings.server;
-        (
-            Duration::from_secs(server.body_idle_timeout_secs),
-            Duration::from_secs(server.body_timeout_secs),
-        )
-    });
+    let limits = req
+        .app_data::<web::Data<BodyLimits>>()
+        .map(|l| (l.idle, l.whole));
     let payload = req.take_payload();
     let (Some((idle, whole)), false) = (limits, matches!(payload, Payload::None)) else {
         req.set_payload(payload);

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use crate::app::AppState;
+use super::BodyLimits;
 use crate::error::{ApiError, FieldError};
 
 /// A JSON body, parsed then validated.
@@ -44,8 +44,8 @@ where
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(16 * 1024, |s| s.settings.limits.json_body_bytes);
+            .app_data::<web::Data<BodyLimits>>()
+            .map_or(16 * 1024, |l| l.json_bytes);
         let json = is_json(req);
         let declared: Option<usize> = req
             .headers()

@@ -15,8 +15,8 @@ use actix_web::{web, Error, HttpMessage, HttpResponse, ResponseError};
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use crate::app::AppState;
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::ops::Metrics;
 
 /// The id of the request being served, also sent back as `X-Request-Id`.
 #[derive(Debug, Clone)]
@@ -49,7 +49,7 @@ pub async fn observe(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", request_id = %id);
     let result = next.call(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -62,10 +62,8 @@ pub async fn observe(
         ),
         Err(e) => (e.error_response().status().as_u16(), "unmatched".into()),
     };
-    if let Some(state) = state {
-        state
-            .metrics
-            .observe_request(&method, &route, status, elapsed);
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&method, &route, status, elapsed);
     }
     span.in_scope(|| {
         tracing::info!(

@@ -10,7 +10,7 @@ mod keyed_limit;
 mod middleware;
 mod pagination;
 
-pub use body::bound_body;
+pub use body::{bound_body, BodyLimits};
 pub use client::{client_ip, limit_key};
 pub use days::{check_instant, parse_day, FIRST_DAY, LAST_DAY};
 pub use extract::{not_blank, parse_json, plain_text, validation_problem, ValidatedJson};

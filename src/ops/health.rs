@@ -1,10 +1,8 @@
-use std::time::Duration;
-
 use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::Monitor;
 use crate::error::{ApiError, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,9 +30,8 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let timeout = Duration::from_secs(state.settings.database.acquire_timeout_secs.min(2));
-    match state.db.ping(timeout).await {
+pub async fn readyz(monitor: web::Data<Monitor>) -> Result<HttpResponse, ApiError> {
+    match monitor.db.ping(monitor.ready_timeout).await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

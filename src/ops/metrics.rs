@@ -12,7 +12,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::app::AppState;
+use super::Monitor;
 use crate::error::ApiError;
 
 /// The service's Prometheus registry.
@@ -99,16 +99,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    fn render(&self, state: &AppState) -> Result<String, prometheus::Error> {
-        let pool = state.db.pool().state();
+    fn render(&self, monitor: &Monitor) -> Result<String, prometheus::Error> {
+        let pool = monitor.db.pool().state();
         let idle = i64::from(pool.idle_connections);
         self.pool_connections.with_label_values(&["idle"]).set(idle);
         self.pool_connections
             .with_label_values(&["in_use"])
             .set(i64::from(pool.connections) - idle);
-        self.pool_max.set(i64::from(state.db.pool().max_size()));
+        self.pool_max.set(i64::from(monitor.db.pool().max_size()));
         self.uploads_reserved
-            .set(i64::try_from(state.uploads.in_use()).unwrap_or(i64::MAX));
+            .set(i64::try_from((monitor.upload_bytes)()).unwrap_or(i64::MAX));
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
@@ -151,8 +151,11 @@ impl Default for Metrics {
     responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain"))
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state.metrics.render(&state).map_err(ApiError::internal)?;
+pub async fn metrics(monitor: web::Data<Monitor>) -> Result<HttpResponse, ApiError> {
+    let text = monitor
+        .metrics
+        .render(&monitor)
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
