@@ -1,100 +1,30 @@
 //! Test harness: the real application on an ephemeral port, against a fresh
 //! SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is
 //! set (CI runs the suite both ways).
-#![allow(dead_code)]
 
 pub mod cluster;
 pub mod cluster_clients;
+pub mod database;
+pub mod logs;
 pub mod pages;
 pub mod seed;
 pub mod smtp;
 pub mod webdriver;
 
+pub use database::TestDatabase;
+pub use logs::{
+    assert_no_panic_in, assert_no_personal_data_in, assert_no_personal_data_logged, log_dir,
+    log_file, logs,
+};
 pub use smtp::SmtpServer;
-
-use std::sync::{Mutex, Once};
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
 use tempfile::TempDir;
 
 use guichet::app::{AppState, Application, Configure};
 use guichet::clock::Clock;
 use guichet::config::Settings;
-
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-static LOGS_INIT: Once = Once::new();
-
-/// Everything the service logged in this test process, as JSON lines.
-pub fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-}
-
-struct Capture;
-
-/// Where the logs of the whole test run are kept, one file per test process
-/// (and per service process a test starts), for CI's final check of them all
-/// (`.ci/check-logs.py`).
-pub fn log_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-logs");
-    std::fs::create_dir_all(&dir).expect("test log folder");
-    dir
-}
-
-/// A new file of the test run's logs, for what a child process writes.
-pub fn log_file(what: &str) -> std::fs::File {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = format!("{}-{}-{what}-{n}.log", test_binary(), std::process::id());
-    std::fs::File::create(log_dir().join(name)).expect("test log file")
-}
-
-fn test_binary() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "test".into())
-}
-
-static LOG_FILE: std::sync::OnceLock<Mutex<std::fs::File>> = std::sync::OnceLock::new();
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        let file = LOG_FILE.get_or_init(|| Mutex::new(log_file("in-process")));
-        file.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Sends the service's logs, as the JSON format writes them, to a buffer
-/// the tests can read.
-fn capture_logs() {
-    LOGS_INIT.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-            .with_writer(|| Capture)
-            .try_init();
-        // A panic anywhere in the process is logged as the service logs it
-        // (`guichet serve` installs the same hook), then reported as usual.
-        let report = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            guichet::telemetry::log_panic(info);
-            report(info);
-        }));
-    });
-}
 
 pub struct TestApp {
     pub address: String,
@@ -120,122 +50,11 @@ impl TestApp {
     }
 }
 
-/// Names of the citizens the tests make up; none may reach the logs (CI's
-/// check of the whole run's logs reads the same list).
-fn citizen_names() -> impl Iterator<Item = &'static str> {
-    include_str!("../../citizen_names.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-}
-
-/// The service's logs must carry no e-mail address, no client address and
-/// no citizen's name: checked whenever a test's app goes away, over
-/// everything logged in the process so far.
-pub fn assert_no_personal_data_logged() {
-    assert_no_personal_data_in(&logs());
-}
-
-/// The same check over logs read elsewhere (a `guichet` process's output).
-pub fn assert_no_personal_data_in(logs: &str) {
-    for line in logs.lines() {
-        // The start-up lines name the listening address and the database
-        // server, which are no one's personal data.
-        if line.contains("\"listening\"")
-            || line.contains("\"target\":\"actix_server")
-            || line.contains("PostgreSQL at ")
-        {
-            continue;
-        }
-        for name in citizen_names() {
-            assert!(!line.contains(name), "a citizen's name in the logs: {line}");
-        }
-        assert!(
-            !line.contains("127.0.0.1") && !line.contains("::1"),
-            "a client address in the logs: {line}"
-        );
-        let bytes = line.as_bytes();
-        for (i, _) in line.match_indices('@') {
-            let word = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
-            let before = i > 0 && word(bytes[i - 1]);
-            let after = bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphanumeric());
-            assert!(!(before && after), "an e-mail address in the logs: {line}");
-        }
-    }
-}
-
-/// No panic in the service: none of the logs' lines may say `panicked at`
-/// a place outside the tests' own code (a test's failed assertion, or a
-/// handler a test mounts to panic on purpose, is at `tests/…`). A line of
-/// the standard panic report, before the log was set up, counts too.
-pub fn assert_no_panic_in(logs: &str) {
-    for line in logs.lines().filter(|l| l.contains("panicked at")) {
-        let location = serde_json::from_str::<serde_json::Value>(line)
-            .ok()
-            .and_then(|l| l["location"].as_str().map(str::to_owned));
-        let planted = location.is_some_and(|l| l.starts_with("tests/"));
-        assert!(planted, "the service panicked: {line}");
-    }
-}
-
 impl Drop for TestApp {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             assert_no_personal_data_logged();
             assert_no_panic_in(&logs());
-        }
-    }
-}
-
-/// A database of its own for one test; a PostgreSQL one is dropped after.
-pub struct TestDatabase {
-    pub url: String,
-    admin_url: Option<String>,
-    name: Option<String>,
-}
-
-impl TestDatabase {
-    pub fn is_postgres(&self) -> bool {
-        self.admin_url.is_some()
-    }
-
-    /// A new database: a file in `dir`, or a fresh PostgreSQL database on
-    /// the server `TEST_DATABASE_URL` names.
-    pub fn create(dir: &std::path::Path) -> Self {
-        match std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            None => Self {
-                url: format!("sqlite://{}", dir.join("guichet.db").display()),
-                admin_url: None,
-                name: None,
-            },
-            Some(admin_url) => {
-                let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url)
-                    .expect("TEST_DATABASE_URL must accept connections");
-                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .expect("create test database");
-                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    admin_url: Some(admin_url),
-                    name: Some(name),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
-            if let Ok(mut conn) = PgConnection::establish(admin) {
-                let _ =
-                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }
         }
     }
 }
@@ -269,7 +88,7 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app after `adjust` has changed its settings, with `extra`
 /// routes mounted beside the real ones.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure) -> TestApp {
-    capture_logs();
+    logs::capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let db = TestDatabase::create(dir.path());
     let mut settings = test_settings(dir.path(), &db);

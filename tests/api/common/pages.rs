@@ -1,6 +1,5 @@
 //! What the page tests share: reading headers, cookies and forms from
 //! pages, the citizen's form, and a signed-in console.
-#![allow(dead_code)]
 
 use reqwest::multipart::{Form, Part};
 use reqwest::Response;

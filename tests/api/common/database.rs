@@ -1,0 +1,58 @@
+//! A database of its own for each test: a SQLite file, or a PostgreSQL
+//! database when `TEST_DATABASE_URL` names a server.
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+/// A database of its own for one test; a PostgreSQL one is dropped after.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: Option<String>,
+    name: Option<String>,
+}
+
+impl TestDatabase {
+    pub fn is_postgres(&self) -> bool {
+        self.admin_url.is_some()
+    }
+
+    /// A new database: a file in `dir`, or a fresh PostgreSQL database on
+    /// the server `TEST_DATABASE_URL` names.
+    pub fn create(dir: &std::path::Path) -> Self {
+        match std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            None => Self {
+                url: format!("sqlite://{}", dir.join("guichet.db").display()),
+                admin_url: None,
+                name: None,
+            },
+            Some(admin_url) => {
+                let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = PgConnection::establish(&admin_url)
+                    .expect("TEST_DATABASE_URL must accept connections");
+                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .expect("create test database");
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self {
+                    url: url.to_string(),
+                    admin_url: Some(admin_url),
+                    name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let (Some(admin), Some(name)) = (&self.admin_url, &self.name) {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ =
+                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
