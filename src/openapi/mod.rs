@@ -58,15 +58,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         crate::consent::stats::stats,
         crate::consent::stats::export,
         crate::rights::submit::submit,
-        crate::rights::track::track,
-        crate::rights::track::upload,
-        crate::rights::queue::queue,
-        crate::rights::queue::detail,
-        crate::rights::dpo::transition,
-        crate::rights::dpo::extend,
-        crate::rights::dpo::message,
-        crate::rights::opening::document,
-        crate::rights::suppression::suppression_check,
     ),
     components(schemas(Problem, FieldError)),
     tags(
@@ -105,11 +96,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.map(|cfg| cfg.service(crate::consent::tenant_scope(crate::rights::tenant_routes)))
         .map(|cfg| cfg.configure(crate::consent::routes))
         .configure(crate::ops::routes)
-        .map(|cfg| {
-            cfg.configure(crate::staff::routes)
-                .configure(crate::rights::routes)
-                .configure(crate::retention::routes)
-        });
+        .map(|cfg| cfg.configure(crate::staff::routes))
+        .configure(crate::rights::routes)
+        .map(|cfg| cfg.configure(crate::retention::routes));
 }
 
 /// What the handlers registered by [`routes`] say of themselves.

@@ -299,7 +299,8 @@ async fn document(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    opening::document(session.staff, state.rights.clone(), path)
+    let (id, document_id) = path.into_inner();
+    opening::open_document(&state.rights, &session.staff, id, document_id)
         .await
         .page(lang)
 }

@@ -2,7 +2,7 @@
 //! deadline, write to the requester. Opening its documents is in
 //! `opening.rs`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -62,8 +62,6 @@ fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, Ap
 
 /// Moves a request through its life.
 #[utoipa::path(
-    post,
-    path = "/v1/dpo/requests/{id}/transitions",
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
@@ -77,6 +75,7 @@ fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, Ap
         (status = 422, description = "A rejection without a reason, or an invalid field.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/dpo/requests/{id}/transitions")]
 pub async fn transition(
     staff: Staff,
     rights: web::Data<RightsService>,
@@ -216,8 +215,6 @@ pub struct ExtensionRequest {
 
 /// Extends the deadline by two months, once, with a reason.
 #[utoipa::path(
-    post,
-    path = "/v1/dpo/requests/{id}/extension",
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
@@ -231,6 +228,7 @@ pub struct ExtensionRequest {
         (status = 422, description = "No reason.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/dpo/requests/{id}/extension")]
 pub async fn extend(
     staff: Staff,
     rights: web::Data<RightsService>,
@@ -314,8 +312,6 @@ pub struct Queued {
 
 /// Writes to the requester (by e-mail, from the outbox).
 #[utoipa::path(
-    post,
-    path = "/v1/dpo/requests/{id}/messages",
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
@@ -329,6 +325,7 @@ pub struct Queued {
         (status = 422, description = "Empty or too long.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/dpo/requests/{id}/messages")]
 pub async fn message(
     staff: Staff,
     rights: web::Data<RightsService>,

@@ -31,16 +31,16 @@ pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/requests").post(submit::submit));
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/requests/track/{token}").get(track::track))
-        .service(web::resource("/v1/requests/track/{token}/documents").post(track::upload))
-        .service(web::resource("/v1/dpo/requests").get(queue::queue))
-        .service(web::resource("/v1/dpo/suppression/check").get(suppression::suppression_check))
-        .service(web::resource("/v1/dpo/requests/{id}").get(queue::detail))
-        .service(web::resource("/v1/dpo/requests/{id}/transitions").post(dpo::transition))
-        .service(web::resource("/v1/dpo/requests/{id}/extension").post(dpo::extend))
-        .service(web::resource("/v1/dpo/requests/{id}/messages").post(dpo::message))
-        .service(
-            web::resource("/v1/dpo/requests/{id}/documents/{document_id}").get(opening::document),
-        );
+/// The requester's tracking and the DPO's work, each route with its
+/// OpenAPI description (`openapi::routes`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(track::track)
+        .service(track::upload)
+        .service(queue::queue)
+        .service(suppression::suppression_check)
+        .service(queue::detail)
+        .service(dpo::transition)
+        .service(dpo::extend)
+        .service(dpo::message)
+        .service(opening::document);
 }

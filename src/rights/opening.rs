@@ -2,7 +2,7 @@
 //! each opening journaled on the request's timeline and in the audit log
 //! with the staff member; `410` once the retention destroyed it.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 
 use super::queue::visible;
 use super::service::RightsService;
@@ -13,8 +13,6 @@ use crate::staff::Staff;
 
 /// The original bytes of an identity document; every opening is journaled.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/requests/{id}/documents/{document_id}",
     tag = "dpo",
     security(("bearer" = [])),
     params(
@@ -36,13 +34,25 @@ use crate::staff::Staff;
         (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/requests/{id}/documents/{document_id}")]
 pub async fn document(
     staff: Staff,
     rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
-    let row = visible(&rights, &staff, id).await?;
+    open_document(&rights, &staff, id, document_id).await
+}
+
+/// A document of a request the staff member may see, journaled, as the
+/// answer that sends it.
+pub async fn open_document(
+    rights: &RightsService,
+    staff: &Staff,
+    id: String,
+    document_id: String,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible(rights, staff, id).await?;
     if uuid::Uuid::parse_str(&document_id).is_err() {
         return Err(ApiError::not_found("No document has this id."));
     }

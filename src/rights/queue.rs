@@ -1,7 +1,7 @@
 //! What the DPO reads: the queue, most urgent first, and a request in full
 //! with its documents and timeline.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -75,8 +75,6 @@ fn slug(rights: &RightsService, tenant_id: &str) -> String {
 
 /// The queue, most urgent first.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/requests",
     tag = "dpo",
     security(("bearer" = [])),
     params(QueueQuery),
@@ -88,6 +86,7 @@ fn slug(rights: &RightsService, tenant_id: &str) -> String {
         (status = 422, description = "Invalid filter, sort or paging.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/requests")]
 pub async fn queue(
     staff: Staff,
     rights: web::Data<RightsService>,
@@ -332,8 +331,6 @@ pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<Reques
 
 /// Everything about a request.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/requests/{id}",
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
@@ -343,6 +340,7 @@ pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<Reques
         (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/requests/{id}")]
 pub async fn detail(
     staff: Staff,
     rights: web::Data<RightsService>,

@@ -3,7 +3,7 @@
 //! address is kept and compared, under the pseudonym key and each retired
 //! one: a rotation forgets no one.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::ValidateEmail;
@@ -33,8 +33,6 @@ pub struct SuppressionAnswer {
 
 /// Whether an address is on the tenant's suppression list.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/suppression/check",
     tag = "dpo",
     security(("bearer" = [])),
     params(SuppressionQuery),
@@ -46,6 +44,7 @@ pub struct SuppressionAnswer {
         (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/suppression/check")]
 pub async fn suppression_check(
     staff: Staff,
     rights: web::Data<RightsService>,

@@ -1,7 +1,7 @@
 //! The requester's side after submission: follow the request with the
 //! tracking token, and upload the identity document when asked.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -44,8 +44,6 @@ fn check_token(token: &str) -> Result<String, ApiError> {
 
 /// Where the request stands: no personal data beyond its reference.
 #[utoipa::path(
-    get,
-    path = "/v1/requests/track/{tracking_token}",
     tag = "requests",
     params(("tracking_token" = String, Path, description = "The token given at submission or in an e-mail.", max_length = 100)),
     responses(
@@ -53,6 +51,7 @@ fn check_token(token: &str) -> Result<String, ApiError> {
         (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/requests/track/{tracking_token}")]
 pub async fn track(
     rights: web::Data<RightsService>,
     path: web::Path<String>,
@@ -104,8 +103,6 @@ pub struct Uploaded {
 
 /// Sends the identity document the DPO asked for; the clock resumes.
 #[utoipa::path(
-    post,
-    path = "/v1/requests/track/{tracking_token}/documents",
     tag = "requests",
     params(("tracking_token" = String, Path, description = "The tracking token.", max_length = 100)),
     request_body(content = super::forms::DocumentsForm, content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
@@ -121,6 +118,7 @@ pub struct Uploaded {
         (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/requests/track/{tracking_token}/documents")]
 pub async fn upload(
     req: HttpRequest,
     rights: web::Data<RightsService>,
