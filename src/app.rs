@@ -21,6 +21,7 @@ use crate::mail::Mail;
 use crate::openapi;
 use crate::ops::{Metrics, Monitor};
 use crate::retention::scheduler::Scheduler;
+use crate::retention::RetentionService;
 use crate::rights::digest::Digest;
 use crate::rights::service::RightsService;
 use crate::rights::uploads::UploadBudget;
@@ -245,6 +246,11 @@ impl Application {
             &settings.database,
             move || uploads.in_use(),
         ));
+        let retention_runs = web::Data::new(RetentionService {
+            db: db.clone(),
+            tenants: state.tenants.clone(),
+            limits: settings.limits.clone(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
@@ -253,6 +259,7 @@ impl Application {
                 .app_data(body_limits.clone())
                 .app_data(metrics.clone())
                 .app_data(monitor.clone())
+                .app_data(retention_runs.clone())
                 // Pages first: a tracking link opened in a browser meets
                 // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)

@@ -29,6 +29,12 @@ impl From<crate::staff::StaffError> for Refused {
     }
 }
 
+impl From<crate::retention::RetentionError> for Refused {
+    fn from(e: crate::retention::RetentionError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
         if e.errors.is_empty() {

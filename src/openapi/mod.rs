@@ -44,7 +44,7 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
     paths(
         crate::staff::http::login::login,
         crate::staff::http::journal::list,
-        crate::retention::list_runs,
+        crate::retention::http::list_runs,
         crate::staff::http::admin::list_users,
         crate::staff::http::admin::create_user,
         crate::staff::http::admin::disable_user,

@@ -215,7 +215,7 @@ pub async fn retention_runs(
     let (items, _) = state
         .db
         .run(move |conn| {
-            crate::retention::runs::list(
+            Ok(crate::retention::runs::list(
                 conn,
                 scope
                     .as_ref()
@@ -223,7 +223,7 @@ pub async fn retention_runs(
                 |id| tenants.slug_of(Some(id)),
                 0,
                 50,
-            )
+            )?)
         })
         .await?;
     let tz = state.settings.requests.tz();

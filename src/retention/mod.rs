@@ -1,80 +1,34 @@
 //! Retention: nothing kept longer than the policies promise. Periods per
 //! tenant, the sweep that removes what has outlived them, its schedule, its
 //! lock, and the record each sweep leaves.
+//!
+//! The sweep and its record return a [`RetentionError`]; the HTTP edge
+//! (`http`: the list of sweeps) answers with problem+json, `guichet purge`
+//! (`cli::purge`) with a line on the terminal.
 
 mod consent_files;
+pub mod http;
 pub mod lock;
 pub mod runs;
 pub mod scheduler;
 mod steps;
 pub mod sweep;
 
-use actix_web::{web, HttpResponse};
-
 pub use crate::clock::Period;
 pub use crate::config::{PeriodOverrides, Periods, RetentionSettings};
+pub use http::{list_runs, routes, RetentionService};
 
-use crate::app::AppState;
-use crate::error::{ApiError, Problem};
-use crate::http::{ListResponse, PageQuery};
-use crate::staff::Staff;
-use runs::{RunItem, RunsQuery};
-
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/dpo/retention/runs").get(list_runs));
-}
-
-/// The retention sweeps, newest first, with what each removed.
-#[utoipa::path(
-    get,
-    path = "/v1/dpo/retention/runs",
-    tag = "dpo",
-    security(("bearer" = [])),
-    params(RunsQuery),
-    responses(
-        (status = 200, description = "Sweeps, newest first; a DPO sees its tenant's counts only.", body = inline(ListResponse<RunItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn list_runs(
-    staff: Staff,
-    state: web::Data<AppState>,
-    query: web::Query<RunsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
-    let (page, per_page, offset) = PageQuery {
-        page: q.page,
-        per_page: q.per_page,
-    }
-    .resolve(&state.settings.limits)?;
-    let scope = staff
-        .list_scope(&state.tenants, q.tenant.as_deref())?
-        .map(|id| {
-            let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
-            (id, slug)
-        });
-    let tenants = state.tenants.clone();
-    let (items, total) = state
-        .db
-        .run(move |conn| {
-            runs::list(
-                conn,
-                scope
-                    .as_ref()
-                    .map(|(id, slug)| (id.as_str(), slug.as_str())),
-                |id| tenants.slug_of(Some(id)),
-                offset,
-                i64::from(per_page),
-            )
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(ListResponse {
-        items,
-        total,
-        page,
-        per_page,
-    }))
+/// Why a sweep, or reading the record of sweeps, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("No tenant is named `{0}`.")]
+    UnknownTenant(String),
+    /// The sweep stopped; its record says so, with this reason as told to
+    /// staff.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Connection(#[from] crate::db::DbError),
 }

@@ -9,10 +9,10 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::RetentionError;
 use crate::audit::{self, kind};
 use crate::db::schema::retention_runs as runs;
 use crate::db::DbConnection;
-use crate::error::ApiError;
 
 /// Counts of removed records: tenant slug (or `platform` for records of no
 /// tenant) → category → count.
@@ -128,7 +128,7 @@ pub fn finish(
     error: Option<&str>,
     now: NaiveDateTime,
     tenant_ids: &BTreeMap<String, String>,
-) -> Result<(), ApiError> {
+) -> Result<(), RetentionError> {
     crate::db::write_transaction(conn, |conn| {
         diesel::update(runs::table.find(id))
             .set((
@@ -151,7 +151,7 @@ fn journal(
     row: &RunRow,
     tenant_ids: &BTreeMap<String, String>,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), RetentionError> {
     let removed = row.removed();
     let mut scopes: Vec<Option<&str>> = match &row.tenant_id {
         Some(t) => vec![Some(t.as_str())],
@@ -185,7 +185,8 @@ fn journal(
                 ..Default::default()
             },
             now,
-        )?;
+        )
+        .map_err(|e| RetentionError::Failed(e.detail))?;
     }
     Ok(())
 }
@@ -196,7 +197,7 @@ pub fn close_interrupted(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     tenant_ids: &BTreeMap<String, String>,
-) -> Result<Vec<RunRow>, ApiError> {
+) -> Result<Vec<RunRow>, RetentionError> {
     let stale: Vec<RunRow> = runs::table
         .filter(runs::status.eq(status::RUNNING))
         .select(RunRow::as_select())
@@ -269,7 +270,7 @@ pub fn list(
     slug_of: impl Fn(&str) -> Option<String>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<RunItem>, i64), ApiError> {
+) -> Result<(Vec<RunItem>, i64), RetentionError> {
     type Backend = <DbConnection as diesel::Connection>::Backend;
     let query = || {
         let mut q: runs::BoxedQuery<'static, Backend> = runs::table.into_boxed();

@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::lock::SweepLock;
 use super::runs::{self, Trigger};
 use super::sweep::{self, Options, Report};
+use super::RetentionError;
 use crate::clock::Clock;
 use crate::config::DatabaseSettings;
 use crate::config::RetentionSettings;
@@ -53,7 +54,7 @@ impl Scheduler {
 
     /// Runs the sweep of the slot due now, unless it ran already, and
     /// finishes the work of interrupted sweeps. Blocking.
-    pub fn tick(&self) -> Result<Tick, ApiError> {
+    pub fn tick(&self) -> Result<Tick, RetentionError> {
         let now = self.clock.now();
         let slot = self
             .slot(now)
@@ -111,7 +112,7 @@ impl Scheduler {
             .name("retention".into())
             .spawn(move || loop {
                 if let Err(e) = self.tick() {
-                    tracing::warn!(error = %e.detail, "retention sweep failed; will try again");
+                    tracing::warn!(error = %ApiError::from(e).detail, "retention sweep failed; will try again");
                 }
                 if !stop.pause(every) {
                     return;

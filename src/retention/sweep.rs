@@ -21,6 +21,7 @@ use super::steps::{
     candidates, category, consent_count, delete_consents, remove, step_category, would_remove, Key,
     Step, PLATFORM_STEPS, TENANT_STEPS,
 };
+use super::RetentionError;
 use crate::config::{Periods, RetentionSettings};
 use crate::consent::ConsentStore;
 use crate::db::schema::tenants;
@@ -63,14 +64,14 @@ fn scopes(
     configured: &Tenants,
     settings: &RetentionSettings,
     only: Option<&str>,
-) -> Result<(Vec<Scope>, BTreeMap<String, String>), ApiError> {
+) -> Result<(Vec<Scope>, BTreeMap<String, String>), RetentionError> {
     let stored: Vec<(String, String)> = tenants::table
         .select((tenants::id, tenants::slug))
         .order(tenants::slug.asc())
         .load(conn)?;
     if let Some(slug) = only {
         if !stored.iter().any(|(_, s)| s == slug) {
-            return Err(ApiError::not_found(format!("No tenant is named `{slug}`.")));
+            return Err(RetentionError::UnknownTenant(slug.to_owned()));
         }
     }
     let mut out: Vec<Scope> = stored
@@ -112,7 +113,7 @@ pub fn run(
     settings: &RetentionSettings,
     opts: &Options<'_>,
     now: impl Fn() -> NaiveDateTime,
-) -> Result<Report, ApiError> {
+) -> Result<Report, RetentionError> {
     let (scopes, tenant_ids) = scopes(conn, configured, settings, opts.tenant)?;
     let mut sweep = Sweep {
         as_of: opts.as_of,
@@ -137,14 +138,15 @@ pub fn run(
     }
     let outcome = conn
         .batch_execute(session(conn, true))
-        .map_err(ApiError::from)
+        .map_err(RetentionError::from)
         .and_then(|()| sweep.scopes(conn, consents, &scopes, opts.dry_run));
     // The connection may go back to a pool: as the others again, before
     // the record's last commit, which is then flushed with all before it.
     let _ = conn.batch_execute(session(conn, false));
-    let (status, error) = match &outcome {
+    // The reason recorded is the one staff would be told.
+    let (status, error) = match outcome {
         Ok(()) => (runs::status::COMPLETED, None),
-        Err(e) => (runs::status::FAILED, Some(e.detail.clone())),
+        Err(e) => (runs::status::FAILED, Some(ApiError::from(e).detail)),
     };
     if let Some(id) = &sweep.run_id {
         runs::finish(conn, id, status, error.as_deref(), now(), &tenant_ids)?;
@@ -157,7 +159,9 @@ pub fn run(
         removed = total,
         "retention sweep"
     );
-    outcome?;
+    if let Some(told) = &error {
+        return Err(RetentionError::Failed(told.clone()));
+    }
     Ok(Report {
         run_id: sweep.run_id,
         as_of: opts.as_of,
@@ -208,7 +212,7 @@ impl Sweep<'_> {
         consents: &ConsentStore,
         scopes: &[Scope],
         dry_run: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RetentionError> {
         for scope in scopes {
             let steps: &[Step] = if scope.tenant_id.is_some() {
                 &TENANT_STEPS
@@ -234,7 +238,7 @@ impl Sweep<'_> {
         consents: &ConsentStore,
         scope: &Scope,
         dry_run: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RetentionError> {
         self.step(conn, None, scope, Step::ConsentEvents, dry_run)?;
         let (Some(files), Some(tenant)) = (consents.month_files(), scope.tenant_id.as_deref())
         else {
@@ -288,7 +292,7 @@ impl Sweep<'_> {
         scope: &Scope,
         step: Step,
         dry_run: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RetentionError> {
         let period = step.period(&scope.periods);
         let cut = period.cutoffs(self.as_of);
         let sure = cut.sure.naive_utc();
@@ -371,7 +375,7 @@ impl Sweep<'_> {
         mut apart: Option<&mut DbConnection>,
         scope: &Scope,
         upto: NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RetentionError> {
         let tenant = scope.tenant_id.clone().unwrap_or_default();
         let mut after: Option<Key> = None;
         loop {
@@ -405,7 +409,7 @@ impl Sweep<'_> {
         apart: Option<&mut DbConnection>,
         scope: &Scope,
         remove: impl FnOnce(&mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RetentionError> {
         let now = (self.now)();
         let run_id = self.run_id.clone().unwrap_or_default();
         let mut next = self.removed.clone();

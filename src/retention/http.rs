@@ -1,0 +1,96 @@
+//! `GET /v1/dpo/retention/runs`: staff read the record of the sweeps; and
+//! the problem+json answer of each [`RetentionError`].
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use super::runs::{self, RunItem, RunsQuery};
+use super::RetentionError;
+use crate::config::LimitSettings;
+use crate::db::Db;
+use crate::error::{ApiError, Problem};
+use crate::http::{ListResponse, PageQuery};
+use crate::staff::Staff;
+use crate::tenants::Tenants;
+
+/// What the retention routes need.
+#[derive(Clone)]
+pub struct RetentionService {
+    pub db: Db,
+    pub tenants: Tenants,
+    pub limits: LimitSettings,
+}
+
+impl From<RetentionError> for ApiError {
+    fn from(e: RetentionError) -> Self {
+        match e {
+            RetentionError::UnknownTenant(slug) => {
+                ApiError::not_found(format!("No tenant is named `{slug}`."))
+            }
+            RetentionError::Failed(told) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "sweep_failed", told)
+            }
+            RetentionError::Database(e) => e.into(),
+            RetentionError::Connection(e) => e.into(),
+        }
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/dpo/retention/runs").get(list_runs));
+}
+
+/// The retention sweeps, newest first, with what each removed.
+#[utoipa::path(
+    get,
+    path = "/v1/dpo/retention/runs",
+    tag = "dpo",
+    security(("bearer" = [])),
+    params(RunsQuery),
+    responses(
+        (status = 200, description = "Sweeps, newest first; a DPO sees its tenant's counts only.", body = inline(ListResponse<RunItem>)),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list_runs(
+    staff: Staff,
+    state: web::Data<RetentionService>,
+    query: web::Query<RunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let (page, per_page, offset) = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve(&state.limits)?;
+    let scope = staff
+        .list_scope(&state.tenants, q.tenant.as_deref())?
+        .map(|id| {
+            let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
+            (id, slug)
+        });
+    let tenants = state.tenants.clone();
+    let (items, total) = state
+        .db
+        .run(move |conn| {
+            Ok(runs::list(
+                conn,
+                scope
+                    .as_ref()
+                    .map(|(id, slug)| (id.as_str(), slug.as_str())),
+                |id| tenants.slug_of(Some(id)),
+                offset,
+                i64::from(per_page),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ListResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
