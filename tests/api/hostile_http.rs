@@ -2,7 +2,7 @@
 //! to grow the metrics, send a body slowly or not at all, send many large
 //! uploads at once, and write its own address into a forwarding header.
 
-use crate::common::{assert_problem, dpo, get, spawn_app_with, TestApp};
+use crate::common::{assert_problem, dpo, get, spawn_app_with, wait_until, TestApp};
 use rand::distr::{Alphanumeric, SampleString};
 use rand::Rng;
 use serde_json::json;
@@ -298,14 +298,12 @@ async fn uploads_beyond_the_memory_budget_wait_their_turn_with_503() {
     let framing = format!("content-length: {}\r\nconnection: close", held.len());
     let mut slow = RawClient::open(&app, "/v1/tenants/sevres/requests", &multipart, &framing);
     slow.send(&held[..1000]).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.state.uploads.in_use() < held.len() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the slow form never reserved its share"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(
+        "the slow form's share reserved",
+        std::time::Duration::from_secs(10),
+        || async { app.state.uploads.in_use() >= held.len() },
+    )
+    .await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains(&format!(

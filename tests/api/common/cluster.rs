@@ -302,11 +302,11 @@ pub async fn json_of(res: reqwest::Response, status: u16) -> Value {
 
 /// Waits for what the processes do on their own; fails after `WAIT`.
 pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "still waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    crate::common::wait_until(what, WAIT, || {
+        let done = done();
+        async move { done }
+    })
+    .await;
 }
 
 /// Every message the SMTP server received, parsed: (Message-ID, To, text).

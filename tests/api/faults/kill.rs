@@ -168,11 +168,16 @@ async fn serve_killed_mid_upload_keeps_every_acknowledged_request_whole() {
             }
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while sent.load(Ordering::SeqCst) < 3 * MIB || acknowledged.lock().unwrap().len() < 3 {
-        assert!(Instant::now() < deadline, "the uploads made no progress");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::wait_until(
+        "3 MiB sent and 3 requests acknowledged",
+        Duration::from_secs(60),
+        || {
+            let progressed =
+                sent.load(Ordering::SeqCst) >= 3 * MIB && acknowledged.lock().unwrap().len() >= 3;
+            async move { progressed }
+        },
+    )
+    .await;
     serve.kill9();
     let cut = slow.await.unwrap();
     assert!(cut.is_err(), "the slow upload was cut: {cut:?}");
