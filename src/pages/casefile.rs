@@ -14,12 +14,12 @@ use super::errors::{field_errors, OrPage};
 use super::render::{self, date, date_time, text, text_with};
 use super::session::Session;
 use super::{page, see_other, PageError};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
 use crate::rights::lifecycle::Status;
 use crate::rights::opening;
 use crate::rights::queue::{self, RequestDetail};
+use crate::rights::service::RightsService;
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -72,14 +72,14 @@ struct RequestView {
 
 fn request_view(
     req: &HttpRequest,
-    state: &AppState,
+    rights: &RightsService,
     session: &Session,
     detail: &RequestDetail,
     view: RequestView,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    let tz = state.settings.requests.tz();
-    let now = state.clock.now();
+    let tz = rights.settings.requests.tz();
+    let now = rights.clock.now();
     let documents: Vec<Value> = detail
         .documents
         .iter()
@@ -169,33 +169,31 @@ fn request_view(
 }
 
 async fn load(
-    state: &web::Data<AppState>,
+    rights: &web::Data<RightsService>,
     session: &Session,
     id: String,
 ) -> Result<RequestDetail, PageError> {
-    let row = queue::visible(&state.rights, &session.staff, id)
+    let row = queue::visible(rights, &session.staff, id)
         .await
         .page(session.lang)?;
-    queue::detail_of(&state.rights, row)
-        .await
-        .page(session.lang)
+    queue::detail_of(rights, row).await.page(session.lang)
 }
 
 /// `GET /console/requests/{id}`: another tenant's request is a 404.
 async fn request_page(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let detail = load(&state, &session, path.into_inner()).await?;
+    let detail = load(&rights, &session, path.into_inner()).await?;
     let view = RequestView {
         status: StatusCode::OK,
         errors: HashMap::new(),
         values: HashMap::new(),
         global_error: None,
     };
-    request_view(&req, &state, &session, &detail, view)
+    request_view(&req, &rights, &session, &detail, view)
 }
 
 /// `POST /console/requests/{id}/{action}`: `transition` (field `to`),
@@ -203,7 +201,7 @@ async fn request_page(
 async fn act(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
@@ -224,7 +222,7 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::apply_transition(&state.rights, &session.staff, id.clone(), body)
+                Ok(()) => dpo::apply_transition(&rights, &session.staff, id.clone(), body)
                     .await
                     .map(|_| ()),
             };
@@ -237,11 +235,9 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => {
-                    dpo::apply_extension(&state.rights, &session.staff, id.clone(), &body.reason)
-                        .await
-                        .map(|_| ())
-                }
+                Ok(()) => dpo::apply_extension(&rights, &session.staff, id.clone(), &body.reason)
+                    .await
+                    .map(|_| ()),
             };
             ("extension".to_owned(), result)
         }
@@ -251,9 +247,7 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => {
-                    dpo::send_message(&state.rights, &session.staff, id.clone(), &body.body).await
-                }
+                Ok(()) => dpo::send_message(&rights, &session.staff, id.clone(), &body.body).await,
             };
             ("message".to_owned(), result)
         }
@@ -287,20 +281,20 @@ async fn act(
         (409, _) => view.global_error = Some(text(lang, "error_conflict")),
         _ => return Err(PageError::api(lang, error)),
     }
-    let detail = load(&state, &session, id).await?;
-    request_view(&req, &state, &session, &detail, view)
+    let detail = load(&rights, &session, id).await?;
+    request_view(&req, &rights, &session, &detail, view)
 }
 
 /// `GET /console/requests/{id}/documents/{document_id}`: the API's own
 /// document path, which journals every opening.
 async fn document(
     session: Session,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let (id, document_id) = path.into_inner();
-    opening::open_document(&state.rights, &session.staff, id, document_id)
+    opening::open_document(&rights, &session.staff, id, document_id)
         .await
         .page(lang)
 }

@@ -13,11 +13,11 @@ use serde_json::{json, Value};
 use super::errors::{field_errors, OrPage};
 use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
-use crate::app::AppState;
 use crate::http::client_ip;
 use crate::rights::form::{Form, FIELDS};
 use crate::rights::intake::{read_multipart_into, Intake};
 use crate::rights::lifecycle::{Kind, Status};
+use crate::rights::service::RightsService;
 use crate::rights::submit;
 use crate::rights::track;
 use crate::tenants::{Locale, Tenant};
@@ -39,18 +39,18 @@ fn tenant_ctx(tenant: &Tenant) -> Value {
     })
 }
 
-fn tenant_of(state: &AppState, slug: &str, lang: Locale) -> Result<Arc<Tenant>, PageError> {
-    state.tenants.get(slug).page(lang)
+fn tenant_of(rights: &RightsService, slug: &str, lang: Locale) -> Result<Arc<Tenant>, PageError> {
+    rights.tenants.get(slug).page(lang)
 }
 
 /// A tracking token's request, only under its own tenant.
 async fn tracked(
-    state: &web::Data<AppState>,
+    rights: &web::Data<RightsService>,
     tenant: &Tenant,
     token: &str,
     lang: Locale,
 ) -> Result<(crate::rights::store::RequestRow, track::Tracking), PageError> {
-    let (row, tracking) = track::find(&state.rights, token).await.page(lang)?;
+    let (row, tracking) = track::find(rights, token).await.page(lang)?;
     if row.tenant_id != tenant.id {
         return Err(PageError::api(
             lang,
@@ -68,13 +68,13 @@ struct FormView<'a> {
 
 fn form_page(
     req: &HttpRequest,
-    state: &AppState,
+    rights: &RightsService,
     tenant: &Tenant,
     lang: Locale,
     status: StatusCode,
     view: FormView<'_>,
 ) -> Result<HttpResponse, PageError> {
-    let limits = &state.settings.requests;
+    let limits = &rights.settings.requests;
     let kinds: Vec<Value> = Kind::ALL
         .iter()
         .map(|k| json!({"value": k.as_str(), "label": k.label(lang)}))
@@ -118,10 +118,10 @@ fn form_page(
 /// `GET /t/{tenant}/droits`: the form.
 async fn form(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let tenant = tenant_of(&state, &path, render::lang(&req, Locale::Fr))?;
+    let tenant = tenant_of(&rights, &path, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
     let values = HashMap::new();
     let view = FormView {
@@ -129,7 +129,7 @@ async fn form(
         errors: Vec::new(),
         global: None,
     };
-    form_page(&req, &state, &tenant, lang, StatusCode::OK, view)
+    form_page(&req, &rights, &tenant, lang, StatusCode::OK, view)
 }
 
 /// `POST /t/{tenant}/droits`: checks the form; shown again with its errors
@@ -137,11 +137,11 @@ async fn form(
 /// the confirmation.
 async fn send(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
-    let tenant = tenant_of(&state, &path, render::lang(&req, Locale::Fr))?;
+    let tenant = tenant_of(&rights, &path, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
     let refuse = |values: &HashMap<String, String>, status, errors, global| {
         let view = FormView {
@@ -149,22 +149,22 @@ async fn send(
             errors,
             global,
         };
-        form_page(&req, &state, &tenant, lang, status, view)
+        form_page(&req, &rights, &tenant, lang, status, view)
     };
-    if let Some(ip) = client_ip(&req, &state.settings.server) {
-        if state.rights.submission_limits.check_ip(ip).is_err() {
+    if let Some(ip) = client_ip(&req, &rights.settings.server) {
+        if rights.submission_limits.check_ip(ip).is_err() {
             let empty = HashMap::new();
             let global = Some(text(lang, "error_rate"));
             return refuse(&empty, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global);
         }
     }
     let mut intake = Intake::default();
-    let limits = &state.settings.requests;
+    let limits = &rights.settings.requests;
     let mut errors = Vec::new();
     if let Err(e) = read_multipart_into(
         &req,
         payload,
-        &state.uploads,
+        &rights.uploads,
         limits,
         FIELDS,
         true,
@@ -195,7 +195,7 @@ async fn send(
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return refuse(&values, status, errors, Some(text(lang, "form_has_errors")));
     }
-    match submit::accept(&state.rights, tenant.clone(), intake).await {
+    match submit::accept(&rights, tenant.clone(), intake).await {
         Ok(done) => Ok(see_other(format!(
             "/t/{}/droits/confirmation/{}",
             tenant.slug, done.tracking_token
@@ -218,8 +218,8 @@ fn status_label(lang: Locale, status: Status) -> String {
     text(lang, &format!("status_{}", status.as_str()))
 }
 
-fn tracking_ctx(state: &AppState, lang: Locale, tracking: &track::Tracking) -> Value {
-    let tz = state.settings.requests.tz();
+fn tracking_ctx(rights: &RightsService, lang: Locale, tracking: &track::Tracking) -> Value {
+    let tz = rights.settings.requests.tz();
     let events: Vec<Value> = tracking
         .events
         .iter()
@@ -249,16 +249,16 @@ fn tracking_ctx(state: &AppState, lang: Locale, tracking: &track::Tracking) -> V
 /// `GET /t/{tenant}/droits/confirmation/{token}`: the reference to keep.
 async fn sent(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, token) = path.into_inner();
-    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let tenant = tenant_of(&rights, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
-    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let (_, tracking) = tracked(&rights, &tenant, &token, lang).await?;
     let ctx = json!({
         "tenant": tenant_ctx(&tenant),
-        "request": tracking_ctx(&state, lang, &tracking),
+        "request": tracking_ctx(&rights, lang, &tracking),
         "tracking_url": format!("/t/{}/suivi/{token}", tenant.slug),
     });
     page(&req, lang, StatusCode::OK, "citizen_sent.html", ctx)
@@ -273,7 +273,7 @@ struct Tracked<'a> {
 
 fn track_page(
     req: &HttpRequest,
-    state: &AppState,
+    rights: &RightsService,
     lang: Locale,
     status: StatusCode,
     found: &Tracked<'_>,
@@ -286,10 +286,10 @@ fn track_page(
     } = found;
     let uploaded = url::form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, v)| k == "document" && v == "ok");
-    let limits = &state.settings.requests;
+    let limits = &rights.settings.requests;
     let ctx = json!({
         "tenant": tenant_ctx(tenant),
-        "request": tracking_ctx(state, lang, tracking),
+        "request": tracking_ctx(rights, lang, tracking),
         "upload_url": format!("/t/{}/suivi/{token}/document", tenant.slug),
         "here": format!("/t/{}/suivi/{token}", tenant.slug),
         "uploaded": uploaded,
@@ -304,41 +304,41 @@ fn track_page(
 /// while an identity document is awaited.
 async fn follow(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, token) = path.into_inner();
-    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let tenant = tenant_of(&rights, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
-    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let (_, tracking) = tracked(&rights, &tenant, &token, lang).await?;
     let found = Tracked {
         tenant: &tenant,
         token: &token,
         tracking: &tracking,
     };
-    track_page(&req, &state, lang, StatusCode::OK, &found, None)
+    track_page(&req, &rights, lang, StatusCode::OK, &found, None)
 }
 
 /// `POST /t/{tenant}/suivi/{token}/document`: the identity document asked
 /// for; the request goes back to the DPO and its clock runs again.
 async fn upload(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let (slug, token) = path.into_inner();
-    let tenant = tenant_of(&state, &slug, render::lang(&req, Locale::Fr))?;
+    let tenant = tenant_of(&rights, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
-    let (_, tracking) = tracked(&state, &tenant, &token, lang).await?;
+    let (_, tracking) = tracked(&rights, &tenant, &token, lang).await?;
     let found = Tracked {
         tenant: &tenant,
         token: &token,
         tracking: &tracking,
     };
     let refuse =
-        |status, message: String| track_page(&req, &state, lang, status, &found, Some(message));
-    let row = match track::awaiting_identity(&state.rights, &token).await {
+        |status, message: String| track_page(&req, &rights, lang, status, &found, Some(message));
+    let row = match track::awaiting_identity(&rights, &token).await {
         Ok(row) => row,
         Err(e) if e.status == StatusCode::CONFLICT => {
             return refuse(StatusCode::CONFLICT, text(lang, "err_not_awaiting"))
@@ -346,11 +346,11 @@ async fn upload(
         Err(e) => return Err(PageError::api(lang, e)),
     };
     let mut intake = Intake::default();
-    let limits = &state.settings.requests;
+    let limits = &rights.settings.requests;
     let read = read_multipart_into(
         &req,
         payload,
-        &state.uploads,
+        &rights.uploads,
         limits,
         &[],
         true,
@@ -358,7 +358,7 @@ async fn upload(
     )
     .await;
     let result = match read {
-        Ok(()) => track::receive_documents(&state.rights, row, intake.documents).await,
+        Ok(()) => track::receive_documents(&rights, row, intake.documents).await,
         Err(e) => Err(e),
     };
     match result {
@@ -380,12 +380,12 @@ async fn upload(
 /// page of the request's tenant (older e-mails carry this address).
 pub async fn track_redirect(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let lang = render::lang(&req, Locale::Fr);
-    let (row, _) = track::find(&state.rights, &path).await.page(lang)?;
-    let slug = state
+    let (row, _) = track::find(&rights, &path).await.page(lang)?;
+    let slug = rights
         .tenants
         .slug_of(Some(&row.tenant_id))
         .ok_or_else(|| PageError::api(lang, crate::error::ApiError::not_found("gone")))?;

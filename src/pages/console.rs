@@ -11,10 +11,10 @@ use serde_json::{json, Value};
 use super::render::{date, text, text_with};
 use super::session::Session;
 use super::{page, see_other, PageError};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rights::lifecycle::{Kind, Status};
 use crate::rights::queue::{self, QueueQuery};
+use crate::rights::service::RightsService;
 use crate::tenants::Locale;
 
 /// Requests per page of the queue (a candidate for a setting; the JSON API
@@ -85,7 +85,7 @@ pub fn days_left(lang: Locale, due: DateTime<Utc>, now: DateTime<Utc>, status: S
 async fn queue_page(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    rights: web::Data<RightsService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let get = |name: &str| query_param(&req, name).filter(|v| !v.trim().is_empty());
@@ -115,15 +115,15 @@ async fn queue_page(
         page: page_no,
         per_page: Some(QUEUE_PAGE_SIZE),
     };
-    let list = match queue::list(&state.rights, &session.staff, q).await {
+    let list = match queue::list(&rights, &session.staff, q).await {
         Ok(list) => list,
         Err(e) if e.status.is_client_error() => {
             return Ok(see_other("/console"));
         }
         Err(e) => return Err(PageError::api(lang, e)),
     };
-    let now = state.clock.now();
-    let tz = state.settings.requests.tz();
+    let now = rights.clock.now();
+    let tz = rights.settings.requests.tz();
     let items: Vec<Value> = list
         .items
         .iter()
@@ -170,7 +170,7 @@ async fn queue_page(
         .map(|s| json!({"value": s.as_str(), "label": text(lang, &format!("status_{}", s.as_str()))}))
         .collect();
     let tenants: Vec<Value> = if session.staff.is_admin() {
-        let mut all: Vec<Value> = state
+        let mut all: Vec<Value> = rights
             .tenants
             .iter()
             .map(|t| json!({"slug": t.slug, "name": t.config.name}))

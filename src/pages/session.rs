@@ -24,8 +24,8 @@ use sha2::Sha256;
 
 use super::render;
 use super::PageError;
-use crate::app::AppState;
 use crate::staff::Staff;
+use crate::staff::StaffService;
 use crate::tenants::Locale;
 
 pub const SESSION_COOKIE: &str = "guichet_console";
@@ -34,9 +34,9 @@ const COOKIE_PATH: &str = "/console";
 /// How long a sign-in form may stay open before it is sent.
 const LOGIN_FORM_SECS: i64 = 3600;
 
-fn mac(state: &AppState, purpose: &str, value: &str) -> String {
+fn mac(service: &StaffService, purpose: &str, value: &str) -> String {
     // HMAC accepts keys of any length: this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(state.secrets.jwt.bytes())
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(service.secrets.jwt.bytes())
         .expect("HMAC takes any key length");
     mac.update(purpose.as_bytes());
     mac.update(b"\0");
@@ -50,12 +50,12 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn secure(state: &AppState) -> bool {
-    state.settings.server.public_url.starts_with("https://")
+fn secure(service: &StaffService) -> bool {
+    service.server.public_url.starts_with("https://")
 }
 
 fn cookie(
-    state: &AppState,
+    service: &StaffService,
     name: &'static str,
     value: String,
     max_age_secs: i64,
@@ -64,15 +64,19 @@ fn cookie(
         .path(COOKIE_PATH)
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(secure(state))
+        .secure(secure(service))
         .max_age(CookieDuration::seconds(max_age_secs))
         .finish()
 }
 
 /// The session cookie for a token issued at sign-in.
-pub fn session_cookie(state: &AppState, token: String, lifetime_secs: u64) -> Cookie<'static> {
+pub fn session_cookie(
+    service: &StaffService,
+    token: String,
+    lifetime_secs: u64,
+) -> Cookie<'static> {
     cookie(
-        state,
+        service,
         SESSION_COOKIE,
         token,
         i64::try_from(lifetime_secs).unwrap_or(3600),
@@ -80,23 +84,23 @@ pub fn session_cookie(state: &AppState, token: String, lifetime_secs: u64) -> Co
 }
 
 /// A cookie that removes `name`.
-pub fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
-    cookie(state, name, String::new(), 0)
+pub fn removal(service: &StaffService, name: &'static str) -> Cookie<'static> {
+    cookie(service, name, String::new(), 0)
 }
 
 /// A fresh nonce for the sign-in form, its cookie and the form's token.
-pub fn login_nonce(state: &AppState) -> (Cookie<'static>, String) {
+pub fn login_nonce(service: &StaffService) -> (Cookie<'static>, String) {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let nonce = URL_SAFE_NO_PAD.encode(bytes);
-    let token = mac(state, "login", &nonce);
-    (cookie(state, LOGIN_COOKIE, nonce, LOGIN_FORM_SECS), token)
+    let token = mac(service, "login", &nonce);
+    (cookie(service, LOGIN_COOKIE, nonce, LOGIN_FORM_SECS), token)
 }
 
 /// Whether the sign-in form's token matches its cookie.
-pub fn login_token_ok(state: &AppState, req: &HttpRequest, token: &str) -> bool {
+pub fn login_token_ok(service: &StaffService, req: &HttpRequest, token: &str) -> bool {
     req.cookie(LOGIN_COOKIE)
-        .is_some_and(|c| !c.value().is_empty() && same(&mac(state, "login", c.value()), token))
+        .is_some_and(|c| !c.value().is_empty() && same(&mac(service, "login", c.value()), token))
 }
 
 /// A signed-in staff member, from the session cookie.
@@ -144,7 +148,7 @@ impl FromRequest for Session {
     type Future = LocalBoxFuture<'static, Result<Self, PageError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let service = req.app_data::<web::Data<StaffService>>().cloned();
         let token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let lang = render::lang(req, Locale::Fr);
         let here = if req.method() == actix_web::http::Method::GET {
@@ -156,7 +160,7 @@ impl FromRequest for Session {
             String::new()
         };
         Box::pin(async move {
-            let state = state.ok_or_else(|| PageError::internal(lang))?;
+            let service = service.ok_or_else(|| PageError::internal(lang))?;
             let to_login = || {
                 let next = local_next(Some(&here));
                 PageError::redirect(format!(
@@ -165,13 +169,13 @@ impl FromRequest for Session {
                 ))
             };
             let token = token.filter(|t| !t.is_empty()).ok_or_else(to_login)?;
-            let (staff, claims) = match crate::staff::from_token(&state.staff, &token).await {
+            let (staff, claims) = match crate::staff::from_token(&service, &token).await {
                 Ok(found) => found,
                 Err(e) if e.status.is_server_error() => return Err(PageError::api(lang, e)),
                 Err(_) => return Err(to_login()),
             };
             Ok(Session {
-                csrf: mac(&state, "csrf", &claims.jti),
+                csrf: mac(&service, "csrf", &claims.jti),
                 staff,
                 lang,
                 token_id: claims.jti,

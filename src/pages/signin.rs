@@ -12,12 +12,12 @@ use super::console::{form_fields, query_param};
 use super::render::{self, text};
 use super::session::{self, Session};
 use super::{page, see_other, PageError};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::client_ip;
 use crate::staff::http::login::{is_locked, sign_in, LoginRequest};
 use crate::staff::lockout::is_link_token;
 use crate::staff::revoked;
+use crate::staff::StaffService;
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -35,13 +35,13 @@ struct Filled<'a> {
 
 fn login_page(
     req: &HttpRequest,
-    state: &AppState,
+    service: &StaffService,
     lang: Locale,
     status: StatusCode,
     filled: &Filled<'_>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let (cookie, token) = session::login_nonce(state);
+    let (cookie, token) = session::login_nonce(service);
     let ctx = json!({
         "email": filled.email, "next": filled.next, "unlock": filled.unlock,
         "csrf": token, "error": error, "here": "/console/login",
@@ -55,7 +55,7 @@ fn login_page(
 /// `GET /console/login`.
 async fn login_form(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    service: web::Data<StaffService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = render::lang(&req, Locale::Fr);
     let next = session::local_next(query_param(&req, "next").as_deref());
@@ -65,21 +65,21 @@ async fn login_form(
         next: &next,
         unlock: unlock.as_deref().unwrap_or(""),
     };
-    login_page(&req, &state, lang, StatusCode::OK, &filled, None)
+    login_page(&req, &service, lang, StatusCode::OK, &filled, None)
 }
 
 /// `POST /console/login`: the staff sign-in rules of the API (rate limit,
 /// lock, journal), then the session cookie.
 async fn login(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    service: web::Data<StaffService>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let lang = render::lang(&req, Locale::Fr);
     let form = form_fields(&body, lang)?;
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
     let next = session::local_next(Some(field("next")));
-    if !session::login_token_ok(&state, &req, field("csrf")) {
+    if !session::login_token_ok(&service, &req, field("csrf")) {
         return Err(PageError::csrf(lang));
     }
     let email = field("email").trim().to_owned();
@@ -90,7 +90,7 @@ async fn login(
         unlock: unlock.unwrap_or(""),
     };
     let again =
-        |status, message: String| login_page(&req, &state, lang, status, &filled, Some(message));
+        |status, message: String| login_page(&req, &service, lang, status, &filled, Some(message));
     let credentials = LoginRequest {
         email: email.clone(),
         password: field("password").to_owned(),
@@ -102,18 +102,18 @@ async fn login(
             text(lang, "login_missing"),
         );
     }
-    let ip = client_ip(&req, &state.settings.server);
+    let ip = client_ip(&req, &service.server);
     let LoginRequest {
         email,
         password,
         unlock_token,
     } = credentials;
-    match sign_in(&state.staff, ip, email, password, unlock_token).await {
+    match sign_in(&service, ip, email, password, unlock_token).await {
         Ok(signed) => {
             let mut res = see_other(next.clone());
             let cookies = [
-                session::session_cookie(&state, signed.access_token, signed.expires_in),
-                session::removal(&state, session::LOGIN_COOKIE),
+                session::session_cookie(&service, signed.access_token, signed.expires_in),
+                session::removal(&service, session::LOGIN_COOKIE),
             ];
             for c in &cookies {
                 res.add_cookie(c).map_err(|e| {
@@ -146,23 +146,23 @@ async fn login(
 /// wherever it is presented, and the cookie goes.
 async fn logout(
     session: Session,
-    state: web::Data<AppState>,
+    service: web::Data<StaffService>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     session.check(&form_fields(&body, session.lang)?)?;
     let (jti, exp) = (session.token_id.clone(), session.token_expires_at);
-    let now = state.clock.now().naive_utc();
-    let batch = i64::from(state.settings.auth.sweep_batch);
+    let now = service.clock.now().naive_utc();
+    let batch = i64::from(service.auth.sweep_batch);
     let expires_at = chrono::DateTime::from_timestamp(exp, 0)
         .map_or(now, |t| t.naive_utc())
         .max(now);
-    state
+    service
         .db
         .run(move |conn| Ok(revoked::revoke(conn, &jti, expires_at, now, batch)?))
         .await
         .map_err(|e| PageError::api(session.lang, e))?;
     let mut res = see_other("/console/login");
-    res.add_cookie(&session::removal(&state, session::SESSION_COOKIE))
+    res.add_cookie(&session::removal(&service, session::SESSION_COOKIE))
         .map_err(|e| PageError::api(session.lang, ApiError::internal(anyhow::anyhow!("{e}"))))?;
     Ok(res)
 }
