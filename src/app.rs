@@ -77,7 +77,7 @@ pub enum StartError {
 /// fails here with a one-line error naming it.
 pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, DbError> {
     let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    db::migrate::with_startup_lock(&mut conn, &settings.database.url, |conn| {
+    db::migrate::with_startup_lock(&mut conn, &settings.database, |conn| {
         let applied = db::migrate::run_pending(conn)?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "applied migrations");
@@ -143,7 +143,7 @@ impl Application {
         let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
         // Before anything touches the file: a second service on it is
         // refused at once, rather than meeting the first one's migrations.
-        let sqlite_guard = db::migrate::single_instance(&settings.database.url)?.map(Arc::new);
+        let sqlite_guard = db::migrate::single_instance(&settings.database)?.map(Arc::new);
         let tenants = prepare_database(&settings, &clock)?;
         let db = Db::new(&settings.database)?;
         let bind = settings.bind_addr()?;
@@ -289,7 +289,7 @@ impl Application {
         .run();
         tracing::info!(
             addr = %port,
-            database = %db::describe_url(&state.settings.database.url),
+            database = %state.settings.database.describe(),
             tenants = state.tenants.len(),
             "listening"
         );

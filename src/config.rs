@@ -188,7 +188,7 @@ mod tests {
     fn embedded_defaults_serve_without_setup() {
         let s = Settings::embedded_defaults().expect("defaults are valid");
         assert_eq!(s.server.bind, "127.0.0.1:8080");
-        assert_eq!(s.database.url, "sqlite://data/guichet.db");
+        assert_eq!(s.database.expose_url(), "sqlite://data/guichet.db");
         assert_eq!(s.storage.data_dir, PathBuf::from("data"));
         assert_eq!(s.mail.transport, MailTransportKind::File);
         assert_eq!(s.mail_dir(), PathBuf::from("data/mail"));
@@ -196,6 +196,29 @@ mod tests {
         assert_eq!(
             slugs,
             ["dunkerque", "guadeloupe", "nimes", "sevres", "valparisis"]
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut s = Settings::embedded_defaults().unwrap();
+        s.database.url = "postgres://guichet:db-pass-4417@db.example/guichet".into();
+        s.mail.smtp.username = Some("relay".into());
+        s.mail.smtp.password = Some("smtp-pass-8823".into());
+        s.secrets.jwt = Some("jwt-key-5531".into());
+        s.secrets.pseudonym_retired = vec!["old-key-6612".into()];
+        let shown = format!("{s:?}");
+        for secret in [
+            "db-pass-4417",
+            "smtp-pass-8823",
+            "jwt-key-5531",
+            "old-key-6612",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert_eq!(
+            s.database.describe(),
+            "PostgreSQL at db.example:5432 (database guichet)"
         );
     }
 

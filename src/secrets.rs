@@ -16,25 +16,40 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 use crate::config::{Environment, SecretSettings};
 
 pub const KEY_LEN: usize = 32;
 const NAMES: [&str; 4] = ["jwt", "pseudonym", "receipt", "document"];
 
-/// A 32-byte key. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Key([u8; KEY_LEN]);
+/// A 32-byte key. Its `Debug` never shows it, and its bytes are wiped
+/// when it is dropped.
+pub struct Key(SecretBox<[u8; KEY_LEN]>);
 
 impl Key {
     pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(bytes)
+        Self(SecretBox::new(Box::new(bytes)))
     }
 
     pub fn bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        self.0.expose_secret()
     }
 }
+
+impl Clone for Key {
+    fn clone(&self) -> Self {
+        Self::from_bytes(*self.bytes())
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Key {}
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,7 +111,11 @@ impl Secrets {
         let mut keys: BTreeMap<&'static str, Key> = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, value) in NAMES.iter().zip(given) {
-            match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            match value
+                .as_ref()
+                .map(|v| v.expose_secret().trim())
+                .filter(|v| !v.is_empty())
+            {
                 Some(v) => {
                     keys.insert(name, decode(v).ok_or(SecretsError::Invalid(name))?);
                 }
@@ -146,8 +165,8 @@ pub fn rotate_pseudonym(
 ) -> Result<PathBuf, SecretsError> {
     if configured
         .pseudonym
-        .as_deref()
-        .is_some_and(|v| !v.trim().is_empty())
+        .as_ref()
+        .is_some_and(|v| !v.expose_secret().trim().is_empty())
     {
         return Err(SecretsError::Configured("pseudonym"));
     }
@@ -166,22 +185,22 @@ pub fn rotate_pseudonym(
     Ok(path)
 }
 
-fn decode_all(values: &[String], name: &'static str) -> Result<Vec<Key>, SecretsError> {
+fn decode_all(values: &[SecretString], name: &'static str) -> Result<Vec<Key>, SecretsError> {
     values
         .iter()
-        .map(|v| decode(v.trim()).ok_or(SecretsError::Invalid(name)))
+        .map(|v| decode(v.expose_secret().trim()).ok_or(SecretsError::Invalid(name)))
         .collect()
 }
 
 fn decode(value: &str) -> Option<Key> {
     let bytes = STANDARD.decode(value).ok()?;
-    Some(Key(bytes.try_into().ok()?))
+    Some(Key::from_bytes(bytes.try_into().ok()?))
 }
 
 fn random_key() -> Key {
     let mut bytes = [0u8; KEY_LEN];
     rand::rng().fill_bytes(&mut bytes);
-    Key(bytes)
+    Key::from_bytes(bytes)
 }
 
 /// What the generated file holds: the keys, and the pseudonym keys that
@@ -319,7 +338,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = STANDARD.encode([7u8; KEY_LEN]);
         let configured = SecretSettings {
-            jwt: Some(key.clone()),
+            jwt: Some(key.clone().into()),
             ..Default::default()
         };
         let s = Secrets::load(&configured, dir.path(), &Environment::Development).unwrap();
@@ -330,10 +349,10 @@ mod tests {
         assert!(err.to_string().contains("`secrets.pseudonym`"), "{err}");
 
         let all = SecretSettings {
-            jwt: Some(key.clone()),
-            pseudonym: Some(key.clone()),
-            receipt: Some(key.clone()),
-            document: Some(key),
+            jwt: Some(key.clone().into()),
+            pseudonym: Some(key.clone().into()),
+            receipt: Some(key.clone().into()),
+            document: Some(key.into()),
             ..Default::default()
         };
         let s = Secrets::load(&all, dir.path(), &Environment::Production).unwrap();
@@ -376,19 +395,21 @@ mod tests {
 
         // Retired keys from configuration count too.
         let configured = SecretSettings {
-            pseudonym_retired: vec![STANDARD.encode([9u8; KEY_LEN])],
+            pseudonym_retired: vec![STANDARD.encode([9u8; KEY_LEN]).into()],
             ..Default::default()
         };
         let s = Secrets::load(&configured, dir.path(), &env).unwrap();
         assert_eq!(s.pseudonym_retired.len(), 3);
-        assert!(s.pseudonym_retired.contains(&Key([9u8; KEY_LEN])));
+        assert!(s
+            .pseudonym_retired
+            .contains(&Key::from_bytes([9u8; KEY_LEN])));
     }
 
     #[test]
     fn a_configured_pseudonym_key_is_rotated_where_it_is_set() {
         let dir = tempfile::tempdir().unwrap();
         let configured = SecretSettings {
-            pseudonym: Some(STANDARD.encode([3u8; KEY_LEN])),
+            pseudonym: Some(STANDARD.encode([3u8; KEY_LEN]).into()),
             ..Default::default()
         };
         let err = rotate_pseudonym(&configured, dir.path()).unwrap_err();
@@ -407,7 +428,7 @@ mod tests {
     fn a_short_key_is_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let configured = SecretSettings {
-            receipt: Some(STANDARD.encode([1u8; 16])),
+            receipt: Some(STANDARD.encode([1u8; 16]).into()),
             ..Default::default()
         };
         let err = Secrets::load(&configured, dir.path(), &Environment::Development).unwrap_err();

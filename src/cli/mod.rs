@@ -59,11 +59,8 @@ pub(crate) fn open(
 
 pub fn migrate(settings: &Settings) -> CmdResult {
     let mut conn = ConnectionManager::new(&settings.database)?.open()?;
-    let applied = db::migrate::with_startup_lock(
-        &mut conn,
-        &settings.database.url,
-        db::migrate::run_pending,
-    )?;
+    let applied =
+        db::migrate::with_startup_lock(&mut conn, &settings.database, db::migrate::run_pending)?;
     if applied.is_empty() {
         println!("database is up to date");
     }

@@ -1,12 +1,15 @@
 //! Where the database is and how connections to it are pooled.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
-    pub url: String,
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. It may hold
+    /// a password: read it with [`DatabaseSettings::expose_url`] only to open
+    /// a connection, and show [`DatabaseSettings::describe`] instead.
+    pub url: SecretString,
     /// Maximum pooled connections.
     pub pool_size: u32,
     /// Seconds to wait for a pooled connection before answering 503.
@@ -20,6 +23,28 @@ pub struct DatabaseSettings {
     /// Free bytes the SQLite file's disk must keep for `/readyz` to answer
     /// 200 (a read-only disk is never ready).
     pub sqlite_min_free_bytes: u64,
+}
+
+impl DatabaseSettings {
+    /// The URL itself, password included: for opening connections only.
+    pub fn expose_url(&self) -> &str {
+        self.url.expose_secret()
+    }
+
+    /// The backend the URL names, or why it names none.
+    pub fn backend(&self) -> Result<Backend, String> {
+        Backend::from_url(self.expose_url())
+    }
+
+    /// Where the database is, for messages: never the password.
+    pub fn describe(&self) -> String {
+        describe_url(self.expose_url())
+    }
+
+    /// The SQLite file, when the URL names one.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.backend() == Ok(Backend::Sqlite)).then(|| sqlite_path(self.expose_url()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! The keys given in configuration (or left to be generated).
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Keys, each 32 bytes in standard base64. Any left unset is generated once
@@ -8,25 +9,25 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct SecretSettings {
     /// Signs staff session tokens (HS256).
-    pub jwt: Option<String>,
+    pub jwt: Option<SecretString>,
     /// Keys the pseudonyms of IP addresses and e-mail addresses.
-    pub pseudonym: Option<String>,
+    pub pseudonym: Option<SecretString>,
     /// Seed of the Ed25519 key that signs consent receipts.
-    pub receipt: Option<String>,
+    pub receipt: Option<SecretString>,
     /// Encrypts identity documents at rest.
-    pub document: Option<String>,
+    pub document: Option<SecretString>,
     /// Former document keys, still able to decrypt (key rotation).
     #[serde(default)]
-    pub document_retired: Vec<String>,
+    pub document_retired: Vec<SecretString>,
     /// Former pseudonym keys: records hashed under them (the suppression
     /// list, requests' e-mail pseudonyms) still match after a rotation.
     #[serde(default)]
-    pub pseudonym_retired: Vec<String>,
+    pub pseudonym_retired: Vec<SecretString>,
 }
 
 impl std::fmt::Debug for SecretSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        let shown = |v: &Option<SecretString>| if v.is_some() { "<set>" } else { "<unset>" };
         f.debug_struct("SecretSettings")
             .field("jwt", &shown(&self.jwt))
             .field("pseudonym", &shown(&self.pseudonym))

@@ -11,7 +11,8 @@ impl Settings {
         self.bind_addr()?;
         url::Url::parse(&self.server.public_url)
             .map_err(|e| ConfigError::key("server.public_url", format!("is not a URL: {e}")))?;
-        super::Backend::from_url(&self.database.url)
+        self.database
+            .backend()
             .map_err(|e| ConfigError::key("database.url", e))?;
         if self.database.pool_size == 0 {
             return Err(ConfigError::key("database.pool_size", "must be at least 1"));

@@ -24,9 +24,7 @@ use diesel::SqliteConnection;
 
 pub use super::months::{EventFile, Month};
 use crate::config::DatabaseSettings;
-use crate::db::{
-    existing_file_uri, prepare_sqlite_file, sqlite_path, write_transaction, Backend, DbConnection,
-};
+use crate::db::{existing_file_uri, prepare_sqlite_file, write_transaction, DbConnection};
 
 const SCHEMA: &str = include_str!("files.sql");
 
@@ -92,10 +90,7 @@ impl ConsentFiles {
     /// holds them is the only one of its process on them.
     pub(crate) fn for_database(settings: &DatabaseSettings) -> Option<Self> {
         static IDS: AtomicU64 = AtomicU64::new(0);
-        if Backend::from_url(&settings.url) != Ok(Backend::Sqlite) {
-            return None;
-        }
-        let path = sqlite_path(&settings.url);
+        let path = settings.sqlite_path()?;
         let root = std::path::absolute(format!("{path}-consents")).ok()?;
         Some(Self {
             id: IDS.fetch_add(1, Ordering::Relaxed),

@@ -156,7 +156,7 @@ mod tests {
     fn legacy_events_move_into_month_files_once_and_files_get_their_version() {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = crate::config::Settings::embedded_defaults().unwrap();
-        settings.database.url = format!("sqlite://{}", dir.path().join("g.db").display());
+        settings.database.url = format!("sqlite://{}", dir.path().join("g.db").display()).into();
         let manager = crate::db::ConnectionManager::new(&settings.database).unwrap();
         let mut main = manager.open().unwrap();
         crate::db::migrate::run_pending(&mut main).unwrap();

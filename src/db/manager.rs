@@ -4,6 +4,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::{Connection, PgConnection, SqliteConnection};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{describe_url, sqlite_path, Backend, DbConnection, DbError};
 use crate::config::DatabaseSettings;
@@ -11,7 +12,8 @@ use crate::config::DatabaseSettings;
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     backend: Backend,
-    url: String,
+    /// The URL connections open, password included.
+    url: SecretString,
     sqlite_busy_timeout_ms: u64,
     sqlite_reader_busy_timeout_ms: u64,
 }
@@ -20,12 +22,14 @@ impl ConnectionManager {
     pub fn new(settings: &DatabaseSettings) -> Result<Self, DbError> {
         tune_sqlite_library();
         init_openssl();
-        let backend = Backend::from_url(&settings.url).map_err(|reason| DbError::Connect {
+        let backend = settings.backend().map_err(|reason| DbError::Connect {
             target: "the database".into(),
             reason,
         })?;
         let url = match backend {
-            Backend::Postgres => with_connect_timeout(&settings.url, settings.connect_timeout_secs),
+            Backend::Postgres => {
+                with_connect_timeout(settings.expose_url(), settings.connect_timeout_secs).into()
+            }
             Backend::Sqlite => settings.url.clone(),
         };
         Ok(Self {
@@ -58,15 +62,15 @@ impl ConnectionManager {
 
     fn connect_to(&self, create: bool) -> Result<DbConnection, DbError> {
         let fail = |reason: String| DbError::Connect {
-            target: describe_url(&self.url),
+            target: describe_url(self.url.expose_secret()),
             reason: first_line(&reason),
         };
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url)
+            Backend::Postgres => PgConnection::establish(self.url.expose_secret())
                 .map(DbConnection::Pg)
                 .map_err(|e| fail(e.to_string())),
             Backend::Sqlite => {
-                let path = sqlite_path(&self.url);
+                let path = sqlite_path(self.url.expose_secret());
                 let target = if create {
                     prepare_sqlite_file(path).map_err(|e| fail(e.to_string()))?;
                     path.to_owned()
@@ -244,6 +248,16 @@ mod tests {
             with_connect_timeout("postgres://h/db?connect_timeout=1", 5),
             "postgres://h/db?connect_timeout=1"
         );
+    }
+
+    #[test]
+    fn a_manager_never_shows_the_password() {
+        let mut settings = crate::config::Settings::embedded_defaults()
+            .unwrap()
+            .database;
+        settings.url = "postgres://guichet:db-pass-4417@db.example/guichet".into();
+        let shown = format!("{:?}", ConnectionManager::new(&settings).unwrap());
+        assert!(!shown.contains("db-pass-4417"), "{shown}");
     }
 
     #[test]

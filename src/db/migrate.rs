@@ -6,6 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::{DbConnection, DbError};
+use crate::config::DatabaseSettings;
 
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -41,11 +42,13 @@ pub fn lock_file(path: &str) -> std::io::Result<std::fs::File> {
 /// file (what it keeps in memory, such as the current consents, is then
 /// never staler than the file): `Ok(None)` on PostgreSQL, an error naming
 /// the lock file when another service holds it. Held until dropped.
-pub fn single_instance(url: &str) -> Result<Option<std::fs::File>, SingleInstanceError> {
-    if super::Backend::from_url(url) != Ok(super::Backend::Sqlite) {
+pub fn single_instance(
+    settings: &DatabaseSettings,
+) -> Result<Option<std::fs::File>, SingleInstanceError> {
+    let Some(file) = settings.sqlite_path() else {
         return Ok(None);
-    }
-    let path = format!("{}.serve.lock", super::sqlite_path(url));
+    };
+    let path = format!("{file}.serve.lock");
     let fail = |reason: String| SingleInstanceError {
         path: path.clone(),
         reason,
@@ -76,12 +79,12 @@ pub struct SingleInstanceError {
 /// started together on one file take turns).
 pub fn with_startup_lock<T>(
     conn: &mut DbConnection,
-    url: &str,
+    settings: &DatabaseSettings,
     f: impl FnOnce(&mut DbConnection) -> Result<T, DbError>,
 ) -> Result<T, DbError> {
     let is_pg = matches!(conn, DbConnection::Pg(_));
     if !is_pg {
-        let path = format!("{}.lock", super::sqlite_path(url));
+        let path = format!("{}.lock", settings.sqlite_path().unwrap_or_default());
         let io = |e: std::io::Error| DbError::Migration(format!("{path}: {e}"));
         let file = lock_file(&path).map_err(io)?;
         file.lock().map_err(io)?;

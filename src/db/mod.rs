@@ -251,8 +251,7 @@ impl Db {
             .test_on_check_out(false)
             .error_handler(Box::new(manager::QuietErrors))
             .build_unchecked(manager.clone());
-        let sqlite_file = (backend == Backend::Sqlite)
-            .then(|| std::path::PathBuf::from(sqlite_path(&settings.url)));
+        let sqlite_file = settings.sqlite_path().map(std::path::PathBuf::from);
         Ok(Self {
             pool,
             backend,

@@ -7,6 +7,7 @@ use lettre::message::{Mailbox, Message, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport as _};
+use secrecy::ExposeSecret;
 
 use crate::config::{MailSettings, MailTransportKind, SmtpTls};
 
@@ -45,7 +46,10 @@ impl Transport {
                     .tls(tls)
                     .timeout(Some(Duration::from_secs(s.timeout_secs)));
                 if let (Some(user), Some(password)) = (&s.username, &s.password) {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+                    builder = builder.credentials(Credentials::new(
+                        user.clone(),
+                        password.expose_secret().to_owned(),
+                    ));
                 }
                 Ok(Self::Smtp(Box::new(builder.build())))
             }

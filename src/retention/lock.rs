@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
 use crate::config::DatabaseSettings;
-use crate::db::{sqlite_path, ConnectionManager, DbConnection, DbError};
+use crate::db::{ConnectionManager, DbConnection, DbError};
 
 /// Key of the advisory lock ("sweep" in ASCII, as a number).
 const SWEEP_LOCK: i64 = 0x73_77_65_65_70;
@@ -26,7 +26,7 @@ impl SweepLock {
     pub fn try_acquire(settings: &DatabaseSettings) -> Result<Option<Self>, DbError> {
         let manager = ConnectionManager::new(settings)?;
         if manager.backend() == crate::db::Backend::Sqlite {
-            let path = format!("{}.sweep.lock", sqlite_path(&settings.url));
+            let path = format!("{}.sweep.lock", settings.sqlite_path().unwrap_or_default());
             let io = |e: std::io::Error| DbError::Connect {
                 target: path.clone(),
                 reason: e.to_string(),

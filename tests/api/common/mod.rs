@@ -66,7 +66,7 @@ pub fn test_settings(dir: &std::path::Path, db: &TestDatabase) -> Settings {
     s.server.workers = 1;
     s.server.shutdown_timeout_secs = 1;
     s.storage.data_dir = dir.to_path_buf();
-    s.database.url = db.url.clone();
+    s.database.url = db.url.clone().into();
     s.database.pool_size = 4;
     s.database.acquire_timeout_secs = 2;
     s.database.connect_timeout_secs = 2;

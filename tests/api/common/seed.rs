@@ -23,7 +23,7 @@ fn days_ago(n: i64) -> NaiveDateTime {
 /// The consent store of a database, as a command would open it.
 pub fn store(url: &str) -> ConsentStore {
     let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
-    settings.database.url = url.to_owned();
+    settings.database.url = url.into();
     let db = guichet::db::Db::new(&settings.database).unwrap();
     ConsentStore::open(db, &settings.database)
 }

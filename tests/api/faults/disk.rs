@@ -23,7 +23,7 @@ async fn app_on(dir: &std::path::Path) -> TestApp {
     let data = dir.join("data");
     common::spawn_app_with(
         move |s| {
-            s.database.url = format!("sqlite://{}", data.join("guichet.db").display());
+            s.database.url = format!("sqlite://{}", data.join("guichet.db").display()).into();
             s.storage.data_dir = data;
             s.database.sqlite_busy_timeout_ms = 200;
             s.requests.submissions_per_ip_per_hour = 1000;
@@ -168,7 +168,7 @@ fn mounting() -> Tmpfs {
 async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
     let volume = mounting();
     let app = app_on(&volume.path).await;
-    let url = app.state.settings.database.url.clone();
+    let url = app.state.settings.database.expose_url().to_owned();
     let mut acknowledged = Acknowledged::default();
     acknowledged.add(&app, 3).await;
 
@@ -211,7 +211,7 @@ async fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
 async fn a_read_only_database_file_refuses_writes_clearly_and_corrupts_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let app = app_on(dir.path()).await;
-    let url = app.state.settings.database.url.clone();
+    let url = app.state.settings.database.expose_url().to_owned();
     let mut acknowledged = Acknowledged::default();
     acknowledged.add(&app, 3).await;
 

@@ -79,7 +79,7 @@ async fn postgresql_restarted_under_consent_load_loses_no_acknowledged_consent()
     let url = pg.url("guichet");
     let app = common::spawn_app_with(
         |s| {
-            s.database.url = url.clone();
+            s.database.url = url.clone().into();
             s.database.pool_size = 4;
         },
         |_| {},

@@ -223,7 +223,7 @@ pub async fn sign_in(serve: &Serve, email: &str) -> String {
 /// One connection to the test's database, outside any service.
 pub fn connect(url: &str) -> DbConnection {
     let mut settings = guichet::config::Settings::embedded_defaults().unwrap();
-    settings.database.url = url.to_owned();
+    settings.database.url = url.into();
     ConnectionManager::new(&settings.database)
         .unwrap()
         .open()
