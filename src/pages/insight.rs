@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -20,7 +21,9 @@ use crate::audit::{self, Filter};
 use crate::consent::stats::RangeQuery;
 use crate::error::ApiError;
 use crate::http::{parse_day, PageQuery, FIRST_DAY, LAST_DAY};
-use crate::staff::Staff;
+use crate::retention::RetentionService;
+use crate::rights::service::RightsService;
+use crate::staff::{Staff, StaffService};
 use crate::tenants::Locale;
 
 /// Days the statistics show when no period is asked, today included.
@@ -203,16 +206,17 @@ pub struct RetentionRun {
 /// with what each removed of the member's tenant (of every tenant for an
 /// admin).
 pub async fn retention_runs(
-    state: &web::Data<AppState>,
+    retention: &RetentionService,
+    tz: Tz,
     staff: &Staff,
     lang: Locale,
 ) -> Result<Vec<RetentionRun>, ApiError> {
-    let scope = staff.list_scope(&state.tenants, None)?.map(|id| {
-        let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
+    let scope = staff.list_scope(&retention.tenants, None)?.map(|id| {
+        let slug = retention.tenants.slug_of(Some(&id)).unwrap_or_default();
         (id, slug)
     });
-    let tenants = state.tenants.clone();
-    let (items, _) = state
+    let tenants = retention.tenants.clone();
+    let (items, _) = retention
         .db
         .run(move |conn| {
             Ok(crate::retention::runs::list(
@@ -226,7 +230,6 @@ pub async fn retention_runs(
             )?)
         })
         .await?;
-    let tz = state.settings.requests.tz();
     let several = staff.is_admin();
     Ok(items
         .into_iter()
@@ -269,10 +272,12 @@ pub async fn retention_runs(
 async fn retention(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    retention: web::Data<RetentionService>,
+    rights: web::Data<RightsService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
-    let runs = retention_runs(&state, &session.staff, lang)
+    let tz = rights.settings.requests.tz();
+    let runs = retention_runs(&retention, tz, &session.staff, lang)
         .await
         .page(lang)?;
     let ctx = json!({"console": chrome(&session, "retention"), "runs": runs});
@@ -286,7 +291,8 @@ const AUDIT_FAMILIES: [&str; 5] = ["login", "document", "request", "user", "rete
 async fn audit_log(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    staff: web::Data<StaffService>,
+    rights: web::Data<RightsService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let q = query(&req);
@@ -301,20 +307,20 @@ async fn audit_log(
             .filter(|p| *p >= 1),
         per_page: Some(AUDIT_PAGE_SIZE),
     }
-    .resolve(&state.settings.limits)
+    .resolve(&staff.limits)
     .page(lang)?;
     let filter = Filter {
-        tenant_id: session.staff.list_scope(&state.tenants, None).page(lang)?,
+        tenant_id: session.staff.list_scope(&staff.tenants, None).page(lang)?,
         from: None,
         to: None,
         kind: kind.clone(),
     };
-    let (items, total) = state
+    let (items, total) = staff
         .db
         .run(move |conn| audit::list(conn, &filter, offset, i64::from(per_page)))
         .await
         .page(lang)?;
-    let tz = state.settings.requests.tz();
+    let tz = rights.settings.requests.tz();
     let entries: Vec<Value> = items
         .iter()
         .map(|i| {
