@@ -13,7 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::consent::{ConsentStore, ReceiptSigner};
+use crate::consent::{ConsentService, ConsentStore, ReceiptSigner};
 use crate::db::{self, ConnectionManager, Db, DbError};
 use crate::http;
 use crate::mail::worker::{MailMetrics, Worker};
@@ -41,7 +41,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Staff accounts, sign-in and sessions (the console pages use it).
     pub staff: StaffService,
-    pub receipts: ReceiptSigner,
+    /// What the consent's handlers take.
+    pub consent: web::Data<ConsentService>,
+    /// The consent store (`consent.store`).
     pub consents: ConsentStore,
     /// On SQLite, the lock held while this service runs on the file.
     pub sqlite_guard: Option<Arc<std::fs::File>>,
@@ -202,6 +204,15 @@ impl Application {
             tenants.clone(),
             mail.clone(),
         ));
+        let consent = web::Data::new(ConsentService {
+            store: consents.clone(),
+            tenants: tenants.clone(),
+            clock: clock.clone(),
+            receipts,
+            settings: settings.consent.clone(),
+            server: settings.server.clone(),
+            pseudonym: secrets.pseudonym.clone(),
+        });
         let staff = StaffService {
             db: db.clone(),
             clock: clock.clone(),
@@ -226,7 +237,7 @@ impl Application {
             digest,
             uploads: rights.uploads.clone(),
             rights: rights.clone(),
-            receipts,
+            consent: consent.clone(),
             consents: consents.clone(),
             sqlite_guard,
             staff: staff.clone(),
@@ -254,6 +265,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(consent.clone())
                 .app_data(rights.clone())
                 .app_data(staff.clone())
                 .app_data(body_limits.clone())

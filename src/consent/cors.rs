@@ -10,7 +10,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse, ResponseError};
 
-use crate::app::AppState;
+use super::service::ConsentService;
 use crate::error::ApiError;
 
 const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
@@ -30,7 +30,7 @@ pub async fn tenant_cors(
     let Some(origin) = origin else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let tenant = req.app_data::<web::Data<AppState>>().and_then(|s| {
+    let tenant = req.app_data::<web::Data<ConsentService>>().and_then(|s| {
         s.tenants
             .get(req.match_info().get("tenant").unwrap_or(""))
             .ok()

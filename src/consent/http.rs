@@ -1,12 +1,7 @@
-//! The banner's routes: policy, record, current, withdraw, history; and the
-//! key set that verifies receipts.
+//! The banner's routes: policy, record, current, withdraw, history; the key
+//! set that verifies receipts; and what a consent's errors answer.
 
-use std::collections::{BTreeMap, HashMap};
-
-use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 
 use super::error::ConsentError;
 use super::policy::{
@@ -14,26 +9,17 @@ use super::policy::{
 };
 use super::queries::{self, ConsentEvent, GIVEN};
 use super::receipt::ReceiptClaims;
-use crate::app::AppState;
+use super::service::ConsentService;
+use super::views::{
+    parse_subject, view, ConsentPolicy, ConsentRequest, ConsentView, History, HistoryItem,
+};
 use crate::db::DbError;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::{client_ip, ValidatedJson};
 use crate::privacy::ip_pseudonym;
-use crate::tenants::PurposeConfig;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConsentPolicy {
-    pub tenant: String,
-    pub policy_version: String,
-    pub purposes: Vec<PurposeConfig>,
-    /// Months a consent holds before the banner asks again.
-    pub validity_months: u32,
-}
 
 /// The purposes a banner must offer.
 #[utoipa::path(
-    get,
-    path = "/v1/tenants/{tenant}/consent-policy",
     tag = "consent",
     params(("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$")),
     responses(
@@ -42,11 +28,12 @@ pub struct ConsentPolicy {
         (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/consent-policy")]
 pub async fn policy(
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = state.tenants.get(&path)?;
+    let tenant = consent.tenants.get(&path)?;
     let c = &tenant.config.consent;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
@@ -58,80 +45,8 @@ pub async fn policy(
         }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentRequest {
-    /// The visitor's random id, kept by the banner; made by the server when absent.
-    #[schema(format = "uuid")]
-    pub subject_id: Option<String>,
-    #[schema(min_length = 1, max_length = 40)]
-    pub policy_version: String,
-    /// Purpose id → accepted. A non-essential purpose left out is refused;
-    /// a purpose the tenant's policy does not have, or an essential one
-    /// refused, is a 422.
-    #[schema(value_type = HashMap<String, bool>)]
-    pub choices: HashMap<String, bool>,
-    /// IAB TCF string, stored as given (no control character).
-    #[schema(max_length = 4096, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
-    pub tc_string: Option<String>,
-    /// The page the banner was shown on (http or https); query and fragment
-    /// are dropped.
-    #[schema(
-        format = "uri",
-        max_length = 2048,
-        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)"
-    )]
-    pub page_url: Option<String>,
-}
-
-impl validator::Validate for ConsentRequest {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConsentView {
-    #[schema(format = "uuid")]
-    pub consent_id: String,
-    #[schema(format = "uuid")]
-    pub subject_id: String,
-    pub tenant: String,
-    pub policy_version: String,
-    /// Every purpose of the policy with its choice.
-    pub choices: BTreeMap<String, bool>,
-    pub given_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// The browser sent `Sec-GPC: 1`.
-    pub gpc: bool,
-    /// Compact JWS (EdDSA) of the consent; verify it with `/.well-known/jwks.json`.
-    pub receipt: String,
-}
-
-fn view(slug: &str, row: &ConsentEvent) -> ConsentView {
-    ConsentView {
-        consent_id: row.id.clone(),
-        subject_id: row.subject_id.clone(),
-        tenant: slug.to_owned(),
-        policy_version: row.policy_version.clone(),
-        choices: row.choices(),
-        given_at: row.at.and_utc(),
-        expires_at: row.expires_at.unwrap_or(row.at).and_utc(),
-        gpc: row.gpc,
-        receipt: row.receipt.clone().unwrap_or_default(),
-    }
-}
-
-fn parse_subject(raw: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(raw)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::field("subject_id", "must be a UUID"))
-}
-
 /// Records the visitor's choices (refusals too).
 #[utoipa::path(
-    post,
-    path = "/v1/tenants/{tenant}/consents",
     tag = "consent",
     params(
         ("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$"),
@@ -151,16 +66,17 @@ fn parse_subject(raw: &str) -> Result<String, ApiError> {
         (status = 503, description = "Database unavailable or overloaded; nothing was recorded.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/consents")]
 pub async fn record(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     path: web::Path<String>,
     body: ValidatedJson<ConsentRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = state.tenants.get(&path)?;
+    let tenant = consent.tenants.get(&path)?;
     let body = body.0;
-    let limits = &state.settings.consent;
-    let policy = &tenant.config.consent;
+    let limits = &consent.settings;
+    let rules = &tenant.config.consent;
     let mut errors: Vec<FieldError> = Vec::new();
     let mut invalid = |field: &str, message: &str| {
         errors.push(FieldError {
@@ -212,40 +128,40 @@ pub async fn record(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    check_version(policy, &body.policy_version)?;
-    let choices = normalise_choices(policy, &body.choices).map_err(ApiError::validation)?;
+    check_version(rules, &body.policy_version)?;
+    let choices = normalise_choices(rules, &body.choices).map_err(ApiError::validation)?;
 
-    let now = state.clock.now();
-    let expires = expires_at(now, policy.validity_months);
+    let now = consent.clock.now();
+    let expires = expires_at(now, rules.validity_months);
     let gpc = req
         .headers()
         .get("sec-gpc")
         .is_some_and(|v| v.as_bytes().trim_ascii() == b"1");
     let consent_id = uuid::Uuid::now_v7().to_string();
     let claims = ReceiptClaims {
-        iss: state.settings.server.public_url.clone(),
+        iss: consent.server.public_url.clone(),
         sub: subject_id.clone(),
         jti: consent_id.clone(),
         iat: now.timestamp(),
         exp: expires.timestamp(),
         tenant: tenant.slug.clone(),
-        policy_version: policy.policy_version.clone(),
+        policy_version: rules.policy_version.clone(),
         choices: choices.clone(),
         gpc,
     };
-    let receipt = state.receipts.sign(&claims)?;
-    let ip = client_ip(&req, &state.settings.server);
+    let receipt = consent.receipts.sign(&claims)?;
+    let ip = client_ip(&req, &consent.server);
     let row = ConsentEvent {
         id: consent_id,
         tenant_id: tenant.id.clone(),
         subject_id,
         event: GIVEN.into(),
-        policy_version: policy.policy_version.clone(),
+        policy_version: rules.policy_version.clone(),
         choices: serde_json::to_string(&choices).map_err(ApiError::internal)?,
         gpc,
         at: now.naive_utc(),
         expires_at: Some(expires.naive_utc()),
-        ip_pseudonym: ip.map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip)),
+        ip_pseudonym: ip.map(|ip| ip_pseudonym(&consent.pseudonym, ip)),
         user_agent: req
             .headers()
             .get("user-agent")
@@ -256,7 +172,7 @@ pub async fn record(
         receipt: Some(receipt),
     };
     let out = view(&tenant.slug, &row);
-    state.consents.record(row).await?;
+    consent.store.record(row).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "location",
@@ -267,8 +183,6 @@ pub async fn record(
 
 /// The subject's consent in force: 404 when none, expired or withdrawn.
 #[utoipa::path(
-    get,
-    path = "/v1/tenants/{tenant}/consents/{subject_id}",
     tag = "consent",
     params(
         ("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$"),
@@ -281,16 +195,17 @@ pub async fn record(
         (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/consents/{subject_id}")]
 pub async fn current(
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, subject) = path.into_inner();
-    let tenant = state.tenants.get(&slug)?;
+    let tenant = consent.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
-    let now = state.clock.now().naive_utc();
-    let row = state
-        .consents
+    let now = consent.clock.now().naive_utc();
+    let row = consent
+        .store
         .latest(&tenant.id, &subject)
         .await?
         .filter(|e| queries::in_force(e, now))
@@ -302,8 +217,6 @@ pub async fn current(
 
 /// Withdraws the subject's consent; the withdrawal is recorded as an event.
 #[utoipa::path(
-    delete,
-    path = "/v1/tenants/{tenant}/consents/{subject_id}",
     tag = "consent",
     params(
         ("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$"),
@@ -316,19 +229,19 @@ pub async fn current(
         (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[delete("/consents/{subject_id}")]
 pub async fn withdraw(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, subject) = path.into_inner();
-    let tenant = state.tenants.get(&slug)?;
+    let tenant = consent.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
-    let now = state.clock.now();
-    let pseudonym = client_ip(&req, &state.settings.server)
-        .map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
-    let withdrawn = state
-        .consents
+    let now = consent.clock.now();
+    let pseudonym = client_ip(&req, &consent.server).map(|ip| ip_pseudonym(&consent.pseudonym, ip));
+    let withdrawn = consent
+        .store
         .withdraw(&tenant.id, &subject, now.naive_utc(), pseudonym)
         .await?;
     if withdrawn.is_none() {
@@ -339,27 +252,8 @@ pub async fn withdraw(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HistoryItem {
-    /// `given` or `withdrawn`.
-    pub event: String,
-    pub at: DateTime<Utc>,
-    pub policy_version: String,
-    /// The choices given, or those withdrawn.
-    pub choices: BTreeMap<String, bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct History {
-    /// The oldest `consent.history_max` at most.
-    #[schema(max_items = 1000)]
-    pub items: Vec<HistoryItem>,
-}
-
 /// Every event of the subject still kept, oldest first.
 #[utoipa::path(
-    get,
-    path = "/v1/tenants/{tenant}/consents/{subject_id}/history",
     tag = "consent",
     params(
         ("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$"),
@@ -372,15 +266,16 @@ pub struct History {
         (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/consents/{subject_id}/history")]
 pub async fn history(
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, subject) = path.into_inner();
-    let tenant = state.tenants.get(&slug)?;
+    let tenant = consent.tenants.get(&slug)?;
     let subject = parse_subject(&subject)?;
-    let limit = state.settings.consent.history_max;
-    let rows = state.consents.history(&tenant.id, &subject, limit).await?;
+    let limit = consent.settings.history_max;
+    let rows = consent.store.history(&tenant.id, &subject, limit).await?;
     let items = rows
         .iter()
         .map(|r| HistoryItem {
@@ -397,25 +292,24 @@ pub async fn history(
 
 /// The public keys that verify consent receipts.
 #[utoipa::path(
-    get,
-    path = "/.well-known/jwks.json",
     tag = "consent",
     responses((status = 200, description = "JSON Web Key Set (Ed25519).", body = Object))
 )]
-pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(consent: web::Data<ConsentService>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=3600"))
-        .json(state.receipts.jwks())
+        .json(consent.receipts.jwks())
 }
 
 impl From<ConsentError> for ApiError {
     fn from(e: ConsentError) -> Self {
         match e {
             ConsentError::Invalid(errors) => ApiError::validation(errors),
-            ConsentError::StalePolicy { current } => ApiError::conflict(
+            ConsentError::StalePolicy { current: version } => ApiError::conflict(
                 "stale_policy_version",
                 format!(
-                    "The consent policy is now at version `{current}`; show the banner again with it."
+                    "The consent policy is now at version `{version}`; show the banner again with it."
                 ),
             ),
             ConsentError::QueueFull => ApiError::new(

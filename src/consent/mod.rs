@@ -11,10 +11,12 @@ mod place;
 pub mod policy;
 pub mod queries;
 pub mod receipt;
+mod service;
 pub mod stats;
 mod store;
 mod sync;
 pub mod upgrade;
+pub mod views;
 mod writer;
 
 use actix_web::middleware::from_fn;
@@ -23,13 +25,14 @@ use actix_web::web;
 pub use error::ConsentError;
 pub use queries::ConsentEvent;
 pub use receipt::ReceiptSigner;
+pub use service::ConsentService;
 pub use store::ConsentStore;
 
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what
 /// `more` adds (the rights request form), behind the tenant's CORS policy.
 pub fn tenant_scope(
     more: fn(&mut web::ServiceConfig),
-) -> actix_web::Scope<
+) -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -38,21 +41,17 @@ pub fn tenant_scope(
         InitError = (),
     >,
 > {
-    web::scope("/v1/tenants/{tenant}")
-        .wrap(from_fn(cors::tenant_cors))
-        .service(web::resource("/consent-policy").get(http::policy))
-        .service(web::resource("/consents").post(http::record))
-        .service(
-            web::resource("/consents/{subject_id}")
-                .get(http::current)
-                .delete(http::withdraw),
-        )
-        .service(web::resource("/consents/{subject_id}/history").get(http::history))
-        .configure(more)
+    utoipa_actix_web::scope("/v1/tenants/{tenant}")
+        .service(http::policy)
+        .service(http::record)
+        .service(http::current)
+        .service(http::withdraw)
+        .service(http::history)
+        .map(|scope| scope.configure(more).wrap(from_fn(cors::tenant_cors)))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/.well-known/jwks.json").get(http::jwks))
-        .service(web::resource("/v1/dpo/consents/stats").get(stats::stats))
-        .service(web::resource("/v1/dpo/consents/export").get(stats::export));
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(http::jwks)
+        .service(stats::stats)
+        .service(stats::export);
 }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Months, Utc};
 
-use crate::error::{ApiError, FieldError};
+use super::error::ConsentError;
+use crate::error::FieldError;
 use crate::tenants::ConsentPolicyConfig;
 
 /// Every purpose of the policy with its choice: essential purposes are
@@ -69,17 +70,13 @@ pub fn expires_at(given_at: DateTime<Utc>, months: u32) -> DateTime<Utc> {
 }
 
 /// `policy_version` must be the tenant's current one.
-pub fn check_version(policy: &ConsentPolicyConfig, sent: &str) -> Result<(), ApiError> {
+pub fn check_version(policy: &ConsentPolicyConfig, sent: &str) -> Result<(), ConsentError> {
     if sent == policy.policy_version {
         return Ok(());
     }
-    Err(ApiError::conflict(
-        "stale_policy_version",
-        format!(
-            "The consent policy is now at version `{}`; show the banner again with it.",
-            policy.policy_version
-        ),
-    ))
+    Err(ConsentError::StalePolicy {
+        current: policy.policy_version.clone(),
+    })
 }
 
 /// The page a consent was given on, without its query string or fragment

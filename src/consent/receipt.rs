@@ -11,7 +11,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use super::error::ConsentError;
 use crate::secrets::Key;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,8 +55,9 @@ impl ReceiptSigner {
         &self.kid
     }
 
-    pub fn sign(&self, claims: &ReceiptClaims) -> Result<String, ApiError> {
-        let payload = serde_json::to_vec(claims).map_err(ApiError::internal)?;
+    pub fn sign(&self, claims: &ReceiptClaims) -> Result<String, ConsentError> {
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| ConsentError::Internal(format!("receipt: {e}")))?;
         let mut jws = self.header_prefix.clone();
         jws.push_str(&URL_SAFE_NO_PAD.encode(payload));
         let signature = self.key.sign(jws.as_bytes());

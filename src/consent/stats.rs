@@ -2,14 +2,14 @@
 //! purged), and the export of consent events as CSV, streamed page by page
 //! so that a million rows take no more memory than one page.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::{Duration, NaiveDate, NaiveTime};
 use futures_util::stream;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::queries::{ConsentEvent, Cursor};
-use crate::app::AppState;
+use super::service::ConsentService;
 use crate::error::{ApiError, Problem};
 use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
 use crate::staff::Staff;
@@ -31,17 +31,17 @@ pub struct RangeQuery {
 }
 
 impl RangeQuery {
-    fn resolve(&self, state: &AppState) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    fn resolve(&self, consent: &ConsentService) -> Result<(NaiveDate, NaiveDate), ApiError> {
         let given_to = parse_day("to", self.to.as_deref())?;
         let given_from = parse_day("from", self.from.as_deref())?;
         // Today is in the range unless the clock itself is not.
-        let today = state.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
+        let today = consent.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
         let to = given_to.unwrap_or(today);
         let from = given_from.unwrap_or_else(|| (to - Duration::days(30)).max(FIRST_DAY));
         if from > to {
             return Err(ApiError::field("from", "must not be after `to`"));
         }
-        let max = i64::from(state.settings.consent.stats_max_days);
+        let max = i64::from(consent.settings.stats_max_days);
         if (to - from).num_days() >= max {
             return Err(ApiError::field(
                 "from",
@@ -75,8 +75,6 @@ pub struct Stats {
 
 /// Accepted and refused counts per day (UTC) and purpose.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/consents/stats",
     tag = "dpo",
     security(("bearer" = [])),
     params(RangeQuery),
@@ -88,21 +86,22 @@ pub struct Stats {
         (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/consents/stats")]
 pub async fn stats(
     staff: Staff,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (from, to) = query.resolve(&state)?;
-    let scope = staff.list_scope(&state.tenants, query.tenant.as_deref())?;
-    let rows = state
-        .consents
+    let (from, to) = query.resolve(&consent)?;
+    let scope = staff.list_scope(&consent.tenants, query.tenant.as_deref())?;
+    let rows = consent
+        .store
         .daily_counts(scope, from.to_string(), to.to_string())
         .await?;
     let items = rows
         .into_iter()
         .map(|r| DailyItem {
-            tenant: state
+            tenant: consent
                 .tenants
                 .slug_of(Some(&r.tenant_id))
                 .unwrap_or(r.tenant_id),
@@ -135,7 +134,11 @@ const CSV_HEADER: [&str; 12] = [
     "receipt",
 ];
 
-fn csv_page(state: &AppState, rows: &[ConsentEvent], header: bool) -> Result<web::Bytes, ApiError> {
+fn csv_page(
+    consent: &ConsentService,
+    rows: &[ConsentEvent],
+    header: bool,
+) -> Result<web::Bytes, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 600));
     if header {
         out.write_record(CSV_HEADER).map_err(ApiError::internal)?;
@@ -145,7 +148,7 @@ fn csv_page(state: &AppState, rows: &[ConsentEvent], header: bool) -> Result<web
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     };
     for r in rows {
-        let slug = state
+        let slug = consent
             .tenants
             .slug_of(Some(&r.tenant_id))
             .unwrap_or_else(|| r.tenant_id.clone());
@@ -173,8 +176,6 @@ fn csv_page(state: &AppState, rows: &[ConsentEvent], header: bool) -> Result<web
 
 /// One CSV row per consent event (given or withdrawn), oldest first.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/consents/export",
     tag = "dpo",
     security(("bearer" = [])),
     params(RangeQuery),
@@ -186,16 +187,26 @@ fn csv_page(state: &AppState, rows: &[ConsentEvent], header: bool) -> Result<web
         (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/consents/export")]
 pub async fn export(
     staff: Staff,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (from, to) = query.resolve(&state)?;
-    let scope = staff.list_scope(&state.tenants, query.tenant.as_deref())?;
+    export_csv(staff, consent, query.into_inner()).await
+}
+
+/// The export as CSV, streamed: the API's and the console's.
+pub async fn export_csv(
+    staff: Staff,
+    consent: web::Data<ConsentService>,
+    query: RangeQuery,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = query.resolve(&consent)?;
+    let scope = staff.list_scope(&consent.tenants, query.tenant.as_deref())?;
     let start = from.and_time(NaiveTime::MIN);
     let end = (to + Duration::days(1)).and_time(NaiveTime::MIN);
-    let page = state.settings.consent.export_page_rows;
+    let page = consent.settings.export_page_rows;
     let filename = format!("consents-{from}-{to}.csv");
     struct Walk {
         cursor: Cursor,
@@ -209,15 +220,15 @@ pub async fn export(
             done: false,
         },
         move |mut walk| {
-            let state = state.clone();
+            let consent = consent.clone();
             let scope = scope.clone();
             async move {
                 if walk.done {
                     return None;
                 }
                 let cursor = walk.cursor.clone();
-                let rows = state
-                    .consents
+                let rows = consent
+                    .store
                     .export_page(scope, (start, end), cursor, page)
                     .await;
                 let rows = match rows {
@@ -232,7 +243,7 @@ pub async fn export(
                 };
                 walk.done = (rows.len() as i64) < page;
                 walk.cursor = rows.last().map(|r| (r.at, r.id.clone()));
-                let bytes = csv_page(&state, &rows, walk.first);
+                let bytes = csv_page(&consent, &rows, walk.first);
                 walk.first = false;
                 Some((bytes.map_err(actix_web::Error::from), walk))
             }

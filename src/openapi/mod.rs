@@ -49,14 +49,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         crate::staff::http::admin::create_user,
         crate::staff::http::admin::disable_user,
         crate::staff::http::mail::list,
-        crate::consent::http::policy,
-        crate::consent::http::record,
-        crate::consent::http::current,
-        crate::consent::http::withdraw,
-        crate::consent::http::history,
-        crate::consent::http::jwks,
-        crate::consent::stats::stats,
-        crate::consent::stats::export,
         crate::rights::submit::submit,
     ),
     components(schemas(Problem, FieldError)),
@@ -93,8 +85,8 @@ impl Modify for BearerAuth {
 /// Every route of the API, in the order they are matched. The banners'
 /// routes are the busiest: matched first.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.map(|cfg| cfg.service(crate::consent::tenant_scope(crate::rights::tenant_routes)))
-        .map(|cfg| cfg.configure(crate::consent::routes))
+    cfg.service(crate::consent::tenant_scope(crate::rights::tenant_routes))
+        .configure(crate::consent::routes)
         .configure(crate::ops::routes)
         .map(|cfg| cfg.configure(crate::staff::routes))
         .configure(crate::rights::routes)

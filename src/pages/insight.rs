@@ -184,7 +184,7 @@ async fn export(
         to: q.remove("to"),
         tenant: None,
     };
-    crate::consent::stats::export(session.staff, state, web::Query(range))
+    crate::consent::stats::export_csv(session.staff, state.consent.clone(), range)
         .await
         .page(lang)
 }

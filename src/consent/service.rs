@@ -1,0 +1,23 @@
+//! What the consent's handlers take: the store and the few things beside
+//! it a consent needs, built once by `app.rs`.
+
+use crate::clock::Clock;
+use crate::config::{ConsentSettings, ServerSettings};
+use crate::secrets::Key;
+use crate::tenants::Tenants;
+
+use super::{ConsentStore, ReceiptSigner};
+
+pub struct ConsentService {
+    pub store: ConsentStore,
+    pub tenants: Tenants,
+    pub clock: Clock,
+    /// Signs the receipts; publishes their key.
+    pub receipts: ReceiptSigner,
+    pub settings: ConsentSettings,
+    /// The public address (the receipts' issuer) and the trusted proxies
+    /// (client addresses).
+    pub server: ServerSettings,
+    /// The key of the clients' network pseudonyms.
+    pub pseudonym: Key,
+}
