@@ -35,6 +35,12 @@ impl From<crate::retention::RetentionError> for Refused {
     }
 }
 
+impl From<crate::tenants::UnknownTenant> for Refused {
+    fn from(e: crate::tenants::UnknownTenant) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<ApiError> for Refused {
     fn from(e: ApiError) -> Self {
         if e.errors.is_empty() {

@@ -154,9 +154,9 @@ pub trait OrPage<T> {
     fn page(self, lang: Locale) -> Result<T, PageError>;
 }
 
-impl<T> OrPage<T> for Result<T, ApiError> {
+impl<T, E: Into<ApiError>> OrPage<T> for Result<T, E> {
     fn page(self, lang: Locale) -> Result<T, PageError> {
-        self.map_err(|e| PageError::api(lang, e))
+        self.map_err(|e| PageError::api(lang, e.into()))
     }
 }
 

@@ -33,6 +33,17 @@ impl Tenant {
     }
 }
 
+/// No active tenant has this slug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("No tenant is named `{0}`.")]
+pub struct UnknownTenant(pub String);
+
+impl From<UnknownTenant> for ApiError {
+    fn from(e: UnknownTenant) -> Self {
+        ApiError::not_found(e.to_string())
+    }
+}
+
 /// The active tenants, by slug.
 #[derive(Debug, Clone, Default)]
 pub struct Tenants {
@@ -40,12 +51,13 @@ pub struct Tenants {
 }
 
 impl Tenants {
-    /// An unknown or inactive slug is a 404, like any unknown resource.
-    pub fn get(&self, slug: &str) -> Result<Arc<Tenant>, ApiError> {
+    /// The active tenant of that slug; an unknown or inactive one is a 404
+    /// at the HTTP edge, like any unknown resource.
+    pub fn get(&self, slug: &str) -> Result<Arc<Tenant>, UnknownTenant> {
         self.by_slug
             .get(slug)
             .cloned()
-            .ok_or_else(|| ApiError::not_found(format!("No tenant is named `{slug}`.")))
+            .ok_or_else(|| UnknownTenant(slug.to_owned()))
     }
 
     pub fn by_id(&self, id: &str) -> Option<Arc<Tenant>> {
