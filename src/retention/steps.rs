@@ -13,6 +13,7 @@ use crate::db::schema::{
     suppression_list as suppression, tracking_tokens as tokens,
 };
 use crate::db::DbConnection;
+use crate::rights::lifecycle::Action;
 
 /// A record's position in a step's order: its instant, then its key.
 pub type Key = (NaiveDateTime, String);
@@ -247,7 +248,7 @@ pub fn remove(
         }
         Step::Documents { .. } => {
             let n = destroy_documents(conn, ids, as_of)?;
-            timeline(conn, ids, as_of, "retention.documents_destroyed")?;
+            timeline(conn, ids, as_of, Action::DocumentsDestroyed)?;
             n
         }
         Step::RequesterData { .. } => {
@@ -277,7 +278,7 @@ pub fn remove(
                 .set(events::detail.eq(None::<String>))
                 .execute(conn)?;
             diesel::delete(tokens::table.filter(tokens::request_id.eq_any(ids))).execute(conn)?;
-            timeline(conn, ids, as_of, "retention.erased")?;
+            timeline(conn, ids, as_of, Action::Erased)?;
             return Ok(vec![
                 (category::ID_DOCUMENTS, documents as i64),
                 (category::REQUESTS_ERASED, erased as i64),
@@ -343,7 +344,7 @@ fn timeline(
     conn: &mut DbConnection,
     request_ids: &[String],
     as_of: NaiveDateTime,
-    action: &str,
+    action: Action,
 ) -> QueryResult<()> {
     for id in request_ids {
         crate::rights::store::add_event(conn, id, as_of, "system", action, None, None)?;

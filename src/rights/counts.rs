@@ -71,7 +71,11 @@ pub fn moved(
     let mut by_due: BTreeMap<DueKey, i64> = BTreeMap::new();
     for (row, delta) in before.map(|b| (b, -1)).into_iter().chain([(after, 1)]) {
         *by_status
-            .entry((&row.tenant_id, &row.status, &row.kind))
+            .entry((
+                row.tenant_id.as_str(),
+                row.status.as_str(),
+                row.kind.as_str(),
+            ))
             .or_default() += delta;
         if let Some((tenant, status, kind, day)) = due_key(row) {
             for span in SPANS {
@@ -170,7 +174,7 @@ pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
         q = q.filter(counts::status.eq_any(f.statuses.clone()));
     }
     if let Some(k) = &f.kind {
-        q = q.filter(counts::kind.eq(k.clone()));
+        q = q.filter(counts::kind.eq(*k));
     }
     let ns: Vec<i64> = q.select(counts::n).load(conn)?;
     Ok(ns.into_iter().sum())
@@ -196,7 +200,7 @@ fn overdue_total(conn: &mut DbConnection, f: &QueueFilter, now: NaiveDateTime) -
         q = q.filter(due_days::status.eq_any(f.statuses.clone()));
     }
     if let Some(k) = &f.kind {
-        q = q.filter(due_days::kind.eq(k.clone()));
+        q = q.filter(due_days::kind.eq(*k));
     }
     // Summed by the database: a large tenant has a row per day, status and
     // kind for every day with open requests.

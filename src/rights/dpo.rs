@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::lifecycle::{allowed, By, Status};
+use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::notify::Notifier;
 use super::queue::{detail_of, visible, RequestDetail};
 use super::service::RightsService;
@@ -118,7 +118,7 @@ pub async fn apply_transition(
                 // first's status.
                 let mut row = locked(conn, &row.id)?;
                 let before = row.clone();
-                let from = Status::parse(&row.status).unwrap_or(Status::Received);
+                let from = row.status;
                 if !allowed(from, to, By::Staff) {
                     return Err(ApiError::conflict(
                         "transition_not_allowed",
@@ -130,7 +130,7 @@ pub async fn apply_transition(
                     ));
                 }
                 let at = now.naive_utc();
-                row.status = to.as_str().into();
+                row.status = to;
                 row.updated_at = at;
                 match to {
                     Status::AwaitingIdentity => row.paused_at = Some(at),
@@ -153,8 +153,8 @@ pub async fn apply_transition(
                     &row.id,
                     at,
                     &actor.email,
-                    "transition",
-                    Some(to.as_str()),
+                    Action::Transition,
+                    Some(to),
                     Some(
                         serde_json::json!({"from": from.as_str(), "note": note, "reason": reason}),
                     ),
@@ -181,7 +181,9 @@ pub async fn apply_transition(
                     }
                     Status::Completed => {
                         notifier.completed(conn, &row, note.as_deref(), at)?;
-                        if row.kind == "opposition" && row.scope.as_deref() == Some("prospection") {
+                        if row.kind == Kind::Opposition
+                            && row.scope.as_deref() == Some("prospection")
+                        {
                             if let Some(hash) = row.email_hash.as_deref() {
                                 store::suppress(conn, &row.tenant_id, hash, &row.id, at)?;
                             }
@@ -273,7 +275,7 @@ pub async fn apply_extension(
                     &row.id,
                     at,
                     &actor.email,
-                    "extension",
+                    Action::Extension,
                     None,
                     Some(serde_json::json!({"reason": reason, "due_at": row.due_at.and_utc()})),
                 )?;
@@ -368,7 +370,7 @@ pub async fn send_message(
                     &row.id,
                     now,
                     &actor.email,
-                    "message",
+                    Action::Message,
                     None,
                     Some(serde_json::json!({"length": text.chars().count()})),
                 )?;

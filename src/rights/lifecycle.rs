@@ -1,12 +1,50 @@
-//! What a request is and how it moves: kinds, statuses, and the one table
-//! of allowed transitions.
+//! What a request is and how it moves: kinds, statuses, the actions of its
+//! timeline, and the one table of allowed transitions. Each is stored as
+//! the text of its name (`as_str`).
 
+use diesel::deserialize::{FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::serialize::{Output, ToSql};
+use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::tenants::Locale;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Stores an enum with `as_str` and `parse` as the text of its name.
+macro_rules! stored_as_text {
+    ($t:ty, $what:literal) => {
+        impl<DB: diesel::backend::Backend> ToSql<Text, DB> for $t
+        where
+            str: ToSql<Text, DB>,
+        {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB: diesel::backend::Backend> FromSql<Text, DB> for $t
+        where
+            String: FromSql<Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                Self::parse(&text).ok_or_else(|| format!("`{text}` is not a {}", $what).into())
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
+#[diesel(sql_type = Text)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Access,
@@ -61,7 +99,12 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+stored_as_text!(Kind, "kind of request");
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, AsExpression, FromSqlRow,
+)]
+#[diesel(sql_type = Text)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Received,
@@ -99,6 +142,62 @@ impl Status {
         !matches!(self, Self::Completed | Self::Rejected)
     }
 }
+
+stored_as_text!(Status, "request status");
+
+/// What an entry of a request's timeline records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum Action {
+    /// Submitted by the requester.
+    Received,
+    /// Moved by the DPO (`status` is where to).
+    Transition,
+    /// Its deadline extended by the DPO.
+    Extension,
+    /// The DPO wrote to the requester.
+    Message,
+    /// The requester sent the identity document asked for.
+    DocumentUploaded,
+    /// The DPO opened an identity document.
+    DocumentOpened,
+    /// The retention destroyed its documents.
+    DocumentsDestroyed,
+    /// The retention erased the requester's personal data.
+    Erased,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::Received,
+        Action::Transition,
+        Action::Extension,
+        Action::Message,
+        Action::DocumentUploaded,
+        Action::DocumentOpened,
+        Action::DocumentsDestroyed,
+        Action::Erased,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Transition => "transition",
+            Self::Extension => "extension",
+            Self::Message => "message",
+            Self::DocumentUploaded => "document_uploaded",
+            Self::DocumentOpened => "document_opened",
+            Self::DocumentsDestroyed => "retention.documents_destroyed",
+            Self::Erased => "retention.erased",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+stored_as_text!(Action, "timeline action");
 
 /// Who may make a move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +285,9 @@ mod tests {
         }
         for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
         }
         assert_eq!(next_for_staff(Status::Received).len(), 4);
     }

@@ -87,7 +87,7 @@ impl Notifier<'_> {
     }
 
     fn kind_label(&self, row: &RequestRow) -> &'static str {
-        Kind::parse(&row.kind).map_or("", |k| k.label(self.locale()))
+        row.kind.label(self.locale())
     }
 
     fn to_requester(
@@ -152,10 +152,10 @@ impl Notifier<'_> {
         note: Option<&str>,
         now: chrono::NaiveDateTime,
     ) -> Result<(), ApiError> {
-        let retention = match (self.locale(), row.kind.as_str()) {
-            (Locale::Fr, "opposition") => "3 ans",
+        let retention = match (self.locale(), row.kind) {
+            (Locale::Fr, Kind::Opposition) => "3 ans",
             (Locale::Fr, _) => "1 an",
-            (Locale::En, "opposition") => "3 years",
+            (Locale::En, Kind::Opposition) => "3 years",
             (Locale::En, _) => "1 year",
         };
         let token = super::store::new_tracking_token(conn, &row.id, now)?;

@@ -4,6 +4,7 @@
 
 use actix_web::{get, web, HttpResponse};
 
+use super::lifecycle::Action;
 use super::queue::visible;
 use super::service::RightsService;
 use super::store;
@@ -76,7 +77,7 @@ pub async fn open_document(
                     &request_id,
                     now,
                     &actor.email,
-                    "document_opened",
+                    Action::DocumentOpened,
                     None,
                     Some(serde_json::json!({"document": doc.id})),
                 )?;

@@ -117,7 +117,7 @@ pub async fn list(
     {
         let status = Status::parse(s)
             .ok_or_else(|| ApiError::field("status", format!("`{s}` is not a status")))?;
-        statuses.push(status.as_str().to_owned());
+        statuses.push(status);
     }
     let sort = match q.sort.as_deref() {
         None | Some("due_at") => Sort::Urgency,
@@ -146,7 +146,7 @@ pub async fn list(
     let filter = QueueFilter {
         tenant_id: staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
         statuses,
-        kind: q.kind.map(|k| k.as_str().to_owned()),
+        kind: q.kind,
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
         search,
         found: None,
@@ -167,8 +167,8 @@ pub async fn list(
                 now,
             ),
             requester_name: name(r.first_name.as_deref(), r.last_name.as_deref()),
-            kind: Kind::parse(&r.kind).unwrap_or(Kind::Access),
-            status: Status::parse(&r.status).unwrap_or(Status::Received),
+            kind: r.kind,
+            status: r.status,
             id: r.id,
             reference: r.reference,
             received_at: r.received_at.and_utc(),
@@ -275,10 +275,10 @@ pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<Reques
         .run(move |conn| Ok((store::documents(conn, &id)?, store::timeline(conn, &id)?)))
         .await?;
     let now = rights.clock.now();
-    let status = Status::parse(&row.status).unwrap_or(Status::Received);
+    let status = row.status;
     Ok(RequestDetail {
         tenant: slug(rights, &row.tenant_id),
-        kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
+        kind: row.kind,
         status,
         overdue: deadline::is_overdue(
             row.is_open,
@@ -304,8 +304,8 @@ pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<Reques
             .map(|e| EventView {
                 at: e.at.and_utc(),
                 actor: e.actor,
-                action: e.action,
-                status: e.status.as_deref().and_then(Status::parse),
+                action: e.action.as_str().to_owned(),
+                status: e.status,
                 detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
             })
             .collect(),

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::lifecycle::{Action, Kind, Status};
 use crate::db::schema::{
     request_documents as docs, request_events as events, rights_requests as requests,
     suppression_list, tracking_tokens,
@@ -15,8 +16,8 @@ pub struct RequestRow {
     pub id: String,
     pub tenant_id: String,
     pub reference: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: Kind,
+    pub status: Status,
     pub is_open: bool,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -74,8 +75,8 @@ pub struct TimelineEntry {
     pub request_id: String,
     pub at: NaiveDateTime,
     pub actor: String,
-    pub action: String,
-    pub status: Option<String>,
+    pub action: Action,
+    pub status: Option<Status>,
     pub detail: Option<String>,
 }
 
@@ -145,8 +146,8 @@ pub fn add_event(
     request_id: &str,
     at: NaiveDateTime,
     actor: &str,
-    action: &str,
-    status: Option<&str>,
+    action: Action,
+    status: Option<Status>,
     detail: Option<serde_json::Value>,
 ) -> QueryResult<()> {
     let row = TimelineEntry {
@@ -154,8 +155,8 @@ pub fn add_event(
         request_id: request_id.to_owned(),
         at,
         actor: actor.to_owned(),
-        action: action.to_owned(),
-        status: status.map(str::to_owned),
+        action,
+        status,
         detail: detail.map(|d| d.to_string()),
     };
     diesel::insert_into(events::table)
@@ -229,7 +230,7 @@ pub fn open_duplicate(
     conn: &mut DbConnection,
     tenant_id: &str,
     email_hashes: &[String],
-    kind: &str,
+    kind: Kind,
 ) -> QueryResult<Option<String>> {
     requests::table
         .filter(requests::tenant_id.eq(tenant_id))
@@ -338,8 +339,8 @@ pub struct QueueRow {
     pub id: String,
     pub tenant_id: String,
     pub reference: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: Kind,
+    pub status: Status,
     pub is_open: bool,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -362,8 +363,8 @@ pub enum Sort {
 #[derive(Debug, Clone)]
 pub struct QueueFilter {
     pub tenant_id: Option<String>,
-    pub statuses: Vec<String>,
-    pub kind: Option<String>,
+    pub statuses: Vec<Status>,
+    pub kind: Option<Kind>,
     pub overdue_at: Option<NaiveDateTime>,
     /// Beginnings of words a request must all have (none: no search).
     pub search: Vec<String>,
@@ -384,7 +385,7 @@ pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend
         q = q.filter(requests::status.eq_any(f.statuses.clone()));
     }
     if let Some(k) = &f.kind {
-        q = q.filter(requests::kind.eq(k.clone()));
+        q = q.filter(requests::kind.eq(*k));
     }
     if let Some(now) = f.overdue_at {
         q = q

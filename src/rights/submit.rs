@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::form::{Form, FIELDS};
 use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake};
-use super::lifecycle::{Kind, Status};
+use super::lifecycle::{Action, Kind, Status};
 use super::notify::Notifier;
 use super::reference::new_reference;
 use super::sealing::seal_documents;
@@ -121,8 +121,8 @@ pub async fn accept(
         id,
         tenant_id: tenant.id.clone(),
         reference: String::new(),
-        kind: form.kind.as_str().into(),
-        status: Status::Received.as_str().into(),
+        kind: form.kind,
+        status: Status::Received,
         is_open: true,
         search_text: None,
         first_name: Some(form.first_name),
@@ -172,7 +172,7 @@ pub async fn accept(
                         row.email.as_deref(),
                     ));
                     row.duplicate_of =
-                        store::open_duplicate(conn, &row.tenant_id, &email_hashes, &row.kind)?;
+                        store::open_duplicate(conn, &row.tenant_id, &email_hashes, row.kind)?;
                     store::insert(conn, &row)?;
                     if let Some(text) = &row.search_text {
                         search::index(conn, &row.id, text)?;
@@ -190,8 +190,8 @@ pub async fn accept(
                         &row.id,
                         row.received_at,
                         "requester",
-                        "received",
-                        Some("received"),
+                        Action::Received,
+                        Some(Status::Received),
                         detail,
                     )?;
                     let token = store::new_tracking_token(conn, &row.id, row.received_at)?;

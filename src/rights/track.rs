@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::intake::{read_multipart, Upload};
-use super::lifecycle::{allowed, By, Kind, Status};
+use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
@@ -77,15 +77,15 @@ pub async fn find(rights: &RightsService, token: &str) -> Result<(RequestRow, Tr
         .into_iter()
         .filter_map(|e| {
             Some(TrackEvent {
-                status: Status::parse(e.status.as_deref()?)?,
+                status: e.status?,
                 at: e.at.and_utc(),
             })
         })
         .collect();
     let tracking = Tracking {
         reference: row.reference.clone(),
-        kind: Kind::parse(&row.kind).unwrap_or(Kind::Access),
-        status: Status::parse(&row.status).unwrap_or(Status::Received),
+        kind: row.kind,
+        status: row.status,
         received_at: row.received_at.and_utc(),
         due_at: row.due_at.and_utc(),
         extended: row.extended,
@@ -162,7 +162,7 @@ pub async fn awaiting_identity(
         .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
         .await?
         .ok_or_else(unknown)?;
-    if Status::parse(&row.status) != Some(Status::AwaitingIdentity) {
+    if row.status != Status::AwaitingIdentity {
         return Err(not_awaiting());
     }
     Ok(row)
@@ -189,7 +189,7 @@ pub async fn receive_documents(
                 // have moved, and a move made meanwhile waits for this one.
                 let mut row = store::lock(conn, &row.id)?.ok_or_else(unknown)?;
                 let before = row.clone();
-                let from = Status::parse(&row.status).ok_or_else(not_awaiting)?;
+                let from = row.status;
                 if !allowed(from, Status::Received, By::Requester) {
                     return Err(not_awaiting());
                 }
@@ -198,7 +198,7 @@ pub async fn receive_documents(
                 }
                 let paused = row.paused_at.take().unwrap_or(row.due_at).and_utc();
                 row.due_at = deadline::resume(row.due_at.and_utc(), paused, now).naive_utc();
-                row.status = Status::Received.as_str().into();
+                row.status = Status::Received;
                 row.updated_at = now.naive_utc();
                 store::save(conn, &row)?;
                 counts::moved(conn, Some(&before), &row)?;
@@ -207,8 +207,8 @@ pub async fn receive_documents(
                     &row.id,
                     now.naive_utc(),
                     "requester",
-                    "document_uploaded",
-                    Some(Status::Received.as_str()),
+                    Action::DocumentUploaded,
+                    Some(Status::Received),
                     Some(serde_json::json!({"documents": documents.len()})),
                 )?;
                 Ok((Status::Received, row.due_at))

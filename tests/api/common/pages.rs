@@ -185,4 +185,6 @@ pub async fn status_of(app: &TestApp, id: &str) -> String {
         .unwrap()
         .unwrap()
         .status
+        .as_str()
+        .to_owned()
 }
