@@ -353,3 +353,42 @@ impl ConsentStore {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn its_threads_end_when_stopped_and_it_then_refuses_consents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = crate::config::Settings::embedded_defaults().unwrap();
+        settings.database.url = format!("sqlite://{}", dir.path().join("g.db").display()).into();
+        let manager = crate::db::ConnectionManager::new(&settings.database).unwrap();
+        crate::db::migrate::run_pending(&mut manager.open().unwrap()).unwrap();
+        let db = Db::new(&settings.database).unwrap();
+        let store = ConsentStore::serve(db, &settings.database, &settings.consent);
+        let row = ConsentEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: "t1".into(),
+            subject_id: "s".into(),
+            event: queries::GIVEN.into(),
+            policy_version: "v1".into(),
+            choices: "{}".into(),
+            gpc: false,
+            at: "2026-03-02T09:30:00".parse().unwrap(),
+            expires_at: None,
+            ip_pseudonym: None,
+            user_agent: None,
+            page_url: None,
+            tc_string: None,
+            receipt: None,
+        };
+        store.record(row.clone()).await.unwrap();
+        let read = store.latest("t1", "s").await.unwrap();
+        assert_eq!(read.map(|e| e.id.clone()), Some(row.id.clone()));
+        assert_eq!(store.cache_hits().get(), 1, "read from memory");
+        assert!(store.join(Duration::from_secs(5)), "the writer ended");
+        let refused = store.record(row).await.unwrap_err();
+        assert!(matches!(refused, ConsentError::Internal(_)), "{refused}");
+    }
+}
