@@ -314,10 +314,12 @@ impl Db {
         let key = file.to_string_lossy().into_owned();
         SQLITE_READERS.with(|readers| {
             let mut readers = readers.borrow_mut();
-            if !readers.contains_key(&key) {
-                readers.insert(key.clone(), self.manager.open_reader()?);
-            }
-            let conn = readers.get_mut(&key).expect("inserted above");
+            let conn = match readers.entry(key.clone()) {
+                std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+                std::collections::hash_map::Entry::Vacant(none) => {
+                    none.insert(self.manager.open_reader()?)
+                }
+            };
             let result = f(conn);
             if matches!(&result, Err(e) if e.is_server_fault()) {
                 // Start afresh next time rather than reuse a doubtful connection.
