@@ -42,13 +42,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         license(name = "AGPL-3.0-or-later"),
     ),
     paths(
-        crate::staff::http::login::login,
-        crate::staff::http::journal::list,
-        crate::retention::http::list_runs,
-        crate::staff::http::admin::list_users,
-        crate::staff::http::admin::create_user,
-        crate::staff::http::admin::disable_user,
-        crate::staff::http::mail::list,
         crate::rights::submit::submit,
     ),
     components(schemas(Problem, FieldError)),
@@ -88,9 +81,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(crate::consent::tenant_scope(crate::rights::tenant_routes))
         .configure(crate::consent::routes)
         .configure(crate::ops::routes)
-        .map(|cfg| cfg.configure(crate::staff::routes))
+        .configure(crate::staff::routes)
         .configure(crate::rights::routes)
-        .map(|cfg| cfg.configure(crate::retention::routes));
+        .configure(crate::retention::routes);
 }
 
 /// What the handlers registered by [`routes`] say of themselves.

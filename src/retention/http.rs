@@ -2,7 +2,7 @@
 //! the problem+json answer of each [`RetentionError`].
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 
 use super::runs::{self, RunItem, RunsQuery};
 use super::RetentionError;
@@ -36,14 +36,13 @@ impl From<RetentionError> for ApiError {
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/dpo/retention/runs").get(list_runs));
+/// The retention's route, with its OpenAPI description (`openapi::routes`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_runs);
 }
 
 /// The retention sweeps, newest first, with what each removed.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/retention/runs",
     tag = "dpo",
     security(("bearer" = [])),
     params(RunsQuery),
@@ -55,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/retention/runs")]
 pub async fn list_runs(
     staff: Staff,
     state: web::Data<RetentionService>,

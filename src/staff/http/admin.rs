@@ -1,6 +1,6 @@
 //! `/v1/admin/users`: platform admins manage staff accounts over HTTP.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -32,8 +32,6 @@ impl validator::Validate for NewStaff {
 
 /// Lists staff accounts.
 #[utoipa::path(
-    get,
-    path = "/v1/admin/users",
     tag = "admin",
     security(("bearer" = [])),
     params(UsersQuery),
@@ -45,6 +43,7 @@ impl validator::Validate for NewStaff {
         (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/admin/users")]
 pub async fn list_users(
     staff: Staff,
     state: web::Data<StaffService>,
@@ -86,8 +85,6 @@ pub async fn list_users(
 
 /// Creates a staff account.
 #[utoipa::path(
-    post,
-    path = "/v1/admin/users",
     tag = "admin",
     security(("bearer" = [])),
     request_body = NewStaff,
@@ -101,6 +98,7 @@ pub async fn list_users(
         (status = 422, description = "Invalid fields (weak password, unknown tenant…).", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/admin/users")]
 pub async fn create_user(
     staff: Staff,
     state: web::Data<StaffService>,
@@ -143,8 +141,6 @@ pub async fn create_user(
 /// Disables a staff account: it can no longer sign in, and its tokens stop
 /// working at once.
 #[utoipa::path(
-    post,
-    path = "/v1/admin/users/{id}/disable",
     tag = "admin",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Account id.", format = "uuid")),
@@ -156,6 +152,7 @@ pub async fn create_user(
         (status = 409, description = "An admin cannot disable their own account.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/admin/users/{id}/disable")]
 pub async fn disable_user(
     staff: Staff,
     state: web::Data<StaffService>,

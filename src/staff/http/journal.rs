@@ -1,7 +1,7 @@
 //! `GET /v1/dpo/audit`: the connection journal and the staff actions of the
 //! caller's tenant (every tenant for an admin).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 
 use super::auth::Staff;
 use crate::audit::{self, AuditItem, AuditQuery, Filter};
@@ -11,8 +11,6 @@ use crate::staff::StaffService;
 
 /// Lists connections and staff actions, newest first.
 #[utoipa::path(
-    get,
-    path = "/v1/dpo/audit",
     tag = "dpo",
     security(("bearer" = [])),
     params(AuditQuery),
@@ -24,6 +22,7 @@ use crate::staff::StaffService;
         (status = 422, description = "Invalid filter or paging, or an instant outside 2000-01-01 to 2199-12-31.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/dpo/audit")]
 pub async fn list(
     staff: Staff,
     state: web::Data<StaffService>,

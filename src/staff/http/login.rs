@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -68,8 +68,6 @@ pub fn is_locked(e: &ApiError) -> bool {
 
 /// Signs a staff member in.
 #[utoipa::path(
-    post,
-    path = "/v1/auth/login",
     tag = "staff",
     request_body = LoginRequest,
     responses(
@@ -83,6 +81,7 @@ pub fn is_locked(e: &ApiError) -> bool {
         (status = 503, description = "Too many sign-ins at once; try again.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/v1/auth/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<StaffService>,

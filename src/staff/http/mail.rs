@@ -1,6 +1,6 @@
 //! `GET /v1/admin/mail`: admins look at the outbox (`mail::admin`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 
 use super::auth::Staff;
 use crate::error::{ApiError, Problem};
@@ -10,8 +10,6 @@ use crate::staff::StaffService;
 
 /// Lists queued, sent or dead messages.
 #[utoipa::path(
-    get,
-    path = "/v1/admin/mail",
     tag = "admin",
     security(("bearer" = [])),
     params(MailQuery),
@@ -23,6 +21,7 @@ use crate::staff::StaffService;
         (status = 422, description = "Unknown status or invalid paging.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[get("/v1/admin/mail")]
 pub async fn list(
     staff: Staff,
     state: web::Data<StaffService>,

@@ -9,21 +9,19 @@ pub mod login;
 pub mod mail;
 
 use actix_web::http::StatusCode;
-use actix_web::web;
 
 use super::StaffError;
 use crate::error::ApiError;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/auth/login").post(login::login))
-        .service(web::resource("/v1/dpo/audit").get(journal::list))
-        .service(
-            web::resource("/v1/admin/users")
-                .get(admin::list_users)
-                .post(admin::create_user),
-        )
-        .service(web::resource("/v1/admin/users/{id}/disable").post(admin::disable_user))
-        .service(web::resource("/v1/admin/mail").get(mail::list));
+/// The staff's routes, each with its OpenAPI description
+/// (`openapi::routes`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(login::login)
+        .service(journal::list)
+        .service(admin::list_users)
+        .service(admin::create_user)
+        .service(admin::disable_user)
+        .service(mail::list);
 }
 
 impl From<StaffError> for ApiError {
