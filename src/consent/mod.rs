@@ -20,7 +20,6 @@ pub mod views;
 mod writer;
 
 use actix_web::middleware::from_fn;
-use actix_web::web;
 
 pub use error::ConsentError;
 pub use queries::ConsentEvent;
@@ -31,7 +30,7 @@ pub use store::ConsentStore;
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what
 /// `more` adds (the rights request form), behind the tenant's CORS policy.
 pub fn tenant_scope(
-    more: fn(&mut web::ServiceConfig),
+    more: fn(&mut utoipa_actix_web::service_config::ServiceConfig),
 ) -> utoipa_actix_web::scope::Scope<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -47,7 +46,8 @@ pub fn tenant_scope(
         .service(http::current)
         .service(http::withdraw)
         .service(http::history)
-        .map(|scope| scope.configure(more).wrap(from_fn(cors::tenant_cors)))
+        .configure(more)
+        .map(|scope| scope.wrap(from_fn(cors::tenant_cors)))
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

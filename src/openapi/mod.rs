@@ -41,9 +41,6 @@ pub const TENANT_SLUG: &str = "^[a-z0-9-]{2,40}$";
         description = "Cookie consents and GDPR rights requests for French local authorities.",
         license(name = "AGPL-3.0-or-later"),
     ),
-    paths(
-        crate::rights::submit::submit,
-    ),
     components(schemas(Problem, FieldError)),
     tags(
         (name = "operations", description = "Health, readiness and metrics for operators."),

@@ -24,11 +24,9 @@ pub mod suppression;
 pub mod track;
 pub mod uploads;
 
-use actix_web::web;
-
-/// Under `/v1/tenants/{tenant}`.
-pub fn tenant_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/requests").post(submit::submit));
+/// Under `/v1/tenants/{tenant}` (`consent::tenant_scope`): the form.
+pub fn tenant_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(submit::submit);
 }
 
 /// The requester's tracking and the DPO's work, each route with its

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -39,8 +39,6 @@ pub struct Submitted {
 
 /// Submits a rights request.
 #[utoipa::path(
-    post,
-    path = "/v1/tenants/{tenant}/requests",
     tag = "requests",
     params(("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$")),
     request_body(
@@ -62,6 +60,7 @@ pub struct Submitted {
         (status = 503, description = "Too many documents being received at once (`uploads_busy`), or too many senders being counted at once (`submissions_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
+#[post("/requests")]
 pub async fn submit(
     req: HttpRequest,
     rights: web::Data<RightsService>,
