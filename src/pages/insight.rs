@@ -16,9 +16,9 @@ use super::errors::OrPage;
 use super::render::{date_time, text, text_or, text_with};
 use super::session::Session;
 use super::{page, PageError};
-use crate::app::AppState;
 use crate::audit::{self, Filter};
 use crate::consent::stats::RangeQuery;
+use crate::consent::ConsentService;
 use crate::error::ApiError;
 use crate::http::{parse_day, PageQuery, FIRST_DAY, LAST_DAY};
 use crate::retention::RetentionService;
@@ -50,7 +50,7 @@ fn query(req: &HttpRequest) -> BTreeMap<String, String> {
 async fn stats(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let q = query(&req);
@@ -61,9 +61,9 @@ async fn stats(
     let given = |name: &str| q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let day = |name: &str| parse_day(name, given(name)).page(lang);
     let (to, from) = (day("to")?, day("from")?);
-    let today = state.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
+    let today = consent.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
     let default_from = |to: NaiveDate| (to - Duration::days(STATS_DEFAULT_DAYS - 1)).max(FIRST_DAY);
-    let max = i64::from(state.settings.consent.stats_max_days).max(1);
+    let max = i64::from(consent.settings.stats_max_days).max(1);
     let mut to = to.unwrap_or(today);
     let mut from = from.unwrap_or_else(|| default_from(to));
     let mut note = None;
@@ -76,9 +76,12 @@ async fn stats(
         to = today;
         from = default_from(to);
     }
-    let scope = session.staff.list_scope(&state.tenants, None).page(lang)?;
-    let rows = state
-        .consents
+    let scope = session
+        .staff
+        .list_scope(&consent.tenants, None)
+        .page(lang)?;
+    let rows = consent
+        .store
         .daily_counts(scope, from.to_string(), to.to_string())
         .await
         .map_err(ApiError::from)
@@ -100,7 +103,7 @@ async fn stats(
     let mut listed: Vec<_> = per
         .iter()
         .filter_map(|((tenant_id, purpose), by_day)| {
-            let tenant = state.tenants.by_id(tenant_id);
+            let tenant = consent.tenants.by_id(tenant_id);
             let declared = tenant.as_ref().and_then(|t| {
                 t.config
                     .consent
@@ -175,7 +178,7 @@ async fn stats(
 async fn export(
     req: HttpRequest,
     session: Session,
-    state: web::Data<AppState>,
+    consent: web::Data<ConsentService>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let mut q = query(&req);
@@ -184,7 +187,7 @@ async fn export(
         to: q.remove("to"),
         tenant: None,
     };
-    crate::consent::stats::export_csv(session.staff, state.consent.clone(), range)
+    crate::consent::stats::export_csv(session.staff, consent, range)
         .await
         .page(lang)
 }
