@@ -246,7 +246,6 @@ impl Application {
         let annotated = openapi::annotated();
         let allowed = openapi::Allowed::new(&annotated);
         let document = openapi::document(&annotated, &state.settings);
-        let app_state = state.clone();
         let staff = web::Data::new(staff);
         let body_limits = web::Data::new(http::BodyLimits::new(&settings.server, &settings.limits));
         let metrics = web::Data::new(state.metrics.clone());
@@ -264,7 +263,6 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             App::new()
-                .app_data(app_state.clone())
                 .app_data(consent.clone())
                 .app_data(rights.clone())
                 .app_data(staff.clone())

@@ -6,6 +6,9 @@
 //! file (`consent_files`), which commits before the record: stopped in
 //! between, the record is a batch short, never a batch over.
 //! Open requests are never touched.
+//!
+//! (Over 400 lines: the sweep's loop and its batch commit are one
+//! transaction design; kept together so its invariants read in one place.)
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,4 +1,7 @@
 //! Rights requests, their documents and their timeline in the database.
+//!
+//! (Over 400 lines: the rows and the queries of one table family, each query
+//! short; a split by table would separate a request from its timeline.)
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
