@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::rights::forms::{LINK, NOT_BLANK};
+use crate::rights::patterns::{LINK, NOT_BLANK};
 
 /// What a purpose id looks like (`tenants.SLUG.consent.purposes[].id`).
 const PURPOSE_ID: &str = "^[a-z0-9_-]{1,40}$";

@@ -1,13 +1,32 @@
-//! The fields of a rights request, as a citizen fills them in (the JSON
-//! API's body and the citizen's page), checked.
+//! The fields of a rights request as a citizen fills them in (the JSON
+//! API's body, the multipart form, the citizen's page): one typed struct,
+//! `Submission`, whose serde and validator rules check them and whose
+//! derived schema is what the OpenAPI document shows (`SubmissionJson`,
+//! and `SubmissionForm` with the identity documents).
+//!
+//! A text is trimmed of white space first; white space alone is an absent
+//! field. The rules between fields (an opposition's scope and grounds)
+//! are checked after the fields' own (`Submission::check`) and stated in
+//! the document by `openapi::rules`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use validator::ValidateEmail;
+use serde::{Deserialize, Deserializer};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
+use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+use validator::{ValidateArgs, ValidationError};
 
 use super::lifecycle::Kind;
 use super::mail_text;
+use super::patterns::{
+    DETAILS_MAX, DOCUMENTS_MAX, EMAIL_MAX, NAME, NAME_MAX, OPTIONAL_TEXT, POSTAL_MAX, TEXT,
+};
 use crate::error::{ApiError, FieldError};
+use crate::http::plain_text;
 
 /// The text fields a submission may hold.
 pub const FIELDS: &[&str] = &[
@@ -20,6 +39,78 @@ pub const FIELDS: &[&str] = &[
     "scope",
     "grounds",
 ];
+
+/// The limits of the texts that come from the configuration.
+pub struct TextLimits {
+    /// `requests.details_max_chars`: `details` and `grounds`.
+    pub details_max: usize,
+}
+
+/// A rights request as sent, each text trimmed (white space alone is
+/// absent); `check` turns it into a `Form` or says every field that is
+/// wrong.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema, validator::Validate)]
+#[serde(deny_unknown_fields)]
+#[schema(as = SubmissionJson, description = "A rights request without identity documents.")]
+#[validate(context = TextLimits)]
+pub struct Submission {
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(value_type = Kind, required = true)]
+    #[validate(required(message = "is required"), custom(function = "known_kind"))]
+    pub kind: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = first_name_schema, required = true)]
+    #[validate(
+        required(message = "is required"),
+        length(max = 100, message = "must be at most 100 characters"),
+        custom(function = "one_line"),
+        custom(function = "greets")
+    )]
+    pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = last_name_schema, required = true)]
+    #[validate(
+        required(message = "is required"),
+        length(max = 100, message = "must be at most 100 characters"),
+        custom(function = "one_line"),
+        custom(function = "greets")
+    )]
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = email_schema, required = true)]
+    #[validate(
+        required(message = "is required"),
+        length(max = 254, message = "must be at most 254 characters"),
+        custom(function = "one_line"),
+        email(message = "must be an e-mail address")
+    )]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = postal_address_schema)]
+    #[validate(
+        length(max = 500, message = "must be at most 500 characters"),
+        custom(function = "plain_text")
+    )]
+    pub postal_address: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = details_schema, required = true)]
+    #[validate(
+        required(message = "is required"),
+        custom(function = "plain_text"),
+        custom(function = "within_details", use_context)
+    )]
+    pub details: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = scope_schema)]
+    pub scope: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = grounds_schema)]
+    #[validate(
+        custom(function = "plain_text"),
+        custom(function = "within_details", use_context)
+    )]
+    pub grounds: Option<String>,
+}
 
 /// The fields of a request, checked.
 #[derive(Debug, Clone)]
@@ -34,146 +125,358 @@ pub struct Form {
     pub grounds: Option<String>,
 }
 
-fn text(
-    fields: &HashMap<String, String>,
-    name: &str,
-    max: usize,
-    multiline: bool,
-    errors: &mut Vec<FieldError>,
-) -> Option<String> {
-    let value = fields.get(name)?.trim();
-    if value.is_empty() {
-        return None;
+impl Form {
+    /// Reads and checks the text fields of a form.
+    pub fn parse(fields: &HashMap<String, String>, details_max: usize) -> Result<Self, ApiError> {
+        Submission::from_fields(fields)?.check(&TextLimits { details_max })
     }
-    let bad = value
-        .chars()
-        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')));
-    if bad {
-        errors.push(FieldError {
-            field: name.into(),
-            message: "must not contain control characters".into(),
-        });
-        return None;
-    }
-    if value.chars().count() > max {
-        errors.push(FieldError {
-            field: name.into(),
-            message: format!("must be at most {max} characters"),
-        });
-        return None;
-    }
-    Some(value.to_owned())
 }
 
-impl Form {
-    pub fn parse(fields: &HashMap<String, String>, details_max: usize) -> Result<Self, ApiError> {
-        let mut errors = Vec::new();
-        let required = |name: &str, v: Option<String>, errors: &mut Vec<FieldError>| {
-            if v.is_none() && !errors.iter().any(|e| e.field == name) {
-                errors.push(FieldError {
-                    field: name.into(),
-                    message: "is required".into(),
-                });
-            }
-            v
-        };
-        let kind_raw = text(fields, "kind", 20, false, &mut errors);
-        let kind = match kind_raw.as_deref() {
-            None => {
-                required("kind", None, &mut errors);
-                None
-            }
-            Some(k) => {
-                let parsed = Kind::parse(k);
-                if parsed.is_none() {
-                    errors.push(FieldError {
-                        field: "kind".into(),
-                        message: "must be access, rectification, erasure, restriction, opposition or portability".into(),
-                    });
+impl Submission {
+    /// The submission the text fields of a form make (fields not in
+    /// `FIELDS` are left to the reader of the form to refuse).
+    pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let known: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .filter(|(name, _)| FIELDS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone().into()))
+            .collect();
+        serde_json::from_value(known.into())
+            .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))
+    }
+
+    /// Every field's own rules, then the rules between fields: the checked
+    /// form, or a 422 naming each field that is wrong (by name, as every
+    /// 422 lists them).
+    pub fn check(self, limits: &TextLimits) -> Result<Form, ApiError> {
+        let mut errors = match self.validate_with_args(limits) {
+            Ok(()) => Vec::new(),
+            Err(found) => {
+                let mut listed = Vec::new();
+                for (field, problems) in found.field_errors() {
+                    for problem in problems {
+                        listed.push(FieldError {
+                            field: field.to_string(),
+                            message: problem
+                                .message
+                                .as_deref()
+                                .unwrap_or("is not valid")
+                                .to_owned(),
+                        });
+                    }
                 }
-                parsed
+                listed
             }
         };
-        let first_name = required(
-            "first_name",
-            text(fields, "first_name", 100, false, &mut errors),
-            &mut errors,
-        );
-        let last_name = required(
-            "last_name",
-            text(fields, "last_name", 100, false, &mut errors),
-            &mut errors,
-        );
-        // The names may greet the requester in letters to an address no
-        // one has confirmed yet: no link, nothing that turns text around.
-        for (field, name) in [("first_name", &first_name), ("last_name", &last_name)] {
-            if let Some(why) = name.as_deref().and_then(mail_text::refusal) {
-                errors.push(FieldError {
-                    field: field.into(),
-                    message: why.into(),
-                });
-            }
-        }
-        let email = required(
-            "email",
-            text(fields, "email", 254, false, &mut errors),
-            &mut errors,
-        )
-        .map(|e| e.to_lowercase());
-        if let Some(e) = &email {
-            if !e.validate_email() {
-                errors.push(FieldError {
-                    field: "email".into(),
-                    message: "must be an e-mail address".into(),
-                });
-            }
-        }
-        let postal_address = text(fields, "postal_address", 500, true, &mut errors);
-        let details = required(
-            "details",
-            text(fields, "details", details_max, true, &mut errors),
-            &mut errors,
-        );
-        let scope = text(fields, "scope", 20, false, &mut errors);
-        let grounds = text(fields, "grounds", details_max, true, &mut errors);
-        match (kind, scope.as_deref()) {
-            (Some(Kind::Opposition), None) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "is required for an opposition: prospection or processing".into(),
-            }),
+        let kind = self.kind.as_deref().and_then(Kind::parse);
+        let mut refuse = |field: &str, message: &str| {
+            errors.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            })
+        };
+        match (kind, self.scope.as_deref()) {
+            (Some(Kind::Opposition), None) => refuse(
+                "scope",
+                "is required for an opposition: prospection or processing",
+            ),
             (Some(Kind::Opposition), Some("prospection" | "processing")) => {}
-            (Some(Kind::Opposition), Some(_)) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "must be prospection or processing".into(),
-            }),
-            (Some(_), Some(_)) => errors.push(FieldError {
-                field: "scope".into(),
-                message: "applies to oppositions only".into(),
-            }),
+            (Some(Kind::Opposition), Some(_)) => {
+                refuse("scope", "must be prospection or processing")
+            }
+            (Some(_), Some(_)) => refuse("scope", "applies to oppositions only"),
             _ => {}
         }
         if kind == Some(Kind::Opposition)
-            && scope.as_deref() == Some("processing")
-            && grounds.is_none()
+            && self.scope.as_deref() == Some("processing")
+            && self.grounds.is_none()
         {
-            errors.push(FieldError {
-                field: "grounds".into(),
-                message: "is required for an opposition to processing (the legitimate ground)"
-                    .into(),
-            });
+            refuse(
+                "grounds",
+                "is required for an opposition to processing (the legitimate ground)",
+            );
         }
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
+        match (
+            kind,
+            self.first_name,
+            self.last_name,
+            self.email,
+            self.details,
+        ) {
+            (Some(kind), Some(first_name), Some(last_name), Some(email), Some(details))
+                if errors.is_empty() =>
+            {
+                Ok(Form {
+                    kind,
+                    first_name,
+                    last_name,
+                    email: email.to_lowercase(),
+                    postal_address: self.postal_address,
+                    details,
+                    scope: self.scope,
+                    grounds: self.grounds,
+                })
+            }
+            _ => Err(ApiError::validation(errors)),
         }
-        Ok(Self {
-            kind: kind.expect("checked"),
-            first_name: first_name.expect("checked"),
-            last_name: last_name.expect("checked"),
-            email: email.expect("checked"),
-            postal_address,
-            details: details.expect("checked"),
-            scope,
-            grounds,
-        })
+    }
+}
+
+/// A text as sent, trimmed; white space alone, or `null`, is absent.
+fn trimmed<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(de)?;
+    Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+fn rule(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
+    ValidationError::new(code).with_message(message.into())
+}
+
+fn known_kind(value: &str) -> Result<(), ValidationError> {
+    match Kind::parse(value) {
+        Some(_) => Ok(()),
+        None => Err(rule(
+            "kind",
+            "must be access, rectification, erasure, restriction, opposition or portability",
+        )),
+    }
+}
+
+/// One line: no control character at all.
+fn one_line(value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(rule("control", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// The names may greet the requester in letters to an address no one has
+/// confirmed yet: no link, nothing that turns text around.
+fn greets(value: &str) -> Result<(), ValidationError> {
+    match mail_text::refusal(value) {
+        Some(why) => Err(rule("greeting", why)),
+        None => Ok(()),
+    }
+}
+
+fn within_details(value: &str, limits: &TextLimits) -> Result<(), ValidationError> {
+    let max = limits.details_max;
+    if value.chars().count() > max {
+        return Err(rule("length", format!("must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+fn text(pattern: &str, min: usize, max: usize, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length((min > 0).then_some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .description(Some(description))
+}
+
+fn nullable(b: ObjectBuilder) -> ObjectBuilder {
+    b.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+fn first_name_schema() -> ObjectBuilder {
+    text(NAME, 1, NAME_MAX, "The requester's first name. Neither name may hold a web address, an e-mail address or a domain name (`not` the pattern of `LINK`), nor a character that changes the direction of text: they may greet the requester in letters to an address no one has confirmed.")
+}
+
+fn last_name_schema() -> ObjectBuilder {
+    text(
+        NAME,
+        1,
+        NAME_MAX,
+        "The requester's last name, by the rules of `first_name`.",
+    )
+}
+
+fn email_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(EMAIL_MAX))
+        .description(Some("Where the acknowledgement and the answer go."))
+}
+
+fn postal_address_schema() -> ObjectBuilder {
+    nullable(text(OPTIONAL_TEXT, 0, POSTAL_MAX, "Optional."))
+}
+
+fn details_schema() -> ObjectBuilder {
+    text(TEXT, 1, DETAILS_MAX, "What is asked.")
+}
+
+fn scope_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([
+            serde_json::json!("prospection"),
+            serde_json::json!("processing"),
+            serde_json::Value::Null,
+        ]))
+        .description(Some(
+            "Required for an opposition, refused for any other kind: `prospection` \
+             (the address goes on the suppression list) or `processing` (give `grounds`).",
+        ))
+}
+
+fn grounds_schema() -> ObjectBuilder {
+    nullable(text(
+        OPTIONAL_TEXT,
+        0,
+        DETAILS_MAX,
+        "Required for an opposition to processing: the legitimate ground.",
+    ))
+}
+
+fn documents(min: usize) -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary))),
+        )
+        .min_items((min > 0).then_some(min))
+        .max_items(Some(DOCUMENTS_MAX))
+        .description(Some(
+            "A copy of an identity document: PDF, JPEG or PNG, checked by its bytes, \
+             at most `requests.max_document_bytes` (10 MiB) each.",
+        ))
+}
+
+/// A rights request as a multipart form: `Submission`'s fields (a form
+/// has no `null`: an absent field is left out) and its identity documents.
+pub struct SubmissionForm;
+
+impl PartialSchema for SubmissionForm {
+    fn schema() -> RefOr<Schema> {
+        let mut object = match Submission::schema() {
+            RefOr::T(Schema::Object(object)) => object,
+            other => return other,
+        };
+        for property in object.properties.values_mut() {
+            if let RefOr::T(Schema::Object(field)) = property {
+                if let SchemaType::Array(types) = &field.schema_type {
+                    let kept: Vec<Type> = types
+                        .iter()
+                        .filter(|t| **t != Type::Null)
+                        .cloned()
+                        .collect();
+                    field.schema_type = SchemaType::from_iter(kept);
+                }
+                if let Some(values) = &mut field.enum_values {
+                    values.retain(|v| !v.is_null());
+                }
+            }
+        }
+        object
+            .properties
+            .insert("id_document".into(), documents(0).build().into());
+        object.description = Some(
+            "A rights request with its identity documents (required when the tenant asks for one)."
+                .into(),
+        );
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for SubmissionForm {
+    fn name() -> Cow<'static, str> {
+        "SubmissionForm".into()
+    }
+}
+
+/// The identity documents the DPO asked for, sent to the tracking page.
+#[derive(ToSchema)]
+#[schema(as = DocumentsForm)]
+#[allow(dead_code)]
+pub struct DocumentsUpload {
+    #[schema(schema_with = required_documents)]
+    id_document: Vec<String>,
+}
+
+fn required_documents() -> ArrayBuilder {
+    documents(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_fields_are_the_fields_read() {
+        let RefOr::T(Schema::Object(object)) = Submission::schema() else {
+            panic!("an object");
+        };
+        let documented: Vec<&str> = object.properties.keys().map(String::as_str).collect();
+        let mut read = FIELDS.to_vec();
+        read.sort_unstable();
+        assert_eq!(documented, read);
+    }
+
+    #[test]
+    fn every_field_wrong_is_named() {
+        let fields: HashMap<String, String> = [
+            ("kind", "oubli"),
+            ("first_name", "Zoé\u{0007}"),
+            ("last_name", "www.example.com"),
+            ("email", "not-an-address"),
+            ("details", " "),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let e = Form::parse(&fields, 50).unwrap_err();
+        let named: Vec<&str> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            named,
+            ["details", "email", "first_name", "kind", "last_name"]
+        );
+        assert_eq!(e.errors[0].message, "is required");
+    }
+
+    #[test]
+    fn a_complete_opposition_to_processing_passes_trimmed() {
+        let fields: HashMap<String, String> = [
+            ("kind", "opposition"),
+            ("first_name", " Zoé "),
+            ("last_name", "Martin"),
+            ("email", "Zoe@Example.org"),
+            ("details", "Cessez."),
+            ("scope", "processing"),
+            ("grounds", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let e = Form::parse(&fields, 50).unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        assert_eq!(e.errors[0].field, "grounds");
+        let mut fields = fields;
+        fields.insert("grounds".into(), "Motif légitime.".into());
+        let form = Form::parse(&fields, 50).unwrap();
+        assert_eq!(form.first_name, "Zoé");
+        assert_eq!(form.email, "zoe@example.org");
+        assert_eq!(form.kind, Kind::Opposition);
+    }
+
+    #[test]
+    fn details_follow_the_configured_limit() {
+        let fields: HashMap<String, String> = [
+            ("kind", "access"),
+            ("first_name", "Zoé"),
+            ("last_name", "Martin"),
+            ("email", "zoe@example.org"),
+            ("details", "x".repeat(51).as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let e = Form::parse(&fields, 50).unwrap_err();
+        assert_eq!(e.errors[0].message, "must be at most 50 characters");
+        assert!(Form::parse(&fields, 51).is_ok());
     }
 }

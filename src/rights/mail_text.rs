@@ -7,7 +7,7 @@
 //! read other than it is).
 //!
 //! The OpenAPI document states the same rule as patterns
-//! (`forms::NAME`, `forms::LINK`).
+//! (`patterns::NAME`, `patterns::LINK`).
 
 /// Characters that change the direction of text: the embeddings and
 /// overrides (U+202A–U+202E), the isolates (U+2066–U+2069) and the marks

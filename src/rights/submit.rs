@@ -44,8 +44,8 @@ pub struct Submitted {
     request_body(
         description = "The request's fields, with file parts `id_document` as multipart (PDF, JPEG or PNG, 10 MiB each, 2 at most); JSON with the same fields when no file is sent.",
         content(
-            (super::forms::SubmissionForm = "multipart/form-data"),
-            (super::forms::SubmissionJson = "application/json"),
+            (super::form::SubmissionForm = "multipart/form-data"),
+            (super::form::Submission = "application/json"),
         ),
     ),
     responses(

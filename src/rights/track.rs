@@ -105,7 +105,7 @@ pub struct Uploaded {
 #[utoipa::path(
     tag = "requests",
     params(("tracking_token" = String, Path, description = "The tracking token.", max_length = 100)),
-    request_body(content = super::forms::DocumentsForm, content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
+    request_body(content = super::form::DocumentsUpload, content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
     responses(
         (status = 201, description = "Received; the request is back to `received` and its clock runs again.", body = Uploaded),
         (status = 400, description = "Malformed form.", body = Problem, content_type = "application/problem+json"),
