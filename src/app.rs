@@ -31,8 +31,10 @@ use crate::staff::password::Hasher;
 use crate::staff::{LoginLimiter, StaffService};
 use crate::tenants::{self, Tenants};
 
-/// What every handler can reach.
-pub struct AppState {
+/// The running service's parts, held by `Application` until it stops (its
+/// shutdown waits for them) and lent to the tests (`Application::state`).
+/// No handler takes it: each takes the narrow service it needs.
+pub struct Parts {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub clock: Clock,
@@ -103,7 +105,7 @@ pub type Configure = fn(&mut web::ServiceConfig);
 pub struct Application {
     port: u16,
     server: Server,
-    state: web::Data<AppState>,
+    state: web::Data<Parts>,
     background: Background,
     finish: Finish,
 }
@@ -114,7 +116,7 @@ pub struct Application {
 /// no thread is left using the database once the service is gone.
 struct Finish {
     consents: ConsentStore,
-    state: Option<web::Data<AppState>>,
+    state: Option<web::Data<Parts>>,
     timeout: Duration,
 }
 
@@ -225,7 +227,7 @@ impl Application {
             login_limiter: LoginLimiter::new(settings.auth.login_per_ip_per_minute),
             mail: mail.clone(),
         };
-        let state = web::Data::new(AppState {
+        let state = web::Data::new(Parts {
             settings: Arc::new(settings.clone()),
             db: db.clone(),
             clock: clock.clone(),
@@ -320,7 +322,7 @@ impl Application {
         self.port
     }
 
-    pub fn state(&self) -> web::Data<AppState> {
+    pub fn state(&self) -> web::Data<Parts> {
         self.state.clone()
     }
 

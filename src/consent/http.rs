@@ -14,9 +14,10 @@ use super::views::{
     parse_subject, view, ConsentPolicy, ConsentRequest, ConsentView, History, HistoryItem,
 };
 use crate::db::DbError;
-use crate::error::{ApiError, FieldError, Problem};
-use crate::http::{client_ip, ValidatedJson};
+use crate::error::{ApiError, Problem};
+use crate::http::{client_ip, validation_problem, JsonBody};
 use crate::privacy::ip_pseudonym;
+use validator::ValidateArgs;
 
 /// The purposes a banner must offer.
 #[utoipa::path(
@@ -71,63 +72,19 @@ pub async fn record(
     req: HttpRequest,
     consent: web::Data<ConsentService>,
     path: web::Path<String>,
-    body: ValidatedJson<ConsentRequest>,
+    body: JsonBody<ConsentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = consent.tenants.get(&path)?;
     let body = body.0;
     let limits = &consent.settings;
     let rules = &tenant.config.consent;
-    let mut errors: Vec<FieldError> = Vec::new();
-    let mut invalid = |field: &str, message: &str| {
-        errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
-    if body.policy_version.is_empty() || body.policy_version.len() > 40 {
-        invalid("policy_version", "must be 1 to 40 characters");
-    }
-    if body
-        .tc_string
-        .as_ref()
-        .is_some_and(|s| s.len() > limits.tc_string_max)
-    {
-        invalid("tc_string", "is too long");
-    }
-    if body
-        .tc_string
-        .as_ref()
-        .is_some_and(|s| s.chars().any(char::is_control))
-    {
-        invalid("tc_string", "must not contain control characters");
-    }
-    let page_url = match body.page_url.as_deref() {
-        None => None,
-        Some(raw) if raw.len() > limits.page_url_max => {
-            invalid("page_url", "is too long");
-            None
-        }
-        Some(raw) => {
-            let cleaned = clean_page_url(raw);
-            if cleaned.is_none() {
-                invalid("page_url", "must be an http or https URL");
-            }
-            cleaned
-        }
-    };
+    body.validate_with_args(limits)
+        .map_err(validation_problem)?;
+    let page_url = body.page_url.as_deref().and_then(clean_page_url);
     let subject_id = match body.subject_id.as_deref() {
-        Some(raw) => match parse_subject(raw) {
-            Ok(s) => s,
-            Err(e) => {
-                errors.extend(e.errors);
-                String::new()
-            }
-        },
+        Some(raw) => parse_subject(raw)?,
         None => uuid::Uuid::new_v4().to_string(),
     };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
     check_version(rules, &body.policy_version)?;
     let choices = normalise_choices(rules, &body.choices).map_err(ApiError::validation)?;
 

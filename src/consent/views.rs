@@ -7,7 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use validator::{Validate, ValidationError};
+
+use super::policy::clean_page_url;
 use super::queries::ConsentEvent;
+use crate::config::ConsentSettings;
 use crate::error::ApiError;
 use crate::tenants::PurposeConfig;
 
@@ -20,13 +24,20 @@ pub struct ConsentPolicy {
     pub validity_months: u32,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// A banner's consent, checked by its serde and validator rules; the
+/// limits of `tc_string` and `page_url` come from the configuration
+/// (`consent.tc_string_max`, `consent.page_url_max`), the purposes from
+/// the tenant's policy (`policy::normalise_choices`).
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
+#[validate(context = ConsentSettings)]
 pub struct ConsentRequest {
     /// The visitor's random id, kept by the banner; made by the server when absent.
     #[schema(format = "uuid")]
+    #[validate(custom(function = "uuid_text"))]
     pub subject_id: Option<String>,
     #[schema(min_length = 1, max_length = 40)]
+    #[validate(length(min = 1, max = 40, message = "must be 1 to 40 characters"))]
     pub policy_version: String,
     /// Purpose id → accepted. A non-essential purpose left out is refused;
     /// a purpose the tenant's policy does not have, or an essential one
@@ -35,6 +46,10 @@ pub struct ConsentRequest {
     pub choices: HashMap<String, bool>,
     /// IAB TCF string, stored as given (no control character).
     #[schema(max_length = 4096, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
+    #[validate(
+        custom(function = "tc_string_fits", use_context),
+        custom(function = "no_control")
+    )]
     pub tc_string: Option<String>,
     /// The page the banner was shown on (http or https); query and fragment
     /// are dropped.
@@ -43,11 +58,40 @@ pub struct ConsentRequest {
         max_length = 2048,
         pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:[0-9]{1,4})?([/?#]|$)"
     )]
+    #[validate(custom(function = "page_url_fits", use_context))]
     pub page_url: Option<String>,
 }
 
-impl validator::Validate for ConsentRequest {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
+fn rule(code: &'static str, message: &'static str) -> ValidationError {
+    ValidationError::new(code).with_message(message.into())
+}
+
+fn uuid_text(value: &str) -> Result<(), ValidationError> {
+    parse_subject(value)
+        .map(drop)
+        .map_err(|_| rule("uuid", "must be a UUID"))
+}
+
+fn tc_string_fits(value: &str, limits: &ConsentSettings) -> Result<(), ValidationError> {
+    if value.len() > limits.tc_string_max {
+        return Err(rule("length", "is too long"));
+    }
+    Ok(())
+}
+
+fn no_control(value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(rule("control", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn page_url_fits(value: &str, limits: &ConsentSettings) -> Result<(), ValidationError> {
+    if value.len() > limits.page_url_max {
+        Err(rule("length", "is too long"))
+    } else if clean_page_url(value).is_none() {
+        Err(rule("url", "must be an http or https URL"))
+    } else {
         Ok(())
     }
 }

@@ -35,9 +35,15 @@ fn is_json(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<T> FromRequest for ValidatedJson<T>
+/// A JSON body parsed by its type's serde rules, not yet validated: for a
+/// body whose rules need what the handler holds (the configuration's
+/// limits, the tenants), checked there with `ValidateArgs`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> FromRequest for JsonBody<T>
 where
-    T: DeserializeOwned + Validate + 'static,
+    T: DeserializeOwned + 'static,
 {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -69,7 +75,22 @@ where
                 }
                 body.extend_from_slice(&chunk);
             }
-            let value: T = parse_json(&body)?;
+            Ok(JsonBody(parse_json(&body)?))
+        })
+    }
+}
+
+impl<T> FromRequest for ValidatedJson<T>
+where
+    T: DeserializeOwned + Validate + 'static,
+{
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parsed = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move {
+            let JsonBody(value) = parsed.await?;
             value.validate().map_err(validation_problem)?;
             Ok(ValidatedJson(value))
         })

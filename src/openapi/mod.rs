@@ -9,9 +9,8 @@
 //! method) above its actix-web macro (`#[get("/…")]`), registered with
 //! `.service(handler)` on a `utoipa_actix_web` `ServiceConfig` or `scope`,
 //! reached from [`routes`]: the route is then in the document, and cannot
-//! be served undocumented. Routes still registered through `web::resource`
-//! (`.map(|cfg| cfg.configure(..))`) are documented by `ApiDoc`'s `paths`
-//! list until their slice converts.
+//! be served undocumented. `ApiDoc` lists no path: it holds the document's
+//! information, security schemes and the schemas no operation names.
 
 mod allow;
 mod errors;

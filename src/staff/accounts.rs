@@ -89,19 +89,33 @@ impl StaffView {
 }
 
 /// What it takes to create an account.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// An account to create, checked first by its own rules (`validate`), then
+/// by those that need the tenants and the configuration (`check`).
+#[derive(Debug, Clone, Deserialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     /// Tenant slug; required for a DPO, optional for an admin.
     #[schema(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     #[schema(format = "email", max_length = 254)]
+    #[validate(custom(function = "staff_email"))]
     pub email: String,
     pub role: Role,
     /// At least `auth.min_password_length` characters, not among the most
     /// common passwords, not built on the e-mail address.
     #[schema(min_length = 12, max_length = 256, format = "password")]
     pub password: String,
+}
+
+/// An account's address, as it is kept (trimmed, lower case): an e-mail
+/// address of at most 254 characters.
+fn staff_email(email: &str) -> Result<(), validator::ValidationError> {
+    let email = normalise_email(email);
+    if email.len() > 254 || !email.validate_email() {
+        return Err(validator::ValidationError::new("email")
+            .with_message("must be an e-mail address".into()));
+    }
+    Ok(())
 }
 
 pub fn normalise_email(email: &str) -> String {
@@ -115,7 +129,10 @@ impl NewStaff {
         tenants: &Tenants,
         min_password: usize,
     ) -> Result<Option<String>, StaffError> {
-        let mut errors = Vec::new();
+        let mut errors = match validator::Validate::validate(self) {
+            Ok(()) => Vec::new(),
+            Err(found) => crate::http::validation_problem(found).errors,
+        };
         let mut push = |field: &str, message: String| {
             errors.push(FieldError {
                 field: field.into(),
@@ -123,9 +140,6 @@ impl NewStaff {
             })
         };
         let email = normalise_email(&self.email);
-        if email.len() > 254 || !email.validate_email() {
-            push("email", "must be an e-mail address".into());
-        }
         if let Err(why) = check_strength(&self.password, &email, min_password) {
             push("password", format!("Password {why}."));
         }

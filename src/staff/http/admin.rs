@@ -8,7 +8,7 @@ use super::auth::Staff;
 use crate::audit::{self, kind};
 use crate::db::write_transaction;
 use crate::error::{ApiError, Problem};
-use crate::http::{ListResponse, PageQuery, ValidatedJson};
+use crate::http::{JsonBody, ListResponse, PageQuery};
 use crate::staff::accounts::{self, NewStaff, StaffView};
 use crate::staff::StaffService;
 
@@ -22,12 +22,6 @@ pub struct UsersQuery {
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub per_page: Option<u32>,
-}
-
-impl validator::Validate for NewStaff {
-    fn validate(&self) -> Result<(), validator::ValidationErrors> {
-        Ok(())
-    }
 }
 
 /// Lists staff accounts.
@@ -102,7 +96,7 @@ pub async fn list_users(
 pub async fn create_user(
     staff: Staff,
     state: web::Data<StaffService>,
-    body: ValidatedJson<NewStaff>,
+    body: JsonBody<NewStaff>,
 ) -> Result<HttpResponse, ApiError> {
     staff.require_admin()?;
     let input = body.0;

@@ -22,7 +22,7 @@ use actix_web::web;
 use chrono::{DateTime, Utc};
 use tempfile::TempDir;
 
-use guichet::app::{AppState, Application, Configure};
+use guichet::app::{Application, Configure, Parts};
 use guichet::clock::Clock;
 use guichet::config::Settings;
 
@@ -31,7 +31,7 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub clock: Clock,
-    pub state: web::Data<AppState>,
+    pub state: web::Data<Parts>,
     pub db: TestDatabase,
     pub dir: TempDir,
 }
