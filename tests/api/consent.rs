@@ -1,5 +1,8 @@
 //! Cookie consent through the real service: record, normalise, prove,
 //! withdraw, count, export; CORS per tenant; privacy of what is stored.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

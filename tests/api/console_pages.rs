@@ -1,6 +1,9 @@
 //! The DPO's console over plain HTTP: the session cookie's flags, CSRF
 //! refusals on every form, tenant isolation, the journaled documents, the
 //! charts, the retention sweeps and the English version.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

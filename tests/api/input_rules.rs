@@ -5,6 +5,9 @@
 //! a panic of the service fails the test. And keys that can be rotated: an
 //! address listed, or locked, under the pseudonym key before a rotation
 //! stays so.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 use crate::common::pages;

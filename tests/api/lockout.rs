@@ -3,6 +3,9 @@
 //! alike, the owner of a locked account gets back in with the e-mailed
 //! link, and tokens end with a new password, a disabled account or a
 //! console sign-out.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

@@ -1,6 +1,9 @@
 //! The DPO's queue: the overdue total as the clock moves and requests
 //! pause, resume, get extended and close; the search by reference, e-mail
 //! and names, whatever the case and accents, within the DPO's tenant.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

@@ -4,6 +4,9 @@
 //! other gets 409; the timeline, the queue's counts and the outbox (read
 //! back from a real SMTP server) hold the winner only. The retention sweep
 //! erases a request wholly before or wholly after a change made meanwhile.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

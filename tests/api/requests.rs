@@ -1,5 +1,8 @@
 //! Rights requests through the real service, with the e-mails read back
 //! from a real SMTP server.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

@@ -1,6 +1,9 @@
 //! Retention sweeps through the real service: records made through the API,
 //! the clock moved across each period's end (one second before, one after,
 //! leap days and month ends), and exactly what is gone and what stays.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

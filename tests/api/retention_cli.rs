@@ -2,6 +2,9 @@
 //! dry runs, one sweep at a time, refusals, and a sweep killed with SIGKILL
 //! halfway that leaves consistent data and an exact record, and on SQLite
 //! the monthly consent files that go whole.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

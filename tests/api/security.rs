@@ -3,6 +3,9 @@
 //! meta-characters and header injection in what goes into e-mails.
 //! (Bad tokens, the login lock, CORS and the zip bomb named `.pdf` have
 //! their own tests in `staff.rs`, `consent.rs` and `requests.rs`.)
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

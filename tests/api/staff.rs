@@ -1,4 +1,7 @@
 //! Staff accounts: sign-in, tokens, roles, locks, rate limits, the journal.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 

@@ -1,5 +1,8 @@
 //! The `guichet` binary as an operator meets it: a fresh folder, layered
 //! configuration, clear one-line errors, migrations, several instances.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of this suite,
+//! sharing the harness in `common`; split, a suite would be read in pieces.)
 
 use crate::common;
 
