@@ -49,11 +49,9 @@ struct Row {
     detail: Option<String>,
 }
 
-pub fn record(
-    conn: &mut DbConnection,
-    entry: Entry<'_>,
-    at: NaiveDateTime,
-) -> Result<(), ApiError> {
+/// Writes one entry, in the caller's transaction; only the database can
+/// refuse it, and the caller tells that in its own terms.
+pub fn record(conn: &mut DbConnection, entry: Entry<'_>, at: NaiveDateTime) -> QueryResult<()> {
     let row = Row {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: entry.tenant_id.map(str::to_owned),

@@ -198,7 +198,7 @@ pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
     let now = Clock::system().now().naive_utc();
     db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_disabled(conn, &row.id, true, now)?;
-        audit::record(
+        Ok(audit::record(
             conn,
             audit::Entry {
                 tenant_id: row.tenant_id.as_deref(),
@@ -208,7 +208,7 @@ pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
                 ..Default::default()
             },
             now,
-        )
+        )?)
     })
     .map_err(Refused::from)?;
     println!("disabled {}", row.email);
@@ -225,7 +225,7 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
     let now = Clock::system().now().naive_utc();
     db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_password(conn, &row.id, &hash, now)?;
-        audit::record(
+        Ok(audit::record(
             conn,
             audit::Entry {
                 tenant_id: row.tenant_id.as_deref(),
@@ -235,7 +235,7 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
                 ..Default::default()
             },
             now,
-        )
+        )?)
     })
     .map_err(Refused::from)?;
     println!(

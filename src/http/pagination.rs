@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::config::LimitSettings;
-use crate::error::ApiError;
+use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 pub struct PageQuery {
@@ -21,22 +21,23 @@ pub struct PageQuery {
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 impl PageQuery {
-    /// `(page, per_page, offset)` after checking the bounds.
-    pub fn resolve(&self, limits: &LimitSettings) -> Result<(u32, u32, i64), ApiError> {
+    /// `(page, per_page, offset)` after checking the bounds; else the field
+    /// out of them (a 422 at the HTTP edge).
+    pub fn resolve(&self, limits: &LimitSettings) -> Result<(u32, u32, i64), FieldError> {
         let max = limits.max_page_size;
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(DEFAULT_PAGE_SIZE.min(max));
         if page == 0 || page > limits.max_page {
-            return Err(ApiError::field(
-                "page",
-                format!("must be between 1 and {}", limits.max_page),
-            ));
+            return Err(FieldError {
+                field: "page".into(),
+                message: format!("must be between 1 and {}", limits.max_page),
+            });
         }
         if per_page == 0 || per_page > max {
-            return Err(ApiError::field(
-                "per_page",
-                format!("must be between 1 and {max}"),
-            ));
+            return Err(FieldError {
+                field: "per_page".into(),
+                message: format!("must be between 1 and {max}"),
+            });
         }
         Ok((page, per_page, i64::from(page - 1) * i64::from(per_page)))
     }

@@ -224,7 +224,8 @@ async fn act(
                 Err(e) => Err(crate::http::validation_problem(e)),
                 Ok(()) => dpo::apply_transition(&rights, &session.staff, id.clone(), body)
                     .await
-                    .map(|_| ()),
+                    .map(|_| ())
+                    .map_err(ApiError::from),
             };
             (to.as_str().to_owned(), result)
         }
@@ -237,7 +238,8 @@ async fn act(
                 Err(e) => Err(crate::http::validation_problem(e)),
                 Ok(()) => dpo::apply_extension(&rights, &session.staff, id.clone(), &body.reason)
                     .await
-                    .map(|_| ()),
+                    .map(|_| ())
+                    .map_err(ApiError::from),
             };
             ("extension".to_owned(), result)
         }
@@ -247,7 +249,9 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::send_message(&rights, &session.staff, id.clone(), &body.body).await,
+                Ok(()) => dpo::send_message(&rights, &session.staff, id.clone(), &body.body)
+                    .await
+                    .map_err(ApiError::from),
             };
             ("message".to_owned(), result)
         }
@@ -296,5 +300,6 @@ async fn document(
     let (id, document_id) = path.into_inner();
     opening::open_document(&rights, &session.staff, id, document_id)
         .await
+        .map(opening::Opened::into_response)
         .page(lang)
 }

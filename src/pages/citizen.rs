@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::errors::{field_errors, OrPage};
 use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
+use crate::error::ApiError;
 use crate::http::client_ip;
 use crate::rights::form::{Form, FIELDS};
 use crate::rights::intake::{read_multipart_into, Intake};
@@ -20,6 +21,7 @@ use crate::rights::lifecycle::{Kind, Status};
 use crate::rights::service::RightsService;
 use crate::rights::submit;
 use crate::rights::track;
+use crate::rights::RightsError;
 use crate::tenants::{Locale, Tenant};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -52,10 +54,7 @@ async fn tracked(
 ) -> Result<(crate::rights::store::RequestRow, track::Tracking), PageError> {
     let (row, tracking) = track::find(rights, token).await.page(lang)?;
     if row.tenant_id != tenant.id {
-        return Err(PageError::api(
-            lang,
-            crate::error::ApiError::not_found("No request has this tracking link."),
-        ));
+        return Err(PageError::api(lang, RightsError::UnknownTracking.into()));
     }
     Ok((row, tracking))
 }
@@ -184,7 +183,7 @@ async fn send(
         intake.fields.remove("grounds");
     }
     if let Err(e) = Form::parse(&intake.fields, limits.details_max_chars) {
-        errors.extend(field_errors(lang, &e).unwrap_or_default());
+        errors.extend(field_errors(lang, &ApiError::from(e)).unwrap_or_default());
     }
     let has_document_error = errors.iter().any(|(f, _)| f == "id_document");
     if tenant.config.require_id_document && intake.documents.is_empty() && !has_document_error {
@@ -200,17 +199,20 @@ async fn send(
             "/t/{}/droits/confirmation/{}",
             tenant.slug, done.tracking_token
         ))),
-        Err(e) if e.status.as_u16() == 429 => {
+        Err(RightsError::TooManyFromAddress { .. } | RightsError::TooManyFromEmail { .. }) => {
             let global = Some(text(lang, "error_rate"));
-            refuse(&values, e.status, Vec::new(), global)
+            refuse(&values, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global)
         }
-        Err(e) => match field_errors(lang, &e) {
-            Some(errors) => {
-                let global = Some(text(lang, "form_has_errors"));
-                refuse(&values, e.status, errors, global)
+        Err(e) => {
+            let e = ApiError::from(e);
+            match field_errors(lang, &e) {
+                Some(errors) => {
+                    let global = Some(text(lang, "form_has_errors"));
+                    refuse(&values, e.status, errors, global)
+                }
+                None => Err(PageError::api(lang, e)),
             }
-            None => Err(PageError::api(lang, e)),
-        },
+        }
     }
 }
 
@@ -340,10 +342,10 @@ async fn upload(
         |status, message: String| track_page(&req, &rights, lang, status, &found, Some(message));
     let row = match track::awaiting_identity(&rights, &token).await {
         Ok(row) => row,
-        Err(e) if e.status == StatusCode::CONFLICT => {
+        Err(RightsError::NotAwaitingIdentity) => {
             return refuse(StatusCode::CONFLICT, text(lang, "err_not_awaiting"))
         }
-        Err(e) => return Err(PageError::api(lang, e)),
+        Err(e) => return Err(PageError::api(lang, e.into())),
     };
     let mut intake = Intake::default();
     let limits = &rights.settings.requests;
@@ -358,7 +360,9 @@ async fn upload(
     )
     .await;
     let result = match read {
-        Ok(()) => track::receive_documents(&rights, row, intake.documents).await,
+        Ok(()) => track::receive_documents(&rights, row, intake.documents)
+            .await
+            .map_err(ApiError::from),
         Err(e) => Err(e),
     };
     match result {
@@ -388,6 +392,6 @@ pub async fn track_redirect(
     let slug = rights
         .tenants
         .slug_of(Some(&row.tenant_id))
-        .ok_or_else(|| PageError::api(lang, crate::error::ApiError::not_found("gone")))?;
+        .ok_or_else(|| PageError::api(lang, ApiError::not_found("gone")))?;
     Ok(see_other(format!("/t/{slug}/suivi/{}", path.into_inner())))
 }

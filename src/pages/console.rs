@@ -115,7 +115,10 @@ async fn queue_page(
         page: page_no,
         per_page: Some(QUEUE_PAGE_SIZE),
     };
-    let list = match queue::list(&rights, &session.staff, q).await {
+    let list = match queue::list(&rights, &session.staff, q)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(list) => list,
         Err(e) if e.status.is_client_error() => {
             return Ok(see_other("/console"));

@@ -13,6 +13,7 @@ use super::RetentionError;
 use crate::audit::{self, kind};
 use crate::db::schema::retention_runs as runs;
 use crate::db::DbConnection;
+use crate::error::ApiError;
 
 /// Counts of removed records: tenant slug (or `platform` for records of no
 /// tenant) → category → count.
@@ -186,7 +187,7 @@ fn journal(
             },
             now,
         )
-        .map_err(|e| RetentionError::Failed(e.detail))?;
+        .map_err(|e| RetentionError::Failed(ApiError::from(e).detail))?;
     }
     Ok(())
 }

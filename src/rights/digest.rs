@@ -8,12 +8,12 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::notify::human_date;
 use crate::clock::Clock;
 use crate::db::schema::rights_requests as requests;
 use crate::db::{Db, DbConnection, DbError};
-use crate::error::ApiError;
 use crate::mail::worker::Chore;
 use crate::mail::{Letter, Mail, Template};
 use crate::schedule::claim;
@@ -60,7 +60,7 @@ pub struct Digest {
 impl Digest {
     /// Queues the DPO digest of the day when its time has come and no
     /// instance has sent it yet. Blocking.
-    pub fn run_due(&self) -> Result<Option<DigestRun>, ApiError> {
+    pub fn run_due(&self) -> Result<Option<DigestRun>, RightsError> {
         let mut conn = self.db.pool().get().map_err(DbError::from)?;
         run_due(
             &mut conn,
@@ -90,7 +90,7 @@ pub fn run_due(
     tenants: &Tenants,
     public_url: &str,
     now: DateTime<Utc>,
-) -> Result<Option<DigestRun>, ApiError> {
+) -> Result<Option<DigestRun>, RightsError> {
     let s = &mail.settings;
     let at = NaiveTime::parse_from_str(&s.digest_time, "%H:%M").unwrap_or(NaiveTime::MIN);
     let tz: chrono_tz::Tz = s

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::error::RightsError;
 use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::notify::Notifier;
 use super::queue::{detail_of, visible, RequestDetail};
@@ -46,18 +47,22 @@ pub struct TransitionRequest {
     pub reason: Option<String>,
 }
 
-fn no_request() -> ApiError {
-    ApiError::not_found("No request has this id.")
-}
-
-fn tenant_of(rights: &RightsService, row: &RequestRow) -> Result<std::sync::Arc<Tenant>, ApiError> {
-    rights.tenants.by_id(&row.tenant_id).ok_or_else(no_request)
+/// The tenant of a request (a request of a tenant since removed is no
+/// request any more).
+fn tenant_of(
+    rights: &RightsService,
+    row: &RequestRow,
+) -> Result<std::sync::Arc<Tenant>, RightsError> {
+    rights
+        .tenants
+        .by_id(&row.tenant_id)
+        .ok_or(RightsError::UnknownRequest)
 }
 
 /// The request as it is now, held until the change being made commits
 /// (`store::lock`).
-fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, ApiError> {
-    store::lock(conn, id)?.ok_or_else(no_request)
+fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, RightsError> {
+    store::lock(conn, id)?.ok_or(RightsError::UnknownRequest)
 }
 
 /// Moves a request through its life.
@@ -93,14 +98,14 @@ pub async fn apply_transition(
     staff: &Staff,
     id: String,
     body: TransitionRequest,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, RightsError> {
     let TransitionRequest { to, note, reason } = body;
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     let reason = reason
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty());
     if to == Status::Rejected && reason.is_none() {
-        return Err(ApiError::field(
+        return Err(RightsError::field(
             "reason",
             "is required to reject a request: it is sent to the requester",
         ));
@@ -110,7 +115,6 @@ pub async fn apply_transition(
     let now = rights.clock.now();
     let (rights2, actor) = (rights.clone(), staff.clone());
     rights
-        .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // Checked again on the row as it is now, held until the
@@ -120,14 +124,7 @@ pub async fn apply_transition(
                 let before = row.clone();
                 let from = row.status;
                 if !allowed(from, to, By::Staff) {
-                    return Err(ApiError::conflict(
-                        "transition_not_allowed",
-                        format!(
-                            "A request {} cannot move to {}.",
-                            from.as_str(),
-                            to.as_str()
-                        ),
-                    ));
+                    return Err(RightsError::TransitionNotAllowed { from, to });
                 }
                 let at = now.naive_utc();
                 row.status = to;
@@ -248,20 +245,19 @@ pub async fn apply_extension(
     staff: &Staff,
     id: String,
     reason: &str,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, RightsError> {
     let reason = reason.trim().to_owned();
     let row = visible(rights, staff, id).await?;
     let tenant = tenant_of(rights, &row)?;
     let now = rights.clock.now();
     let (rights2, actor) = (rights.clone(), staff.clone());
     rights
-        .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // Held until the extension commits: a second one sees it.
                 let mut row = locked(conn, &row.id)?;
                 deadline::check_extension(row.is_open, row.extended, row.due_at.and_utc(), now)
-                    .map_err(|why| ApiError::conflict("extension_not_allowed", why))?;
+                    .map_err(RightsError::ExtensionNotAllowed)?;
                 let before = row.clone();
                 let at = now.naive_utc();
                 row.due_at = deadline::extended(row.due_at.and_utc()).naive_utc();
@@ -345,14 +341,13 @@ pub async fn send_message(
     staff: &Staff,
     id: String,
     body: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), RightsError> {
     let text = body.trim().to_owned();
     let row = visible(rights, staff, id).await?;
     let tenant = tenant_of(rights, &row)?;
     let now = rights.clock.now().naive_utc();
     let (rights2, actor) = (rights.clone(), staff.clone());
     rights
-        .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // The address as it is now, held until the message is
@@ -360,10 +355,7 @@ pub async fn send_message(
                 // there is no one to write to) or wholly after.
                 let row = locked(conn, &row.id)?;
                 if row.email.is_none() {
-                    return Err(ApiError::conflict(
-                        "requester_erased",
-                        "The requester's address is no longer kept.",
-                    ));
+                    return Err(RightsError::RequesterErased);
                 }
                 store::add_event(
                     conn,

@@ -20,12 +20,13 @@ use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 use validator::{ValidateArgs, ValidationError};
 
+use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::mail_text;
 use super::patterns::{
     DETAILS_MAX, DOCUMENTS_MAX, EMAIL_MAX, NAME, NAME_MAX, OPTIONAL_TEXT, POSTAL_MAX, TEXT,
 };
-use crate::error::{ApiError, FieldError};
+use crate::error::FieldError;
 use crate::http::plain_text;
 
 /// The text fields a submission may hold.
@@ -127,7 +128,10 @@ pub struct Form {
 
 impl Form {
     /// Reads and checks the text fields of a form.
-    pub fn parse(fields: &HashMap<String, String>, details_max: usize) -> Result<Self, ApiError> {
+    pub fn parse(
+        fields: &HashMap<String, String>,
+        details_max: usize,
+    ) -> Result<Self, RightsError> {
         Submission::from_fields(fields)?.check(&TextLimits { details_max })
     }
 }
@@ -135,20 +139,18 @@ impl Form {
 impl Submission {
     /// The submission the text fields of a form make (fields not in
     /// `FIELDS` are left to the reader of the form to refuse).
-    pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, RightsError> {
         let known: serde_json::Map<String, serde_json::Value> = fields
             .iter()
             .filter(|(name, _)| FIELDS.contains(&name.as_str()))
             .map(|(name, value)| (name.clone(), value.clone().into()))
             .collect();
-        serde_json::from_value(known.into())
-            .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))
+        serde_json::from_value(known.into()).map_err(|e| RightsError::UnreadableForm(e.to_string()))
     }
 
     /// Every field's own rules, then the rules between fields: the checked
-    /// form, or a 422 naming each field that is wrong (by name, as every
-    /// 422 lists them).
-    pub fn check(self, limits: &TextLimits) -> Result<Form, ApiError> {
+    /// form, or `RightsError::Invalid` naming each field that is wrong.
+    pub fn check(self, limits: &TextLimits) -> Result<Form, RightsError> {
         let mut errors = match self.validate_with_args(limits) {
             Ok(()) => Vec::new(),
             Err(found) => {
@@ -217,7 +219,7 @@ impl Submission {
                     grounds: self.grounds,
                 })
             }
-            _ => Err(ApiError::validation(errors)),
+            _ => Err(RightsError::Invalid(errors)),
         }
     }
 }
@@ -406,6 +408,15 @@ fn required_documents() -> ArrayBuilder {
 mod tests {
     use super::*;
 
+    /// The fields at fault, by name, as a 422 lists them.
+    fn refused(e: RightsError) -> Vec<FieldError> {
+        let RightsError::Invalid(mut errors) = e else {
+            panic!("a field error, not {e}");
+        };
+        errors.sort_by(|a, b| a.field.cmp(&b.field));
+        errors
+    }
+
     #[test]
     fn the_documented_fields_are_the_fields_read() {
         let RefOr::T(Schema::Object(object)) = Submission::schema() else {
@@ -429,13 +440,13 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let e = Form::parse(&fields, 50).unwrap_err();
-        let named: Vec<&str> = e.errors.iter().map(|e| e.field.as_str()).collect();
+        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             named,
             ["details", "email", "first_name", "kind", "last_name"]
         );
-        assert_eq!(e.errors[0].message, "is required");
+        assert_eq!(errors[0].message, "is required");
     }
 
     #[test]
@@ -452,9 +463,9 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let e = Form::parse(&fields, 50).unwrap_err();
-        assert_eq!(e.errors.len(), 1);
-        assert_eq!(e.errors[0].field, "grounds");
+        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "grounds");
         let mut fields = fields;
         fields.insert("grounds".into(), "Motif légitime.".into());
         let form = Form::parse(&fields, 50).unwrap();
@@ -475,8 +486,8 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let e = Form::parse(&fields, 50).unwrap_err();
-        assert_eq!(e.errors[0].message, "must be at most 50 characters");
+        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        assert_eq!(errors[0].message, "must be at most 50 characters");
         assert!(Form::parse(&fields, 51).is_ok());
     }
 }

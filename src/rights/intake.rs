@@ -1,6 +1,12 @@
 //! Reading what a citizen sends: multipart forms (fields and up to two
 //! identity documents, streamed with their size checked as they arrive)
 //! or JSON when no file is sent.
+//!
+//! This is HTTP transport, the edge itself: what it refuses is the body as
+//! it arrives (its media type, its size, a part cut short, a field the form
+//! does not have), so it answers `ApiError` directly, with the status of
+//! each (400, 413, 415, 422). Only the upload budget it reserves first is
+//! the rights' own (`RightsError::UploadsBusy`, converted here).
 
 use std::collections::HashMap;
 

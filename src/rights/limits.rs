@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use governor::Quota;
 
-use crate::error::ApiError;
+use super::error::RightsError;
 use crate::http::{limit_key, KeyedLimit, Refused};
 
 /// The submission limits: per client address and per e-mail address,
@@ -39,30 +39,27 @@ impl SubmissionLimiter {
         }
     }
 
-    fn refuse(refused: Refused, what: &str) -> ApiError {
-        match refused {
-            Refused::Wait(wait) => ApiError::too_many_requests(
-                wait.as_secs() + 1,
-                format!("Too many requests from this {what}; try again later."),
-            ),
-            Refused::Full => ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "submissions_busy",
-                "Too many senders are being counted at once; try again in a minute.",
-            )
-            .with_header("retry-after", "60"),
-        }
-    }
-
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), ApiError> {
+    /// Counts a submission from this client address.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), RightsError> {
         self.per_ip
             .check(&limit_key(ip))
-            .map_err(|r| Self::refuse(r, "address"))
+            .map_err(|refused| match refused {
+                Refused::Wait(wait) => RightsError::TooManyFromAddress {
+                    retry_after_secs: wait.as_secs() + 1,
+                },
+                Refused::Full => RightsError::SubmissionsBusy,
+            })
     }
 
-    pub fn check_email(&self, email_hash: &str) -> Result<(), ApiError> {
+    /// Counts a submission from this e-mail address (its pseudonym).
+    pub fn check_email(&self, email_hash: &str) -> Result<(), RightsError> {
         self.per_email
             .check(&email_hash.to_owned())
-            .map_err(|r| Self::refuse(r, "e-mail address"))
+            .map_err(|refused| match refused {
+                Refused::Wait(wait) => RightsError::TooManyFromEmail {
+                    retry_after_secs: wait.as_secs() + 1,
+                },
+                Refused::Full => RightsError::SubmissionsBusy,
+            })
     }
 }

@@ -1,11 +1,17 @@
 //! Rights requests: from the citizen's form to the DPO's decision, on time.
+//!
+//! The rules and their storage return a [`RightsError`]; the HTTP edge
+//! (`http_error`) turns it into problem+json, which the handlers of this
+//! capability answer and the pages turn into a page.
 
 pub mod counts;
 pub mod deadline;
 pub mod digest;
 pub mod documents;
 pub mod dpo;
+pub mod error;
 pub mod form;
+mod http_error;
 pub mod intake;
 pub mod lifecycle;
 pub mod limits;
@@ -23,6 +29,8 @@ pub mod submit;
 pub mod suppression;
 pub mod track;
 pub mod uploads;
+
+pub use error::RightsError;
 
 /// Under `/v1/tenants/{tenant}` (`consent::tenant_scope`): the form.
 pub fn tenant_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

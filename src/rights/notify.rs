@@ -4,11 +4,11 @@
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
+use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::service::RightsService;
 use super::store::RequestRow;
 use crate::db::DbConnection;
-use crate::error::ApiError;
 use crate::mail::{Letter, Template};
 use crate::tenants::{Greeting, Locale, Tenant};
 
@@ -97,7 +97,7 @@ impl Notifier<'_> {
         template: Template,
         ctx: serde_json::Value,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let Some(email) = row.email.as_deref() else {
             return Ok(());
         };
@@ -119,7 +119,7 @@ impl Notifier<'_> {
         token: &str,
         has_document: bool,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let link = format!(
             "{}/console/requests/{}",
             self.state.settings.server.public_url.trim_end_matches('/'),
@@ -151,7 +151,7 @@ impl Notifier<'_> {
         row: &RequestRow,
         note: Option<&str>,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let retention = match (self.locale(), row.kind) {
             (Locale::Fr, Kind::Opposition) => "3 ans",
             (Locale::Fr, _) => "1 an",
@@ -172,7 +172,7 @@ impl Notifier<'_> {
         conn: &mut DbConnection,
         row: &RequestRow,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,
             "reason": row.extension_reason, "due_at": self.date(row.due_at),
@@ -186,7 +186,7 @@ impl Notifier<'_> {
         row: &RequestRow,
         note: Option<&str>,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,
             "kind_label": self.kind_label(row), "note": note.unwrap_or(""),
@@ -199,7 +199,7 @@ impl Notifier<'_> {
         conn: &mut DbConnection,
         row: &RequestRow,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,
             "kind_label": self.kind_label(row), "reason": row.outcome_reason,
@@ -214,7 +214,7 @@ impl Notifier<'_> {
         row: &RequestRow,
         body: &str,
         now: chrono::NaiveDateTime,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), RightsError> {
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference, "body": body,

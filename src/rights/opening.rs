@@ -4,6 +4,7 @@
 
 use actix_web::{get, web, HttpResponse};
 
+use super::error::RightsError;
 use super::lifecycle::Action;
 use super::queue::visible;
 use super::service::RightsService;
@@ -42,34 +43,40 @@ pub async fn document(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
-    open_document(&rights, &staff, id, document_id).await
+    Ok(open_document(&rights, &staff, id, document_id)
+        .await?
+        .into_response())
 }
 
-/// A document of a request the staff member may see, journaled, as the
-/// answer that sends it.
+/// A document's original bytes, opened, with what the answer that sends it
+/// says of them.
+pub struct Opened {
+    /// As read from the bytes when they were received.
+    pub content_type: String,
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A document of a request the staff member may see, journaled, then
+/// opened.
 pub async fn open_document(
     rights: &RightsService,
     staff: &Staff,
     id: String,
     document_id: String,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Opened, RightsError> {
     let row = visible(rights, staff, id).await?;
     if uuid::Uuid::parse_str(&document_id).is_err() {
-        return Err(ApiError::not_found("No document has this id."));
+        return Err(RightsError::UnknownDocument);
     }
     let now = rights.clock.now().naive_utc();
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
     let doc = rights
-        .db
         .run(move |conn| {
             let doc = store::document(conn, &request_id, &document_id)?
-                .ok_or_else(|| ApiError::not_found("No document has this id."))?;
+                .ok_or(RightsError::UnknownDocument)?;
             if doc.ciphertext.is_none() {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::GONE,
-                    "document_purged",
-                    "This document was destroyed at the end of its retention period.",
-                ));
+                return Err(RightsError::DocumentPurged);
             }
             crate::db::write_transaction(conn, |conn| {
                 store::add_event(
@@ -105,27 +112,40 @@ pub async fn open_document(
             .map(|()| bytes)
     })
     .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("decryption task failed: {e}")))?
-    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let ascii: String = filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{ascii}\""),
-        ))
-        .insert_header(("cache-control", "no-store"))
-        .insert_header(("x-content-type-options", "nosniff"))
-        // Should a browser ever render it (a polyglot file), nothing in it runs.
-        .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
-        .body(bytes))
+    .map_err(|e| RightsError::Internal(format!("decryption task failed: {e}")))?
+    .map_err(RightsError::Internal)?;
+    Ok(Opened {
+        content_type,
+        filename,
+        bytes,
+    })
+}
+
+impl Opened {
+    /// The download: an attachment under a harmless ASCII name, never
+    /// cached, never sniffed, never run.
+    pub fn into_response(self) -> HttpResponse {
+        let ascii: String = self
+            .filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        HttpResponse::Ok()
+            .content_type(self.content_type)
+            .insert_header((
+                "content-disposition",
+                format!("attachment; filename=\"{ascii}\""),
+            ))
+            .insert_header(("cache-control", "no-store"))
+            .insert_header(("x-content-type-options", "nosniff"))
+            // Should a browser ever render it (a polyglot file), nothing in it runs.
+            .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
+            .body(self.bytes)
+    }
 }

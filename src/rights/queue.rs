@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::error::RightsError;
 use super::lifecycle::{next_for_staff, Kind, Status};
 use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
@@ -100,7 +101,7 @@ pub async fn list(
     rights: &RightsService,
     staff: &Staff,
     q: QueueQuery,
-) -> Result<ListResponse<QueueItem>, ApiError> {
+) -> Result<ListResponse<QueueItem>, RightsError> {
     let (page, per_page, offset) = PageQuery {
         page: q.page,
         per_page: q.per_page,
@@ -116,7 +117,7 @@ pub async fn list(
         .filter(|s| !s.is_empty())
     {
         let status = Status::parse(s)
-            .ok_or_else(|| ApiError::field("status", format!("`{s}` is not a status")))?;
+            .ok_or_else(|| RightsError::field("status", format!("`{s}` is not a status")))?;
         statuses.push(status);
     }
     let sort = match q.sort.as_deref() {
@@ -125,7 +126,7 @@ pub async fn list(
         Some("received_at") => Sort::ReceivedAsc,
         Some("-received_at") => Sort::ReceivedDesc,
         Some(_) => {
-            return Err(ApiError::field(
+            return Err(RightsError::field(
                 "sort",
                 "must be due_at, -due_at, received_at or -received_at",
             ))
@@ -135,11 +136,14 @@ pub async fn list(
         .as_deref()
         .is_some_and(|q| q.chars().any(char::is_control))
     {
-        return Err(ApiError::field("q", "must not contain control characters"));
+        return Err(RightsError::field(
+            "q",
+            "must not contain control characters",
+        ));
     }
     let query = q.q.as_deref().map(str::trim).unwrap_or("");
     if query.chars().count() > 100 {
-        return Err(ApiError::field("q", "must be at most 100 characters"));
+        return Err(RightsError::field("q", "must be at most 100 characters"));
     }
     let search = search::terms(query);
     let now = rights.clock.now();
@@ -153,7 +157,6 @@ pub async fn list(
         sort,
     };
     let (rows, total) = rights
-        .db
         .run(move |conn| Ok(store::queue(conn, &filter, offset, i64::from(per_page))?))
         .await?;
     let items = rows
@@ -253,25 +256,28 @@ pub async fn visible(
     rights: &RightsService,
     staff: &Staff,
     id: String,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, RightsError> {
     // Ids are UUIDs: anything else names no request, and never reaches
     // the database (PostgreSQL refuses a NUL in a text).
     if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(ApiError::not_found("No request has this id."));
+        return Err(RightsError::UnknownRequest);
     }
     let row = rights
-        .db
         .run(move |conn| Ok(store::find(conn, &id)?))
         .await?
         .filter(|r| staff.can_see(&r.tenant_id))
-        .ok_or_else(|| ApiError::not_found("No request has this id."))?;
+        .ok_or(RightsError::UnknownRequest)?;
     Ok(row)
 }
 
-pub async fn detail_of(rights: &RightsService, row: RequestRow) -> Result<RequestDetail, ApiError> {
+/// A request in full: its documents, its timeline and the moves the DPO
+/// may make now.
+pub async fn detail_of(
+    rights: &RightsService,
+    row: RequestRow,
+) -> Result<RequestDetail, RightsError> {
     let id = row.id.clone();
     let (documents, events) = rights
-        .db
         .run(move |conn| Ok((store::documents(conn, &id)?, store::timeline(conn, &id)?)))
         .await?;
     let now = rights.clock.now();

@@ -4,10 +4,10 @@
 use chrono::NaiveDateTime;
 
 use super::documents::sha256_hex;
+use super::error::RightsError;
 use super::intake::Upload;
 use super::service::RightsService;
 use super::store::DocumentRow;
-use crate::error::ApiError;
 
 /// Encrypts documents off the async executor.
 pub async fn seal_documents(
@@ -15,7 +15,7 @@ pub async fn seal_documents(
     request_id: String,
     uploads: Vec<Upload>,
     now: NaiveDateTime,
-) -> Result<Vec<DocumentRow>, ApiError> {
+) -> Result<Vec<DocumentRow>, RightsError> {
     let keys = rights.documents.clone();
     actix_web::rt::task::spawn_blocking(move || {
         uploads
@@ -26,7 +26,7 @@ pub async fn seal_documents(
                 let size = up.bytes.len() as i64;
                 let (key_id, nonce) = keys
                     .seal(&id, &mut up.bytes)
-                    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+                    .map_err(RightsError::Internal)?;
                 Ok(DocumentRow {
                     id,
                     request_id: request_id.clone(),
@@ -44,5 +44,5 @@ pub async fn seal_documents(
             .collect()
     })
     .await
-    .map_err(|e| ApiError::internal(anyhow::anyhow!("encryption task failed: {e}")))?
+    .map_err(|e| RightsError::Internal(format!("encryption task failed: {e}")))?
 }

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use super::documents::KeyRing;
+use super::error::RightsError;
 use super::limits::SubmissionLimiter;
 use super::uploads::UploadBudget;
 use crate::clock::Clock;
 use crate::config::{LimitSettings, RequestSettings, ServerSettings, Settings};
-use crate::db::Db;
+use crate::db::{Db, DbConnection};
 use crate::mail::Mail;
 use crate::secrets::{Key, Secrets};
 use crate::tenants::Tenants;
@@ -71,5 +72,15 @@ impl RightsService {
             uploads: UploadBudget::new(requests.upload_memory_bytes),
             mail,
         }
+    }
+
+    /// Runs `f` on a pooled connection off the async executor
+    /// (`Db::run_as`), its errors the rights' own.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, RightsError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, RightsError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.db.run_as(f).await
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::RightsError;
 use super::form::{Form, FIELDS};
 use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake};
 use super::lifecycle::{Action, Kind, Status};
@@ -93,11 +94,11 @@ pub async fn accept(
     rights: &RightsService,
     tenant: Arc<Tenant>,
     intake: Intake,
-) -> Result<Submitted, ApiError> {
+) -> Result<Submitted, RightsError> {
     let limits = &rights.settings.requests;
     let form = Form::parse(&intake.fields, limits.details_max_chars)?;
     if tenant.config.require_id_document && intake.documents.is_empty() {
-        return Err(ApiError::field(
+        return Err(RightsError::field(
             "id_document",
             "a copy of an identity document (PDF, JPEG or PNG) is required",
         ));
@@ -154,7 +155,6 @@ pub async fn accept(
             email_hashes.clone(),
         );
         let result = rights
-            .db
             .run(move |conn| {
                 crate::db::write_transaction(conn, |conn| {
                     let mut row = row;
@@ -210,7 +210,7 @@ pub async fn accept(
             })
             .await;
         match result {
-            Err(e) if attempt < 3 && e.code == "unique_violation" => continue,
+            Err(e) if attempt < 3 && e.is_unique_violation() => continue,
             other => break other?,
         }
     };

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::RightsError;
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::sealing::seal_documents;
@@ -31,13 +32,11 @@ pub struct Tracking {
     pub events: Vec<TrackEvent>,
 }
 
-fn unknown() -> ApiError {
-    ApiError::not_found("No request has this tracking link.")
-}
-
-fn check_token(token: &str) -> Result<String, ApiError> {
+/// The hash a tracking token is looked up by; a token that cannot be one
+/// opens nothing.
+fn check_token(token: &str) -> Result<String, RightsError> {
     if token.len() > 100 || token.is_empty() {
-        return Err(unknown());
+        return Err(RightsError::UnknownTracking);
     }
     Ok(token_hash(token))
 }
@@ -63,12 +62,14 @@ pub async fn track(
 }
 
 /// The request a tracking token opens, and what its requester may see of it.
-pub async fn find(rights: &RightsService, token: &str) -> Result<(RequestRow, Tracking), ApiError> {
+pub async fn find(
+    rights: &RightsService,
+    token: &str,
+) -> Result<(RequestRow, Tracking), RightsError> {
     let hash = check_token(token)?;
     let (row, events) = rights
-        .db
         .run(move |conn| {
-            let row = store::find_by_tracking(conn, &hash)?.ok_or_else(unknown)?;
+            let row = store::find_by_tracking(conn, &hash)?.ok_or(RightsError::UnknownTracking)?;
             let events = store::timeline(conn, &row.id)?;
             Ok((row, events))
         })
@@ -144,26 +145,18 @@ pub async fn upload(
     Ok(HttpResponse::Created().json(uploaded))
 }
 
-fn not_awaiting() -> ApiError {
-    ApiError::conflict(
-        "not_awaiting_identity",
-        "No identity document is awaited for this request.",
-    )
-}
-
 /// The request a tracking token opens, if it awaits an identity document.
 pub async fn awaiting_identity(
     rights: &RightsService,
     token: &str,
-) -> Result<RequestRow, ApiError> {
+) -> Result<RequestRow, RightsError> {
     let lookup = check_token(token)?;
     let row = rights
-        .db
         .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
         .await?
-        .ok_or_else(unknown)?;
+        .ok_or(RightsError::UnknownTracking)?;
     if row.status != Status::AwaitingIdentity {
-        return Err(not_awaiting());
+        return Err(RightsError::NotAwaitingIdentity);
     }
     Ok(row)
 }
@@ -174,24 +167,23 @@ pub async fn receive_documents(
     rights: &RightsService,
     row: RequestRow,
     documents: Vec<Upload>,
-) -> Result<Uploaded, ApiError> {
+) -> Result<Uploaded, RightsError> {
     if documents.is_empty() {
-        return Err(ApiError::field("id_document", "a document is required"));
+        return Err(RightsError::field("id_document", "a document is required"));
     }
     let now = rights.clock.now();
     let count = documents.len();
     let documents = seal_documents(rights, row.id.clone(), documents, now.naive_utc()).await?;
     let (status, due) = rights
-        .db
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 // Read again, held until the upload commits: the status may
                 // have moved, and a move made meanwhile waits for this one.
-                let mut row = store::lock(conn, &row.id)?.ok_or_else(unknown)?;
+                let mut row = store::lock(conn, &row.id)?.ok_or(RightsError::UnknownTracking)?;
                 let before = row.clone();
                 let from = row.status;
                 if !allowed(from, Status::Received, By::Requester) {
-                    return Err(not_awaiting());
+                    return Err(RightsError::NotAwaitingIdentity);
                 }
                 for doc in &documents {
                     store::insert_document(conn, doc)?;

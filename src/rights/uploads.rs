@@ -3,17 +3,14 @@
 //! together are capped (`requests.upload_memory_bytes`). A form reserves
 //! its declared length (or the largest form, without one) before its body
 //! is read, and holds it until it is stored or refused; when the budget is
-//! spent, it is answered 503 `uploads_busy` with `Retry-After` at once.
+//! spent, it is refused at once (`RightsError::UploadsBusy`, answered 503
+//! `uploads_busy` with `Retry-After`).
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
-
-/// Seconds a refused upload is told to wait.
-const RETRY_AFTER_SECS: &str = "5";
+use super::error::RightsError;
 
 #[derive(Clone)]
 pub struct UploadBudget {
@@ -43,7 +40,7 @@ impl UploadBudget {
 
     /// Reserves `bytes`, or the whole budget for a form larger than it
     /// (which then needs the budget to itself).
-    pub fn reserve(&self, bytes: usize) -> Result<Reservation, ApiError> {
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation, RightsError> {
         let wanted = u32::try_from(bytes).unwrap_or(u32::MAX).min(self.total);
         match self.bytes.clone().try_acquire_many_owned(wanted) {
             Ok(permit) => Ok(Reservation { _permit: permit }),
@@ -53,12 +50,7 @@ impl UploadBudget {
                     available = self.bytes.available_permits(),
                     "upload refused: the upload memory budget is in use"
                 );
-                Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "uploads_busy",
-                    "Too many documents are being received at this moment; try again in a few seconds.",
-                )
-                .with_header("retry-after", RETRY_AFTER_SECS))
+                Err(RightsError::UploadsBusy)
             }
         }
     }
@@ -73,8 +65,7 @@ mod tests {
         let budget = UploadBudget::new(100);
         let a = budget.reserve(60).unwrap();
         let e = budget.reserve(60).err().unwrap();
-        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(e.code, "uploads_busy");
+        assert!(matches!(e, RightsError::UploadsBusy));
         let b = budget.reserve(40).unwrap();
         drop(a);
         // Larger than the whole budget: takes all of it, alone.

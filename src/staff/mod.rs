@@ -17,6 +17,6 @@ pub mod token;
 
 pub use accounts::Role;
 pub use error::StaffError;
-pub use http::auth::{from_token, Staff};
+pub use http::auth::{from_token, ScopeRefused, Staff};
 pub use http::routes;
 pub use service::{LoginLimiter, StaffService};

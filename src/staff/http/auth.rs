@@ -1,17 +1,37 @@
 //! The `Staff` extractor: every `/v1/dpo/*` and `/v1/admin/*` handler takes
 //! one, so no such route answers without a valid token of an enabled user,
 //! issued since the account's last password change or disabling, and not
-//! signed out.
+//! signed out. It also says which tenant a list shows (`Staff::list_scope`,
+//! refused as a [`ScopeRefused`] that each capability tells in its terms).
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::staff::accounts::{self, Role};
 use crate::staff::{revoked, token, StaffError, StaffService};
-use crate::tenants::Tenants;
+use crate::tenants::{Tenants, UnknownTenant};
+
+/// Why the tenant a list was asked for is refused (`Staff::list_scope`).
+#[derive(Debug, thiserror::Error)]
+pub enum ScopeRefused {
+    /// Not a slug at all, whoever asks: the field at fault.
+    #[error("{}: {}", .0.field, .0.message)]
+    NotASlug(FieldError),
+    #[error(transparent)]
+    Unknown(#[from] UnknownTenant),
+}
+
+impl From<ScopeRefused> for ApiError {
+    fn from(e: ScopeRefused) -> Self {
+        match e {
+            ScopeRefused::NotASlug(field) => field.into(),
+            ScopeRefused::Unknown(tenant) => tenant.into(),
+        }
+    }
+}
 
 /// The authenticated staff member making the request.
 #[derive(Debug, Clone)]
@@ -41,12 +61,12 @@ impl Staff {
         &self,
         tenants: &Tenants,
         asked: Option<&str>,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, ScopeRefused> {
         if asked.is_some_and(|slug| !crate::tenants::is_valid_slug(slug)) {
-            return Err(ApiError::field(
-                "tenant",
-                "must be a tenant's slug: 2 to 40 characters among a-z, 0-9 and -",
-            ));
+            return Err(ScopeRefused::NotASlug(FieldError {
+                field: "tenant".into(),
+                message: "must be a tenant's slug: 2 to 40 characters among a-z, 0-9 and -".into(),
+            }));
         }
         if !self.is_admin() {
             return Ok(Some(self.tenant_id.clone().unwrap_or_default()));

@@ -131,7 +131,7 @@ pub async fn sign_in(
             state
                 .db
                 .run(move |conn| {
-                    audit::record(
+                    Ok(audit::record(
                         conn,
                         audit::Entry {
                             kind: kind::LOGIN_RATE_LIMITED,
@@ -139,7 +139,7 @@ pub async fn sign_in(
                             ..Default::default()
                         },
                         now.naive_utc(),
-                    )
+                    )?)
                 })
                 .await?;
             return Err(match refused {
@@ -198,7 +198,7 @@ pub async fn sign_in(
             state
                 .db
                 .run(move |conn| {
-                    audit::record(
+                    Ok(audit::record(
                         conn,
                         audit::Entry {
                             tenant_id: tenant.as_deref(),
@@ -208,7 +208,7 @@ pub async fn sign_in(
                             ..Default::default()
                         },
                         now.naive_utc(),
-                    )
+                    )?)
                 })
                 .await?;
             return Err(locked(retry_after_secs));
@@ -269,7 +269,7 @@ pub async fn sign_in(
                         detail["locked_until"] = serde_json::json!(until.and_utc());
                         detail["unlock_link_sent"] = serde_json::json!(link_sent);
                     }
-                    audit::record(
+                    Ok(audit::record(
                         conn,
                         audit::Entry {
                             tenant_id: account.as_ref().and_then(|r| r.tenant_id.as_deref()),
@@ -280,7 +280,7 @@ pub async fn sign_in(
                             ..Default::default()
                         },
                         at,
-                    )
+                    )?)
                 })
             })
             .await?;
@@ -313,7 +313,7 @@ pub async fn sign_in(
                 if settled.lifted {
                     accounts::show_lock(conn, &row.id, None)?;
                 }
-                audit::record(
+                Ok(audit::record(
                     conn,
                     audit::Entry {
                         tenant_id: row.tenant_id.as_deref(),
@@ -324,7 +324,7 @@ pub async fn sign_in(
                         ..Default::default()
                     },
                     at,
-                )
+                )?)
             })
         })
         .await?;
