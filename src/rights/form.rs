@@ -8,6 +8,9 @@
 //! field. The rules between fields (an opposition's scope and grounds)
 //! are checked after the fields' own (`Submission::check`) and stated in
 //! the document by `openapi::rules`.
+//!
+//! (Over 400 lines, a third of them its tests: the struct, its rules and
+//! the schema of its fields are one description, kept in one place.)
 
 use std::borrow::Cow;
 use std::collections::HashMap;
