@@ -205,6 +205,7 @@ impl Application {
             clock.clone(),
             tenants.clone(),
             mail.clone(),
+            consents.clone(),
         ));
         let consent = web::Data::new(ConsentService {
             store: consents.clone(),

@@ -22,6 +22,7 @@ pub mod kind {
     pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
     pub const DOCUMENT_OPENED: &str = "document.opened";
     pub const REQUEST_TRANSITIONED: &str = "request.transitioned";
+    pub const REQUEST_EXPORTED: &str = "request.exported";
     pub const RETENTION_RUN: &str = "retention.run";
 }
 

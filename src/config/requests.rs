@@ -13,6 +13,8 @@ pub struct RequestSettings {
     pub max_text_bytes: usize,
     /// Longest `details`, in characters.
     pub details_max_chars: usize,
+    /// Most banner identifiers (`subject_ids`) a submission may name.
+    pub max_subject_ids: usize,
     /// Bytes of uploads (multipart forms) read into memory at once, all
     /// requests together; beyond, uploads answer 503 `uploads_busy`.
     pub upload_memory_bytes: usize,

@@ -95,6 +95,12 @@ impl Settings {
                 "max_document_bytes and max_text_bytes must be at least 1024, max_documents at least 1",
             ));
         }
+        if !(1..=100).contains(&r.max_subject_ids) {
+            return Err(ConfigError::key(
+                "requests.max_subject_ids",
+                "must be between 1 and 100",
+            ));
+        }
         if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
             return Err(ConfigError::key(
                 "requests",

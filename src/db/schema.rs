@@ -180,6 +180,7 @@ diesel::table! {
         duplicate_of -> Nullable<Text>,
         erased_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        subject_ids -> Nullable<Text>,
     }
 }
 

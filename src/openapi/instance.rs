@@ -94,6 +94,14 @@ fn schema_limits(settings: &Settings) -> Vec<(&'static str, Value)> {
             json!(requests.details_max_chars),
         ),
         (
+            "/SubmissionJson/properties/subject_ids/maxItems",
+            json!(requests.max_subject_ids),
+        ),
+        (
+            "/SubmissionForm/properties/subject_ids/maxItems",
+            json!(requests.max_subject_ids),
+        ),
+        (
             "/SubmissionForm/properties/id_document/maxItems",
             json!(requests.max_documents),
         ),

@@ -17,13 +17,15 @@ use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
 use crate::rights::lifecycle::Status;
-use crate::rights::opening;
 use crate::rights::queue::{self, RequestDetail};
 use crate::rights::service::RightsService;
+use crate::rights::{export, opening};
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Before `{action}`, whose resource would answer a GET 405.
     cfg.service(web::resource("/requests/{id}").get(request_page))
+        .service(web::resource("/requests/{id}/export").get(export))
         .service(web::resource("/requests/{id}/{action}").post(act))
         .service(web::resource("/requests/{id}/documents/{document_id}").get(document));
 }
@@ -49,6 +51,13 @@ fn event_detail(lang: Locale, action: &str, detail: Option<&Value>) -> String {
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             text_with(lang, "event_message_length", &[("n", &n.to_string())])
+        }
+        "exported" => {
+            let n = detail
+                .and_then(|d| d.get("consent_events"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            text_with(lang, "event_exported", &[("n", &n.to_string())])
         }
         "document_uploaded" => {
             let n = detail
@@ -148,6 +157,7 @@ fn request_view(
             "extension_reason": detail.extension_reason,
             "outcome_reason": detail.outcome_reason,
             "duplicate_of": detail.duplicate_of,
+            "subject_ids": detail.subject_ids,
         },
         "can": {
             "start": detail.next.contains(&Status::InProgress),
@@ -287,6 +297,20 @@ async fn act(
     }
     let detail = load(&rights, &session, id).await?;
     request_view(&req, &rights, &session, &detail, view)
+}
+
+/// `GET /console/requests/{id}/export`: the API's export, journaled the
+/// same way.
+async fn export(
+    session: Session,
+    rights: web::Data<RightsService>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    Ok(export::build(&rights, &session.staff, path.into_inner())
+        .await
+        .page(lang)?
+        .into_response())
 }
 
 /// `GET /console/requests/{id}/documents/{document_id}`: the API's own

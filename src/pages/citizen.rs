@@ -15,7 +15,7 @@ use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::http::client_ip;
-use crate::rights::form::{Form, FIELDS};
+use crate::rights::form::{Form, FormLimits, FIELDS};
 use crate::rights::intake::{read_multipart_into, Intake};
 use crate::rights::lifecycle::{Kind, Status};
 use crate::rights::service::RightsService;
@@ -93,6 +93,7 @@ fn form_page(
         "email",
         "postal_address",
         "details",
+        "subject_ids",
         "id_document",
     ];
     let summary: Vec<Value> = order
@@ -109,6 +110,7 @@ fn form_page(
         "max_documents": limits.max_documents,
         "max_mib": limits.max_document_bytes / (1024 * 1024),
         "details_max": limits.details_max_chars,
+        "max_subject_ids": limits.max_subject_ids,
         "here": format!("/t/{}/droits", tenant.slug),
     });
     page(req, lang, status, "citizen_form.html", ctx)
@@ -182,14 +184,18 @@ async fn send(
         intake.fields.remove("scope");
         intake.fields.remove("grounds");
     }
-    if let Err(e) = Form::parse(&intake.fields, limits.details_max_chars) {
+    if let Err(e) = Form::parse(&intake.fields, &intake.lists, &FormLimits::of(limits)) {
         errors.extend(field_errors(lang, &ApiError::from(e)).unwrap_or_default());
     }
     let has_document_error = errors.iter().any(|(f, _)| f == "id_document");
     if tenant.config.require_id_document && intake.documents.is_empty() && !has_document_error {
         errors.push(("id_document".into(), text(lang, "err_id_required")));
     }
-    let values = intake.fields.clone();
+    // A list is shown again in its text box, one value a line, as read.
+    let mut values = intake.fields.clone();
+    for (name, list) in &intake.lists {
+        values.insert(name.clone(), list.join("\n"));
+    }
     if !errors.is_empty() {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return refuse(&values, status, errors, Some(text(lang, "form_has_errors")));

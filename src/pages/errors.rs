@@ -175,6 +175,10 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
             return text_with(lang, "err_id_too_many", &[("n", &number(m))])
         }
         ("id_document", _) => "err_id_required",
+        ("subject_ids", m) if m.starts_with("must hold at most") => {
+            return text_with(lang, "err_subject_ids_too_many", &[("n", &number(m))])
+        }
+        ("subject_ids", _) => "err_subject_ids",
         ("kind", "is required") => "err_kind_required",
         ("kind", _) => "err_kind",
         ("scope", m) if m.starts_with("is required") => "err_scope_required",

@@ -269,6 +269,7 @@ pub fn remove(
                 requests::postal_address.eq(None::<String>),
                 requests::details.eq(None::<String>),
                 requests::grounds.eq(None::<String>),
+                requests::subject_ids.eq(None::<String>),
                 requests::search_text.eq(None::<String>),
                 requests::extension_reason.eq(None::<String>),
                 requests::outcome_reason.eq(None::<String>),

@@ -1,13 +1,14 @@
 //! What can go wrong with a rights request, in the request's own terms:
 //! fields that break the rules, a request, document or tracking link that
 //! is not there, a move the life cycle forbids, a sender over its limit, a
-//! budget spent, and the failures of the database, the outbox and the
-//! sealing of documents. The HTTP edge (`http_error.rs`) turns each into
+//! budget spent, and the failures of the database, the outbox, the consent
+//! store (an export reads it) and the sealing of documents. The HTTP edge (`http_error.rs`) turns each into
 //! its problem+json answer; the pages turn that answer into a page.
 
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 
 use super::lifecycle::Status;
+use crate::consent::ConsentError;
 use crate::db::{DbError, TaskError};
 use crate::error::FieldError;
 use crate::mail::MailError;
@@ -73,6 +74,10 @@ pub enum RightsError {
     /// `Database`).
     #[error(transparent)]
     Mail(MailError),
+    /// The consent events of the request's banner identifiers could not be
+    /// read (an export).
+    #[error(transparent)]
+    Consents(#[from] ConsentError),
     /// Anything else: a key that would not seal or open, a lost thread.
     #[error("{0}")]
     Internal(String),
@@ -143,7 +148,11 @@ impl TaskError for RightsError {
         match self {
             Self::Database(e) => !e.is_concurrent_change() && !self.is_unique_violation(),
             Self::Mail(MailError::Undeliverable) => false,
-            Self::Mail(_) | Self::Internal(_) | Self::SubmissionsBusy | Self::UploadsBusy => true,
+            Self::Mail(_)
+            | Self::Consents(_)
+            | Self::Internal(_)
+            | Self::SubmissionsBusy
+            | Self::UploadsBusy => true,
             _ => false,
         }
     }

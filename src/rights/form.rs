@@ -5,7 +5,9 @@
 //! and `SubmissionForm` with the identity documents).
 //!
 //! A text is trimmed of white space first; white space alone is an absent
-//! field. The rules between fields (an opposition's scope and grounds)
+//! field. `subject_ids` is the one list: a JSON array, or the values a form
+//! gave (`intake` splits them); it is kept normalised, duplicates folded.
+//! The rules between fields (an opposition's scope and grounds)
 //! are checked after the fields' own (`Submission::check`) and stated in
 //! the document by `openapi::rules`.
 //!
@@ -27,8 +29,10 @@ use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::mail_text;
 use super::patterns::{
-    DETAILS_MAX, DOCUMENTS_MAX, EMAIL_MAX, NAME, NAME_MAX, OPTIONAL_TEXT, POSTAL_MAX, TEXT,
+    DETAILS_MAX, DOCUMENTS_MAX, EMAIL_MAX, NAME, NAME_MAX, OPTIONAL_TEXT, POSTAL_MAX,
+    SUBJECT_IDS_MAX, TEXT,
 };
+use crate::config::RequestSettings;
 use crate::error::FieldError;
 use crate::http::plain_text;
 
@@ -42,12 +46,28 @@ pub const FIELDS: &[&str] = &[
     "details",
     "scope",
     "grounds",
+    "subject_ids",
 ];
 
-/// The limits of the texts that come from the configuration.
-pub struct TextLimits {
+/// The fields of `FIELDS` that hold a list: a JSON array, or a form's field
+/// repeated.
+pub const LISTS: &[&str] = &["subject_ids"];
+
+/// The limits of a submission that come from the configuration.
+pub struct FormLimits {
     /// `requests.details_max_chars`: `details` and `grounds`.
     pub details_max: usize,
+    /// `requests.max_subject_ids`: distinct banner identifiers.
+    pub subject_ids_max: usize,
+}
+
+impl FormLimits {
+    pub fn of(requests: &RequestSettings) -> Self {
+        Self {
+            details_max: requests.details_max_chars,
+            subject_ids_max: requests.max_subject_ids,
+        }
+    }
 }
 
 /// A rights request as sent, each text trimmed (white space alone is
@@ -56,7 +76,7 @@ pub struct TextLimits {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 #[schema(as = SubmissionJson, description = "A rights request without identity documents.")]
-#[validate(context = TextLimits)]
+#[validate(context = FormLimits)]
 pub struct Submission {
     #[serde(default, deserialize_with = "trimmed")]
     #[schema(value_type = Kind, required = true)]
@@ -114,6 +134,13 @@ pub struct Submission {
         custom(function = "within_details", use_context)
     )]
     pub grounds: Option<String>,
+    #[serde(default, deserialize_with = "trimmed_each")]
+    #[schema(schema_with = subject_ids_schema)]
+    #[validate(
+        custom(function = "uuids"),
+        custom(function = "within_subject_ids", use_context)
+    )]
+    pub subject_ids: Option<Vec<String>>,
 }
 
 /// The fields of a request, checked.
@@ -127,33 +154,44 @@ pub struct Form {
     pub details: String,
     pub scope: Option<String>,
     pub grounds: Option<String>,
+    /// Lower-case hyphenated UUIDs, each once, in the order given.
+    pub subject_ids: Vec<String>,
 }
 
 impl Form {
-    /// Reads and checks the text fields of a form.
+    /// Reads and checks the fields of a form: its texts, and its lists
+    /// (`LISTS`).
     pub fn parse(
         fields: &HashMap<String, String>,
-        details_max: usize,
+        lists: &HashMap<String, Vec<String>>,
+        limits: &FormLimits,
     ) -> Result<Self, RightsError> {
-        Submission::from_fields(fields)?.check(&TextLimits { details_max })
+        Submission::from_fields(fields, lists)?.check(limits)
     }
 }
 
 impl Submission {
-    /// The submission the text fields of a form make (fields not in
-    /// `FIELDS` are left to the reader of the form to refuse).
-    pub fn from_fields(fields: &HashMap<String, String>) -> Result<Self, RightsError> {
-        let known: serde_json::Map<String, serde_json::Value> = fields
+    /// The submission the fields of a form make (fields not in `FIELDS`
+    /// are left to the reader of the form to refuse).
+    pub fn from_fields(
+        fields: &HashMap<String, String>,
+        lists: &HashMap<String, Vec<String>>,
+    ) -> Result<Self, RightsError> {
+        let texts = fields
             .iter()
-            .filter(|(name, _)| FIELDS.contains(&name.as_str()))
-            .map(|(name, value)| (name.clone(), value.clone().into()))
-            .collect();
+            .filter(|(name, _)| FIELDS.contains(&name.as_str()) && !LISTS.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone().into()));
+        let lists = lists
+            .iter()
+            .filter(|(name, _)| LISTS.contains(&name.as_str()))
+            .map(|(name, values)| (name.clone(), values.clone().into()));
+        let known: serde_json::Map<String, serde_json::Value> = texts.chain(lists).collect();
         serde_json::from_value(known.into()).map_err(|e| RightsError::UnreadableForm(e.to_string()))
     }
 
     /// Every field's own rules, then the rules between fields: the checked
     /// form, or `RightsError::Invalid` naming each field that is wrong.
-    pub fn check(self, limits: &TextLimits) -> Result<Form, RightsError> {
+    pub fn check(self, limits: &FormLimits) -> Result<Form, RightsError> {
         let mut errors = match self.validate_with_args(limits) {
             Ok(()) => Vec::new(),
             Err(found) => {
@@ -220,6 +258,7 @@ impl Submission {
                     details,
                     scope: self.scope,
                     grounds: self.grounds,
+                    subject_ids: normalised(self.subject_ids.as_deref().unwrap_or_default()),
                 })
             }
             _ => Err(RightsError::Invalid(errors)),
@@ -231,6 +270,62 @@ impl Submission {
 fn trimmed<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(de)?;
     Ok(value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+}
+
+/// Each text of a list trimmed; `null` is no list.
+fn trimmed_each<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Vec<String>>, D::Error> {
+    let values = Option::<Vec<String>>::deserialize(de)?;
+    Ok(values.map(|v| v.iter().map(|s| s.trim().to_owned()).collect()))
+}
+
+/// A UUID written as `format: uuid` has it (8-4-4-4-12 hexadecimal
+/// digits, any case), as the consent records keep a subject's: lower-case,
+/// hyphenated.
+fn uuid_text(value: &str) -> Option<String> {
+    if value.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::parse_str(value)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
+}
+
+/// The identifiers, normalised, each once, in the order given.
+fn normalised(values: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for id in values.iter().filter_map(|v| uuid_text(v)) {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+fn uuids(values: &[String]) -> Result<(), ValidationError> {
+    if values.iter().any(|v| uuid_text(v).is_none()) {
+        return Err(rule(
+            "uuid",
+            "each must be a UUID, such as 3f2b6c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f",
+        ));
+    }
+    Ok(())
+}
+
+fn within_subject_ids(values: &[String], limits: &FormLimits) -> Result<(), ValidationError> {
+    let max = limits.subject_ids_max;
+    let mut distinct: Vec<String> = values
+        .iter()
+        .map(|v| uuid_text(v).unwrap_or_else(|| v.clone()))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() > max {
+        return Err(rule(
+            "length",
+            format!("must hold at most {max} identifiers"),
+        ));
+    }
+    Ok(())
 }
 
 fn rule(code: &'static str, message: impl Into<Cow<'static, str>>) -> ValidationError {
@@ -264,7 +359,7 @@ fn greets(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn within_details(value: &str, limits: &TextLimits) -> Result<(), ValidationError> {
+fn within_details(value: &str, limits: &FormLimits) -> Result<(), ValidationError> {
     let max = limits.details_max;
     if value.chars().count() > max {
         return Err(rule("length", format!("must be at most {max} characters")));
@@ -337,6 +432,25 @@ fn grounds_schema() -> ObjectBuilder {
     ))
 }
 
+fn subject_ids_schema() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        )
+        .max_items(Some(SUBJECT_IDS_MAX))
+        .description(Some(
+            "Optional: the identifiers the tenant's cookie banner gave the requester's \
+             browsers (the `subject_id` of their consents and receipts), whose consent \
+             events the DPO's export of the request holds. UUIDs (any case), kept \
+             lower-case, each once; at most \
+             `requests.max_subject_ids` (10) distinct. As a form: the field repeated, \
+             or identifiers separated by white space or commas.",
+        ))
+}
+
 fn documents(min: usize) -> ArrayBuilder {
     ArrayBuilder::new()
         .items(
@@ -363,6 +477,9 @@ impl PartialSchema for SubmissionForm {
             other => return other,
         };
         for property in object.properties.values_mut() {
+            if let RefOr::T(Schema::Array(list)) = property {
+                list.schema_type = SchemaType::Type(Type::Array);
+            }
             if let RefOr::T(Schema::Object(field)) = property {
                 if let SchemaType::Array(types) = &field.schema_type {
                     let kept: Vec<Type> = types
@@ -411,6 +528,80 @@ fn required_documents() -> ArrayBuilder {
 mod tests {
     use super::*;
 
+    fn parse(fields: &HashMap<String, String>, details_max: usize) -> Result<Form, RightsError> {
+        let limits = FormLimits {
+            details_max,
+            subject_ids_max: 2,
+        };
+        Form::parse(fields, &HashMap::new(), &limits)
+    }
+
+    fn with_subjects(ids: &[&str], max: usize) -> Result<Form, RightsError> {
+        let fields: HashMap<String, String> = [
+            ("kind", "access"),
+            ("first_name", "Zoé"),
+            ("last_name", "Martin"),
+            ("email", "zoe@example.org"),
+            ("details", "Mes cookies."),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let lists = HashMap::from([(
+            "subject_ids".to_owned(),
+            ids.iter().map(|s| s.to_string()).collect(),
+        )]);
+        let limits = FormLimits {
+            details_max: 50,
+            subject_ids_max: max,
+        };
+        Form::parse(&fields, &lists, &limits)
+    }
+
+    #[test]
+    fn identifiers_are_kept_normalised_and_each_once() {
+        let form = with_subjects(
+            &[
+                " 3F2B6C1E-8D4A-4F6B-9C2D-1A2B3C4D5E6F ",
+                "9A8B7C6D-5E4F-4A3B-8C2D-1E0F9A8B7C6D",
+                "3f2b6c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f",
+            ],
+            2,
+        )
+        .unwrap();
+        assert_eq!(
+            form.subject_ids,
+            [
+                "3f2b6c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f",
+                "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+            ]
+        );
+        assert!(with_subjects(&[], 2).unwrap().subject_ids.is_empty());
+    }
+
+    #[test]
+    fn identifiers_must_be_uuids_and_few_enough() {
+        let not_written_so = [
+            "3f2b6c1e",
+            "",
+            "3f2b6c1e8d4a4f6b9c2d1a2b3c4d5e6f",
+            "{3f2b6c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f}",
+        ];
+        let errors = refused(with_subjects(&not_written_so, 4).unwrap_err());
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "subject_ids");
+        assert!(errors[0].message.contains("UUID"), "{}", errors[0].message);
+        let three = [
+            "3f2b6c1e-8d4a-4f6b-9c2d-1a2b3c4d5e6f",
+            "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            "0b7e7d4e-8a2e-4d6e-9a55-3f1c2a4b5c6d",
+        ];
+        let errors = refused(with_subjects(&three, 2).unwrap_err());
+        assert_eq!(errors[0].field, "subject_ids");
+        assert_eq!(errors[0].message, "must hold at most 2 identifiers");
+        assert!(with_subjects(&three, 3).is_ok());
+    }
+
     /// The fields at fault, by name, as a 422 lists them.
     fn refused(e: RightsError) -> Vec<FieldError> {
         let RightsError::Invalid(mut errors) = e else {
@@ -443,7 +634,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        let errors = refused(parse(&fields, 50).unwrap_err());
         let named: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             named,
@@ -466,12 +657,12 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        let errors = refused(parse(&fields, 50).unwrap_err());
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].field, "grounds");
         let mut fields = fields;
         fields.insert("grounds".into(), "Motif légitime.".into());
-        let form = Form::parse(&fields, 50).unwrap();
+        let form = parse(&fields, 50).unwrap();
         assert_eq!(form.first_name, "Zoé");
         assert_eq!(form.email, "zoe@example.org");
         assert_eq!(form.kind, Kind::Opposition);
@@ -489,8 +680,8 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let errors = refused(Form::parse(&fields, 50).unwrap_err());
+        let errors = refused(parse(&fields, 50).unwrap_err());
         assert_eq!(errors[0].message, "must be at most 50 characters");
-        assert!(Form::parse(&fields, 51).is_ok());
+        assert!(parse(&fields, 51).is_ok());
     }
 }

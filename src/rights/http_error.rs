@@ -77,6 +77,9 @@ impl From<RightsError> for ApiError {
             RightsError::Database(DbError::Query(e)) => ApiError::from(e),
             RightsError::Database(e) => ApiError::from(e),
             RightsError::Mail(e) => ApiError::from(e),
+            // As the consent's own routes tell them (503 when the database
+            // is away).
+            RightsError::Consents(e) => ApiError::from(e),
             e @ RightsError::Internal(_) => ApiError::internal(e),
         }
     }

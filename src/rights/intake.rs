@@ -7,6 +7,11 @@
 //! does not have), so it answers `ApiError` directly, with the status of
 //! each (400, 413, 415, 422). Only the upload budget it reserves first is
 //! the rights' own (`RightsError::UploadsBusy`, converted here).
+//!
+//! A field of `form::LISTS` keeps every value: a JSON array of strings, or
+//! each time a form repeats it, its value split at white space and commas
+//! (so one text box may hold several). Any other field keeps its text, the
+//! last one when a form repeats it.
 
 use std::collections::HashMap;
 
@@ -16,6 +21,7 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use super::documents::{display_name, sniff};
+use super::form::LISTS;
 use super::uploads::{Reservation, UploadBudget};
 use crate::config::RequestSettings;
 use crate::error::ApiError;
@@ -27,10 +33,12 @@ pub struct Upload {
     pub filename: String,
 }
 
-/// The text fields and the documents of a submission.
+/// The text fields, the lists and the documents of a submission.
 #[derive(Default)]
 pub struct Intake {
     pub fields: HashMap<String, String>,
+    /// The fields of `form::LISTS` that were sent, with their values.
+    pub lists: HashMap<String, Vec<String>>,
     pub documents: Vec<Upload>,
     /// The share of the upload memory budget the form holds, until the
     /// intake (or what is left of it once its documents are taken) drops.
@@ -149,7 +157,15 @@ pub async fn read_multipart_into(
         }
         let value = String::from_utf8(value)
             .map_err(|_| ApiError::field(name.clone(), "must be UTF-8 text"))?;
-        intake.fields.insert(name, value);
+        if LISTS.contains(&name.as_str()) {
+            let values = value
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned);
+            intake.lists.entry(name).or_default().extend(values);
+        } else {
+            intake.fields.insert(name, value);
+        }
     }
     Ok(())
 }
@@ -197,6 +213,23 @@ pub async fn read_json(
     for (name, value) in map {
         if !allowed.contains(&name.as_str()) {
             return Err(ApiError::field(name, "is not a field of this form"));
+        }
+        if LISTS.contains(&name.as_str()) {
+            match value {
+                serde_json::Value::Array(items) => {
+                    let values = items
+                        .into_iter()
+                        .map(|item| match item {
+                            serde_json::Value::String(s) => Ok(s),
+                            _ => Err(ApiError::field(name.clone(), "must be an array of strings")),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    intake.lists.insert(name, values);
+                }
+                serde_json::Value::Null => {}
+                _ => return Err(ApiError::field(name, "must be an array of strings")),
+            }
+            continue;
         }
         match value {
             serde_json::Value::String(s) => {

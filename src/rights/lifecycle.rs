@@ -161,6 +161,8 @@ pub enum Action {
     DocumentUploaded,
     /// The DPO opened an identity document.
     DocumentOpened,
+    /// The DPO exported the request and the requester's consents.
+    Exported,
     /// The retention destroyed its documents.
     DocumentsDestroyed,
     /// The retention erased the requester's personal data.
@@ -168,13 +170,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Received,
         Action::Transition,
         Action::Extension,
         Action::Message,
         Action::DocumentUploaded,
         Action::DocumentOpened,
+        Action::Exported,
         Action::DocumentsDestroyed,
         Action::Erased,
     ];
@@ -187,6 +190,7 @@ impl Action {
             Self::Message => "message",
             Self::DocumentUploaded => "document_uploaded",
             Self::DocumentOpened => "document_opened",
+            Self::Exported => "exported",
             Self::DocumentsDestroyed => "retention.documents_destroyed",
             Self::Erased => "retention.erased",
         }

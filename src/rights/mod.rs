@@ -10,6 +10,7 @@ pub mod digest;
 pub mod documents;
 pub mod dpo;
 pub mod error;
+pub mod export;
 pub mod form;
 mod http_error;
 pub mod intake;
@@ -48,5 +49,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dpo::transition)
         .service(dpo::extend)
         .service(dpo::message)
-        .service(opening::document);
+        .service(opening::document)
+        .service(export::export);
 }

@@ -123,3 +123,5 @@ pub const POSTAL_MAX: usize = 500;
 pub const DETAILS_MAX: usize = 5000;
 /// Identity documents per submission, as `requests.max_documents` has it by default.
 pub const DOCUMENTS_MAX: usize = 2;
+/// Banner identifiers per submission, as `requests.max_subject_ids` has it by default.
+pub const SUBJECT_IDS_MAX: usize = 10;

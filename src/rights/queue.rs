@@ -233,6 +233,10 @@ pub struct RequestDetail {
     pub details: Option<String>,
     pub scope: Option<String>,
     pub grounds: Option<String>,
+    /// The cookie banner's identifiers the request names, lower-case and
+    /// hyphenated (none once the requester's data were erased).
+    #[schema(value_type = Vec<uuid::Uuid>)]
+    pub subject_ids: Vec<String>,
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub overdue: bool,
@@ -282,6 +286,7 @@ pub async fn detail_of(
         .await?;
     let now = rights.clock.now();
     let status = row.status;
+    let subject_ids = row.subject_ids();
     Ok(RequestDetail {
         tenant: slug(rights, &row.tenant_id),
         kind: row.kind,
@@ -322,6 +327,7 @@ pub async fn detail_of(
         email: row.email,
         postal_address: row.postal_address,
         details: row.details,
+        subject_ids,
         scope: row.scope,
         grounds: row.grounds,
         received_at: row.received_at.and_utc(),

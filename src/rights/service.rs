@@ -10,6 +10,7 @@ use super::limits::SubmissionLimiter;
 use super::uploads::UploadBudget;
 use crate::clock::Clock;
 use crate::config::{LimitSettings, RequestSettings, ServerSettings, Settings};
+use crate::consent::ConsentStore;
 use crate::db::{Db, DbConnection};
 use crate::mail::Mail;
 use crate::secrets::{Key, Secrets};
@@ -24,6 +25,9 @@ pub struct RightsSettings {
     pub server: ServerSettings,
     /// JSON bodies and pages of lists.
     pub limits: LimitSettings,
+    /// `consent.history_max`: the events an export reads per banner
+    /// identifier, as the banner's history route does.
+    pub consent_history_max: i64,
 }
 
 /// The rights requests' share of the service: cheap to clone.
@@ -41,6 +45,9 @@ pub struct RightsService {
     pub uploads: UploadBudget,
     /// The outbox the letters of a request's life are queued in.
     pub mail: Arc<Mail>,
+    /// The consent events, which an export reads for the banner
+    /// identifiers a request names.
+    pub consents: ConsentStore,
 }
 
 impl RightsService {
@@ -51,6 +58,7 @@ impl RightsService {
         clock: Clock,
         tenants: Tenants,
         mail: Arc<Mail>,
+        consents: ConsentStore,
     ) -> Self {
         let requests = &settings.requests;
         Self {
@@ -61,6 +69,7 @@ impl RightsService {
                 requests: requests.clone(),
                 server: settings.server.clone(),
                 limits: settings.limits.clone(),
+                consent_history_max: settings.consent.history_max,
             }),
             pseudonym_keys: secrets.pseudonym_keys().cloned().collect(),
             documents: Arc::new(KeyRing::new(&secrets.document, &secrets.document_retired)),
@@ -71,6 +80,7 @@ impl RightsService {
             ),
             uploads: UploadBudget::new(requests.upload_memory_bytes),
             mail,
+            consents,
         }
     }
 

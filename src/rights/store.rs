@@ -41,6 +41,24 @@ pub struct RequestRow {
     pub duplicate_of: Option<String>,
     pub erased_at: Option<NaiveDateTime>,
     pub updated_at: NaiveDateTime,
+    /// The banner identifiers the request names: a JSON array of
+    /// lower-case hyphenated UUIDs (`subject_ids`), none when empty.
+    pub subject_ids: Option<String>,
+}
+
+/// How `RequestRow::subject_ids` keeps a list: none when it is empty.
+pub fn subject_ids_text(ids: &[String]) -> Option<String> {
+    (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
+}
+
+impl RequestRow {
+    /// The banner identifiers the request names (none once erased).
+    pub fn subject_ids(&self) -> Vec<String> {
+        self.subject_ids
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::RightsError;
-use super::form::{Form, FIELDS};
+use super::form::{Form, FormLimits, FIELDS};
 use super::intake::{body_kind, read_json, read_multipart, BodyKind, Intake};
 use super::lifecycle::{Action, Kind, Status};
 use super::notify::Notifier;
@@ -96,7 +96,7 @@ pub async fn accept(
     intake: Intake,
 ) -> Result<Submitted, RightsError> {
     let limits = &rights.settings.requests;
-    let form = Form::parse(&intake.fields, limits.details_max_chars)?;
+    let form = Form::parse(&intake.fields, &intake.lists, &FormLimits::of(limits))?;
     if tenant.config.require_id_document && intake.documents.is_empty() {
         return Err(RightsError::field(
             "id_document",
@@ -143,6 +143,7 @@ pub async fn accept(
         duplicate_of: None,
         erased_at: None,
         updated_at: now.naive_utc(),
+        subject_ids: store::subject_ids_text(&form.subject_ids),
     };
     let mut attempt = 0;
     let (row, token) = loop {

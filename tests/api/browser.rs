@@ -1,7 +1,8 @@
 //! End to end in headless Chromium through WebDriver (chromedriver): a
 //! citizen's erasure request with a PDF, the DPO's e-mail over real SMTP,
 //! the console's sign-in, a request for an identity document, the upload
-//! from the tracking page, the closure, and what the citizen then sees.
+//! from the tracking page, the closure, and what the citizen then sees;
+//! the banner identifier the citizen names, and the DPO's export of it.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
 //! The browser runs with script disabled, as the pages must work without.
@@ -18,6 +19,9 @@ use crate::common::{create_staff, deliver, SmtpServer, TestApp, PASSWORD};
 use fantoccini::{Client, ClientBuilder, Locator};
 use mail_parser::MessageParser;
 use serde_json::json;
+
+/// The identifier Sèvres's cookie banner gave the citizen's browser.
+const SUBJECT: &str = "5d2e8f1a-7b3c-4e9d-a6f0-2c4b8e1d3a5f";
 
 const PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
@@ -218,6 +222,16 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         .unwrap();
     assert_eq!(b.text_of("#off").await, "no script");
 
+    // The citizen's browser chose its cookies on Sèvres's portal.
+    let res = app
+        .client
+        .post(app.url("/v1/tenants/sevres/consents"))
+        .json(&json!({"subject_id": SUBJECT, "policy_version": "2026-01", "choices": {"audience": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
     // The citizen fills in the form.
     b.goto("/t/sevres/droits").await;
     assert!(b.text_of("h1").await.contains("Exercer vos droits"));
@@ -231,6 +245,7 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         "Je souhaite l'effacement de mon compte sur le portail famille.",
     )
     .await;
+    b.fill("f-subject_ids", SUBJECT).await;
     let upload = b.client.find(Locator::Id("f-id_document")).await.unwrap();
     upload.send_keys(&pdf.display().to_string()).await.unwrap();
     b.click("form button[type=submit]").await;
@@ -251,6 +266,34 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     b.click("form button[type=submit]").await;
     assert_eq!(b.text_of("h1 .reference").await, reference);
     assert_eq!(b.path().await, link, "back to the e-mailed request");
+
+    // The banner identifier is on the request; the export holds its consent.
+    assert!(b.text_of("ul.subject-ids").await.contains(SUBJECT));
+    let export = b
+        .client
+        .find(Locator::Id("action-export"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the export link");
+    let session = b.client.get_named_cookie("guichet_console").await.unwrap();
+    let res = app
+        .client
+        .get(app.url(&export))
+        .header("cookie", format!("guichet_console={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let zip = res.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let consents: serde_json::Value =
+        serde_json::from_reader(archive.by_name("consents.json").unwrap()).unwrap();
+    assert_eq!(consents["events"][0]["subject_id"], SUBJECT);
+    b.goto(&link).await;
+    assert!(b.text_of("ol.timeline").await.contains("Données exportées"));
 
     b.goto("/console").await;
     let queue = b.text_of("table.queue").await;
@@ -339,6 +382,7 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     b.goto("/console/audit").await;
     let audit = b.text_of("table.audit").await;
     assert!(audit.contains("Connexion réussie") && audit.contains("Demande : changement d'état"));
+    assert!(audit.contains("Demande : données exportées") && audit.contains(&reference));
     b.shot("console-audit").await;
     b.client.close().await.unwrap();
 }

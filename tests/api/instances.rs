@@ -81,6 +81,7 @@ fn seed_overdue_request(conn: &mut DbConnection, tenant: &str, n: usize) {
         duplicate_of: None,
         erased_at: None,
         updated_at: now,
+        subject_ids: None,
     };
     guichet::rights::store::insert(conn, &row).unwrap();
 }

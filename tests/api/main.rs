@@ -20,6 +20,7 @@ mod citizen_pages;
 mod consent;
 mod consent_reads;
 mod console_pages;
+mod export;
 mod faults;
 mod hostile_http;
 mod http_errors;

@@ -102,6 +102,7 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                 duplicate_of: None,
                 erased_at: None,
                 updated_at: closed,
+                subject_ids: None,
             };
             guichet::rights::store::insert(conn, &row)?;
             guichet::rights::store::insert_document(
