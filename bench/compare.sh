@@ -45,11 +45,11 @@ report=$(
     echo
     echo "Before ($short):"
     echo
-    grep -E '^\||^- |^[A-Z]' "$out/$script.before" || true
+    grep -E '^\||^- |^(Queue|Submissions)' "$out/$script.before" || true
     echo
     echo "After ($head, working tree):"
     echo
-    grep -E '^\||^- |^[A-Z]' "$out/$script.after" || true
+    grep -E '^\||^- |^(Queue|Submissions)' "$out/$script.after" || true
     echo
   done
 )
