@@ -23,6 +23,12 @@ pub mod kind {
     pub const DOCUMENT_OPENED: &str = "document.opened";
     pub const REQUEST_TRANSITIONED: &str = "request.transitioned";
     pub const REQUEST_EXPORTED: &str = "request.exported";
+    /// The DPO wrote to the requester (a message, a closing note, a
+    /// rejection's reason): the request's reference, the message's id,
+    /// length and attachments' SHA-256, never its text.
+    pub const REQUEST_MESSAGE: &str = "request.message";
+    /// The DPO extended a request's deadline.
+    pub const REQUEST_EXTENDED: &str = "request.extended";
     pub const RETENTION_RUN: &str = "retention.run";
 }
 

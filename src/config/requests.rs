@@ -15,6 +15,15 @@ pub struct RequestSettings {
     pub details_max_chars: usize,
     /// Most banner identifiers (`subject_ids`) a submission may name.
     pub max_subject_ids: usize,
+    /// Most attachments of one message of the DPO (or one closing note or
+    /// rejection reason).
+    pub max_attachments: usize,
+    /// Largest attachment, in bytes.
+    pub max_attachment_bytes: usize,
+    /// Longest message of the DPO to the requester (also a closing note or
+    /// a rejection's reason), in characters; a longer one is refused (422),
+    /// never cut.
+    pub message_max_chars: usize,
     /// Bytes of uploads (multipart forms) read into memory at once, all
     /// requests together; beyond, uploads answer 503 `uploads_busy`.
     pub upload_memory_bytes: usize,

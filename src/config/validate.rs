@@ -101,6 +101,24 @@ impl Settings {
                 "must be between 1 and 100",
             ));
         }
+        if r.max_attachments == 0 || r.max_attachments > 100 {
+            return Err(ConfigError::key(
+                "requests.max_attachments",
+                "must be between 1 and 100",
+            ));
+        }
+        if r.max_attachment_bytes < 1024 || r.max_attachment_bytes > r.upload_memory_bytes {
+            return Err(ConfigError::key(
+                "requests.max_attachment_bytes",
+                "must be at least 1024 and at most requests.upload_memory_bytes",
+            ));
+        }
+        if !(100..=1_000_000).contains(&r.message_max_chars) {
+            return Err(ConfigError::key(
+                "requests.message_max_chars",
+                "must be between 100 and 1000000",
+            ));
+        }
         if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
             return Err(ConfigError::key(
                 "requests",

@@ -82,6 +82,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     rights_requests,
     request_documents,
     request_events,
+    request_messages,
     suppression_list,
     tracking_tokens,
     scheduled_runs,
@@ -232,6 +233,20 @@ diesel::table! {
         ciphertext -> Nullable<Binary>,
         uploaded_at -> Timestamp,
         purged_at -> Nullable<Timestamp>,
+        role -> Text,
+        message_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    request_messages (id) {
+        id -> Text,
+        request_id -> Text,
+        at -> Timestamp,
+        author -> Text,
+        kind -> Text,
+        body -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 
@@ -258,6 +273,7 @@ diesel::table! {
 
 diesel::joinable!(request_documents -> rights_requests (request_id));
 diesel::joinable!(request_events -> rights_requests (request_id));
+diesel::joinable!(request_messages -> rights_requests (request_id));
 
 diesel::table! {
     scheduled_runs (job, slot) {

@@ -188,7 +188,56 @@ mod tests {
             "overdue": [{"reference": "DR-1", "kind_label": "effacement", "due_at": "1 mars", "days_late": 1}],
             "due_soon": [], "sent_at": "2 mars 2026", "has_id_document": true,
             "minutes": 60, "attempts": 3, "lock_minutes": 15,
+            "attachments": 2, "answered": true,
         })
+    }
+
+    #[test]
+    fn the_letters_of_an_answer_carry_the_link_never_its_text() {
+        let t = Templates::new();
+        let mut ctx = sample();
+        ctx["body"] = "TEXTE-DE-LA-REPONSE".into();
+        ctx["note"] = "TEXTE-DE-LA-REPONSE".into();
+        ctx["reason"] = "TEXTE-DE-LA-REPONSE".into();
+        for locale in [Locale::Fr, Locale::En] {
+            for name in [
+                Template::DpoMessage,
+                Template::Completed,
+                Template::Rejected,
+            ] {
+                for files in [0, 1, 2] {
+                    ctx["attachments"] = files.into();
+                    let r = t.render(name, locale, &ctx).unwrap();
+                    for part in [&r.subject, &r.text, &r.html] {
+                        assert!(!part.contains("TEXTE-DE-LA-REPONSE"), "{name}: {part}");
+                    }
+                    assert!(r.text.contains("https://g.example/t"), "{name}");
+                    // The HTML escapes the link's slashes.
+                    assert!(
+                        r.html
+                            .contains("href=\"https:&#x2f;&#x2f;g.example&#x2f;t\""),
+                        "{name}"
+                    );
+                    let told = match (locale, files) {
+                        (_, 0) => None,
+                        (Locale::Fr, 1) => Some("un fichier joint"),
+                        (Locale::Fr, _) => Some("2 fichiers joints"),
+                        (Locale::En, 1) => Some("one attached file"),
+                        (Locale::En, _) => Some("2 attached files"),
+                    };
+                    if let Some(told) = told {
+                        assert!(r.text.contains(told), "{name} {files}: {}", r.text);
+                        assert!(r.html.contains(told), "{name} {files}");
+                    } else {
+                        assert!(
+                            !r.text.contains("fichier") && !r.text.contains("file"),
+                            "{name}: {}",
+                            r.text
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -109,6 +109,38 @@ fn schema_limits(settings: &Settings) -> Vec<(&'static str, Value)> {
             "/DocumentsForm/properties/id_document/maxItems",
             json!(requests.max_documents),
         ),
+        (
+            "/MessageRequest/properties/body/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/MessageForm/properties/body/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/MessageForm/properties/attachment/maxItems",
+            json!(requests.max_attachments),
+        ),
+        (
+            "/TransitionRequest/properties/note/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/TransitionRequest/properties/reason/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/TransitionForm/properties/note/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/TransitionForm/properties/reason/maxLength",
+            json!(requests.message_max_chars),
+        ),
+        (
+            "/TransitionForm/properties/attachment/maxItems",
+            json!(requests.max_attachments),
+        ),
     ]
 }
 

@@ -232,10 +232,12 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::apply_transition(&rights, &session.staff, id.clone(), body)
-                    .await
-                    .map(|_| ())
-                    .map_err(ApiError::from),
+                Ok(()) => {
+                    dpo::apply_transition(&rights, &session.staff, id.clone(), body, Vec::new())
+                        .await
+                        .map(|_| ())
+                        .map_err(ApiError::from)
+                }
             };
             (to.as_str().to_owned(), result)
         }
@@ -259,9 +261,12 @@ async fn act(
             };
             let result = match body.validate() {
                 Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::send_message(&rights, &session.staff, id.clone(), &body.body)
-                    .await
-                    .map_err(ApiError::from),
+                Ok(()) => {
+                    dpo::send_message(&rights, &session.staff, id.clone(), &body.body, Vec::new())
+                        .await
+                        .map(|_| ())
+                        .map_err(ApiError::from)
+                }
             };
             ("message".to_owned(), result)
         }

@@ -12,11 +12,11 @@ use crate::clock::Period;
 use crate::config::Periods;
 use crate::db::schema::{
     audit_events as journal, consent_events as consents, mail_outbox as mail,
-    request_documents as docs, request_events as events, rights_requests as requests,
-    suppression_list as suppression, tracking_tokens as tokens,
+    request_documents as docs, request_events as events, request_messages as messages,
+    rights_requests as requests, suppression_list as suppression, tracking_tokens as tokens,
 };
 use crate::db::DbConnection;
-use crate::rights::lifecycle::Action;
+use crate::rights::lifecycle::{Action, Role};
 
 /// A record's position in a step's order: its instant, then its key.
 pub type Key = (NaiveDateTime, String);
@@ -36,6 +36,9 @@ pub enum Step {
 pub mod category {
     pub const CONSENT_EVENTS: &str = "consent_events";
     pub const ID_DOCUMENTS: &str = "id_documents";
+    /// The files the DPO attached to the answers, destroyed with the
+    /// requester's data.
+    pub const ATTACHMENTS: &str = "attachments";
     pub const REQUESTS_ERASED: &str = "requests_erased";
     pub const SUPPRESSION_ENTRIES: &str = "suppression_entries";
     pub const JOURNAL_ENTRIES: &str = "journal_entries";
@@ -86,14 +89,16 @@ macro_rules! after {
     };
 }
 
-/// What a real run would remove of these candidates. Documents are
-/// counted one by one; erasing a request destroys no more documents in a
-/// real run, since the documents' period never outlasts the requester's
-/// data (checked at start) and their step runs first.
+/// What a real run would remove of these candidates. Identity documents
+/// are counted one by one; erasing a request destroys no more of them in
+/// a real run, since their period never outlasts the requester's data
+/// (checked at start) and their step runs first. (A dry run counts the
+/// erased requests, not the attachments that go with them.)
 pub fn would_remove(conn: &mut DbConnection, step: Step, ids: &[String]) -> QueryResult<i64> {
     match step {
         Step::Documents { .. } => docs::table
             .filter(docs::request_id.eq_any(ids))
+            .filter(docs::role.eq(Role::IdDocument))
             .filter(docs::purged_at.is_null())
             .count()
             .get_result(conn),
@@ -151,6 +156,7 @@ pub fn candidates(
                 q = q.filter(exists(
                     docs::table
                         .filter(docs::request_id.eq(requests::id))
+                        .filter(docs::role.eq(Role::IdDocument))
                         .filter(docs::purged_at.is_null()),
                 ));
             }
@@ -250,12 +256,16 @@ pub fn remove(
             diesel::delete(consents::table.filter(consents::id.eq_any(ids))).execute(conn)?
         }
         Step::Documents { .. } => {
-            let n = destroy_documents(conn, ids, as_of)?;
+            let n = destroy_documents(conn, ids, Some(Role::IdDocument), as_of)?;
             timeline(conn, ids, as_of, Action::DocumentsDestroyed)?;
             n
         }
         Step::RequesterData { .. } => {
-            let documents = destroy_documents(conn, ids, as_of)?;
+            // The answers' attachments go with the requester's data; an
+            // identity document still held (none, unless its period was
+            // made longer than the requester data's) goes too.
+            let documents = destroy_documents(conn, ids, Some(Role::IdDocument), as_of)?;
+            let attachments = destroy_documents(conn, ids, None, as_of)?;
             let erased = diesel::update(
                 requests::table
                     .filter(requests::id.eq_any(ids))
@@ -281,10 +291,23 @@ pub fn remove(
             diesel::update(events::table.filter(events::request_id.eq_any(ids)))
                 .set(events::detail.eq(None::<String>))
                 .execute(conn)?;
+            // What the DPO wrote to the requester was kept as proof until
+            // now; the rows stay, saying when their text went.
+            diesel::update(
+                messages::table
+                    .filter(messages::request_id.eq_any(ids))
+                    .filter(messages::erased_at.is_null()),
+            )
+            .set((
+                messages::body.eq(None::<String>),
+                messages::erased_at.eq(Some(as_of)),
+            ))
+            .execute(conn)?;
             diesel::delete(tokens::table.filter(tokens::request_id.eq_any(ids))).execute(conn)?;
             timeline(conn, ids, as_of, Action::Erased)?;
             return Ok(vec![
                 (category::ID_DOCUMENTS, documents as i64),
+                (category::ATTACHMENTS, attachments as i64),
                 (category::REQUESTS_ERASED, erased as i64),
             ]);
         }
@@ -324,23 +347,27 @@ fn still_closed(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Stri
     }
 }
 
-/// Destroys the contents of the requests' documents still held; their
-/// metadata stay, saying when.
+/// Destroys the contents of the requests' files still held, those of one
+/// role (or every file left, with none); their metadata stay, saying when.
 fn destroy_documents(
     conn: &mut DbConnection,
     request_ids: &[String],
+    role: Option<Role>,
     as_of: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(
-        docs::table
-            .filter(docs::request_id.eq_any(request_ids))
-            .filter(docs::purged_at.is_null()),
-    )
-    .set((
+    let held = docs::table
+        .filter(docs::request_id.eq_any(request_ids))
+        .filter(docs::purged_at.is_null());
+    let destroyed = (
         docs::ciphertext.eq(None::<Vec<u8>>),
         docs::purged_at.eq(Some(as_of)),
-    ))
-    .execute(conn)
+    );
+    match role {
+        Some(role) => diesel::update(held.filter(docs::role.eq(role)))
+            .set(destroyed)
+            .execute(conn),
+        None => diesel::update(held).set(destroyed).execute(conn),
+    }
 }
 
 /// Puts what the sweep did on each request's timeline.

@@ -26,6 +26,16 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 /// A display name only: no folders, no control characters, at most 100
 /// characters; never used as a path.
 pub fn display_name(raw: Option<&str>, content_type: &str) -> String {
+    let ext = match content_type {
+        "application/pdf" => "pdf",
+        "image/jpeg" => "jpg",
+        _ => "png",
+    };
+    display_name_or(raw, &format!("document.{ext}"))
+}
+
+/// `display_name`, with `fallback` for a name that leaves nothing.
+pub fn display_name_or(raw: Option<&str>, fallback: &str) -> String {
     let base = raw
         .unwrap_or("")
         .rsplit(['/', '\\'])
@@ -36,12 +46,7 @@ pub fn display_name(raw: Option<&str>, content_type: &str) -> String {
         .collect::<String>();
     let trimmed = base.trim().trim_start_matches('.').trim();
     if trimmed.is_empty() {
-        let ext = match content_type {
-            "application/pdf" => "pdf",
-            "image/jpeg" => "jpg",
-            _ => "png",
-        };
-        return format!("document.{ext}");
+        return fallback.to_owned();
     }
     trimmed.chars().take(100).collect()
 }

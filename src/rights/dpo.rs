@@ -1,16 +1,26 @@
 //! What the DPO does to a request: move it through its life, extend its
-//! deadline, write to the requester. Opening its documents is in
-//! `opening.rs`.
+//! deadline, write to the requester. A closing note, a rejection's reason
+//! and a message are answers, kept with their attachments (`messages`),
+//! read from JSON or a multipart form (`answer_form`). Opening its
+//! documents is in `opening.rs`, its attachments in `downloads.rs`.
+//!
+//! (Over 400 lines: the three changes the DPO makes to a request, each a
+//! handler and the function the console calls too, with the rules of its
+//! body; split, they would part the one transaction pattern they share.)
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::answer_form::{self, check_length, MessageForm, TransitionForm};
 use super::error::RightsError;
-use super::lifecycle::{allowed, Action, By, Kind, Status};
+use super::intake::Upload;
+use super::lifecycle::{allowed, Action, By, Kind, MessageKind, Role, Status};
+use super::messages::{self, MessageView, Outgoing};
 use super::notify::Notifier;
 use super::queue::{detail_of, visible, RequestDetail};
+use super::sealing::seal_files;
 use super::service::RightsService;
 use super::store::{self, RequestRow};
 use super::{counts, deadline};
@@ -20,30 +30,33 @@ use crate::http::ValidatedJson;
 use crate::staff::Staff;
 use crate::tenants::Tenant;
 
+/// The text fields of a move sent as a form.
+const TRANSITION_FIELDS: &[&str] = &["to", "note", "reason"];
+/// The text field of a message sent as a form.
+const MESSAGE_FIELDS: &[&str] = &["body"];
+
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub to: Status,
-    /// A note for the timeline (and the requester's e-mail, when one is sent).
+    /// A note for the timeline. Moving to `completed`, the closing note:
+    /// an answer kept and shown to the requester on the tracking page;
+    /// moving to `awaiting_identity`, why a document is asked for. At most
+    /// `requests.message_max_chars` characters (refused beyond, never cut).
     #[schema(
-        max_length = 5000,
+        max_length = 50000,
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
-    #[validate(
-        length(max = 5000, message = "must be at most 5000 characters"),
-        custom(function = "crate::http::plain_text")
-    )]
+    #[validate(custom(function = "crate::http::plain_text"))]
     pub note: Option<String>,
-    /// Required (more than white space) to reject: it is sent to the
-    /// requester.
+    /// Required (more than white space) to reject: an answer kept and shown
+    /// to the requester on the tracking page. At most
+    /// `requests.message_max_chars` characters.
     #[schema(
-        max_length = 5000,
+        max_length = 50000,
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
-    #[validate(
-        length(max = 5000, message = "must be at most 5000 characters"),
-        custom(function = "crate::http::plain_text")
-    )]
+    #[validate(custom(function = "crate::http::plain_text"))]
     pub reason: Option<String>,
 }
 
@@ -70,36 +83,90 @@ fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, Ri
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
-    request_body = TransitionRequest,
+    request_body(
+        description = "The move as JSON; or as a multipart form, with the files of its closing note (to `completed`, with a `note`) or of its rejection's reason (`attachment` file parts).",
+        content(
+            (TransitionRequest = "application/json"),
+            (TransitionForm = "multipart/form-data"),
+        ),
+    ),
     responses(
-        (status = 200, description = "Moved; the request as it is now.", body = RequestDetail),
+        (status = 200, description = "Moved; the request as it is now (with its answers, the closing note or the rejection's reason among them).", body = RequestDetail),
+        (status = 400, description = "Malformed JSON or form.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The life cycle forbids this move from the request's status as it is now (`transition_not_allowed`: also the second of two moves made at once), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rejection without a reason, or an invalid field.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "An attachment or the body is too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A rejection without a reason, a note or reason too long, files without a closing note or a rejection's reason, too many files (`attachment`), or an invalid field.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/dpo/requests/{id}/transitions")]
 pub async fn transition(
+    req: HttpRequest,
     staff: Staff,
     rights: web::Data<RightsService>,
     path: web::Path<String>,
-    body: ValidatedJson<TransitionRequest>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let row = apply_transition(&rights, &staff, path.into_inner(), body.0).await?;
+    let answer =
+        answer_form::read::<TransitionRequest>(&req, payload, &rights, TRANSITION_FIELDS).await?;
+    let row = apply_transition(
+        &rights,
+        &staff,
+        path.into_inner(),
+        answer.body,
+        answer.attachments,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(detail_of(&rights, row).await?))
 }
 
-/// Moves a request the staff member may see, journals the move and queues
-/// the requester's e-mail; returns the request as it is now.
+/// The answer a move sends, if any: a completed request's closing note, a
+/// rejection's reason; files go with one of them only.
+fn answer_of(
+    to: Status,
+    note: Option<&str>,
+    reason: Option<&str>,
+    files: usize,
+) -> Result<Option<(MessageKind, String)>, RightsError> {
+    let answer = match (to, note, reason) {
+        (Status::Completed, Some(note), _) => Some((MessageKind::ClosingNote, note.to_owned())),
+        (Status::Rejected, _, Some(reason)) => {
+            Some((MessageKind::RejectionReason, reason.to_owned()))
+        }
+        _ => None,
+    };
+    if answer.is_none() && files > 0 {
+        return Err(RightsError::field(
+            "attachment",
+            "files go with a closing note (to completed, with a note) or a rejection's reason",
+        ));
+    }
+    Ok(answer)
+}
+
+/// Moves a request the staff member may see, journals the move, keeps its
+/// answer (a closing note or a rejection's reason, with `attachments`)
+/// and queues the requester's e-mail; returns the request as it is now.
 pub async fn apply_transition(
     rights: &RightsService,
     staff: &Staff,
     id: String,
     body: TransitionRequest,
+    attachments: Vec<Upload>,
 ) -> Result<RequestRow, RightsError> {
     let TransitionRequest { to, note, reason } = body;
+    let max = rights.settings.requests.message_max_chars;
+    let too_long = [
+        check_length("note", note.as_deref(), max),
+        check_length("reason", reason.as_deref(), max),
+    ];
+    let too_long: Vec<_> = too_long.into_iter().filter_map(Result::err).collect();
+    if !too_long.is_empty() {
+        return Err(RightsError::Invalid(too_long));
+    }
     let note = note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     let reason = reason
         .map(|n| n.trim().to_owned())
@@ -110,9 +177,19 @@ pub async fn apply_transition(
             "is required to reject a request: it is sent to the requester",
         ));
     }
+    let answer = answer_of(to, note.as_deref(), reason.as_deref(), attachments.len())?;
     let row = visible(rights, staff, id).await?;
     let tenant = tenant_of(rights, &row)?;
     let now = rights.clock.now();
+    let files = attachments.len();
+    let sealed = seal_files(
+        rights,
+        row.id.clone(),
+        attachments,
+        Role::Attachment,
+        now.naive_utc(),
+    )
+    .await?;
     let (rights2, actor) = (rights.clone(), staff.clone());
     rights
         .run(move |conn| {
@@ -145,6 +222,25 @@ pub async fn apply_transition(
                 }
                 store::save(conn, &row)?;
                 counts::moved(conn, Some(&before), &row)?;
+                let answered = match answer {
+                    Some((kind, body)) => Some(messages::record(
+                        conn,
+                        &row,
+                        &actor,
+                        Outgoing {
+                            kind,
+                            body,
+                            attachments: sealed,
+                        },
+                        at,
+                    )?),
+                    None => None,
+                };
+                let mut detail =
+                    serde_json::json!({"from": from.as_str(), "note": note, "reason": reason});
+                if let Some(kept) = &answered {
+                    detail["message_id"] = kept.id.clone().into();
+                }
                 store::add_event(
                     conn,
                     &row.id,
@@ -152,9 +248,7 @@ pub async fn apply_transition(
                     &actor.email,
                     Action::Transition,
                     Some(to),
-                    Some(
-                        serde_json::json!({"from": from.as_str(), "note": note, "reason": reason}),
-                    ),
+                    Some(detail),
                 )?;
                 audit::record(
                     conn,
@@ -163,7 +257,9 @@ pub async fn apply_transition(
                         kind: audit::kind::REQUEST_TRANSITIONED,
                         actor_id: Some(&actor.id),
                         subject_id: Some(&row.id),
-                        detail: Some(serde_json::json!({"from": from.as_str(), "to": to.as_str()})),
+                        detail: Some(serde_json::json!({
+                            "request": row.reference, "from": from.as_str(), "to": to.as_str(),
+                        })),
                         ..Default::default()
                     },
                     at,
@@ -177,7 +273,7 @@ pub async fn apply_transition(
                         notifier.identity_requested(conn, &row, note.as_deref(), at)?
                     }
                     Status::Completed => {
-                        notifier.completed(conn, &row, note.as_deref(), at)?;
+                        notifier.completed(conn, &row, answered.as_ref().map(|_| files), at)?;
                         if row.kind == Kind::Opposition
                             && row.scope.as_deref() == Some("prospection")
                         {
@@ -186,7 +282,7 @@ pub async fn apply_transition(
                             }
                         }
                     }
-                    Status::Rejected => notifier.rejected(conn, &row, at)?,
+                    Status::Rejected => notifier.rejected(conn, &row, files, at)?,
                     _ => {}
                 }
                 Ok(row)
@@ -275,6 +371,23 @@ pub async fn apply_extension(
                     None,
                     Some(serde_json::json!({"reason": reason, "due_at": row.due_at.and_utc()})),
                 )?;
+                // The reason is the requester's business: its length only.
+                audit::record(
+                    conn,
+                    Entry {
+                        tenant_id: Some(&row.tenant_id),
+                        kind: audit::kind::REQUEST_EXTENDED,
+                        actor_id: Some(&actor.id),
+                        subject_id: Some(&row.reference),
+                        detail: Some(serde_json::json!({
+                            "request": row.reference,
+                            "due_at": row.due_at.and_utc(),
+                            "length": reason.chars().count(),
+                        })),
+                        ..Default::default()
+                    },
+                    at,
+                )?;
                 Notifier {
                     state: &rights2,
                     tenant: &tenant,
@@ -289,14 +402,16 @@ pub async fn apply_extension(
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageRequest {
-    /// The text of the e-mail; more than white space.
+    /// The text, kept and shown to the requester on the tracking page (the
+    /// e-mail only says that a message waits); more than white space, at
+    /// most `requests.message_max_chars` characters (refused beyond, never
+    /// cut).
     #[schema(
         min_length = 1,
-        max_length = 5000,
+        max_length = 50000,
         pattern = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
     )]
     #[validate(
-        length(max = 5000, message = "must be at most 5000 characters"),
         custom(function = "crate::http::not_blank"),
         custom(function = "crate::http::plain_text")
     )]
@@ -305,47 +420,83 @@ pub struct MessageRequest {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Queued {
+    /// `queued`: the e-mail that announces it is in the outbox.
     pub status: &'static str,
+    /// The message as kept.
+    pub message: MessageView,
 }
 
-/// Writes to the requester (by e-mail, from the outbox).
+/// Writes to the requester: the message and its files are kept and shown
+/// on the tracking page; an e-mail tells the requester so.
 #[utoipa::path(
     tag = "dpo",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
-    request_body = MessageRequest,
+    request_body(
+        description = "The message as JSON; or as a multipart form, with its files (`attachment` file parts).",
+        content(
+            (MessageRequest = "application/json"),
+            (MessageForm = "multipart/form-data"),
+        ),
+    ),
     responses(
-        (status = 202, description = "Queued for delivery.", body = Queued),
+        (status = 202, description = "Kept; its e-mail queued for delivery.", body = Queued),
+        (status = 400, description = "Malformed JSON or form.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The requester's address was erased (`requester_erased`), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Empty or too long.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "An attachment or the body is too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or too long (`body`), or too many files (`attachment`).", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/dpo/requests/{id}/messages")]
 pub async fn message(
+    req: HttpRequest,
     staff: Staff,
     rights: web::Data<RightsService>,
     path: web::Path<String>,
-    body: ValidatedJson<MessageRequest>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    send_message(&rights, &staff, path.into_inner(), &body.0.body).await?;
-    Ok(HttpResponse::Accepted().json(Queued { status: "queued" }))
+    let answer =
+        answer_form::read::<MessageRequest>(&req, payload, &rights, MESSAGE_FIELDS).await?;
+    let kept = send_message(
+        &rights,
+        &staff,
+        path.into_inner(),
+        &answer.body.body,
+        answer.attachments,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().json(Queued {
+        status: "queued",
+        message: kept,
+    }))
 }
 
 /// Writes to the requester of a request the staff member may see: the
-/// message is journaled (its length, not its text) and queued for mail.
+/// message and its attachments are kept, journaled (its id and length on
+/// the timeline, its hashes in the audit log) and announced by e-mail;
+/// returns the message as kept.
 pub async fn send_message(
     rights: &RightsService,
     staff: &Staff,
     id: String,
     body: &str,
-) -> Result<(), RightsError> {
+    attachments: Vec<Upload>,
+) -> Result<MessageView, RightsError> {
+    check_length(
+        "body",
+        Some(body),
+        rights.settings.requests.message_max_chars,
+    )?;
     let text = body.trim().to_owned();
     let row = visible(rights, staff, id).await?;
     let tenant = tenant_of(rights, &row)?;
     let now = rights.clock.now().naive_utc();
+    let files = attachments.len();
+    let sealed = seal_files(rights, row.id.clone(), attachments, Role::Attachment, now).await?;
     let (rights2, actor) = (rights.clone(), staff.clone());
     rights
         .run(move |conn| {
@@ -357,6 +508,12 @@ pub async fn send_message(
                 if row.email.is_none() {
                     return Err(RightsError::RequesterErased);
                 }
+                let outgoing = Outgoing {
+                    kind: MessageKind::Message,
+                    body: text,
+                    attachments: sealed,
+                };
+                let kept = messages::record(conn, &row, &actor, outgoing, now)?;
                 store::add_event(
                     conn,
                     &row.id,
@@ -364,13 +521,18 @@ pub async fn send_message(
                     &actor.email,
                     Action::Message,
                     None,
-                    Some(serde_json::json!({"length": text.chars().count()})),
+                    Some(serde_json::json!({
+                        "message_id": kept.id,
+                        "length": kept.body.as_deref().map_or(0, |b| b.chars().count()),
+                        "attachments": files,
+                    })),
                 )?;
                 Notifier {
                     state: &rights2,
                     tenant: &tenant,
                 }
-                .message(conn, &row, &text, now)
+                .message(conn, &row, files, now)?;
+                Ok(kept)
             })
         })
         .await

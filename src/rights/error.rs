@@ -29,6 +29,9 @@ pub enum RightsError {
     /// The request has no document with this id.
     #[error("no document has this id")]
     UnknownDocument,
+    /// The request has no attachment with this id.
+    #[error("no attachment has this id")]
+    UnknownAttachment,
     /// No request has this tracking link.
     #[error("no request has this tracking link")]
     UnknownTracking,
@@ -38,6 +41,9 @@ pub enum RightsError {
     /// The document's content was destroyed at the end of its retention.
     #[error("the document was destroyed at the end of its retention")]
     DocumentPurged,
+    /// The attachment's content was destroyed with the requester's data.
+    #[error("the attachment was destroyed with the requester's data")]
+    AttachmentPurged,
     /// The life cycle forbids this move from the request's status as it
     /// is now.
     #[error("a request {} cannot move to {}", .from.as_str(), .to.as_str())]

@@ -24,6 +24,12 @@ impl From<RightsError> for ApiError {
             }
             RightsError::UnknownRequest => ApiError::not_found("No request has this id."),
             RightsError::UnknownDocument => ApiError::not_found("No document has this id."),
+            RightsError::UnknownAttachment => ApiError::not_found("No attachment has this id."),
+            RightsError::AttachmentPurged => ApiError::new(
+                StatusCode::GONE,
+                "attachment_purged",
+                "This attachment was destroyed with the requester's data at the end of their retention period.",
+            ),
             RightsError::UnknownTracking => {
                 ApiError::not_found("No request has this tracking link.")
             }

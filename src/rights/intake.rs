@@ -1,6 +1,7 @@
 //! Reading what a citizen sends: multipart forms (fields and up to two
 //! identity documents, streamed with their size checked as they arrive)
-//! or JSON when no file is sent.
+//! or JSON when no file is sent. The DPO's answers with their attachments
+//! are read the same way (`answer_form`, with its own `FormRules`).
 //!
 //! This is HTTP transport, the edge itself: what it refuses is the body as
 //! it arrives (its media type, its size, a part cut short, a field the form
@@ -48,11 +49,54 @@ pub struct Intake {
 /// Multipart boundaries and part headers around the fields and documents.
 const FORM_OVERHEAD: usize = 64 * 1024;
 
+/// A file's type and display name, or its refusal (a 415), from its name
+/// and bytes.
+pub type Accept = fn(Option<&str>, &[u8]) -> Result<(&'static str, String), ApiError>;
+
+/// The file parts a form may hold, and how each is checked.
+pub struct Files {
+    /// The name of the parts (`id_document`, `attachment`).
+    pub part: &'static str,
+    pub max_count: usize,
+    pub max_bytes: usize,
+    pub accept: Accept,
+    /// What a file over `max_bytes` is told (a 413).
+    pub too_large: fn(usize) -> ApiError,
+}
+
+/// The bounds of a multipart form.
+pub struct FormRules {
+    pub files: Files,
+    /// All the text fields together, in bytes.
+    pub max_text_bytes: usize,
+}
+
+impl FormRules {
+    /// The identity documents of a submission or an upload.
+    pub fn identity(limits: &RequestSettings) -> Self {
+        Self {
+            files: Files {
+                part: "id_document",
+                max_count: limits.max_documents,
+                max_bytes: limits.max_document_bytes,
+                accept: identity_document,
+                too_large,
+            },
+            max_text_bytes: limits.max_text_bytes,
+        }
+    }
+
+    /// The largest form these bounds let through: what a form without a
+    /// declared length reserves of the upload memory budget.
+    fn largest(&self) -> usize {
+        self.files.max_count * self.files.max_bytes + self.max_text_bytes + FORM_OVERHEAD
+    }
+}
+
 /// Bytes a form may bring into memory: its declared length, at most the
 /// largest form the limits let through (the readers below stop there).
-fn form_bytes(req: &HttpRequest, limits: &RequestSettings) -> usize {
-    let largest =
-        limits.max_documents * limits.max_document_bytes + limits.max_text_bytes + FORM_OVERHEAD;
+fn form_bytes(req: &HttpRequest, rules: &FormRules) -> usize {
+    let largest = rules.largest();
     req.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -69,6 +113,16 @@ fn too_large(limit: usize) -> ApiError {
             limit / (1024 * 1024)
         ),
     )
+}
+
+/// An identity document: a PDF, JPEG or PNG, by its bytes.
+fn identity_document(name: Option<&str>, bytes: &[u8]) -> Result<(&'static str, String), ApiError> {
+    let content_type = sniff(bytes).ok_or_else(|| {
+        ApiError::unsupported_media_type(
+            "a PDF, JPEG or PNG file (checked by its content, not its name)",
+        )
+    })?;
+    Ok((content_type, display_name(name, content_type)))
 }
 
 /// Reads a multipart form: text fields in `allowed`, files under
@@ -98,18 +152,36 @@ pub async fn read_multipart_into(
     skip_empty: bool,
     intake: &mut Intake,
 ) -> Result<(), ApiError> {
-    intake.reservation = Some(budget.reserve(form_bytes(req, limits))?);
+    let rules = FormRules::identity(limits);
+    read_form(req, payload, budget, &rules, allowed, skip_empty, intake).await
+}
+
+/// Reads a multipart form by `rules` into `intake`, its files (each
+/// streamed, its size checked as it arrives, then accepted or refused) in
+/// `intake.documents`, after reserving its share of the upload memory
+/// budget.
+pub async fn read_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+    budget: &UploadBudget,
+    rules: &FormRules,
+    allowed: &[&str],
+    skip_empty: bool,
+    intake: &mut Intake,
+) -> Result<(), ApiError> {
+    intake.reservation = Some(budget.reserve(form_bytes(req, rules))?);
+    let files = &rules.files;
     let mut form = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {
         let mut field = field
             .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))?;
         let name = field.name().unwrap_or_default().to_owned();
-        if name == "id_document" {
-            if intake.documents.len() >= limits.max_documents {
+        if name == files.part {
+            if intake.documents.len() >= files.max_count {
                 return Err(ApiError::field(
-                    "id_document",
-                    format!("at most {} documents may be sent", limits.max_documents),
+                    files.part,
+                    format!("at most {} files may be sent", files.max_count),
                 ));
             }
             let filename = field
@@ -120,8 +192,8 @@ pub async fn read_multipart_into(
             while let Some(chunk) = field.next().await {
                 let chunk =
                     chunk.map_err(|_| ApiError::bad_request("The upload was interrupted."))?;
-                if bytes.len() + chunk.len() > limits.max_document_bytes {
-                    return Err(too_large(limits.max_document_bytes));
+                if bytes.len() + chunk.len() > files.max_bytes {
+                    return Err((files.too_large)(files.max_bytes));
                 }
                 if bytes.is_empty() {
                     bytes.reserve(chunk.len().max(64 * 1024));
@@ -131,13 +203,9 @@ pub async fn read_multipart_into(
             if skip_empty && bytes.is_empty() && filename.as_deref().unwrap_or("").is_empty() {
                 continue;
             }
-            let content_type = sniff(&bytes).ok_or_else(|| {
-                ApiError::unsupported_media_type(
-                    "a PDF, JPEG or PNG file (checked by its content, not its name)",
-                )
-            })?;
+            let (content_type, filename) = (files.accept)(filename.as_deref(), &bytes)?;
             intake.documents.push(Upload {
-                filename: display_name(filename.as_deref(), content_type),
+                filename,
                 bytes,
                 content_type,
             });
@@ -150,8 +218,8 @@ pub async fn read_multipart_into(
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|_| ApiError::bad_request("The form was interrupted."))?;
             text_bytes += chunk.len();
-            if text_bytes > limits.max_text_bytes {
-                return Err(ApiError::payload_too_large(limits.max_text_bytes));
+            if text_bytes > rules.max_text_bytes {
+                return Err(ApiError::payload_too_large(rules.max_text_bytes));
             }
             value.extend_from_slice(&chunk);
         }
@@ -193,12 +261,8 @@ pub fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
     }
 }
 
-/// Reads a JSON body of string fields (no documents).
-pub async fn read_json(
-    mut payload: web::Payload,
-    limit: usize,
-    allowed: &[&str],
-) -> Result<Intake, ApiError> {
+/// Reads a whole body of at most `limit` bytes (413 beyond).
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -208,6 +272,16 @@ pub async fn read_json(
         }
         body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
+
+/// Reads a JSON body of string fields (no documents).
+pub async fn read_json(
+    payload: web::Payload,
+    limit: usize,
+    allowed: &[&str],
+) -> Result<Intake, ApiError> {
+    let body = read_body(payload, limit).await?;
     let map: serde_json::Map<String, serde_json::Value> = crate::http::parse_json(&body)?;
     let mut intake = Intake::default();
     for (name, value) in map {

@@ -1,6 +1,7 @@
 //! What a request is and how it moves: kinds, statuses, the actions of its
-//! timeline, and the one table of allowed transitions. Each is stored as
-//! the text of its name (`as_str`).
+//! timeline, the roles of its files, the kinds of the DPO's answers, and
+//! the one table of allowed transitions. Each is stored as the text of its
+//! name (`as_str`).
 
 use diesel::deserialize::{FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
@@ -167,10 +168,12 @@ pub enum Action {
     DocumentsDestroyed,
     /// The retention erased the requester's personal data.
     Erased,
+    /// The requester downloaded an attachment of an answer.
+    AttachmentDownloaded,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::Received,
         Action::Transition,
         Action::Extension,
@@ -180,6 +183,7 @@ impl Action {
         Action::Exported,
         Action::DocumentsDestroyed,
         Action::Erased,
+        Action::AttachmentDownloaded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,6 +197,7 @@ impl Action {
             Self::Exported => "exported",
             Self::DocumentsDestroyed => "retention.documents_destroyed",
             Self::Erased => "retention.erased",
+            Self::AttachmentDownloaded => "attachment.downloaded",
         }
     }
 
@@ -202,6 +207,71 @@ impl Action {
 }
 
 stored_as_text!(Action, "timeline action");
+
+/// What a file of a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A copy of the requester's identity document, kept under the
+    /// identity documents' retention.
+    IdDocument,
+    /// A file the DPO attached to an answer, kept under the requester
+    /// data's retention.
+    Attachment,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::IdDocument, Role::Attachment];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdDocument => "id_document",
+            Self::Attachment => "attachment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+stored_as_text!(Role, "role of a file");
+
+/// What an answer of the DPO to the requester is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A message, at any time.
+    Message,
+    /// The note of the move to `completed`.
+    ClosingNote,
+    /// The reason of the move to `rejected`.
+    RejectionReason,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 3] = [
+        MessageKind::Message,
+        MessageKind::ClosingNote,
+        MessageKind::RejectionReason,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::ClosingNote => "closing_note",
+            Self::RejectionReason => "rejection_reason",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+stored_as_text!(MessageKind, "kind of answer");
 
 /// Who may make a move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,6 +362,12 @@ mod tests {
         }
         for a in Action::ALL {
             assert_eq!(Action::parse(a.as_str()), Some(a));
+        }
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        for m in MessageKind::ALL {
+            assert_eq!(MessageKind::parse(m.as_str()), Some(m));
         }
         assert_eq!(next_for_staff(Status::Received).len(), 4);
     }

@@ -4,10 +4,13 @@
 //! (`http_error`) turns it into problem+json, which the handlers of this
 //! capability answer and the pages turn into a page.
 
+pub mod answer_form;
+pub mod attachments;
 pub mod counts;
 pub mod deadline;
 pub mod digest;
 pub mod documents;
+pub mod downloads;
 pub mod dpo;
 pub mod error;
 pub mod export;
@@ -17,6 +20,7 @@ pub mod intake;
 pub mod lifecycle;
 pub mod limits;
 pub mod mail_text;
+pub mod messages;
 pub mod notify;
 pub mod opening;
 pub mod patterns;
@@ -50,5 +54,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dpo::extend)
         .service(dpo::message)
         .service(opening::document)
-        .service(export::export);
+        .service(export::export)
+        .service(downloads::dpo_attachment)
+        .service(downloads::requester_attachment);
 }

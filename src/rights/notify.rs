@@ -1,5 +1,7 @@
 //! The e-mails of a request's life, queued in the transaction of the change
-//! that causes them. The DPO's never carry the free text or the document.
+//! that causes them. The DPO's never carry the free text or the document;
+//! the requester's announce the DPO's answers (messages, closing notes,
+//! rejection reasons) with a tracking link, never their text or files.
 
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
@@ -180,44 +182,57 @@ impl Notifier<'_> {
         self.to_requester(conn, row, Template::Extension, ctx, now)
     }
 
+    /// The request is completed; its closing note and files, if any, wait
+    /// on the tracking page (`answer`: how many files, with a note).
     pub fn completed(
         &self,
         conn: &mut DbConnection,
         row: &RequestRow,
-        note: Option<&str>,
+        answer: Option<usize>,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
+        let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,
-            "kind_label": self.kind_label(row), "note": note.unwrap_or(""),
+            "kind_label": self.kind_label(row),
+            "answered": answer.is_some(), "attachments": answer.unwrap_or(0),
+            "tracking_link": tracking_link(self.state, &token),
         });
         self.to_requester(conn, row, Template::Completed, ctx, now)
     }
 
+    /// The request is rejected; its reason and files wait on the tracking
+    /// page.
     pub fn rejected(
         &self,
         conn: &mut DbConnection,
         row: &RequestRow,
+        attachments: usize,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
+        let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,
-            "kind_label": self.kind_label(row), "reason": row.outcome_reason,
+            "kind_label": self.kind_label(row), "attachments": attachments,
+            "tracking_link": tracking_link(self.state, &token),
             "cnil_url": CNIL_COMPLAINTS,
         });
         self.to_requester(conn, row, Template::Rejected, ctx, now)
     }
 
+    /// A message of the DPO (with `attachments` files) waits on the
+    /// tracking page: the letter says so, never what it says.
     pub fn message(
         &self,
         conn: &mut DbConnection,
         row: &RequestRow,
-        body: &str,
+        attachments: usize,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
-            "first_name": self.first_name(row), "reference": row.reference, "body": body,
+            "first_name": self.first_name(row), "reference": row.reference,
+            "attachments": attachments,
             "tracking_link": tracking_link(self.state, &token),
         });
         self.to_requester(conn, row, Template::DpoMessage, ctx, now)

@@ -5,7 +5,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::error::RightsError;
-use super::lifecycle::Action;
+use super::lifecycle::{Action, Role};
 use super::queue::visible;
 use super::service::RightsService;
 use super::store;
@@ -73,7 +73,7 @@ pub async fn open_document(
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
     let doc = rights
         .run(move |conn| {
-            let doc = store::document(conn, &request_id, &document_id)?
+            let doc = store::document(conn, &request_id, &document_id, Role::IdDocument)?
                 .ok_or(RightsError::UnknownDocument)?;
             if doc.ciphertext.is_none() {
                 return Err(RightsError::DocumentPurged);
@@ -104,16 +104,8 @@ pub async fn open_document(
             Ok(doc)
         })
         .await?;
-    let keys = rights.documents.clone();
     let (content_type, filename) = (doc.content_type.clone(), doc.filename.clone());
-    let bytes = actix_web::rt::task::spawn_blocking(move || {
-        let mut bytes = doc.ciphertext.unwrap_or_default();
-        keys.open(&doc.id, &doc.key_id, &doc.nonce, &mut bytes)
-            .map(|()| bytes)
-    })
-    .await
-    .map_err(|e| RightsError::Internal(format!("decryption task failed: {e}")))?
-    .map_err(RightsError::Internal)?;
+    let bytes = super::sealing::unseal(rights, doc).await?;
     Ok(Opened {
         content_type,
         filename,
@@ -122,7 +114,8 @@ pub async fn open_document(
 }
 
 impl Opened {
-    /// The download: an attachment under a harmless ASCII name, never
+    /// The download: an attachment under a harmless ASCII name (and its
+    /// own name, percent-encoded, for the browsers that read it), never
     /// cached, never sniffed, never run.
     pub fn into_response(self) -> HttpResponse {
         let ascii: String = self
@@ -140,12 +133,55 @@ impl Opened {
             .content_type(self.content_type)
             .insert_header((
                 "content-disposition",
-                format!("attachment; filename=\"{ascii}\""),
+                format!(
+                    "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+                    percent_encoded(&self.filename)
+                ),
             ))
             .insert_header(("cache-control", "no-store"))
             .insert_header(("x-content-type-options", "nosniff"))
             // Should a browser ever render it (a polyglot file), nothing in it runs.
             .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
             .body(self.bytes)
+    }
+}
+
+/// A name as RFC 5987 writes it in `filename*`: every byte but letters,
+/// digits and `.-_~` percent-encoded.
+fn percent_encoded(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sent_harmless_and_whole() {
+        let res = Opened {
+            content_type: "application/pdf".into(),
+            filename: "Réponse signée\";.pdf".into(),
+            bytes: Vec::new(),
+        }
+        .into_response();
+        let disposition = res
+            .headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert_eq!(
+            disposition,
+            "attachment; filename=\"R_ponse_sign_e__.pdf\"; \
+             filename*=UTF-8''R%C3%A9ponse%20sign%C3%A9e%22%3B.pdf"
+        );
     }
 }

@@ -125,3 +125,8 @@ pub const DETAILS_MAX: usize = 5000;
 pub const DOCUMENTS_MAX: usize = 2;
 /// Banner identifiers per submission, as `requests.max_subject_ids` has it by default.
 pub const SUBJECT_IDS_MAX: usize = 10;
+/// A message, closing note or rejection reason of the DPO, as
+/// `requests.message_max_chars` has it by default.
+pub const MESSAGE_MAX: usize = 50_000;
+/// Attachments of one answer, as `requests.max_attachments` has it by default.
+pub const ATTACHMENTS_MAX: usize = 5;

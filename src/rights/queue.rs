@@ -2,12 +2,15 @@
 //! with its documents and timeline.
 
 use actix_web::{get, web, HttpResponse};
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::RightsError;
-use super::lifecycle::{next_for_staff, Kind, Status};
+use super::lifecycle::{next_for_staff, Action, Kind, Status};
+use super::messages::{self, MessageView};
 use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
 use super::{deadline, search};
@@ -251,7 +254,13 @@ pub struct RequestDetail {
     pub erased_at: Option<DateTime<Utc>>,
     /// The moves the DPO may make now.
     pub next: Vec<Status>,
+    /// The identity documents.
     pub documents: Vec<DocumentView>,
+    /// The DPO's answers to the requester (messages, the closing note, the
+    /// rejection's reason), oldest first, with their attachments.
+    pub messages: Vec<MessageView>,
+    /// The timeline; a message's entry carries its `message_id` and its
+    /// `body` (until the retention erases it).
     pub events: Vec<EventView>,
 }
 
@@ -281,9 +290,19 @@ pub async fn detail_of(
     row: RequestRow,
 ) -> Result<RequestDetail, RightsError> {
     let id = row.id.clone();
-    let (documents, events) = rights
-        .run(move |conn| Ok((store::documents(conn, &id)?, store::timeline(conn, &id)?)))
+    let (documents, events, messages) = rights
+        .run(move |conn| {
+            Ok((
+                store::documents(conn, &id)?,
+                store::timeline(conn, &id)?,
+                messages::views(conn, &id)?,
+            ))
+        })
         .await?;
+    let bodies: HashMap<&str, &str> = messages
+        .iter()
+        .filter_map(|m| Some((m.id.as_str(), m.body.as_deref()?)))
+        .collect();
     let now = rights.clock.now();
     let status = row.status;
     let subject_ids = row.subject_ids();
@@ -312,14 +331,25 @@ pub async fn detail_of(
             .collect(),
         events: events
             .into_iter()
-            .map(|e| EventView {
-                at: e.at.and_utc(),
-                actor: e.actor,
-                action: e.action.as_str().to_owned(),
-                status: e.status,
-                detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
+            .map(|e| {
+                let mut said: Option<serde_json::Value> =
+                    e.detail.and_then(|d| serde_json::from_str(&d).ok());
+                if let (Action::Message, Some(d)) = (e.action, said.as_mut()) {
+                    let body = d["message_id"].as_str().and_then(|m| bodies.get(m));
+                    if let Some(body) = body {
+                        d["body"] = (*body).into();
+                    }
+                }
+                EventView {
+                    at: e.at.and_utc(),
+                    actor: e.actor,
+                    action: e.action.as_str().to_owned(),
+                    status: e.status,
+                    detail: said,
+                }
             })
             .collect(),
+        messages,
         id: row.id,
         reference: row.reference,
         first_name: row.first_name,

@@ -1,4 +1,5 @@
-//! Rights requests, their documents and their timeline in the database.
+//! Rights requests, their documents and their timeline in the database (the
+//! DPO's answers and their attachments: `messages.rs`).
 //!
 //! (Over 400 lines: the rows and the queries of one table family, each query
 //! short; a split by table would separate a request from its timeline.)
@@ -6,7 +7,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::lifecycle::{Action, Kind, Status};
+use super::lifecycle::{Action, Kind, Role, Status};
 use crate::db::schema::{
     request_documents as docs, request_events as events, rights_requests as requests,
     suppression_list, tracking_tokens,
@@ -75,6 +76,9 @@ pub struct DocumentRow {
     pub ciphertext: Option<Vec<u8>>,
     pub uploaded_at: NaiveDateTime,
     pub purged_at: Option<NaiveDateTime>,
+    pub role: Role,
+    /// The answer an attachment came with.
+    pub message_id: Option<String>,
 }
 
 /// A document's metadata, without its content.
@@ -138,6 +142,8 @@ pub fn insert_document(conn: &mut DbConnection, row: &DocumentRow) -> QueryResul
         row.ciphertext.as_deref().map_or(Field::Null, Field::Bytes),
         Field::Timestamp(row.uploaded_at),
         row.purged_at.map_or(Field::Null, Field::Timestamp),
+        Field::Text(row.role.as_str()),
+        row.message_id.as_deref().map_or(Field::Null, Field::Text),
     ];
     let columns = (
         docs::id,
@@ -151,6 +157,8 @@ pub fn insert_document(conn: &mut DbConnection, row: &DocumentRow) -> QueryResul
         docs::ciphertext,
         docs::uploaded_at,
         docs::purged_at,
+        docs::role,
+        docs::message_id,
     );
     diesel::copy_from(docs::table)
         .from_raw_data(columns, |out| {
@@ -285,9 +293,11 @@ pub fn timeline(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<Ti
         .load(conn)
 }
 
+/// The request's identity documents, without their contents.
 pub fn documents(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<DocumentMeta>> {
     docs::table
         .filter(docs::request_id.eq(request_id))
+        .filter(docs::role.eq(Role::IdDocument))
         .order((docs::uploaded_at.asc(), docs::id.asc()))
         .select((
             docs::id,
@@ -301,14 +311,17 @@ pub fn documents(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<D
         .load(conn)
 }
 
+/// A file of the request, of this role, with its content.
 pub fn document(
     conn: &mut DbConnection,
     request_id: &str,
     id: &str,
+    role: Role,
 ) -> QueryResult<Option<DocumentRow>> {
     docs::table
         .filter(docs::request_id.eq(request_id))
         .filter(docs::id.eq(id))
+        .filter(docs::role.eq(role))
         .select(DocumentRow::as_select())
         .first(conn)
         .optional()

@@ -1,5 +1,6 @@
 //! The requester's side after submission: follow the request with the
-//! tracking token, and upload the identity document when asked.
+//! tracking token (where the DPO's answers are delivered: `messages`, their
+//! files in `downloads.rs`), and upload the identity document when asked.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 use super::error::RightsError;
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, Action, By, Kind, Status};
+use super::messages::{self, TrackedMessage};
 use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
@@ -30,6 +32,16 @@ pub struct Tracking {
     pub due_at: DateTime<Utc>,
     pub extended: bool,
     pub events: Vec<TrackEvent>,
+    /// The DPO's answers (messages, the closing note, the rejection's
+    /// reason), oldest first, with their files to download.
+    pub messages: Vec<TrackedMessage>,
+    /// An identity document is asked for (status `awaiting_identity`).
+    pub identity_awaited: bool,
+    /// The answer's clock is stopped until it arrives: `due_at` moves on
+    /// by the time it stays stopped.
+    pub clock_paused: bool,
+    /// Why the DPO asked for an identity document, while one is awaited.
+    pub identity_reason: Option<String>,
 }
 
 /// The hash a tracking token is looked up by; a token that cannot be one
@@ -46,7 +58,7 @@ fn check_token(token: &str) -> Result<String, RightsError> {
     tag = "requests",
     params(("tracking_token" = String, Path, description = "The token given at submission or in an e-mail.", max_length = 100)),
     responses(
-        (status = 200, description = "Status and timeline.", body = Tracking),
+        (status = 200, description = "Status, timeline and the DPO's answers.", body = Tracking),
         (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -67,13 +79,23 @@ pub async fn find(
     token: &str,
 ) -> Result<(RequestRow, Tracking), RightsError> {
     let hash = check_token(token)?;
-    let (row, events) = rights
+    let (row, events, answers) = rights
         .run(move |conn| {
             let row = store::find_by_tracking(conn, &hash)?.ok_or(RightsError::UnknownTracking)?;
             let events = store::timeline(conn, &row.id)?;
-            Ok((row, events))
+            let answers = messages::views(conn, &row.id)?;
+            Ok((row, events, answers))
         })
         .await?;
+    let identity_awaited = row.status == Status::AwaitingIdentity;
+    let identity_reason = events
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::Transition && e.status == Some(Status::AwaitingIdentity))
+        .filter(|_| identity_awaited)
+        .and_then(|e| e.detail.as_deref())
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .and_then(|d| d["note"].as_str().map(str::to_owned));
     let events = events
         .into_iter()
         .filter_map(|e| {
@@ -91,6 +113,10 @@ pub async fn find(
         due_at: row.due_at.and_utc(),
         extended: row.extended,
         events,
+        messages: answers.into_iter().map(TrackedMessage::from).collect(),
+        identity_awaited,
+        clock_paused: row.paused_at.is_some(),
+        identity_reason,
     };
     Ok((row, tracking))
 }

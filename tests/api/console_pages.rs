@@ -458,8 +458,26 @@ async fn identity_extension_and_message_go_through_the_pages() {
         .iter()
         .map(|m| String::from_utf8_lossy(m).into_owned())
         .collect();
-    assert!(texts.iter().any(|t| t.contains("Nous revenons vers vous")));
+    // The message is kept; its e-mail only says that it waits.
+    assert!(!texts.iter().any(|t| t.contains("Nous revenons vers vous")));
     assert!(texts
         .iter()
         .any(|t| t.contains("Recherche dans les archives")));
+    let kept: Vec<Option<String>> = app
+        .state
+        .db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use guichet::db::schema::request_messages as messages;
+            Ok(messages::table
+                .filter(messages::request_id.eq(&id))
+                .select(messages::body)
+                .load(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        vec![Some("Nous revenons vers vous sous peu.".to_owned())]
+    );
 }

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod answers;
 mod banner;
 mod browser;
 mod citizen_pages;

@@ -173,14 +173,28 @@ async fn openapi_describes_every_operation_with_its_errors() {
         (
             "/v1/dpo/requests/{id}/transitions",
             "post",
-            &["200", "404", "409", "422"][..],
+            &["200", "404", "409", "413", "415", "422"][..],
         ),
         (
             "/v1/dpo/requests/{id}/extension",
             "post",
             &["200", "409"][..],
         ),
-        ("/v1/dpo/requests/{id}/messages", "post", &["202"][..]),
+        (
+            "/v1/dpo/requests/{id}/messages",
+            "post",
+            &["202", "404", "409", "413", "415", "422"][..],
+        ),
+        (
+            "/v1/dpo/requests/{id}/attachments/{attachment_id}",
+            "get",
+            &["200", "404", "410"][..],
+        ),
+        (
+            "/v1/requests/track/{tracking_token}/attachments/{attachment_id}",
+            "get",
+            &["200", "404", "410"][..],
+        ),
         (
             "/v1/dpo/requests/{id}/documents/{document_id}",
             "get",
@@ -238,6 +252,8 @@ async fn openapi_carries_the_rules_and_this_instances_limits() {
         |s| {
             s.limits.max_page_size = 20;
             s.requests.details_max_chars = 800;
+            s.requests.message_max_chars = 1200;
+            s.requests.max_attachments = 3;
         },
         |_| {},
     )
@@ -309,6 +325,39 @@ async fn openapi_carries_the_rules_and_this_instances_limits() {
         );
     }
     assert_eq!(document["parameters"][0]["schema"]["format"], "uuid");
+    // The DPO's answers: JSON or a form with files, this instance's limits.
+    for path in [
+        "/v1/dpo/requests/{id}/messages",
+        "/v1/dpo/requests/{id}/transitions",
+    ] {
+        let content = &op(path, "post")["requestBody"]["content"];
+        assert!(content["multipart/form-data"].is_object(), "{path}");
+        assert!(content["application/json"].is_object(), "{path}");
+    }
+    assert_eq!(
+        schemas["MessageRequest"]["properties"]["body"]["maxLength"],
+        1200
+    );
+    assert_eq!(
+        schemas["MessageForm"]["properties"]["body"]["maxLength"],
+        1200
+    );
+    assert_eq!(
+        schemas["MessageForm"]["properties"]["attachment"]["maxItems"],
+        3
+    );
+    assert_eq!(
+        schemas["TransitionRequest"]["properties"]["note"]["maxLength"],
+        1200
+    );
+    assert_eq!(
+        schemas["TransitionForm"]["properties"]["reason"]["maxLength"],
+        1200
+    );
+    assert_eq!(
+        schemas["TransitionForm"]["properties"]["attachment"]["maxItems"],
+        3
+    );
     // Answered without the database: no 503 to document.
     assert!(op("/healthz", "get")["responses"]["503"].is_null());
 }

@@ -550,8 +550,14 @@ async fn the_life_cycle_moves_by_its_table_and_tells_the_requester() {
     .await;
     let all = mails(&app, &smtp).await;
     let rejection = to_requester(&all).pop().unwrap();
+    // The reason waits on the tracking page; the letter carries the link.
     assert!(
-        rejection.2.contains("Aucune donnée vous concernant"),
+        !rejection.2.contains("Aucune donnée vous concernant"),
+        "{}",
+        rejection.2
+    );
+    assert!(
+        rejection.2.contains("/v1/requests/track/"),
         "{}",
         rejection.2
     );
@@ -619,12 +625,20 @@ async fn the_life_cycle_moves_by_its_table_and_tells_the_requester() {
             "{query}"
         );
     }
-    let audit: Value = get(&app, &token, "/v1/dpo/audit?kind=request")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(audit["total"], 3);
+    let audit = |kind: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            get(app, token, &format!("/v1/dpo/audit?kind={kind}"))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()["total"]
+                .clone()
+        }
+    };
+    assert_eq!(audit("request.transitioned").await, 3);
+    assert_eq!(audit("request.message").await, 1, "the rejection's reason");
+    assert_eq!(audit("request").await, 4);
 }
 
 #[tokio::test]
@@ -858,7 +872,10 @@ async fn messages_reach_the_requester() {
     assert_eq!(res.status(), 202);
     let all = mails(&app, &smtp).await;
     let letter = all.iter().rfind(|m| m.0 == "msg@example.org").unwrap();
-    assert!(letter.2.contains("préciser la période"), "{}", letter.2);
+    // The letter says a message waits, and where; the text is on the
+    // tracking page (tests/api/answers.rs).
+    assert!(!letter.2.contains("préciser la période"), "{}", letter.2);
+    assert!(letter.2.contains("/v1/requests/track/"), "{}", letter.2);
 }
 
 #[tokio::test]

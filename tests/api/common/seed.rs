@@ -119,6 +119,8 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                     ciphertext: Some(vec![1, 2, 3, 4]),
                     uploaded_at: closed - chrono::Duration::days(10),
                     purged_at: None,
+                    role: guichet::rights::lifecycle::Role::IdDocument,
+                    message_id: None,
                 },
             )?;
         }
