@@ -135,6 +135,7 @@ fn request_view(
             "rejected",
             "extension",
             "message",
+            "attach_export",
         ];
         known
             .contains(&d.as_str())
@@ -269,6 +270,22 @@ async fn act(
                 }
             };
             ("message".to_owned(), result)
+        }
+        "attach_export" => {
+            // The message's rules, with the export attached.
+            let body = MessageRequest {
+                body: field("body"),
+            };
+            let result = match body.validate() {
+                Err(e) => Err(crate::http::validation_problem(e)),
+                Ok(()) => {
+                    export::send_to_requester(&rights, &session.staff, id.clone(), &body.body)
+                        .await
+                        .map(|_| ())
+                        .map_err(ApiError::from)
+                }
+            };
+            ("attach_export".to_owned(), result)
         }
         _ => return Err(PageError::api(lang, ApiError::not_found("No such action."))),
     };

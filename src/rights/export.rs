@@ -10,6 +10,11 @@
 //! the consent store as the banner's history route reads them. Each export
 //! is journaled on the request's timeline and in the audit log, by the
 //! request's reference, before it is built.
+//!
+//! `send_to_requester` is the console's « Joindre l'export à ma réponse »:
+//! the export, then a message to the requester with the zip attached, kept
+//! and delivered through the tracking page as every answer is
+//! (`dpo::send_message`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,8 +23,12 @@ use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serialize;
 
+use super::answer_form::check_length;
+use super::dpo::send_message;
 use super::error::RightsError;
+use super::intake::Upload;
 use super::lifecycle::Action;
+use super::messages::MessageView;
 use super::queue::{detail_of, visible, RequestDetail};
 use super::service::RightsService;
 use super::store;
@@ -223,6 +232,40 @@ pub async fn build(
         "request exported"
     );
     Ok(Export { filename, bytes })
+}
+
+/// Writes to the requester of a request the staff member may see, with its
+/// export attached, in one action: the text is checked first (nothing is
+/// exported for a message that would be refused), then the export is built
+/// and journaled, then the message kept, journaled and announced.
+pub async fn send_to_requester(
+    rights: &RightsService,
+    staff: &Staff,
+    id: String,
+    body: &str,
+) -> Result<MessageView, RightsError> {
+    let limits = &rights.settings.requests;
+    check_length("body", Some(body), limits.message_max_chars)?;
+    let row = visible(rights, staff, id.clone()).await?;
+    if row.email.is_none() {
+        return Err(RightsError::RequesterErased);
+    }
+    let built = build(rights, staff, id.clone()).await?;
+    if built.bytes.len() > limits.max_attachment_bytes {
+        return Err(RightsError::field(
+            "attachment",
+            format!(
+                "the export is over {} MiB, the largest attachment: download it and send it another way",
+                limits.max_attachment_bytes / (1024 * 1024)
+            ),
+        ));
+    }
+    let zip = Upload {
+        bytes: built.bytes,
+        content_type: "application/zip",
+        filename: built.filename,
+    };
+    send_message(rights, staff, id, body, vec![zip]).await
 }
 
 fn zip_of(

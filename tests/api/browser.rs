@@ -2,7 +2,8 @@
 //! citizen's erasure request with a PDF, the DPO's e-mail over real SMTP,
 //! the console's sign-in, a request for an identity document, the upload
 //! from the tracking page, the closure, and what the citizen then sees;
-//! the banner identifier the citizen names, and the DPO's export of it.
+//! the banner identifier the citizen names, and the DPO's export of it,
+//! downloaded and then attached to an answer.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
 //! The browser runs with script disabled, as the pages must work without.
@@ -341,6 +342,19 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         .await
         .unwrap();
     assert_eq!(documents.len(), 2, "both documents listed");
+    // The export goes to the citizen with the answer, in one action (the
+    // message's text is the one the form proposes).
+    b.click("#action-attach-export").await;
+    assert!(b
+        .text_of(".success")
+        .await
+        .contains("export en pièce jointe"));
+    let timeline = b.text_of("ol.timeline").await;
+    assert_eq!(
+        timeline.matches("Données exportées").count(),
+        2,
+        "{timeline}"
+    );
     b.fill(
         "completed-note",
         "Votre compte et les données associées ont été effacés.",
@@ -371,8 +385,8 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         })
         .count();
     assert_eq!(
-        to_citizen, 3,
-        "acknowledged, asked for an ID, told it is done"
+        to_citizen, 4,
+        "acknowledged, asked for an ID, answered with the export, told it is done"
     );
 
     // The DPO's readings.

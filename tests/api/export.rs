@@ -640,3 +640,161 @@ async fn the_console_shows_the_identifiers_and_downloads_the_export() {
         .await;
     assert_eq!(res.status(), 303);
 }
+
+#[tokio::test]
+async fn the_console_attaches_the_export_to_an_answer_in_one_action() {
+    use sha2::{Digest, Sha256};
+    let smtp = common::SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    record_consents(&app).await;
+    let submitted = accepted(submit_multipart(&app, "valparisis", &[FIRST, SECOND]).await).await;
+    let (id, reference, tracking) = (
+        submitted["id"].as_str().unwrap(),
+        submitted["reference"].as_str().unwrap(),
+        submitted["tracking_token"].as_str().unwrap(),
+    );
+    create_staff(
+        &app,
+        Some("valparisis"),
+        "dpo@valparisis.fr",
+        "dpo",
+        PASSWORD,
+    )
+    .await;
+    let console = sign_in(&app, "dpo@valparisis.fr").await;
+    let path = format!("/console/requests/{id}");
+    let html = page_of(console_get(&app, &console.cookie, &path).await).await;
+    assert!(html.contains(&format!("action=\"/console/requests/{id}/attach_export\"")));
+    assert!(html.contains("Joindre l&#x27;export à ma réponse"));
+
+    // A message that would be refused exports nothing.
+    let attach = format!("/console/requests/{id}/attach_export");
+    let res = common::pages::console_post(
+        &app,
+        &console.cookie,
+        &attach,
+        &[("csrf", console.csrf.as_str()), ("body", "  ")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let html = page_of(res).await;
+    assert!(
+        html.contains("id=\"attach_export-body-error\""),
+        "beside the field"
+    );
+    let token = login(&app, "dpo@valparisis.fr", PASSWORD).await;
+    let d = detail(&app, &token, id).await;
+    assert!(
+        !d["events"].to_string().contains("exported"),
+        "{}",
+        d["events"]
+    );
+    assert_eq!(d["messages"], json!([]));
+
+    const BODY: &str = "Voici vos données : MARQUEUR-DU-MESSAGE.";
+    let res = common::pages::console_post(
+        &app,
+        &console.cookie,
+        &attach,
+        &[("csrf", console.csrf.as_str()), ("body", BODY)],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    assert_eq!(
+        header(&res, "location"),
+        format!("{path}?done=attach_export")
+    );
+    let html =
+        page_of(console_get(&app, &console.cookie, &format!("{path}?done=attach_export")).await)
+            .await;
+    assert!(
+        html.contains("avec l&#x27;export en pièce jointe"),
+        "the flash"
+    );
+
+    // Exported, then answered: one message with the zip attached.
+    let d = detail(&app, &token, id).await;
+    let actions: Vec<&str> = d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["received", "exported", "message"],
+        "{}",
+        d["events"]
+    );
+    let messages = d["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["body"], BODY);
+    assert_eq!(messages[0]["author"], "dpo@valparisis.fr");
+    let files = messages[0]["attachments"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["filename"], format!("{reference}.zip"));
+    assert_eq!(files[0]["content_type"], "application/zip");
+
+    // The requester downloads it from the tracking page: the export itself.
+    let t: Value = app
+        .get(&format!("/v1/requests/track/{tracking}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["messages"][0]["body"], BODY);
+    let file_id = t["messages"][0]["attachments"][0]["id"].as_str().unwrap();
+    let res = app
+        .get(&format!(
+            "/v1/requests/track/{tracking}/attachments/{file_id}"
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+    let zip = res.bytes().await.unwrap();
+    assert_eq!(
+        files[0]["sha256"],
+        hex(&Sha256::digest(&zip)),
+        "the bytes kept are the bytes sent"
+    );
+    let unzipped = unzip(&zip);
+    let request: Value = serde_json::from_slice(&unzipped["request.json"]).unwrap();
+    assert_eq!(request["reference"], reference);
+    let consents: Value = serde_json::from_slice(&unzipped["consents.json"]).unwrap();
+    let ids: BTreeSet<String> = consents["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, kept(&app, "valparisis", &[FIRST, SECOND]).await);
+
+    // The e-mail carries the link, never the text or the file.
+    common::deliver(&app).await;
+    let last = smtp
+        .messages()
+        .into_iter()
+        .rev()
+        .filter_map(|raw| {
+            let m = mail_parser::MessageParser::default().parse(&raw)?;
+            let to = m.to()?.first()?.address()?.to_owned();
+            (to == "zoe@example.org").then(|| {
+                (
+                    m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                    m.attachment_count(),
+                    m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+                )
+            })
+        })
+        .next()
+        .expect("the requester is told");
+    assert!(last.0.contains("/v1/requests/track/"), "{}", last.0);
+    assert_eq!(last.1, 0, "no file in the e-mail");
+    for part in [&last.0, &last.2] {
+        assert!(!part.contains("MARQUEUR-DU-MESSAGE"), "{part}");
+        assert!(!part.contains(FIRST), "no identifier in the e-mail: {part}");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
