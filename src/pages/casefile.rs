@@ -9,8 +9,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use validator::Validate;
 
-use super::console::{chrome, days_left, form_fields, query_param};
-use super::errors::{field_errors, OrPage};
+use super::answers::{self, answer_errors, ActionForm};
+use super::console::{chrome, days_left, query_param};
+use super::errors::OrPage;
 use super::render::{self, date, date_time, text, text_with};
 use super::session::Session;
 use super::{page, see_other, PageError};
@@ -19,7 +20,7 @@ use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionReque
 use crate::rights::lifecycle::Status;
 use crate::rights::queue::{self, RequestDetail};
 use crate::rights::service::RightsService;
-use crate::rights::{export, opening};
+use crate::rights::{downloads, export, opening};
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -27,10 +28,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/requests/{id}").get(request_page))
         .service(web::resource("/requests/{id}/export").get(export))
         .service(web::resource("/requests/{id}/{action}").post(act))
-        .service(web::resource("/requests/{id}/documents/{document_id}").get(document));
+        .service(web::resource("/requests/{id}/documents/{document_id}").get(document))
+        .service(web::resource("/requests/{id}/attachments/{attachment_id}").get(attachment));
 }
 
-fn event_detail(lang: Locale, action: &str, detail: Option<&Value>) -> String {
+fn event_detail(
+    lang: Locale,
+    action: &str,
+    detail: Option<&Value>,
+    answers: &[crate::rights::messages::MessageView],
+) -> String {
     let field = |name: &str| {
         detail
             .and_then(|d| d.get(name))
@@ -45,6 +52,7 @@ fn event_detail(lang: Locale, action: &str, detail: Option<&Value>) -> String {
             .collect::<Vec<_>>()
             .join(" — "),
         "extension" => field("reason"),
+        "attachment.downloaded" => answers::downloaded(detail, answers),
         "message" => {
             let n = detail
                 .and_then(|d| d.get("length"))
@@ -116,7 +124,7 @@ fn request_view(
                 },
                 "action": render::text_or(lang, &format!("timeline_{}", e.action), &e.action),
                 "status_label": e.status.map(|s| text(lang, &format!("status_{}", s.as_str()))),
-                "detail": event_detail(lang, &e.action, e.detail.as_ref()),
+                "detail": event_detail(lang, &e.action, e.detail.as_ref(), &detail.messages),
             })
         })
         .collect();
@@ -169,6 +177,9 @@ fn request_view(
             "message": detail.email.is_some(),
         },
         "documents": documents,
+        "answers": answers::sent(lang, rights, &detail.id, &detail.messages),
+        "answer_limits": answers::limits(lang, rights),
+        "summaries": answers::summaries(lang, &view.errors),
         "events": events,
         "errors": view.errors,
         "values": view.values,
@@ -208,86 +219,40 @@ async fn request_page(
 }
 
 /// `POST /console/requests/{id}/{action}`: `transition` (field `to`),
-/// `extension` or `message`, by the same functions as the JSON API.
+/// `extension` or `message`, by the same functions as the JSON API; a
+/// closing note, a rejection's reason and a message come as a multipart
+/// form with their files (`attachment`), the CSRF token among its fields.
 async fn act(
     req: HttpRequest,
     session: Session,
     rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let (id, action) = path.into_inner();
-    let form = form_fields(&body, lang)?;
-    session.check(&form)?;
-    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
-    let optional = |name: &str| Some(field(name)).filter(|v| !v.trim().is_empty());
-    let (form_name, result) = match action.as_str() {
-        "transition" => {
-            let to = Status::parse(&field("to"))
-                .ok_or_else(|| PageError::api(lang, ApiError::bad_request("unknown status")))?;
-            let body = TransitionRequest {
-                to,
-                note: optional("note"),
-                reason: optional("reason"),
-            };
-            let result = match body.validate() {
-                Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => {
-                    dpo::apply_transition(&rights, &session.staff, id.clone(), body, Vec::new())
-                        .await
-                        .map(|_| ())
-                        .map_err(ApiError::from)
-                }
-            };
-            (to.as_str().to_owned(), result)
-        }
-        "extension" => {
-            // The rules the JSON API declares for the same body.
-            let body = ExtensionRequest {
-                reason: field("reason"),
-            };
-            let result = match body.validate() {
-                Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => dpo::apply_extension(&rights, &session.staff, id.clone(), &body.reason)
-                    .await
-                    .map(|_| ())
-                    .map_err(ApiError::from),
-            };
-            ("extension".to_owned(), result)
-        }
-        "message" => {
-            let body = MessageRequest {
-                body: field("body"),
-            };
-            let result = match body.validate() {
-                Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => {
-                    dpo::send_message(&rights, &session.staff, id.clone(), &body.body, Vec::new())
-                        .await
-                        .map(|_| ())
-                        .map_err(ApiError::from)
-                }
-            };
-            ("message".to_owned(), result)
-        }
-        "attach_export" => {
-            // The message's rules, with the export attached.
-            let body = MessageRequest {
-                body: field("body"),
-            };
-            let result = match body.validate() {
-                Err(e) => Err(crate::http::validation_problem(e)),
-                Ok(()) => {
-                    export::send_to_requester(&rights, &session.staff, id.clone(), &body.body)
-                        .await
-                        .map(|_| ())
-                        .map_err(ApiError::from)
-                }
-            };
-            ("attach_export".to_owned(), result)
-        }
+    let form = answers::read(&req, payload, &rights, lang).await?;
+    // Before anything else: a form without this session's token changes
+    // nothing and is told nothing of what it sent.
+    session.check(&form.fields)?;
+    let field = |name: &str| form.fields.get(name).cloned().unwrap_or_default();
+    let form_name = match action.as_str() {
+        "transition" => Status::parse(&field("to"))
+            .ok_or_else(|| PageError::api(lang, ApiError::bad_request("unknown status")))?
+            .as_str()
+            .to_owned(),
+        "extension" | "message" | "attach_export" => action.clone(),
         _ => return Err(PageError::api(lang, ApiError::not_found("No such action."))),
+    };
+    let ActionForm {
+        fields,
+        attachments,
+        refused,
+        ..
+    } = form;
+    let result = match refused {
+        Some(e) => Err(e),
+        None => apply(&rights, &session, &id, &action, &fields, attachments).await,
     };
     let error = match result {
         Ok(()) => {
@@ -301,15 +266,15 @@ async fn act(
     let mut view = RequestView {
         status: error.status,
         errors: HashMap::new(),
-        values: form
+        values: fields
             .iter()
             .filter(|(k, _)| k.as_str() != "csrf")
             .map(|(k, v)| (format!("{form_name}.{k}"), v.clone()))
             .collect(),
         global_error: None,
     };
-    match (error.status.as_u16(), field_errors(lang, &error)) {
-        (422, Some(found)) => {
+    match (error.status.as_u16(), answer_errors(lang, &error)) {
+        (413 | 415 | 422, Some(found)) => {
             for (f, m) in found {
                 view.errors.insert(format!("{form_name}.{f}"), m);
             }
@@ -319,6 +284,58 @@ async fn act(
     }
     let detail = load(&rights, &session, id).await?;
     request_view(&req, &rights, &session, &detail, view)
+}
+
+/// The action a form asks for, by the functions of the JSON API.
+async fn apply(
+    rights: &RightsService,
+    session: &Session,
+    id: &str,
+    action: &str,
+    fields: &HashMap<String, String>,
+    attachments: Vec<crate::rights::intake::Upload>,
+) -> Result<(), ApiError> {
+    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+    let optional = |name: &str| Some(field(name)).filter(|v| !v.trim().is_empty());
+    let staff = &session.staff;
+    let id = id.to_owned();
+    match action {
+        "transition" => {
+            let to = Status::parse(&field("to"))
+                .ok_or_else(|| ApiError::bad_request("unknown status"))?;
+            let body = TransitionRequest {
+                to,
+                note: optional("note"),
+                reason: optional("reason"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            dpo::apply_transition(rights, staff, id, body, attachments).await?;
+        }
+        "extension" => {
+            // The rules the JSON API declares for the same body.
+            let body = ExtensionRequest {
+                reason: field("reason"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            dpo::apply_extension(rights, staff, id, &body.reason).await?;
+        }
+        "attach_export" => {
+            // The message's rules, with the export attached.
+            let body = MessageRequest {
+                body: field("body"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            export::send_to_requester(rights, staff, id, &body.body).await?;
+        }
+        _ => {
+            let body = MessageRequest {
+                body: field("body"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            dpo::send_message(rights, staff, id, &body.body, attachments).await?;
+        }
+    }
+    Ok(())
 }
 
 /// `GET /console/requests/{id}/export`: the API's export, journaled the
@@ -345,6 +362,21 @@ async fn document(
     let lang = session.lang;
     let (id, document_id) = path.into_inner();
     opening::open_document(&rights, &session.staff, id, document_id)
+        .await
+        .map(opening::Opened::into_response)
+        .page(lang)
+}
+
+/// `GET /console/requests/{id}/attachments/{attachment_id}`: the API's own
+/// path for an answer's file, which journals every opening.
+async fn attachment(
+    session: Session,
+    rights: web::Data<RightsService>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let lang = session.lang;
+    let (id, attachment_id) = path.into_inner();
+    downloads::open_attachment(&rights, &session.staff, id, attachment_id)
         .await
         .map(opening::Opened::into_response)
         .page(lang)

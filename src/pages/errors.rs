@@ -179,6 +179,10 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
             return text_with(lang, "err_subject_ids_too_many", &[("n", &number(m))])
         }
         ("subject_ids", _) => "err_subject_ids",
+        ("attachment", m) if m.starts_with("at most") => {
+            return text_with(lang, "err_attachment_too_many", &[("n", &number(m))])
+        }
+        ("attachment", m) if m.starts_with("files go with") => "err_attachment_alone",
         ("kind", "is required") => "err_kind_required",
         ("kind", _) => "err_kind",
         ("scope", m) if m.starts_with("is required") => "err_scope_required",

@@ -1,9 +1,11 @@
 //! Pages people use, served by the binary itself: the citizen's request
 //! form and tracking page (`/t/{tenant}/…`), and the DPO's console
 //! (`/console`). Plain HTML forms that work without JavaScript, templates
-//! and CSS compiled in, and a Content-Security-Policy that allows nothing
+//! and CSS compiled in (with the console's one script, the answer forms'
+//! character counters), and a Content-Security-Policy that allows nothing
 //! but this origin. Handlers call the same functions as the JSON API.
 
+mod answers;
 mod casefile;
 mod chart;
 mod citizen;
@@ -29,6 +31,8 @@ pub use insight::retention_runs;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'";
 
 const CSS: &str = include_str!("../../assets/guichet.css");
+/// The console's only script: the answer forms' character counters.
+const CONSOLE_JS: &str = include_str!("../../assets/console.js");
 
 fn page_headers() -> DefaultHeaders {
     DefaultHeaders::new()
@@ -60,6 +64,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .get(css),
     )
     .service(
+        web::resource("/assets/console.js")
+            .wrap(
+                DefaultHeaders::new()
+                    .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .add((header::CACHE_CONTROL, "public, max-age=3600")),
+            )
+            .get(console_js),
+    )
+    .service(
         web::scope("/t/{tenant}")
             .wrap(page_headers())
             .configure(citizen::routes)
@@ -89,6 +102,15 @@ async fn css() -> HttpResponse {
             HeaderValue::from_static("text/css; charset=utf-8"),
         ))
         .body(CSS)
+}
+
+async fn console_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        ))
+        .body(CONSOLE_JS)
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {

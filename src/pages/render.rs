@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "console_login.html",
     "console_queue.html",
     "console_request.html",
+    "console_answers.html",
     "console_stats.html",
     "console_audit.html",
     "console_retention.html",

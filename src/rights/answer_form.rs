@@ -67,6 +67,10 @@ fn attachment(name: Option<&str>, bytes: &[u8]) -> Result<(&'static str, String)
         })
 }
 
+/// How a too large attachment's refusal begins (the body's own limit is
+/// also a 413).
+const TOO_LARGE: &str = "Each attachment must be at most";
+
 fn attachment_too_large(limit: usize) -> ApiError {
     let limit = if limit >= 1024 * 1024 {
         format!("{} MiB", limit / (1024 * 1024))
@@ -76,7 +80,7 @@ fn attachment_too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("Each attachment must be at most {limit}."),
+        format!("{TOO_LARGE} {limit}."),
     )
 }
 
@@ -137,6 +141,31 @@ pub async fn read<T: DeserializeOwned + Validate>(
         attachments,
         held,
     })
+}
+
+/// Reads an answer's multipart form by the answers' rules into `intake`,
+/// which keeps what was read before an error: a page shows the form again
+/// with its text. `fields` are the text fields the form may hold (a page's
+/// own, its CSRF token, among them); the caller types and checks them.
+pub async fn read_form_into(
+    req: &HttpRequest,
+    payload: web::Payload,
+    rights: &RightsService,
+    fields: &[&str],
+    intake: &mut Intake,
+) -> Result<(), ApiError> {
+    let rules = rules(&rights.settings.requests);
+    read_form(req, payload, &rights.uploads, &rules, fields, true, intake).await
+}
+
+/// Whether a refused form's error is about one of its attachments (its
+/// size or its type), not its text.
+pub fn is_attachment_error(e: &ApiError) -> bool {
+    match e.status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => e.code == "attachment_type",
+        StatusCode::PAYLOAD_TOO_LARGE => e.detail.starts_with(TOO_LARGE),
+        _ => false,
+    }
 }
 
 /// The text of an answer, at most `max` characters: a longer one is

@@ -148,7 +148,9 @@ async fn every_console_form_needs_the_token_of_its_session() {
     assert_eq!(res.status(), 422);
     let html = page_of(res).await;
     assert!(html.contains("id=\"rejected-reason-error\""));
-    assert!(html.contains("aria-describedby=\"rejected-reason-hint rejected-reason-error\""));
+    assert!(html.contains(
+        "aria-describedby=\"rejected-reason-hint rejected-reason-error rejected-reason-count\""
+    ));
     assert_eq!(status_of(&app, &id).await, "in_progress");
     // A move the life cycle forbids is said, not done.
     let res = console_post(

@@ -14,6 +14,7 @@
 
 mod common;
 
+mod answer_pages;
 mod answers;
 mod banner;
 mod browser;
