@@ -511,8 +511,10 @@ impl ToSchema for SubmissionForm {
     }
 }
 
-/// The identity documents the DPO asked for, sent to the tracking page.
-#[derive(ToSchema)]
+/// The identity documents the DPO asked for, sent to the tracking page:
+/// nothing but `id_document` parts (any other part is a 422).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = DocumentsForm)]
 #[allow(dead_code)]
 pub struct DocumentsUpload {

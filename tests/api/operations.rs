@@ -302,6 +302,14 @@ async fn openapi_carries_the_rules_and_this_instances_limits() {
         2
     );
     assert_eq!(
+        schemas["DocumentsForm"]["additionalProperties"], false,
+        "the identity documents' form takes nothing else"
+    );
+    assert_eq!(
+        schemas["DocumentsForm"]["required"],
+        serde_json::json!(["id_document"])
+    );
+    assert_eq!(
         schemas["Kind"]["enum"],
         serde_json::json!([
             "access",
