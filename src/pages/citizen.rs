@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/droits").get(form).post(send))
         .service(web::resource("/droits/confirmation/{token}").get(sent))
         .service(web::resource("/suivi/{token}").get(follow))
-        .service(web::resource("/suivi/{token}/document").post(upload));
+        .service(web::resource("/suivi/{token}/document").post(upload))
+        .configure(super::delivery::routes);
 }
 
 fn tenant_ctx(tenant: &Tenant) -> Value {
@@ -41,12 +42,16 @@ fn tenant_ctx(tenant: &Tenant) -> Value {
     })
 }
 
-fn tenant_of(rights: &RightsService, slug: &str, lang: Locale) -> Result<Arc<Tenant>, PageError> {
+pub(super) fn tenant_of(
+    rights: &RightsService,
+    slug: &str,
+    lang: Locale,
+) -> Result<Arc<Tenant>, PageError> {
     rights.tenants.get(slug).page(lang)
 }
 
 /// A tracking token's request, only under its own tenant.
-async fn tracked(
+pub(super) async fn tracked(
     rights: &web::Data<RightsService>,
     tenant: &Tenant,
     token: &str,
@@ -250,6 +255,8 @@ fn tracking_ctx(rights: &RightsService, lang: Locale, tracking: &track::Tracking
         "extended": tracking.extended,
         "open": tracking.status.is_open(),
         "awaiting_identity": tracking.status == Status::AwaitingIdentity,
+        "clock_paused": tracking.clock_paused,
+        "identity_reason": tracking.identity_reason,
         "events": events,
     })
 }
@@ -295,11 +302,13 @@ fn track_page(
     let uploaded = url::form_urlencoded::parse(req.query_string().as_bytes())
         .any(|(k, v)| k == "document" && v == "ok");
     let limits = &rights.settings.requests;
+    let here = format!("/t/{}/suivi/{token}", tenant.slug);
     let ctx = json!({
         "tenant": tenant_ctx(tenant),
         "request": tracking_ctx(rights, lang, tracking),
-        "upload_url": format!("/t/{}/suivi/{token}/document", tenant.slug),
-        "here": format!("/t/{}/suivi/{token}", tenant.slug),
+        "answers": super::delivery::answers(rights, lang, tracking, &here),
+        "upload_url": format!("{here}/document"),
+        "here": here,
         "uploaded": uploaded,
         "error": error,
         "max_documents": limits.max_documents,

@@ -10,6 +10,7 @@ mod casefile;
 mod chart;
 mod citizen;
 mod console;
+mod delivery;
 mod errors;
 mod insight;
 pub mod render;

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "citizen_form.html",
     "citizen_sent.html",
     "citizen_track.html",
+    "citizen_answers.html",
     "tenant_footer.html",
     "console_base.html",
     "console_login.html",

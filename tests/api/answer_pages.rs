@@ -290,3 +290,104 @@ async fn a_refused_answer_comes_back_with_its_summary_its_errors_and_its_text() 
     let html = page_of(res).await;
     assert!(html.contains("Attach at most 2 files."), "{html}");
 }
+
+#[tokio::test]
+async fn the_tracking_page_delivers_the_answers_and_says_when_the_clock_is_paused() {
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    let (token, id, console) = received(&app).await;
+    let tracking = format!("/t/sevres/suivi/{token}");
+    let html = page_of(app.get(&tracking).await).await;
+    assert!(!html.contains("Délai suspendu"), "the clock runs");
+    assert!(html.contains("id=\"due\">"));
+    assert!(!html.contains("id=\"answers\""), "no answer yet");
+
+    // An identity document asked for, with its reason: the clock stops.
+    let res = post_answer(
+        &app,
+        &console.cookie,
+        &format!("/console/requests/{id}/transition"),
+        answer_form(
+            Some(&console.csrf),
+            &[
+                ("to", "awaiting_identity"),
+                ("note", "Copie illisible :\r\nmerci d'en envoyer une nette."),
+            ],
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let html = page_of(app.get(&tracking).await).await;
+    assert!(html.contains(
+        "id=\"due\"><strong>Délai suspendu en attente de votre pièce d&#x27;identité</strong>"
+    ));
+    assert!(html.contains(
+        "id=\"identity-reason\">Copie illisible :\nmerci d&#x27;en envoyer une nette.</p>"
+    ));
+    let html = page_of(app.get(&format!("{tracking}?lang=en")).await).await;
+    assert!(html.contains("Deadline suspended until your identity document arrives"));
+
+    // A message with a file, its markup shown as text, its lines kept.
+    let res = post_answer(
+        &app,
+        &console.cookie,
+        &format!("/console/requests/{id}/message"),
+        answer_form(
+            Some(&console.csrf),
+            &[("body", "Bonjour,\r\n<b>voici</b> l'extrait.")],
+            &[("extrait consentements.csv", CSV)],
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let res = app.get(&format!("{tracking}?lang=fr")).await;
+    assert_eq!(header(&res, "referrer-policy"), "no-referrer");
+    let html = page_of(res).await;
+    assert!(html.contains("Réponses à votre demande"));
+    assert!(
+        html.contains(
+            "<p class=\"pre\">Bonjour,\n&lt;b&gt;voici&lt;/b&gt; l&#x27;extrait.</p>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("extrait consentements.csv</a> (1 Kio)"));
+    let url = link(&html, &format!("{tracking}/pieces-jointes/"));
+
+    // Another tenant's address, or another request's token, opens nothing.
+    let attachment_id = url.rsplit('/').next().unwrap().to_owned();
+    let other = submit(&app, "sevres").await;
+    for path in [
+        format!("/t/dunkerque/suivi/{token}/pieces-jointes/{attachment_id}"),
+        format!("/t/sevres/suivi/{other}/pieces-jointes/{attachment_id}"),
+    ] {
+        let res = app.get(&path).await;
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(header(&res, "content-type").starts_with("text/html"));
+    }
+
+    let res = app.get(&url).await;
+    assert_eq!(res.status(), 200);
+    assert!(header(&res, "content-disposition").starts_with("attachment"));
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    assert_eq!(header(&res, "referrer-policy"), "no-referrer");
+    assert_eq!(res.bytes().await.unwrap().as_ref(), CSV, "byte for byte");
+
+    // The download is on the timeline, where the DPO sees it.
+    let html =
+        page_of(console_get(&app, &console.cookie, &format!("/console/requests/{id}")).await).await;
+    assert!(html.contains("Pièce jointe téléchargée par le demandeur"));
+    assert!(html.contains("extrait consentements.csv"));
+    let detail = app
+        .client
+        .get(app.url(&format!("/v1/requests/track/{token}")))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
+    // The log names routes, never the token.
+    assert!(!common::logs::logs().contains(&token));
+}
