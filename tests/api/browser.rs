@@ -3,7 +3,8 @@
 //! the console's sign-in, a request for an identity document, the upload
 //! from the tracking page, the closure, and what the citizen then sees;
 //! the banner identifier the citizen names, and the DPO's export of it,
-//! downloaded and then attached to an answer.
+//! downloaded and then attached to an answer. With script on, the DPO's
+//! message with its counter and its file, and the citizen downloading it.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
 //! The browser runs with script disabled, as the pages must work without.
@@ -35,9 +36,22 @@ struct Browser {
 }
 
 impl Browser {
+    /// A browser with script off, as the pages must work without it.
     async fn open(driver: &Driver, chromium: &Path, profile: &Path, base: &str) -> Self {
+        Self::open_with(driver, chromium, profile, base, false).await
+    }
+
+    async fn open_with(
+        driver: &Driver,
+        chromium: &Path,
+        profile: &Path,
+        base: &str,
+        script: bool,
+    ) -> Self {
         let mut args = chromium_args(profile);
-        args.push("--blink-settings=scriptEnabled=false".into());
+        if !script {
+            args.push("--blink-settings=scriptEnabled=false".into());
+        }
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -398,5 +412,84 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     assert!(audit.contains("Connexion réussie") && audit.contains("Demande : changement d'état"));
     assert!(audit.contains("Demande : données exportées") && audit.contains(&reference));
     b.shot("console-audit").await;
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium and chromedriver; cargo test -- --include-ignored"]
+async fn the_dpo_answers_with_a_file_and_the_citizen_downloads_it_in_a_browser() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    let token = crate::common::pages::submit(&app, "sevres").await;
+    let id = crate::common::pages::request_id(&app, &token).await;
+    const CSV: &[u8] = b"date;site;consentement\n2026-03-01;sevres.fr;accepte\n";
+    let files = tempfile::tempdir().unwrap();
+    let csv = files.path().join("extrait-consentements.csv");
+    std::fs::write(&csv, CSV).unwrap();
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let mut b = Browser::open_with(&driver, &chromium, profile.path(), &app.address, true).await;
+
+    b.goto(&format!("/console/requests/{id}")).await;
+    b.text_of("#f-password").await;
+    b.fill("f-email", "dpo@ville-sevres.fr").await;
+    b.fill("f-password", PASSWORD).await;
+    b.click("form button[type=submit]").await;
+    b.text_of("h1 .reference").await;
+
+    // The counter follows what is typed, as the server counts it.
+    assert_eq!(
+        b.text_of("#message-body-count").await,
+        "0 / 50\u{202f}000 caractères"
+    );
+    let text = "Bonjour,\nvoici l'extrait de vos consentements, à conserver.";
+    b.fill("message-body", text).await;
+    let counted = format!("{} / 50\u{202f}000 caractères", text.chars().count());
+    assert_eq!(b.text_of("#message-body-count").await, counted);
+    let attach = b
+        .client
+        .find(Locator::Id("message-attachment"))
+        .await
+        .unwrap();
+    attach.send_keys(&csv.display().to_string()).await.unwrap();
+    b.shot("console-message-typed").await;
+    b.click("#action-message").await;
+    assert!(b
+        .text_of(".success")
+        .await
+        .contains("Le message est envoyé au demandeur."));
+    let answers = b.text_of("#answers").await;
+    assert!(
+        answers.contains("voici l'extrait") && answers.contains("extrait-consentements.csv"),
+        "{answers}"
+    );
+    b.shot("console-message-sent").await;
+
+    // The citizen's tracking page shows it; the file downloads whole.
+    b.goto(&format!("/t/sevres/suivi/{token}")).await;
+    let answers = b.text_of("#answers").await;
+    assert!(
+        answers.contains("voici l'extrait de vos consentements"),
+        "{answers}"
+    );
+    b.shot("citizen-answer").await;
+    let href = b
+        .client
+        .find(Locator::Css("#answers a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the file's link");
+    let res = app.client.get(app.url(&href)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), CSV);
+    b.goto(&format!("/console/requests/{id}")).await;
+    assert!(b
+        .text_of("ol.timeline")
+        .await
+        .contains("Pièce jointe téléchargée par le demandeur"));
     b.client.close().await.unwrap();
 }
