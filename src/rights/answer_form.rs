@@ -54,6 +54,14 @@ fn json_bytes(rights: &RightsService) -> usize {
 }
 
 fn attachment(name: Option<&str>, bytes: &[u8]) -> Result<(&'static str, String), ApiError> {
+    // A file input always names its file (an empty one is skipped before):
+    // a part without a filename is text sent under the files' name.
+    if name.is_none() {
+        return Err(ApiError::field(
+            "attachment",
+            "must be a file (a part with a filename)",
+        ));
+    }
     attachments::check(name, bytes)
         .map(|a| (a.content_type, a.filename))
         .map_err(|attachments::Refused(what)| {
@@ -195,7 +203,8 @@ pub fn attachments_schema() -> ArrayBuilder {
         )
         .max_items(Some(super::patterns::ATTACHMENTS_MAX))
         .description(Some(
-            "Files sent to the requester with the answer: any type but programs (ELF, PE, \
+            "Files sent to the requester with the answer (file parts, each with a filename): \
+             any type but programs (ELF, PE, \
              Mach-O, `#!` scripts, or named .exe, .dll, .bat, .cmd, .com, .msi, .scr, .ps1, \
              .vbs, .js, .jar, .sh, .hta) and web pages (HTML, XHTML, SVG, or so named), \
              checked by their bytes and their names (415 `attachment_type`); at most \

@@ -346,9 +346,7 @@ async fn the_tracking_page_delivers_the_answers_and_says_when_the_clock_is_pause
     let html = page_of(res).await;
     assert!(html.contains("Réponses à votre demande"));
     assert!(
-        html.contains(
-            "<p class=\"pre\">Bonjour,\n&lt;b&gt;voici&lt;/b&gt; l&#x27;extrait.</p>"
-        ),
+        html.contains("<p class=\"pre\">Bonjour,\n&lt;b&gt;voici&lt;/b&gt; l&#x27;extrait.</p>"),
         "{html}"
     );
     assert!(html.contains("extrait consentements.csv</a> (1 Kio)"));

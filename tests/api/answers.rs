@@ -437,6 +437,16 @@ async fn a_message_is_refused_whole_when_anything_in_it_is_wrong() {
     assert_eq!(problem["errors"][0]["field"], "attachment");
     assert_eq!(held(&app, &rid).await, before);
 
+    // A text part under the files' name is not a file: refused, not kept
+    // as one.
+    let form = Form::new()
+        .text("body", "Bonjour")
+        .part("attachment", Part::text("{}"));
+    let res = send(&app, &token, &rid, form).await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "attachment");
+    assert_eq!(held(&app, &rid).await, before);
+
     let big = vec![b'a'; 4097];
     let res = send(
         &app,
