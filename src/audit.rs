@@ -29,6 +29,9 @@ pub mod kind {
     pub const REQUEST_MESSAGE: &str = "request.message";
     /// The DPO extended a request's deadline.
     pub const REQUEST_EXTENDED: &str = "request.extended";
+    /// The DPO's decision on a requester's identity; its subject is the
+    /// request's reference.
+    pub const REQUEST_IDENTITY_DECIDED: &str = "request.identity_decided";
     pub const RETENTION_RUN: &str = "retention.run";
 }
 

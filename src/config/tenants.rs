@@ -48,6 +48,12 @@ pub struct TenantConfig {
     pub greeting: Greeting,
     #[serde(default = "default_true")]
     pub require_id_document: bool,
+    /// Whether the DPO's `verified` decision on a requester's identity
+    /// destroys the identity documents' contents at once (their metadata
+    /// and the decision stay), rather than at the end of their retention
+    /// (EDPB guidelines 01/2022 on the right of access, §78).
+    #[serde(default)]
+    pub delete_id_documents_on_verification: bool,
     pub consent: ConsentPolicyConfig,
     /// Departures from `[retention.periods]`.
     #[serde(default)]

@@ -182,6 +182,12 @@ diesel::table! {
         erased_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
         subject_ids -> Nullable<Text>,
+        identity_outcome -> Nullable<Text>,
+        identity_method -> Nullable<Text>,
+        identity_at -> Nullable<Timestamp>,
+        identity_by -> Nullable<Text>,
+        identity_note -> Nullable<Text>,
+        new_document_at -> Nullable<Timestamp>,
     }
 }
 

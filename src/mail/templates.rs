@@ -13,6 +13,8 @@ use crate::tenants::Locale;
 pub enum Template {
     /// To the DPO: a request arrived.
     DpoNewRequest,
+    /// To the DPO: the identity document asked for arrived.
+    DpoNewDocument,
     /// To the requester: the request was received.
     RequesterAck,
     IdentityRequested,
@@ -30,8 +32,9 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 10] = [
+    pub const ALL: [Template; 11] = [
         Self::DpoNewRequest,
+        Self::DpoNewDocument,
         Self::RequesterAck,
         Self::IdentityRequested,
         Self::Extension,
@@ -47,6 +50,7 @@ impl Template {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DpoNewRequest => "dpo_new_request",
+            Self::DpoNewDocument => "dpo_new_document",
             Self::RequesterAck => "requester_ack",
             Self::IdentityRequested => "identity_requested",
             Self::Extension => "extension",
@@ -64,7 +68,11 @@ impl Template {
     pub fn to_requester(self) -> bool {
         !matches!(
             self,
-            Self::DpoNewRequest | Self::Digest | Self::UnlockLink | Self::Test
+            Self::DpoNewRequest
+                | Self::DpoNewDocument
+                | Self::Digest
+                | Self::UnlockLink
+                | Self::Test
         )
     }
 }
@@ -90,13 +98,13 @@ macro_rules! embed {
 
 const FILES_FR: &[(&str, &str)] = embed!(
     "fr";
-    "dpo_new_request", "requester_ack", "identity_requested", "extension",
+    "dpo_new_request", "dpo_new_document", "requester_ack", "identity_requested", "extension",
     "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
 );
 
 const FILES_EN: &[(&str, &str)] = embed!(
     "en";
-    "dpo_new_request", "requester_ack", "identity_requested", "extension",
+    "dpo_new_request", "dpo_new_document", "requester_ack", "identity_requested", "extension",
     "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
 );
 
@@ -189,6 +197,7 @@ mod tests {
             "due_soon": [], "sent_at": "2 mars 2026", "has_id_document": true,
             "minutes": 60, "attempts": 3, "lock_minutes": 15,
             "attachments": 2, "answered": true,
+            "uploaded_at": "12 mars 2026", "documents": 2,
         })
     }
 

@@ -1,6 +1,11 @@
 //! A request in the console: its facts, the requester, the documents
-//! (opened through the API's journaled path), the timeline, and the moves
+//! (opened through the API's journaled path, shown inline or downloaded),
+//! the decision on the requester's identity, the timeline, and the moves
 //! its life cycle allows, each a form with the session's CSRF token.
+//!
+//! (Over 400 lines: the request's page and the handlers of its forms and
+//! files share its view; the identity's part is in `identity.rs`, the
+//! answers' in `answers.rs`.)
 
 use std::collections::HashMap;
 
@@ -12,11 +17,13 @@ use validator::Validate;
 use super::answers::{self, answer_errors, ActionForm};
 use super::console::{chrome, days_left, query_param};
 use super::errors::OrPage;
+use super::identity;
 use super::render::{self, date, date_time, text, text_with};
 use super::session::Session;
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
+use crate::rights::identity as rights_identity;
 use crate::rights::lifecycle::Status;
 use crate::rights::queue::{self, RequestDetail};
 use crate::rights::service::RightsService;
@@ -67,13 +74,22 @@ fn event_detail(
                 .unwrap_or(0);
             text_with(lang, "event_exported", &[("n", &n.to_string())])
         }
-        "document_uploaded" => {
+        "document_uploaded" | "identity.documents_destroyed" => {
             let n = detail
                 .and_then(|d| d.get("documents"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
             text_with(lang, "event_documents", &[("n", &n.to_string())])
         }
+        "identity_decided" => [
+            render::text_or(lang, &format!("identity_outcome_{}", field("outcome")), ""),
+            render::text_or(lang, &format!("identity_method_{}", field("method")), ""),
+            field("note"),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" — "),
         _ => String::new(),
     }
 }
@@ -101,12 +117,15 @@ fn request_view(
         .documents
         .iter()
         .map(|d| {
+            let url = format!("/console/requests/{}/documents/{}", detail.id, d.id);
             json!({
                 "id": d.id, "filename": d.filename, "content_type": d.content_type,
                 "size_kib": (d.size + 1023) / 1024,
                 "uploaded_at": date_time(d.uploaded_at, lang, tz),
                 "purged": d.purged_at.is_some(),
-                "url": format!("/console/requests/{}/documents/{}", detail.id, d.id),
+                "purged_label": identity::purged_label(lang, detail, d.purged_at),
+                "open_url": format!("{url}?disposition=inline"),
+                "url": url,
             })
         })
         .collect();
@@ -144,6 +163,7 @@ fn request_view(
             "extension",
             "message",
             "attach_export",
+            "identity",
         ];
         known
             .contains(&d.as_str())
@@ -167,6 +187,7 @@ fn request_view(
             "outcome_reason": detail.outcome_reason,
             "duplicate_of": detail.duplicate_of,
             "subject_ids": detail.subject_ids,
+            "new_document_at": detail.new_document_at.map(|t| date_time(t, lang, tz)),
         },
         "can": {
             "start": detail.next.contains(&Status::InProgress),
@@ -175,8 +196,10 @@ fn request_view(
             "reject": detail.next.contains(&Status::Rejected),
             "extend": can_extend,
             "message": detail.email.is_some(),
+            "identity": detail.status.is_open(),
         },
         "documents": documents,
+        "identity": identity::view(rights, lang, detail),
         "answers": answers::sent(lang, rights, &detail.id, &detail.messages),
         "answer_limits": answers::limits(lang, rights),
         "summaries": answers::summaries(lang, &view.errors),
@@ -201,14 +224,17 @@ async fn load(
     queue::detail_of(rights, row).await.page(session.lang)
 }
 
-/// `GET /console/requests/{id}`: another tenant's request is a 404.
+/// `GET /console/requests/{id}`: another tenant's request is a 404. The
+/// DPO reads it: the queue no longer marks the document that had arrived.
 async fn request_page(
     req: HttpRequest,
     session: Session,
     rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let detail = load(&rights, &session, path.into_inner()).await?;
+    let detail = queue::open(&rights, &session.staff, path.into_inner())
+        .await
+        .page(session.lang)?;
     let view = RequestView {
         status: StatusCode::OK,
         errors: HashMap::new(),
@@ -219,7 +245,8 @@ async fn request_page(
 }
 
 /// `POST /console/requests/{id}/{action}`: `transition` (field `to`),
-/// `extension` or `message`, by the same functions as the JSON API; a
+/// `extension`, `message` or `identity`, by the same functions as the JSON
+/// API; a
 /// closing note, a rejection's reason and a message come as a multipart
 /// form with their files (`attachment`), the CSRF token among its fields.
 async fn act(
@@ -241,7 +268,7 @@ async fn act(
             .ok_or_else(|| PageError::api(lang, ApiError::bad_request("unknown status")))?
             .as_str()
             .to_owned(),
-        "extension" | "message" | "attach_export" => action.clone(),
+        "extension" | "message" | "attach_export" | "identity" => action.clone(),
         _ => return Err(PageError::api(lang, ApiError::not_found("No such action."))),
     };
     let ActionForm {
@@ -319,6 +346,15 @@ async fn apply(
             body.validate().map_err(crate::http::validation_problem)?;
             dpo::apply_extension(rights, staff, id, &body.reason).await?;
         }
+        "identity" => {
+            let body = identity::form(
+                session.lang,
+                &field("outcome"),
+                &field("method"),
+                optional("note"),
+            )?;
+            rights_identity::record(rights, staff, id, body).await?;
+        }
         "attach_export" => {
             // The message's rules, with the export attached.
             let body = MessageRequest {
@@ -353,17 +389,24 @@ async fn export(
 }
 
 /// `GET /console/requests/{id}/documents/{document_id}`: the API's own
-/// document path, which journals every opening.
+/// document path, which journals every opening; `?disposition=inline`
+/// shows it in the browser (« Ouvrir »), a download otherwise
+/// (« Télécharger »).
 async fn document(
+    req: HttpRequest,
     session: Session,
     rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let (id, document_id) = path.into_inner();
-    opening::open_document(&rights, &session.staff, id, document_id)
+    let disposition = match query_param(&req, "disposition").as_deref() {
+        Some("inline") => opening::Disposition::Inline,
+        _ => opening::Disposition::Attachment,
+    };
+    opening::open_document(&rights, &session.staff, id, document_id, disposition)
         .await
-        .map(opening::Opened::into_response)
+        .map(|opened| opened.respond(disposition))
         .page(lang)
 }
 

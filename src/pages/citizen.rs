@@ -2,6 +2,10 @@
 //! its confirmation, and the tracking page of the e-mailed link, with the
 //! upload of the identity document when the DPO asks for one. Plain forms
 //! (multipart POST, then a redirect), no script.
+//!
+//! (Over 400 lines: the form, its confirmation and the tracking page share
+//! the tenant's lookup, the tracked request and the refusals shown on the
+//! page; split, each would carry its own copy of them.)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use crate::rights::intake::{read_multipart_into, Intake};
 use crate::rights::lifecycle::{Kind, Status};
 use crate::rights::service::RightsService;
 use crate::rights::submit;
-use crate::rights::track;
+use crate::rights::track::{self, TrackEventKind};
 use crate::rights::RightsError;
 use crate::tenants::{Locale, Tenant};
 
@@ -237,19 +241,34 @@ fn tracking_ctx(rights: &RightsService, lang: Locale, tracking: &track::Tracking
         .events
         .iter()
         .map(|e| {
+            let label = match e.event {
+                TrackEventKind::IdentityDocumentReceived => {
+                    text(lang, "track_event_document_received")
+                }
+                _ => status_label(lang, e.status),
+            };
             json!({
                 "status": e.status.as_str(),
-                "label": status_label(lang, e.status),
+                "label": label,
                 "at": date_time(e.at, lang, tz),
                 "datetime": e.at.to_rfc3339(),
             })
         })
         .collect();
+    // Said so, not « Reçue » again as if the request had started over.
+    let resumed = tracking
+        .resumed_at()
+        .map(|at| json!({"at": date(at, lang, tz)}));
+    let status_label = match resumed {
+        Some(_) => text(lang, "status_resumed"),
+        None => status_label(lang, tracking.status),
+    };
     json!({
         "reference": tracking.reference,
         "kind_label": tracking.kind.label(lang),
         "status": tracking.status.as_str(),
-        "status_label": status_label(lang, tracking.status),
+        "status_label": status_label,
+        "resumed": resumed,
         "received_at": date(tracking.received_at, lang, tz),
         "due_at": date(tracking.due_at, lang, tz),
         "extended": tracking.extended,

@@ -143,6 +143,7 @@ async fn queue_page(
                 "overdue": i.overdue,
                 "extended": i.extended,
                 "duplicate": i.duplicate_of.is_some(),
+                "new_document": i.new_document,
             })
         })
         .collect();

@@ -12,6 +12,7 @@ mod citizen;
 mod console;
 mod delivery;
 mod errors;
+mod identity;
 mod insight;
 pub mod render;
 pub mod session;

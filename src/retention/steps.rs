@@ -283,6 +283,7 @@ pub fn remove(
                 requests::search_text.eq(None::<String>),
                 requests::extension_reason.eq(None::<String>),
                 requests::outcome_reason.eq(None::<String>),
+                requests::identity_note.eq(None::<String>),
                 requests::erased_at.eq(Some(as_of)),
                 requests::updated_at.eq(as_of),
             ))

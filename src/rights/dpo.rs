@@ -206,6 +206,8 @@ pub async fn apply_transition(
                 let at = now.naive_utc();
                 row.status = to;
                 row.updated_at = at;
+                // Moving it, the DPO has seen what arrived.
+                row.new_document_at = None;
                 match to {
                     Status::AwaitingIdentity => row.paused_at = Some(at),
                     Status::Completed | Status::Rejected => {

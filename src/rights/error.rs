@@ -44,6 +44,14 @@ pub enum RightsError {
     /// The attachment's content was destroyed with the requester's data.
     #[error("the attachment was destroyed with the requester's data")]
     AttachmentPurged,
+    /// The document's content was destroyed when the DPO verified the
+    /// requester's identity (the tenant's
+    /// `delete_id_documents_on_verification`).
+    #[error("the document was destroyed once the identity was verified")]
+    DocumentDestroyedOnVerification,
+    /// The request is closed: nothing more is decided on it.
+    #[error("the request is closed")]
+    RequestClosed,
     /// The life cycle forbids this move from the request's status as it
     /// is now.
     #[error("a request {} cannot move to {}", .from.as_str(), .to.as_str())]

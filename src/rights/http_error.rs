@@ -39,6 +39,15 @@ impl From<RightsError> for ApiError {
                 "document_purged",
                 "This document was destroyed at the end of its retention period.",
             ),
+            RightsError::DocumentDestroyedOnVerification => ApiError::new(
+                StatusCode::GONE,
+                "document_purged",
+                "This document's content was destroyed once the requester's identity was verified.",
+            ),
+            RightsError::RequestClosed => ApiError::conflict(
+                "request_closed",
+                "This request is closed: its requester's identity is no longer decided.",
+            ),
             RightsError::TransitionNotAllowed { from, to } => ApiError::conflict(
                 "transition_not_allowed",
                 format!(

@@ -100,6 +100,9 @@ impl Kind {
     }
 }
 
+/// The same storage for the enums of the capability's other modules.
+pub(super) use stored_as_text;
+
 stored_as_text!(Kind, "kind of request");
 
 #[derive(
@@ -170,10 +173,15 @@ pub enum Action {
     Erased,
     /// The requester downloaded an attachment of an answer.
     AttachmentDownloaded,
+    /// The DPO decided on the requester's identity.
+    IdentityDecided,
+    /// A verified identity destroyed the identity documents' contents
+    /// (the tenant's `delete_id_documents_on_verification`).
+    IdentityDocumentsDestroyed,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Action::Received,
         Action::Transition,
         Action::Extension,
@@ -184,6 +192,8 @@ impl Action {
         Action::DocumentsDestroyed,
         Action::Erased,
         Action::AttachmentDownloaded,
+        Action::IdentityDecided,
+        Action::IdentityDocumentsDestroyed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +208,8 @@ impl Action {
             Self::DocumentsDestroyed => "retention.documents_destroyed",
             Self::Erased => "retention.erased",
             Self::AttachmentDownloaded => "attachment.downloaded",
+            Self::IdentityDecided => "identity_decided",
+            Self::IdentityDocumentsDestroyed => "identity.documents_destroyed",
         }
     }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod export;
 pub mod form;
 mod http_error;
+pub mod identity;
 pub mod intake;
 pub mod lifecycle;
 pub mod limits;
@@ -53,6 +54,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dpo::transition)
         .service(dpo::extend)
         .service(dpo::message)
+        .service(identity::decide)
         .service(opening::document)
         .service(export::export)
         .service(downloads::dpo_attachment)

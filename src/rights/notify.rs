@@ -113,6 +113,32 @@ impl Notifier<'_> {
         Ok(())
     }
 
+    /// The request's page in the console, for the DPO's letters.
+    fn console_link(&self, row: &RequestRow) -> String {
+        format!(
+            "{}/console/requests/{}",
+            self.state.settings.server.public_url.trim_end_matches('/'),
+            row.id
+        )
+    }
+
+    fn to_dpo(
+        &self,
+        conn: &mut DbConnection,
+        template: Template,
+        ctx: serde_json::Value,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), RightsError> {
+        let dpo = Letter {
+            tenant: Some(self.tenant),
+            locale: self.locale(),
+            to: &self.tenant.config.dpo_email,
+            template,
+        };
+        self.state.mail.enqueue(conn, dpo, ctx, now)?;
+        Ok(())
+    }
+
     /// The DPO's notice and the requester's acknowledgement.
     pub fn submitted(
         &self,
@@ -122,29 +148,36 @@ impl Notifier<'_> {
         has_document: bool,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
-        let link = format!(
-            "{}/console/requests/{}",
-            self.state.settings.server.public_url.trim_end_matches('/'),
-            row.id
-        );
-        let dpo = Letter {
-            tenant: Some(self.tenant),
-            locale: self.locale(),
-            to: &self.tenant.config.dpo_email,
-            template: Template::DpoNewRequest,
-        };
         let ctx = json!({
             "reference": row.reference, "kind_label": self.kind_label(row),
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
-            "link": link, "has_id_document": has_document,
+            "link": self.console_link(row), "has_id_document": has_document,
         });
-        self.state.mail.enqueue(conn, dpo, ctx, now)?;
+        self.to_dpo(conn, Template::DpoNewRequest, ctx, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference, "kind_label": self.kind_label(row),
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
             "tracking_link": tracking_link(self.state, token),
         });
         self.to_requester(conn, row, Template::RequesterAck, ctx, now)
+    }
+
+    /// The DPO's notice that the identity document asked for arrived:
+    /// the reference, the dates and the link, as the new-request notice
+    /// (never the documents).
+    pub fn document_received(
+        &self,
+        conn: &mut DbConnection,
+        row: &RequestRow,
+        documents: usize,
+        now: chrono::NaiveDateTime,
+    ) -> Result<(), RightsError> {
+        let ctx = json!({
+            "reference": row.reference, "kind_label": self.kind_label(row),
+            "uploaded_at": self.date(now), "due_at": self.date(row.due_at),
+            "documents": documents, "link": self.console_link(row),
+        });
+        self.to_dpo(conn, Template::DpoNewDocument, ctx, now)
     }
 
     pub fn identity_requested(

@@ -1,10 +1,15 @@
 //! The DPO opens an identity document: the original bytes, decrypted,
 //! each opening journaled on the request's timeline and in the audit log
-//! with the staff member; `410` once the retention destroyed it.
+//! with the staff member; `410` once the retention, or a verified identity,
+//! destroyed it. A download by default; shown in the browser (`inline`,
+//! for PDF and images) when asked, in a sandbox where nothing runs.
 
 use actix_web::{get, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::RightsError;
+use super::identity::IdentityOutcome;
 use super::lifecycle::{Action, Role};
 use super::queue::visible;
 use super::service::RightsService;
@@ -13,6 +18,59 @@ use crate::audit::{self, Entry};
 use crate::error::{ApiError, Problem};
 use crate::staff::Staff;
 
+/// How the answer hands the document to the browser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// A file to save (`Content-Disposition: attachment`).
+    #[default]
+    Attachment,
+    /// Shown in the browser's tab (`Content-Disposition: inline`), for a
+    /// PDF or an image: no clear copy left on the DPO's disk.
+    Inline,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attachment => "attachment",
+            Self::Inline => "inline",
+        }
+    }
+
+    /// As asked, for a type the browser shows itself (a PDF, an image);
+    /// a download for any other.
+    pub fn for_type(self, content_type: &str) -> Self {
+        if SHOWN_INLINE.contains(&content_type) {
+            self
+        } else {
+            Self::Attachment
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DocumentQuery {
+    /// `attachment` (the default) or `inline`.
+    pub disposition: Option<Disposition>,
+}
+
+/// The policy of a document shown in the browser: a sandbox (no script, no
+/// form, no navigation, an origin of its own), nothing fetched but the
+/// document itself; Chromium's PDF viewer and the browsers' image view
+/// still show it.
+const INLINE_CSP: &str =
+    "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'";
+
+/// The policy of a download, should a browser ever render it (a polyglot
+/// file): nothing in it runs.
+const ATTACHMENT_CSP: &str = "default-src 'none'; sandbox";
+
+/// The types a browser shows itself, without anything of the document
+/// running.
+const SHOWN_INLINE: [&str; 3] = ["application/pdf", "image/jpeg", "image/png"];
+
 /// The original bytes of an identity document; every opening is journaled.
 #[utoipa::path(
     tag = "dpo",
@@ -20,6 +78,7 @@ use crate::staff::Staff;
     params(
         ("id" = String, Path, description = "Request id.", format = "uuid"),
         ("document_id" = String, Path, description = "Document id.", format = "uuid"),
+        DocumentQuery,
     ),
     responses(
         (status = 200, description = "The document's original bytes, with the type read from them.",
@@ -29,11 +88,14 @@ use crate::staff::Staff;
                 (Vec<u8> = "image/png"),
             ),
             headers(
-                ("content-disposition" = String, description = "`attachment`, with the document's name."),
+                ("content-disposition" = String, description = "`attachment` (or `inline` when asked), with the document's name."),
+                ("content-security-policy" = String, description = "A sandbox: nothing in the document runs."),
+                ("cache-control" = String, description = "`no-store`."),
             )),
+        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Destroyed at the end of its retention.", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Its content was destroyed at the end of its retention, or once the requester's identity was verified (`document_purged`).", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/dpo/requests/{id}/documents/{document_id}")]
@@ -41,11 +103,13 @@ pub async fn document(
     staff: Staff,
     rights: web::Data<RightsService>,
     path: web::Path<(String, String)>,
+    query: web::Query<DocumentQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, document_id) = path.into_inner();
-    Ok(open_document(&rights, &staff, id, document_id)
+    let disposition = query.disposition.unwrap_or_default();
+    Ok(open_document(&rights, &staff, id, document_id, disposition)
         .await?
-        .into_response())
+        .respond(disposition))
 }
 
 /// A document's original bytes, opened, with what the answer that sends it
@@ -57,13 +121,15 @@ pub struct Opened {
     pub bytes: Vec<u8>,
 }
 
-/// A document of a request the staff member may see, journaled, then
-/// opened.
+/// A document of a request the staff member may see, journaled (the queue
+/// then no longer marks a document that had arrived), then opened; shown
+/// `inline` only if it is a PDF or an image.
 pub async fn open_document(
     rights: &RightsService,
     staff: &Staff,
     id: String,
     document_id: String,
+    disposition: Disposition,
 ) -> Result<Opened, RightsError> {
     let row = visible(rights, staff, id).await?;
     if uuid::Uuid::parse_str(&document_id).is_err() {
@@ -76,9 +142,18 @@ pub async fn open_document(
             let doc = store::document(conn, &request_id, &document_id, Role::IdDocument)?
                 .ok_or(RightsError::UnknownDocument)?;
             if doc.ciphertext.is_none() {
-                return Err(RightsError::DocumentPurged);
+                let verified = row.identity_outcome == Some(IdentityOutcome::Verified);
+                return Err(if verified && doc.purged_at == row.identity_at {
+                    RightsError::DocumentDestroyedOnVerification
+                } else {
+                    RightsError::DocumentPurged
+                });
             }
+            let disposition = disposition.for_type(&doc.content_type);
             crate::db::write_transaction(conn, |conn| {
+                if let Some(arrived) = row.new_document_at {
+                    store::mark_seen(conn, &request_id, arrived)?;
+                }
                 store::add_event(
                     conn,
                     &request_id,
@@ -86,7 +161,9 @@ pub async fn open_document(
                     &actor.email,
                     Action::DocumentOpened,
                     None,
-                    Some(serde_json::json!({"document": doc.id})),
+                    Some(serde_json::json!({
+                        "document": doc.id, "disposition": disposition.as_str(),
+                    })),
                 )?;
                 audit::record(
                     conn,
@@ -114,10 +191,17 @@ pub async fn open_document(
 }
 
 impl Opened {
-    /// The download: an attachment under a harmless ASCII name (and its
-    /// own name, percent-encoded, for the browsers that read it), never
-    /// cached, never sniffed, never run.
+    /// The download (`respond` with an attachment).
     pub fn into_response(self) -> HttpResponse {
+        self.respond(Disposition::Attachment)
+    }
+
+    /// The answer: an attachment, or shown in the browser (`inline`) if it
+    /// is a PDF or an image, under a harmless ASCII name (and its own name,
+    /// percent-encoded, for the browsers that read it), never cached, never
+    /// sniffed, never run.
+    pub fn respond(self, disposition: Disposition) -> HttpResponse {
+        let disposition = disposition.for_type(&self.content_type);
         let ascii: String = self
             .filename
             .chars()
@@ -129,19 +213,23 @@ impl Opened {
                 }
             })
             .collect();
+        let csp = match disposition {
+            Disposition::Inline => INLINE_CSP,
+            Disposition::Attachment => ATTACHMENT_CSP,
+        };
         HttpResponse::Ok()
             .content_type(self.content_type)
             .insert_header((
                 "content-disposition",
                 format!(
-                    "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+                    "{}; filename=\"{ascii}\"; filename*=UTF-8''{}",
+                    disposition.as_str(),
                     percent_encoded(&self.filename)
                 ),
             ))
             .insert_header(("cache-control", "no-store"))
             .insert_header(("x-content-type-options", "nosniff"))
-            // Should a browser ever render it (a polyglot file), nothing in it runs.
-            .insert_header(("content-security-policy", "default-src 'none'; sandbox"))
+            .insert_header(("content-security-policy", csp))
             .body(self.bytes)
     }
 }

@@ -1,5 +1,9 @@
 //! What the DPO reads: the queue, most urgent first, and a request in full
 //! with its documents and timeline.
+//!
+//! (Over 400 lines: the queue and the detail are the two readings of the
+//! DPO, sharing the rule of who may see a request and the views they
+//! answer; each piece is short.)
 
 use actix_web::{get, web, HttpResponse};
 use std::collections::HashMap;
@@ -9,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::RightsError;
+use super::identity::IdentityView;
 use super::lifecycle::{next_for_staff, Action, Kind, Status};
 use super::messages::{self, MessageView};
 use super::service::RightsService;
@@ -65,6 +70,9 @@ pub struct QueueItem {
     /// An open request of the same kind from the same address.
     #[schema(format = "uuid")]
     pub duplicate_of: Option<String>,
+    /// The requester sent the identity document asked for, and no one has
+    /// opened the request since (« Nouvelle pièce »).
+    pub new_document: bool,
 }
 
 fn name(first: Option<&str>, last: Option<&str>) -> String {
@@ -181,6 +189,7 @@ pub async fn list(
             due_at: r.due_at.and_utc(),
             extended: r.extended,
             duplicate_of: r.duplicate_of,
+            new_document: r.new_document_at.is_some(),
         })
         .collect();
     Ok(ListResponse {
@@ -252,6 +261,11 @@ pub struct RequestDetail {
     /// When the requester's personal data were erased at the end of their
     /// retention (an anonymous record stays).
     pub erased_at: Option<DateTime<Utc>>,
+    /// The DPO's latest decision on the requester's identity.
+    pub identity: Option<IdentityView>,
+    /// When the requester sent the identity document asked for, if no one
+    /// had opened the request since: this reading marks it seen.
+    pub new_document_at: Option<DateTime<Utc>>,
     /// The moves the DPO may make now.
     pub next: Vec<Status>,
     /// The identity documents.
@@ -281,6 +295,26 @@ pub async fn visible(
         .filter(|r| staff.can_see(&r.tenant_id))
         .ok_or(RightsError::UnknownRequest)?;
     Ok(row)
+}
+
+/// A request the staff member may see, in full, as the DPO reads it: the
+/// queue no longer marks the document that had arrived (the API's detail
+/// and the console's page).
+pub async fn open(
+    rights: &RightsService,
+    staff: &Staff,
+    id: String,
+) -> Result<RequestDetail, RightsError> {
+    let row = visible(rights, staff, id).await?;
+    if let Some(arrived) = row.new_document_at {
+        let id = row.id.clone();
+        rights
+            .run(move |conn| {
+                crate::db::write_transaction(conn, |conn| Ok(store::mark_seen(conn, &id, arrived)?))
+            })
+            .await?;
+    }
+    detail_of(rights, row).await
 }
 
 /// A request in full: its documents, its timeline and the moves the DPO
@@ -317,6 +351,8 @@ pub async fn detail_of(
             now,
         ),
         next: next_for_staff(status),
+        identity: IdentityView::of(&row),
+        new_document_at: row.new_document_at.map(|t| t.and_utc()),
         documents: documents
             .into_iter()
             .map(|d| DocumentView {
@@ -388,8 +424,8 @@ pub async fn detail(
     rights: web::Data<RightsService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = visible(&rights, &staff, path.into_inner()).await?;
+    let detail = open(&rights, &staff, path.into_inner()).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(detail_of(&rights, row).await?))
+        .json(detail))
 }

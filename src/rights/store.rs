@@ -7,6 +7,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::identity::{IdentityMethod, IdentityOutcome};
 use super::lifecycle::{Action, Kind, Role, Status};
 use crate::db::schema::{
     request_documents as docs, request_events as events, rights_requests as requests,
@@ -45,6 +46,18 @@ pub struct RequestRow {
     /// The banner identifiers the request names: a JSON array of
     /// lower-case hyphenated UUIDs (`subject_ids`), none when empty.
     pub subject_ids: Option<String>,
+    /// The DPO's latest decision on the requester's identity: what, how,
+    /// when, by whom (the staff member's e-mail), and a note (free text,
+    /// erased with the requester's data).
+    pub identity_outcome: Option<IdentityOutcome>,
+    pub identity_method: Option<IdentityMethod>,
+    pub identity_at: Option<NaiveDateTime>,
+    pub identity_by: Option<String>,
+    pub identity_note: Option<String>,
+    /// When the requester sent an identity document the DPO asked for,
+    /// until the DPO opens the request or one of its documents, or moves
+    /// it.
+    pub new_document_at: Option<NaiveDateTime>,
 }
 
 /// How `RequestRow::subject_ids` keeps a list: none when it is empty.
@@ -327,6 +340,44 @@ pub fn document(
         .optional()
 }
 
+/// Destroys the contents of the request's identity documents still held
+/// (their metadata stay, saying when; the DPO's attachments are not
+/// touched); returns how many.
+pub fn destroy_id_documents(
+    conn: &mut DbConnection,
+    request_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        docs::table
+            .filter(docs::request_id.eq(request_id))
+            .filter(docs::role.eq(Role::IdDocument))
+            .filter(docs::purged_at.is_null()),
+    )
+    .set((
+        docs::ciphertext.eq(None::<Vec<u8>>),
+        docs::purged_at.eq(Some(at)),
+    ))
+    .execute(conn)
+}
+
+/// The DPO has seen the document that arrived at `arrived`: the request is
+/// no longer marked « Nouvelle pièce », unless another arrived since.
+pub fn mark_seen(
+    conn: &mut DbConnection,
+    request_id: &str,
+    arrived: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(
+        requests::table
+            .find(request_id)
+            .filter(requests::new_document_at.eq(arrived)),
+    )
+    .set(requests::new_document_at.eq(None::<NaiveDateTime>))
+    .execute(conn)
+    .map(|_| ())
+}
+
 pub fn suppress(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -383,6 +434,7 @@ pub struct QueueRow {
     pub paused_at: Option<NaiveDateTime>,
     pub extended: bool,
     pub duplicate_of: Option<String>,
+    pub new_document_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

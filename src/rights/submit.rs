@@ -144,6 +144,12 @@ pub async fn accept(
         erased_at: None,
         updated_at: now.naive_utc(),
         subject_ids: store::subject_ids_text(&form.subject_ids),
+        identity_outcome: None,
+        identity_method: None,
+        identity_at: None,
+        identity_by: None,
+        identity_note: None,
+        new_document_at: None,
     };
     let mut attempt = 0;
     let (row, token) = loop {

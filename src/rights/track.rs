@@ -11,16 +11,33 @@ use super::error::RightsError;
 use super::intake::{read_multipart, Upload};
 use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::messages::{self, TrackedMessage};
+use super::notify::Notifier;
 use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
 use super::{counts, deadline};
 use crate::error::{ApiError, Problem};
 
+/// What happened at a step of the request's life, as its requester is
+/// told: `status` is where the request stood after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackEventKind {
+    /// The request arrived.
+    Submitted,
+    /// The DPO moved it.
+    StatusChanged,
+    /// The requester sent the identity document asked for: the request is
+    /// back with the DPO, its clock running again (its status `received`
+    /// then, though it did not start over).
+    IdentityDocumentReceived,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrackEvent {
     pub status: Status,
     pub at: DateTime<Utc>,
+    pub event: TrackEventKind,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -42,6 +59,18 @@ pub struct Tracking {
     pub clock_paused: bool,
     /// Why the DPO asked for an identity document, while one is awaited.
     pub identity_reason: Option<String>,
+}
+
+impl Tracking {
+    /// When the identity document asked for arrived, if the request has
+    /// been back with the DPO since, not moved again.
+    pub fn resumed_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .last()
+            .filter(|e| e.event == TrackEventKind::IdentityDocumentReceived)
+            .filter(|_| self.status == Status::Received)
+            .map(|e| e.at)
+    }
 }
 
 /// The hash a tracking token is looked up by; a token that cannot be one
@@ -102,6 +131,11 @@ pub async fn find(
             Some(TrackEvent {
                 status: e.status?,
                 at: e.at.and_utc(),
+                event: match e.action {
+                    Action::Received => TrackEventKind::Submitted,
+                    Action::DocumentUploaded => TrackEventKind::IdentityDocumentReceived,
+                    _ => TrackEventKind::StatusChanged,
+                },
             })
         })
         .collect();
@@ -134,7 +168,7 @@ pub struct Uploaded {
     params(("tracking_token" = String, Path, description = "The tracking token.", max_length = 100)),
     request_body(content = super::form::DocumentsUpload, content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
     responses(
-        (status = 201, description = "Received; the request is back to `received` and its clock runs again.", body = Uploaded),
+        (status = 201, description = "Received; the request is back to `received`, its clock runs again, and the DPO is e-mailed.", body = Uploaded),
         (status = 400, description = "Malformed form.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No identity document is awaited, also when an upload or a move made at the same time came first (`not_awaiting_identity`); or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
@@ -188,7 +222,8 @@ pub async fn awaiting_identity(
 }
 
 /// Records the identity documents the DPO asked for: the request goes back
-/// to `received` and its clock runs again.
+/// to `received`, its clock runs again, the queue marks it « Nouvelle
+/// pièce » and the DPO is e-mailed, all in one transaction.
 pub async fn receive_documents(
     rights: &RightsService,
     row: RequestRow,
@@ -197,6 +232,11 @@ pub async fn receive_documents(
     if documents.is_empty() {
         return Err(RightsError::field("id_document", "a document is required"));
     }
+    let tenant = rights
+        .tenants
+        .by_id(&row.tenant_id)
+        .ok_or(RightsError::UnknownTracking)?;
+    let rights2 = rights.clone();
     let now = rights.clock.now();
     let count = documents.len();
     let documents = seal_documents(rights, row.id.clone(), documents, now.naive_utc()).await?;
@@ -218,6 +258,7 @@ pub async fn receive_documents(
                 row.due_at = deadline::resume(row.due_at.and_utc(), paused, now).naive_utc();
                 row.status = Status::Received;
                 row.updated_at = now.naive_utc();
+                row.new_document_at = Some(now.naive_utc());
                 store::save(conn, &row)?;
                 counts::moved(conn, Some(&before), &row)?;
                 store::add_event(
@@ -229,6 +270,11 @@ pub async fn receive_documents(
                     Some(Status::Received),
                     Some(serde_json::json!({"documents": documents.len()})),
                 )?;
+                Notifier {
+                    state: &rights2,
+                    tenant: &tenant,
+                }
+                .document_received(conn, &row, documents.len(), now.naive_utc())?;
                 Ok((Status::Received, row.due_at))
             })
         })

@@ -1,16 +1,23 @@
 //! End to end in headless Chromium through WebDriver (chromedriver): a
 //! citizen's erasure request with a PDF, the DPO's e-mail over real SMTP,
 //! the console's sign-in, a request for an identity document, the upload
-//! from the tracking page, the closure, and what the citizen then sees;
-//! the banner identifier the citizen names, and the DPO's export of it,
+//! from the tracking page, the DPO told of it, the documents opened inline,
+//! the identity decided, the closure, and what the citizen then sees; the
+//! banner identifier the citizen names, and the DPO's export of it,
 //! downloaded and then attached to an answer. With script on, the DPO's
 //! message with its counter and its file, and the citizen downloading it.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
-//! The browser runs with script disabled, as the pages must work without.
+//! The browser runs with script disabled, as the pages must work without;
+//! a second one, with script, shows a PDF inline (Chromium's PDF viewer
+//! runs on script of its own; the document's sandbox allows none of its).
 //! Heavy: ignored unless asked for (`cargo test -- --include-ignored`).
 //! Needs `chromium` and `chromium-driver` (Debian); without them the test
 //! fails as NOT RUN.
+//!
+//! (Over 400 lines: one journey through the pages, step after step, with
+//! the few helpers that drive the browser; split, the journey would be read
+//! in pieces.)
 
 use crate::common;
 
@@ -25,8 +32,75 @@ use serde_json::json;
 /// The identifier Sèvres's cookie banner gave the citizen's browser.
 const SUBJECT: &str = "5d2e8f1a-7b3c-4e9d-a6f0-2c4b8e1d3a5f";
 
-const PDF: &[u8] =
-    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+/// A one-page PDF, a blue page with a line of text, that a viewer shows.
+fn blue_pdf() -> Vec<u8> {
+    let content = b"0 0 1 rg 0 0 300 200 re f 1 1 1 rg BT /F1 24 Tf 40 90 Td (CARTE) Tj ET";
+    let objects: [Vec<u8>; 5] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R \
+           /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_vec(),
+        [
+            format!("<< /Length {} >>\nstream\n", content.len()).as_bytes(),
+            content,
+            b"\nendstream",
+        ]
+        .concat(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        pdf.extend(object);
+        pdf.extend(b"\nendobj\n");
+    }
+    let xref = pdf.len();
+    pdf.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for offset in offsets {
+        pdf.extend(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+/// A red PNG image, 120 × 80.
+fn red_png() -> Vec<u8> {
+    let (width, height) = (120u32, 80u32);
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    let pixels: Vec<u8> = (0..width * height).flat_map(|_| [220u8, 0, 0]).collect();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// How many pixels of a screenshot are close to `rgb`.
+fn pixels_like(screenshot: &[u8], rgb: [u8; 3]) -> usize {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(screenshot));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| {
+            p.len() >= 3 && (0..3).all(|i| (i32::from(p[i]) - i32::from(rgb[i])).abs() <= 24)
+        })
+        .count()
+}
 
 struct Browser {
     client: Client,
@@ -113,6 +187,39 @@ impl Browser {
             .unwrap()
     }
 
+    /// Signs in to the console as `email`.
+    async fn sign_in(&self, email: &str) {
+        self.goto("/console/login").await;
+        self.fill("f-email", email).await;
+        self.fill("f-password", PASSWORD).await;
+        self.click("form button[type=submit]").await;
+        self.text_of("table.queue").await;
+    }
+
+    /// Waits until the window shows at least `n` pixels close to `rgb`,
+    /// and keeps that screenshot as `name`.
+    async fn shows(&mut self, name: &str, rgb: [u8; 3], n: usize) {
+        let last = std::cell::RefCell::new(Vec::new());
+        let client = &self.client;
+        common::wait_until(
+            &format!("{name}: {n} pixels like {rgb:?} on the screen"),
+            std::time::Duration::from_secs(20),
+            || {
+                let last = &last;
+                async move {
+                    let png = client.screenshot().await.unwrap();
+                    let found = pixels_like(&png, rgb);
+                    *last.borrow_mut() = png;
+                    found >= n
+                }
+            },
+        )
+        .await;
+        self.step += 1;
+        let file = self.shots.join(format!("{:02}-{name}.png", self.step));
+        std::fs::write(file, last.into_inner()).unwrap();
+    }
+
     async fn path(&self) -> String {
         let url = self.client.current_url().await.unwrap();
         match url.query() {
@@ -181,7 +288,7 @@ async fn seed_queue(app: &TestApp) {
             )
             .part(
                 "id_document",
-                reqwest::multipart::Part::bytes(PDF.to_vec()).file_name("cni.pdf"),
+                reqwest::multipart::Part::bytes(blue_pdf()).file_name("cni.pdf"),
             );
         if let Some(scope) = scope {
             form = form.text("scope", scope);
@@ -225,7 +332,9 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
 
     let files = tempfile::tempdir().unwrap();
     let pdf = files.path().join("carte-identite.pdf");
-    std::fs::write(&pdf, PDF).unwrap();
+    std::fs::write(&pdf, blue_pdf()).unwrap();
+    let image = files.path().join("carte-verso.png");
+    std::fs::write(&image, red_png()).unwrap();
     let driver = Driver::start(&chromedriver);
     let profile = tempfile::tempdir().unwrap();
     let mut b = Browser::open(&driver, &chromium, profile.path(), &app.address).await;
@@ -340,22 +449,136 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     assert!(b.path().await.starts_with("/t/sevres/suivi/"));
     b.shot("citizen-tracking-upload").await;
     let upload = b.client.find(Locator::Id("f-id_document")).await.unwrap();
-    upload.send_keys(&pdf.display().to_string()).await.unwrap();
+    upload
+        .send_keys(&image.display().to_string())
+        .await
+        .unwrap();
     b.click("form button[type=submit]").await;
     assert!(b.text_of(".success").await.contains("bien été reçu"));
-    assert_eq!(b.text_of("#status").await, "Reçue");
+    // Not « Reçue » again, as if the request had started over.
+    assert_eq!(
+        b.text_of("#status").await,
+        "De nouveau en cours d'instruction"
+    );
+    let resumed = b.text_of("#resumed").await;
+    assert!(
+        resumed.contains("Pièce d'identité reçue le")
+            && resumed.contains("Réponse au plus tard le"),
+        "{resumed}"
+    );
     let tracking_page = b.path().await.replace("?document=ok", "");
     b.shot("citizen-uploaded").await;
 
-    // The DPO completes it.
+    // The DPO is told by e-mail, and the queue marks the request.
+    deliver(&app).await;
+    let notice = smtp
+        .messages()
+        .iter()
+        .filter_map(|raw| MessageParser::default().parse(raw))
+        .filter(|m| {
+            m.subject()
+                .is_some_and(|s| s.contains("Pièce d'identité reçue"))
+        })
+        .count();
+    assert_eq!(notice, 1, "the DPO's notice of the document");
+    assert_eq!(
+        link_in_mail(&smtp, "dpo@ville-sevres.fr", "/console/requests/").as_deref(),
+        Some(link.as_str())
+    );
+    b.goto("/console").await;
+    let flagged = b.text_of("tr .new-document").await;
+    assert_eq!(flagged, "Nouvelle pièce");
+    let flagged_rows = b
+        .client
+        .find_all(Locator::Css("tr .new-document"))
+        .await
+        .unwrap();
+    assert_eq!(flagged_rows.len(), 1);
+    b.shot("console-queue-new-document").await;
+
     b.goto(&link).await;
     assert_eq!(b.text_of("#status").await, "Reçue");
+    assert!(b.text_of("#new-document").await.contains("Nouvelle pièce"));
     let documents = b
         .client
         .find_all(Locator::Css(".documents li"))
         .await
         .unwrap();
     assert_eq!(documents.len(), 2, "both documents listed");
+    b.shot("console-new-document").await;
+
+    // « Ouvrir » shows the image in a new tab, inline.
+    let open = b
+        .client
+        .find(Locator::Css(".documents li:nth-child(2) a.open"))
+        .await
+        .unwrap();
+    assert_eq!(
+        open.attr("target").await.unwrap().as_deref(),
+        Some("_blank")
+    );
+    let image_url = open.attr("href").await.unwrap().unwrap();
+    assert!(image_url.ends_with("?disposition=inline"), "{image_url}");
+    let console_tab = b.client.window().await.unwrap();
+    open.click().await.unwrap();
+    let tabs = b.client.windows().await.unwrap();
+    assert_eq!(tabs.len(), 2, "a new tab");
+    let new_tab = tabs.into_iter().find(|w| *w != console_tab).unwrap();
+    b.client.switch_to_window(new_tab).await.unwrap();
+    b.shows("console-document-inline-image", [220, 0, 0], 5000)
+        .await;
+    assert!(b.path().await.ends_with("?disposition=inline"));
+    b.client.close_window().await.unwrap();
+    b.client.switch_to_window(console_tab).await.unwrap();
+    let download = b
+        .client
+        .find(Locator::Css(".documents li:nth-child(2) a.download"))
+        .await
+        .unwrap();
+    assert_eq!(
+        download.attr("href").await.unwrap().as_deref(),
+        image_url.strip_suffix("?disposition=inline")
+    );
+    let pdf_url = b
+        .client
+        .find(Locator::Css(".documents li:nth-child(1) a.open"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // A PDF shows in Chromium's own viewer, which runs on script of its
+    // own: a browser with script, signed in as the same DPO.
+    let profile2 = tempfile::tempdir().unwrap();
+    let mut viewer =
+        Browser::open_with(&driver, &chromium, profile2.path(), &app.address, true).await;
+    viewer.step = b.step;
+    viewer.sign_in("dpo@ville-sevres.fr").await;
+    viewer.goto(&pdf_url).await;
+    viewer
+        .shows("console-document-inline-pdf", [0, 0, 255], 5000)
+        .await;
+    b.step = viewer.step;
+    viewer.client.close().await.unwrap();
+
+    // The DPO decides on the identity, on the request's page.
+    b.goto(&link).await;
+    b.click("#identity-outcome-verified").await;
+    b.click("#identity-method option[value=in_person]").await;
+    b.fill("identity-note", "Carte présentée à l'accueil de la mairie.")
+        .await;
+    b.click("#action-identity").await;
+    assert!(b
+        .text_of(".success")
+        .await
+        .contains("La décision sur l'identité est enregistrée"));
+    assert_eq!(b.text_of("#identity-outcome").await, "Identité vérifiée");
+    assert!(b.text_of("#identity").await.contains("En personne"));
+    b.shot("console-identity-decided").await;
+
+    b.goto(&link).await;
     // The export goes to the citizen with the answer, in one action (the
     // message's text is the one the form proposes).
     b.click("#action-attach-export").await;
@@ -369,6 +592,9 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
         2,
         "{timeline}"
     );
+
+    // The DPO completes it.
+    b.goto(&link).await;
     b.fill(
         "completed-note",
         "Votre compte et les données associées ont été effacés.",
@@ -384,6 +610,7 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     assert_eq!(b.text_of("#status").await, "Traitée");
     let timeline = b.text_of("ol.timeline").await;
     assert!(timeline.contains("Pièce d'identité demandée") && timeline.contains("Traitée"));
+    assert!(timeline.contains("Pièce d'identité reçue"), "{timeline}");
     b.shot("citizen-completed").await;
 
     deliver(&app).await;

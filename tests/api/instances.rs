@@ -82,6 +82,12 @@ fn seed_overdue_request(conn: &mut DbConnection, tenant: &str, n: usize) {
         erased_at: None,
         updated_at: now,
         subject_ids: None,
+        identity_outcome: None,
+        identity_method: None,
+        identity_at: None,
+        identity_by: None,
+        identity_note: None,
+        new_document_at: None,
     };
     guichet::rights::store::insert(conn, &row).unwrap();
 }

@@ -26,6 +26,7 @@ mod export;
 mod faults;
 mod hostile_http;
 mod http_errors;
+mod identity;
 mod input_rules;
 mod instances;
 mod lockout;

@@ -138,7 +138,7 @@ async fn a_submission_is_acknowledged_and_the_dpo_notified_without_free_text() {
     assert_eq!(track["status"], "received");
     assert_eq!(
         track["events"],
-        json!([{"status": "received", "at": "2026-03-02T09:30:00Z"}])
+        json!([{"status": "received", "at": "2026-03-02T09:30:00Z", "event": "submitted"}])
     );
     assert!(track.get("email").is_none() && track.get("first_name").is_none());
     assert_problem(

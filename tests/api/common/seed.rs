@@ -103,6 +103,12 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                 erased_at: None,
                 updated_at: closed,
                 subject_ids: None,
+                identity_outcome: None,
+                identity_method: None,
+                identity_at: None,
+                identity_by: None,
+                identity_note: None,
+                new_document_at: None,
             };
             guichet::rights::store::insert(conn, &row)?;
             guichet::rights::store::insert_document(
