@@ -40,6 +40,10 @@ pub struct TenantConfig {
     pub name: String,
     pub dpo_email: String,
     pub postal_address: String,
+    /// The service's telephone, as people dial it, given in the
+    /// acknowledgement of receipt (CRPA R112-11-1) when set.
+    #[serde(default)]
+    pub phone: Option<String>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     #[serde(default)]
@@ -103,6 +107,16 @@ fn is_valid_purpose_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// A telephone number as people write it: `01 41 14 10 10`, `+33 1 41 14 10 10`.
+fn is_valid_phone(phone: &str) -> bool {
+    let digits = phone.bytes().filter(u8::is_ascii_digit).count();
+    (4..=30).contains(&phone.len())
+        && digits >= 3
+        && phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +.-()".contains(&b))
+}
+
 /// An origin as browsers send it: scheme, host and port only.
 pub fn normalise_origin(origin: &str) -> Option<String> {
     let url = url::Url::parse(origin).ok()?;
@@ -136,6 +150,14 @@ impl TenantConfig {
         }
         if self.postal_address.trim().is_empty() {
             return Err(invalid("postal_address", "must not be empty"));
+        }
+        if let Some(phone) = &self.phone {
+            if !is_valid_phone(phone) {
+                return Err(invalid(
+                    "phone",
+                    "must be 4 to 30 characters: digits, spaces and + . - ( )",
+                ));
+            }
         }
         for origin in &self.allowed_origins {
             if normalise_origin(origin).is_none() {
@@ -205,6 +227,17 @@ mod tests {
         assert!(!is_valid_slug("Sevres"));
         assert!(!is_valid_slug("sèvres"));
         assert!(!is_valid_slug(&"a".repeat(41)));
+    }
+
+    #[test]
+    fn phones() {
+        assert!(is_valid_phone("01 41 14 10 10"));
+        assert!(is_valid_phone("+33 (0)1.41.14.10.10"));
+        assert!(is_valid_phone("3939"));
+        assert!(!is_valid_phone(""));
+        assert!(!is_valid_phone("   "));
+        assert!(!is_valid_phone("appelez-nous"));
+        assert!(!is_valid_phone(&"1".repeat(31)));
     }
 
     #[test]

@@ -289,10 +289,18 @@ async fn sent(
     let (slug, token) = path.into_inner();
     let tenant = tenant_of(&rights, &slug, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
-    let (_, tracking) = tracked(&rights, &tenant, &token, lang).await?;
+    let (row, tracking) = tracked(&rights, &tenant, &token, lang).await?;
+    // Whether an identity document came with the request, said so rather
+    // than that the DPO may ask for one.
+    let documents = rights
+        .run(move |conn| Ok(crate::rights::store::documents(conn, &row.id)?))
+        .await
+        .page(lang)?;
+    let mut request = tracking_ctx(&rights, lang, &tracking);
+    request["has_id_document"] = (!documents.is_empty()).into();
     let ctx = json!({
         "tenant": tenant_ctx(&tenant),
-        "request": tracking_ctx(&rights, lang, &tracking),
+        "request": request,
         "tracking_url": format!("/t/{}/suivi/{token}", tenant.slug),
     });
     page(&req, lang, StatusCode::OK, "citizen_sent.html", ctx)

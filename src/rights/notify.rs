@@ -158,6 +158,8 @@ impl Notifier<'_> {
             "first_name": self.first_name(row), "reference": row.reference, "kind_label": self.kind_label(row),
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
             "tracking_link": tracking_link(self.state, token),
+            "has_id_document": has_document, "phone": self.tenant.config.phone,
+            "cnil_url": CNIL_COMPLAINTS,
         });
         self.to_requester(conn, row, Template::RequesterAck, ctx, now)
     }

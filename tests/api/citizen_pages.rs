@@ -161,6 +161,22 @@ async fn validation_errors_are_shown_beside_their_fields_with_the_input_kept() {
 }
 
 #[tokio::test]
+async fn without_a_document_the_confirmation_says_one_may_be_asked() {
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
+    let res = post_citizen_form(&app, "valparisis", ERASURE, 0).await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let location = header(&res, "location");
+    let html = page_of(app.get(&location).await).await;
+    assert!(html.contains("Votre demande a bien été envoyée"), "{html}");
+    assert!(
+        html.contains("S&#x27;il a besoin d&#x27;une pièce d&#x27;identité"),
+        "{html}"
+    );
+    assert!(!html.contains("a bien été reçue"), "{html}");
+}
+
+#[tokio::test]
 async fn a_submission_leads_to_its_reference_and_its_tracking_page() {
     let smtp = SmtpServer::start();
     let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
@@ -174,6 +190,12 @@ async fn a_submission_leads_to_its_reference_and_its_tracking_page() {
     assert!(html.contains("<strong id=\"reference\">DR-"));
     assert!(html.contains("2 avril 2026"), "the due date");
     assert!(html.contains(&format!("href=\"/t/sevres/suivi/{token}\"")));
+    // The document just sent is said received, not that one may be asked.
+    assert!(
+        html.contains("Votre pièce d&#x27;identité a bien été reçue"),
+        "{html}"
+    );
+    assert!(!html.contains("S&#x27;il a besoin d&#x27;une pièce d&#x27;identité"));
 
     let res = app.get(&format!("/t/sevres/suivi/{token}")).await;
     assert_eq!(res.status(), 200);

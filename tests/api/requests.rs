@@ -150,6 +150,88 @@ async fn a_submission_is_acknowledged_and_the_dpo_notified_without_free_text() {
     assert!(!common::logs().contains("zoe@example.org"));
 }
 
+/// The acknowledgement of receipt (CRPA L112-11, R112-11-1 ff.): the date
+/// of receipt, the service in charge with its postal address and, when the
+/// tenant gives one, its telephone, the reference, the due date, how to
+/// complain to the CNIL, and whether the identity document was received.
+#[tokio::test]
+async fn the_acknowledgement_carries_the_mentions_of_a_receipt() {
+    let smtp = SmtpServer::start();
+    let app = app(&smtp, |s| {
+        if let Some(t) = s.tenants.get_mut("sevres") {
+            t.phone = Some("01 41 14 10 10".into());
+        }
+        if let Some(t) = s.tenants.get_mut("valparisis") {
+            t.locale = guichet::tenants::Locale::En;
+        }
+    })
+    .await;
+    let with_document = submitted(&app, "sevres", "access", "zoe@example.org").await;
+    let reference = with_document["reference"].as_str().unwrap();
+    let body = json!({"kind": "erasure", "first_name": "Jean", "last_name": "Martin", "email": "jean@example.org", "details": "Effacez mon compte."});
+    let res = app
+        .client
+        .post(app.url("/v1/tenants/valparisis/requests"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let without: Value = res.json().await.unwrap();
+    let other_reference = without["reference"].as_str().unwrap();
+
+    let sent = mails(&app, &smtp).await;
+    let ack = sent
+        .iter()
+        .find(|m| m.0 == "zoe@example.org")
+        .expect("the requester is acknowledged");
+    for part in [&ack.2, &ack.3] {
+        for said in [
+            reference,
+            "2 mars 2026",
+            "2 avril 2026",
+            "Ville de Sèvres, délégué à la protection des données",
+            "Mairie de Sèvres, 54 Grande Rue, 92311 Sèvres Cedex",
+            "01 41 14 10 10",
+            "www.cnil.fr",
+            "3 place de",
+            "TSA 80715, 75334 Paris Cedex 07",
+        ] {
+            assert!(part.contains(said), "{said}: {part}");
+        }
+    }
+    for said in [
+        "Date de réception : 2 mars 2026",
+        "Téléphone : 01 41 14 10 10",
+        "Votre pièce d'identité a bien été reçue.",
+        "https://www.cnil.fr/fr/plaintes",
+    ] {
+        assert!(ack.2.contains(said), "{said}: {}", ack.2);
+    }
+    assert!(!ack.2.contains("pourra vous demander"), "{}", ack.2);
+
+    let ack = sent
+        .iter()
+        .find(|m| m.0 == "jean@example.org")
+        .expect("the other requester is acknowledged");
+    for said in [
+        other_reference,
+        "Date of receipt: 2 March 2026",
+        "2 April 2026",
+        "Communauté d'agglomération Val Parisis, Data Protection Officer",
+        "271 chaussée Jules César, 95250 Beauchamp",
+        "may ask you for an identity document",
+        "https://www.cnil.fr/fr/plaintes",
+        "TSA 80715, 75334 Paris Cedex 07",
+    ] {
+        assert!(ack.2.contains(said), "{said}: {}", ack.2);
+    }
+    for part in [&ack.2, &ack.3] {
+        assert!(!part.contains("Telephone"), "no telephone line: {part}");
+        assert!(!part.contains("has been received"), "{part}");
+    }
+}
+
 #[tokio::test]
 async fn json_works_when_no_file_is_sent_and_the_tenant_needs_none() {
     let smtp = SmtpServer::start();
