@@ -14,7 +14,7 @@ use super::views::{
     parse_subject, view, ConsentPolicy, ConsentRequest, ConsentView, History, HistoryItem,
 };
 use crate::db::DbError;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{client_ip, validation_problem, JsonBody};
 use crate::privacy::ip_pseudonym;
 use validator::ValidateArgs;
@@ -25,8 +25,6 @@ use validator::ValidateArgs;
     params(("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$")),
     responses(
         (status = 200, description = "The tenant's current consent policy.", body = ConsentPolicy),
-        (status = 403, description = "Origin not allowed for this tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/consent-policy")]
@@ -57,14 +55,11 @@ pub async fn policy(
     responses(
         (status = 201, description = "Recorded and committed.", body = ConsentView,
             headers(("location" = String, description = "The subject's current consent."))),
-        (status = 400, description = "Malformed JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Origin not allowed for this tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not the current policy version; the detail names it.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 16 KiB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown purpose, refused essential purpose, invalid field.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable or overloaded; nothing was recorded.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON."),
+        (status = 409, description = "Not the current policy version; the detail names it."),
+        (status = 413, description = "Body over 16 KiB."),
+        (status = 422, description = "Unknown purpose, refused essential purpose, invalid field."),
+        (status = 503, description = "Database unavailable or overloaded; nothing was recorded."),
     )
 )]
 #[post("/consents")]
@@ -147,9 +142,7 @@ pub async fn record(
     ),
     responses(
         (status = 200, description = "The consent in force.", body = ConsentView),
-        (status = 403, description = "Origin not allowed for this tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant, or no consent in force.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant, or no consent in force."),
     )
 )]
 #[get("/consents/{subject_id}")]
@@ -181,9 +174,7 @@ pub async fn current(
     ),
     responses(
         (status = 204, description = "Withdrawn."),
-        (status = 403, description = "Origin not allowed for this tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant, or nothing to withdraw.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown tenant, or nothing to withdraw."),
     )
 )]
 #[delete("/consents/{subject_id}")]
@@ -218,9 +209,6 @@ pub async fn withdraw(
     ),
     responses(
         (status = 200, description = "The subject's events (empty when none).", body = History),
-        (status = 403, description = "Origin not allowed for this tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The subject id is not a UUID.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/consents/{subject_id}/history")]

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::queries::{ConsentEvent, Cursor};
 use super::service::ConsentService;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
 use crate::staff::Staff;
 
@@ -80,10 +80,7 @@ pub struct Stats {
     params(RangeQuery),
     responses(
         (status = 200, description = "Counts per day and purpose.", body = Stats),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range."),
     )
 )]
 #[get("/v1/dpo/consents/stats")]
@@ -181,10 +178,7 @@ fn csv_page(
     params(RangeQuery),
     responses(
         (status = 200, description = "CSV, streamed.", body = String, content_type = "text/csv"),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A date that is not a day between 2000-01-01 and 2199-12-31, or an invalid range."),
     )
 )]
 #[get("/v1/dpo/consents/export")]

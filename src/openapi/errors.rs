@@ -10,7 +10,9 @@
 //! an admin's operation refuses other accounts (403); a `{subject_id}` that
 //! is not a UUID, or paging out of bounds, is invalid (422). Each is
 //! problem+json; 429 and 503 carry `Retry-After`. An operation documents
-//! only what it adds, or a more precise description of one of these.
+//! only what it adds, or a more precise description of one of these, by its
+//! status and description alone: every error answer gets the problem+json
+//! body here, so no annotation repeats it.
 
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -101,6 +103,19 @@ impl Modify for CommonErrors {
                         "A concurrent change got in the way; nothing was recorded: try again.",
                     );
                 }
+                // Every error answer is problem+json: an operation names the
+                // status and says what it means, never the body again.
+                for (status, response) in op.responses.responses.iter_mut() {
+                    let error = status.parse::<u16>().is_ok_and(|code| code >= 400);
+                    if let (true, RefOr::T(response)) = (error, response) {
+                        if response.content.is_empty() {
+                            response.content.insert(
+                                PROBLEM_JSON.to_owned(),
+                                Content::new(Some(Ref::from_schema_name("Problem"))),
+                            );
+                        }
+                    }
+                }
                 for status in ["429", "503"] {
                     if let Some(RefOr::T(response)) = op.responses.responses.get_mut(status) {
                         retry_after(response);
@@ -174,7 +189,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn what_follows_from_an_address_is_declared_for_every_operation() {
+    fn what_follows_from_an_address_is_declared_for_every_operation_as_problem_json() {
         let mut doc = crate::openapi::annotated();
         for (path, item) in doc.paths.paths.iter_mut() {
             for (_, op) in operations(item) {
@@ -185,6 +200,17 @@ mod tests {
                 }
                 if op.tags.iter().flatten().any(|t| t == "admin") {
                     assert!(has("401") && has("403"), "{path}");
+                }
+                for (status, response) in &op.responses.responses {
+                    if status.as_str() >= "400" {
+                        let RefOr::T(response) = response else {
+                            continue;
+                        };
+                        assert!(
+                            response.content.contains_key(PROBLEM_JSON),
+                            "{path} {status} is problem+json"
+                        );
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Monitor;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -26,7 +26,7 @@ pub async fn healthz() -> HttpResponse {
     tag = "operations",
     responses(
         (status = 200, description = "The database answers.", body = Health),
-        (status = 503, description = "The database does not answer.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database does not answer."),
     )
 )]
 #[get("/readyz")]

@@ -8,7 +8,7 @@ use super::runs::{self, RunItem, RunsQuery};
 use super::RetentionError;
 use crate::config::LimitSettings;
 use crate::db::Db;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{ListResponse, PageQuery};
 use crate::staff::Staff;
 use crate::tenants::Tenants;
@@ -48,10 +48,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     params(RunsQuery),
     responses(
         (status = 200, description = "Sweeps, newest first; a DPO sees its tenant's counts only.", body = inline(ListResponse<RunItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid paging.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/dpo/retention/runs")]

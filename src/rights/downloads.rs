@@ -14,7 +14,7 @@ use super::sealing::unseal;
 use super::service::RightsService;
 use super::store::{self, token_hash, DocumentRow};
 use crate::audit::{self, Entry};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::staff::Staff;
 
 /// An attachment of the request `request_id`, its content still held.
@@ -57,8 +57,8 @@ async fn opened(rights: &RightsService, doc: DocumentRow) -> Result<Opened, Righ
                 ("cache-control" = String, description = "`no-store`."),
                 ("x-content-type-options" = String, description = "`nosniff`."),
             )),
-        (status = 404, description = "Unknown token, or no attachment of this request has this id.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Destroyed with the requester's data (`attachment_purged`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token, or no attachment of this request has this id."),
+        (status = 410, description = "Destroyed with the requester's data (`attachment_purged`)."),
     )
 )]
 #[get("/v1/requests/track/{tracking_token}/attachments/{attachment_id}")]
@@ -120,9 +120,8 @@ pub async fn download(
             headers(
                 ("content-disposition" = String, description = "`attachment`, with the file's name."),
             )),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request (or another tenant's), or no attachment of it has this id.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Destroyed with the requester's data (`attachment_purged`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request (or another tenant's), or no attachment of it has this id."),
+        (status = 410, description = "Destroyed with the requester's data (`attachment_purged`)."),
     )
 )]
 #[get("/v1/dpo/requests/{id}/attachments/{attachment_id}")]

@@ -25,7 +25,7 @@ use super::service::RightsService;
 use super::store::{self, RequestRow};
 use super::{counts, deadline};
 use crate::audit::{self, Entry};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::ValidatedJson;
 use crate::staff::Staff;
 use crate::tenants::Tenant;
@@ -92,14 +92,13 @@ fn locked(conn: &mut crate::db::DbConnection, id: &str) -> Result<RequestRow, Ri
     ),
     responses(
         (status = 200, description = "Moved; the request as it is now (with its answers, the closing note or the rejection's reason among them).", body = RequestDetail),
-        (status = 400, description = "Malformed JSON or form.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The life cycle forbids this move from the request's status as it is now (`transition_not_allowed`: also the second of two moves made at once), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "An attachment or the body is too large.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A rejection without a reason, a note or reason too long, files without a closing note or a rejection's reason, too many files (`attachment`), or an invalid field.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or form."),
+        (status = 404, description = "No such request."),
+        (status = 409, description = "The life cycle forbids this move from the request's status as it is now (`transition_not_allowed`: also the second of two moves made at once), or a concurrent change got in the way (`concurrent_change`)."),
+        (status = 413, description = "An attachment or the body is too large."),
+        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`)."),
+        (status = 422, description = "A rejection without a reason, a note or reason too long, files without a closing note or a rejection's reason, too many files (`attachment`), or an invalid field."),
+        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After."),
     )
 )]
 #[post("/v1/dpo/requests/{id}/transitions")]
@@ -318,11 +317,9 @@ pub struct ExtensionRequest {
     request_body = ExtensionRequest,
     responses(
         (status = 200, description = "Extended; `due_at` two months later.", body = RequestDetail),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already extended (also by an extension made at the same time), past its due date, or closed (`extension_not_allowed`); or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No reason.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request."),
+        (status = 409, description = "Already extended (also by an extension made at the same time), past its due date, or closed (`extension_not_allowed`); or a concurrent change got in the way (`concurrent_change`)."),
+        (status = 422, description = "No reason."),
     )
 )]
 #[post("/v1/dpo/requests/{id}/extension")]
@@ -443,14 +440,13 @@ pub struct Queued {
     ),
     responses(
         (status = 202, description = "Kept; its e-mail queued for delivery.", body = Queued),
-        (status = 400, description = "Malformed JSON or form.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The requester's address was erased (`requester_erased`), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "An attachment or the body is too large.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Empty or too long (`body`), or too many files (`attachment`).", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or form."),
+        (status = 404, description = "No such request."),
+        (status = 409, description = "The requester's address was erased (`requester_erased`), or a concurrent change got in the way (`concurrent_change`)."),
+        (status = 413, description = "An attachment or the body is too large."),
+        (status = 415, description = "Neither JSON nor a multipart form, or an attachment that is a program or a web page (`attachment_type`)."),
+        (status = 422, description = "Empty or too long (`body`), or too many files (`attachment`)."),
+        (status = 503, description = "Too many files being received at once (`uploads_busy`); see Retry-After."),
     )
 )]
 #[post("/v1/dpo/requests/{id}/messages")]

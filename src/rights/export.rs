@@ -34,7 +34,7 @@ use super::service::RightsService;
 use super::store;
 use crate::audit::{self, Entry};
 use crate::consent::ConsentEvent;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::staff::Staff;
 
 /// One consent event as the requester receives it.
@@ -135,9 +135,8 @@ impl Export {
                 ("content-disposition" = String, description = "`attachment; filename=\"DR-XXXXXX.zip\"`, the request's reference."),
                 ("cache-control" = String, description = "`no-store`."),
             )),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; nothing was journaled.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request (or another tenant's)."),
+        (status = 503, description = "The database is unavailable; nothing was journaled."),
     )
 )]
 #[get("/v1/dpo/requests/{id}/export")]

@@ -22,7 +22,7 @@ use super::queue::visible;
 use super::service::RightsService;
 use super::store::{self, RequestRow};
 use crate::audit::{self, Entry};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::ValidatedJson;
 use crate::staff::Staff;
 
@@ -163,11 +163,9 @@ pub struct IdentityDecided {
     request_body = IdentityRequest,
     responses(
         (status = 200, description = "Recorded, replacing an earlier decision (the timeline keeps both).", body = IdentityDecided),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The request is closed (`request_closed`), or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown outcome or method, or a note too long or with control characters.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request (or another tenant's)."),
+        (status = 409, description = "The request is closed (`request_closed`), or a concurrent change got in the way (`concurrent_change`)."),
+        (status = 422, description = "An unknown outcome or method, or a note too long or with control characters."),
     )
 )]
 #[post("/v1/dpo/requests/{id}/identity")]

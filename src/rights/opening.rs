@@ -15,7 +15,7 @@ use super::queue::visible;
 use super::service::RightsService;
 use super::store;
 use crate::audit::{self, Entry};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::staff::Staff;
 
 /// How the answer hands the document to the browser.
@@ -92,10 +92,8 @@ const SHOWN_INLINE: [&str; 3] = ["application/pdf", "image/jpeg", "image/png"];
                 ("content-security-policy" = String, description = "A sandbox: nothing in the document runs."),
                 ("cache-control" = String, description = "`no-store`."),
             )),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request or document.", body = Problem, content_type = "application/problem+json"),
-        (status = 410, description = "Its content was destroyed at the end of its retention, or once the requester's identity was verified (`document_purged`).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request or document."),
+        (status = 410, description = "Its content was destroyed at the end of its retention, or once the requester's identity was verified (`document_purged`)."),
     )
 )]
 #[get("/v1/dpo/requests/{id}/documents/{document_id}")]

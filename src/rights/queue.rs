@@ -19,7 +19,7 @@ use super::messages::{self, MessageView};
 use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
 use super::{deadline, search};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{ListResponse, PageQuery};
 use crate::staff::Staff;
 
@@ -92,10 +92,7 @@ fn slug(rights: &RightsService, tenant_id: &str) -> String {
     params(QueueQuery),
     responses(
         (status = 200, description = "Requests.", body = inline(ListResponse<QueueItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter, sort or paging.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter, sort or paging."),
     )
 )]
 #[get("/v1/dpo/requests")]
@@ -414,8 +411,7 @@ pub async fn detail_of(
     params(("id" = String, Path, description = "Request id.", format = "uuid")),
     responses(
         (status = 200, description = "The request, its documents and its timeline.", body = RequestDetail),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such request (or another tenant's).", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request (or another tenant's)."),
     )
 )]
 #[get("/v1/dpo/requests/{id}")]

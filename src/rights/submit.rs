@@ -19,7 +19,7 @@ use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, RequestRow};
 use super::{counts, deadline, search};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::client_ip;
 use crate::privacy::email_pseudonyms;
 use crate::tenants::Tenant;
@@ -51,14 +51,13 @@ pub struct Submitted {
     ),
     responses(
         (status = 201, description = "Received: reference, deadline and tracking token (shown once).", body = Submitted),
-        (status = 400, description = "Malformed form or JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A document or the form is too large.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not multipart or JSON, or a document that is not PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or the identity document the tenant requires is missing.", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many submissions from this address or e-mail.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many documents being received at once (`uploads_busy`), or too many senders being counted at once (`submissions_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed form or JSON."),
+        (status = 413, description = "A document or the form is too large."),
+        (status = 415, description = "Not multipart or JSON, or a document that is not PDF, JPEG or PNG."),
+        (status = 422, description = "Invalid fields, or the identity document the tenant requires is missing."),
+        (status = 408, description = "The body stopped arriving, or took too long."),
+        (status = 429, description = "Too many submissions from this address or e-mail."),
+        (status = 503, description = "Too many documents being received at once (`uploads_busy`), or too many senders being counted at once (`submissions_busy`); see Retry-After."),
     )
 )]
 #[post("/requests")]

@@ -10,7 +10,7 @@ use validator::ValidateEmail;
 
 use super::service::RightsService;
 use super::store;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::privacy::email_pseudonyms;
 use crate::staff::Staff;
 
@@ -38,10 +38,8 @@ pub struct SuppressionAnswer {
     params(SuppressionQuery),
     responses(
         (status = 200, description = "The answer.", body = SuppressionAnswer),
-        (status = 400, description = "No address given.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an e-mail address, or an admin who names no tenant.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No address given."),
+        (status = 422, description = "Not an e-mail address, or an admin who names no tenant."),
     )
 )]
 #[get("/v1/dpo/suppression/check")]

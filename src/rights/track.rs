@@ -16,7 +16,7 @@ use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
 use super::{counts, deadline};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 
 /// What happened at a step of the request's life, as its requester is
 /// told: `status` is where the request stood after it.
@@ -88,7 +88,7 @@ fn check_token(token: &str) -> Result<String, RightsError> {
     params(("tracking_token" = String, Path, description = "The token given at submission or in an e-mail.", max_length = 100)),
     responses(
         (status = 200, description = "Status, timeline and the DPO's answers.", body = Tracking),
-        (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown token."),
     )
 )]
 #[get("/v1/requests/track/{tracking_token}")]
@@ -169,14 +169,14 @@ pub struct Uploaded {
     request_body(content = super::form::DocumentsUpload, content_type = "multipart/form-data", description = "One or two `id_document` file parts (PDF, JPEG or PNG, 10 MiB each)."),
     responses(
         (status = 201, description = "Received; the request is back to `received`, its clock runs again, and the DPO is e-mailed.", body = Uploaded),
-        (status = 400, description = "Malformed form.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown token.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No identity document is awaited, also when an upload or a move made at the same time came first (`not_awaiting_identity`); or a concurrent change got in the way (`concurrent_change`).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "A document is too large.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not multipart, or not a PDF, JPEG or PNG.", body = Problem, content_type = "application/problem+json"),
-        (status = 408, description = "The body stopped arriving, or took too long.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "No document, or too many.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed form."),
+        (status = 404, description = "Unknown token."),
+        (status = 409, description = "No identity document is awaited, also when an upload or a move made at the same time came first (`not_awaiting_identity`); or a concurrent change got in the way (`concurrent_change`)."),
+        (status = 413, description = "A document is too large."),
+        (status = 415, description = "Not multipart, or not a PDF, JPEG or PNG."),
+        (status = 408, description = "The body stopped arriving, or took too long."),
+        (status = 422, description = "No document, or too many."),
+        (status = 503, description = "Too many documents being received at once (`uploads_busy`); see Retry-After."),
     )
 )]
 #[post("/v1/requests/track/{tracking_token}/documents")]

@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 
 use super::auth::Staff;
 use crate::audit::{self, AuditItem, AuditQuery, Filter};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{check_instant, ListResponse, PageQuery};
 use crate::staff::StaffService;
 
@@ -16,10 +16,7 @@ use crate::staff::StaffService;
     params(AuditQuery),
     responses(
         (status = 200, description = "Entries, newest first.", body = inline(ListResponse<AuditItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown tenant.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter or paging, or an instant outside 2000-01-01 to 2199-12-31.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter or paging, or an instant outside 2000-01-01 to 2199-12-31."),
     )
 )]
 #[get("/v1/dpo/audit")]

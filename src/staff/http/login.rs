@@ -13,7 +13,7 @@ use validator::Validate;
 
 use crate::audit::{self, kind};
 use crate::db::{write_transaction, DbConnection};
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{client_ip, Refused, ValidatedJson};
 use crate::mail::{Letter, Template};
 use crate::privacy::ip_pseudonym;
@@ -72,13 +72,12 @@ pub fn is_locked(e: &ApiError) -> bool {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in.", body = LoginResponse),
-        (status = 400, description = "Malformed body.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Unknown e-mail or wrong password (one answer for both).", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields.", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "E-mail address locked after repeated failures (whether an account has it or not), or too many attempts from this client address; see Retry-After.", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many sign-ins at once; try again.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body."),
+        (status = 401, description = "Unknown e-mail or wrong password (one answer for both)."),
+        (status = 413, description = "Body too large."),
+        (status = 422, description = "Invalid fields."),
+        (status = 429, description = "E-mail address locked after repeated failures (whether an account has it or not), or too many attempts from this client address; see Retry-After."),
+        (status = 503, description = "Too many sign-ins at once; try again."),
     )
 )]
 #[post("/v1/auth/login")]

@@ -3,7 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use super::auth::Staff;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::http::{ListResponse, PageQuery};
 use crate::mail::admin::{self, MailItem, MailQuery};
 use crate::staff::StaffService;
@@ -15,10 +15,7 @@ use crate::staff::StaffService;
     params(MailQuery),
     responses(
         (status = 200, description = "Messages, newest first.", body = inline(ListResponse<MailItem>)),
-        (status = 400, description = "Malformed query.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown status or invalid paging.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown status or invalid paging."),
     )
 )]
 #[get("/v1/admin/mail")]
