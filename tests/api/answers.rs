@@ -20,7 +20,6 @@ use guichet::db::schema::{
     mail_outbox as outbox, request_documents as docs, request_events as events,
     request_messages as messages,
 };
-use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -141,24 +140,7 @@ async fn held(app: &TestApp, request: &str) -> (i64, i64, i64, i64) {
 /// The raw mails received so far, each as (to, subject, text, html).
 async fn mails(app: &TestApp, smtp: &SmtpServer) -> Vec<(String, String, String, String)> {
     deliver(app).await;
-    smtp.messages()
-        .iter()
-        .map(|raw| {
-            let m = MessageParser::default().parse(raw).unwrap();
-            (
-                m.to()
-                    .unwrap()
-                    .first()
-                    .unwrap()
-                    .address()
-                    .unwrap()
-                    .to_owned(),
-                m.subject().unwrap_or("").to_owned(),
-                m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-                m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
-            )
-        })
-        .collect()
+    smtp.letters()
 }
 
 /// The tracking token of the link a letter carries.

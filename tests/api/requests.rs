@@ -9,7 +9,6 @@ use crate::common;
 use crate::common::{
     assert_problem, deliver, dpo, get, login, post, SmtpServer, TestApp, PASSWORD,
 };
-use mail_parser::MessageParser;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
@@ -66,25 +65,9 @@ async fn submitted(app: &TestApp, tenant: &str, kind: &str, email: &str) -> Valu
     res.json().await.unwrap()
 }
 
-fn parsed(raw: &[u8]) -> (String, String, String, String) {
-    let m = MessageParser::default().parse(raw).unwrap();
-    (
-        m.to()
-            .unwrap()
-            .first()
-            .unwrap()
-            .address()
-            .unwrap()
-            .to_owned(),
-        m.subject().unwrap_or("").to_owned(),
-        m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
-        m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
-    )
-}
-
 async fn mails(app: &TestApp, smtp: &SmtpServer) -> Vec<(String, String, String, String)> {
     deliver(app).await;
-    smtp.messages().iter().map(|m| parsed(m)).collect()
+    smtp.letters()
 }
 
 #[tokio::test]

@@ -30,9 +30,7 @@ pub async fn list(
         per_page: query.per_page,
     }
     .resolve(&state.limits)?;
-    let status = query
-        .status()
-        .map_err(|e| ApiError::field(e.field, e.message))?;
+    let status = query.status()?;
     let tenants = state.tenants.clone();
     let (items, total) = state
         .db

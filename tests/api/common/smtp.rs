@@ -112,6 +112,12 @@ impl SmtpServer {
         self.inbox.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Every message received so far, in arrival order, each read as
+    /// (to, subject, text part, HTML part).
+    pub fn letters(&self) -> Vec<(String, String, String, String)> {
+        self.messages().iter().map(|raw| letter(raw)).collect()
+    }
+
     /// Points the app's settings at this server.
     pub fn configure(&self, s: &mut Settings) {
         s.mail.transport = guichet::config::MailTransportKind::Smtp;
@@ -201,4 +207,21 @@ impl Handler for Mailbox {
             .push(std::mem::take(&mut self.message));
         response::OK
     }
+}
+
+/// One raw message read as (to, subject, text part, HTML part).
+pub fn letter(raw: &[u8]) -> (String, String, String, String) {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a message the SMTP server accepted parses");
+    (
+        m.to()
+            .and_then(|to| to.first())
+            .and_then(|to| to.address())
+            .expect("a recipient")
+            .to_owned(),
+        m.subject().unwrap_or("").to_owned(),
+        m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+    )
 }
