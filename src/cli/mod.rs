@@ -192,23 +192,33 @@ fn find_user(conn: &mut DbConnection, email: &str) -> Result<accounts::StaffRow,
         .ok_or_else(|| Refused(format!("no staff account has the e-mail address {email}")))
 }
 
+/// Journals a change made to an account from the command line.
+fn journal(
+    conn: &mut DbConnection,
+    row: &accounts::StaffRow,
+    kind: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), ApiError> {
+    Ok(audit::record(
+        conn,
+        audit::Entry {
+            tenant_id: row.tenant_id.as_deref(),
+            kind,
+            subject_id: Some(&row.id),
+            detail: Some(serde_json::json!({"by": "command line"})),
+            ..Default::default()
+        },
+        now,
+    )?)
+}
+
 pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
     let (mut conn, _) = open(settings)?;
     let row = find_user(&mut conn, email)?;
     let now = Clock::system().now().naive_utc();
     db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_disabled(conn, &row.id, true, now)?;
-        Ok(audit::record(
-            conn,
-            audit::Entry {
-                tenant_id: row.tenant_id.as_deref(),
-                kind: kind::USER_DISABLED,
-                subject_id: Some(&row.id),
-                detail: Some(serde_json::json!({"by": "command line"})),
-                ..Default::default()
-            },
-            now,
-        )?)
+        journal(conn, &row, kind::USER_DISABLED, now)
     })
     .map_err(Refused::from)?;
     println!("disabled {}", row.email);
@@ -225,17 +235,7 @@ pub fn set_password(settings: &Settings, email: &str) -> CmdResult {
     let now = Clock::system().now().naive_utc();
     db::write_transaction::<_, ApiError>(&mut conn, |conn| {
         accounts::set_password(conn, &row.id, &hash, now)?;
-        Ok(audit::record(
-            conn,
-            audit::Entry {
-                tenant_id: row.tenant_id.as_deref(),
-                kind: kind::USER_PASSWORD_CHANGED,
-                subject_id: Some(&row.id),
-                detail: Some(serde_json::json!({"by": "command line"})),
-                ..Default::default()
-            },
-            now,
-        )?)
+        journal(conn, &row, kind::USER_PASSWORD_CHANGED, now)
     })
     .map_err(Refused::from)?;
     println!(
