@@ -188,6 +188,11 @@ diesel::table! {
         identity_by -> Nullable<Text>,
         identity_note -> Nullable<Text>,
         new_document_at -> Nullable<Timestamp>,
+        channel -> Text,
+        case_id -> Nullable<Text>,
+        on_behalf_first_name -> Nullable<Text>,
+        on_behalf_last_name -> Nullable<Text>,
+        on_behalf_relation -> Nullable<Text>,
     }
 }
 

@@ -20,7 +20,7 @@ use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::http::client_ip;
 use crate::rights::form::{Form, FormLimits, FIELDS};
-use crate::rights::intake::{read_multipart_into, Intake};
+use crate::rights::intake::{read_form, FormRules, Intake};
 use crate::rights::lifecycle::{Kind, Status};
 use crate::rights::service::RightsService;
 use crate::rights::submit;
@@ -171,11 +171,12 @@ async fn send(
     let mut intake = Intake::default();
     let limits = &rights.settings.requests;
     let mut errors = Vec::new();
-    if let Err(e) = read_multipart_into(
+    let rules = FormRules::submission(limits, false);
+    if let Err(e) = read_form(
         &req,
         payload,
         &rights.uploads,
-        limits,
+        &rules,
         FIELDS,
         true,
         &mut intake,
@@ -189,7 +190,12 @@ async fn send(
     }
     // Without script the opposition's fields stay on screen for every
     // kind: they count only for an opposition.
-    if intake.fields.get("kind").map(String::as_str) != Some("opposition") {
+    let opposition = intake.fields.get("kind").map(String::as_str) == Some("opposition")
+        || intake
+            .lists
+            .get("kinds")
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "opposition"));
+    if !opposition {
         intake.fields.remove("scope");
         intake.fields.remove("grounds");
     }
@@ -297,7 +303,10 @@ async fn sent(
         .await
         .page(lang)?;
     let mut request = tracking_ctx(&rights, lang, &tracking);
-    request["has_id_document"] = (!documents.is_empty()).into();
+    request["has_id_document"] = documents
+        .iter()
+        .any(|d| d.role == crate::rights::lifecycle::Role::IdDocument)
+        .into();
     let ctx = json!({
         "tenant": tenant_ctx(&tenant),
         "request": request,
@@ -391,11 +400,12 @@ async fn upload(
     };
     let mut intake = Intake::default();
     let limits = &rights.settings.requests;
-    let read = read_multipart_into(
+    let rules = FormRules::identity(limits);
+    let read = read_form(
         &req,
         payload,
         &rights.uploads,
-        limits,
+        &rules,
         &[],
         true,
         &mut intake,

@@ -107,6 +107,7 @@ async fn queue_page(
         overdue: overdue.then_some(true),
         q: get("q"),
         sort: None,
+        same_person_as: get("same_person_as"),
         tenant: if session.staff.is_admin() {
             get("tenant")
         } else {

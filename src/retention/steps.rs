@@ -98,7 +98,7 @@ pub fn would_remove(conn: &mut DbConnection, step: Step, ids: &[String]) -> Quer
     match step {
         Step::Documents { .. } => docs::table
             .filter(docs::request_id.eq_any(ids))
-            .filter(docs::role.eq(Role::IdDocument))
+            .filter(docs::role.eq_any(Role::GIVEN))
             .filter(docs::purged_at.is_null())
             .count()
             .get_result(conn),
@@ -156,7 +156,7 @@ pub fn candidates(
                 q = q.filter(exists(
                     docs::table
                         .filter(docs::request_id.eq(requests::id))
-                        .filter(docs::role.eq(Role::IdDocument))
+                        .filter(docs::role.eq_any(Role::GIVEN))
                         .filter(docs::purged_at.is_null()),
                 ));
             }
@@ -256,7 +256,7 @@ pub fn remove(
             diesel::delete(consents::table.filter(consents::id.eq_any(ids))).execute(conn)?
         }
         Step::Documents { .. } => {
-            let n = destroy_documents(conn, ids, Some(Role::IdDocument), as_of)?;
+            let n = destroy_documents(conn, ids, Some(&Role::GIVEN), as_of)?;
             timeline(conn, ids, as_of, Action::DocumentsDestroyed)?;
             n
         }
@@ -264,7 +264,7 @@ pub fn remove(
             // The answers' attachments go with the requester's data; an
             // identity document still held (none, unless its period was
             // made longer than the requester data's) goes too.
-            let documents = destroy_documents(conn, ids, Some(Role::IdDocument), as_of)?;
+            let documents = destroy_documents(conn, ids, Some(&Role::GIVEN), as_of)?;
             let attachments = destroy_documents(conn, ids, None, as_of)?;
             let erased = diesel::update(
                 requests::table
@@ -284,6 +284,8 @@ pub fn remove(
                 requests::extension_reason.eq(None::<String>),
                 requests::outcome_reason.eq(None::<String>),
                 requests::identity_note.eq(None::<String>),
+                requests::on_behalf_first_name.eq(None::<String>),
+                requests::on_behalf_last_name.eq(None::<String>),
                 requests::erased_at.eq(Some(as_of)),
                 requests::updated_at.eq(as_of),
             ))
@@ -353,7 +355,7 @@ fn still_closed(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Stri
 fn destroy_documents(
     conn: &mut DbConnection,
     request_ids: &[String],
-    role: Option<Role>,
+    roles: Option<&[Role]>,
     as_of: NaiveDateTime,
 ) -> QueryResult<usize> {
     let held = docs::table
@@ -363,8 +365,8 @@ fn destroy_documents(
         docs::ciphertext.eq(None::<Vec<u8>>),
         docs::purged_at.eq(Some(as_of)),
     );
-    match role {
-        Some(role) => diesel::update(held.filter(docs::role.eq(role)))
+    match roles {
+        Some(roles) => diesel::update(held.filter(docs::role.eq_any(roles)))
             .set(destroyed)
             .execute(conn),
         None => diesel::update(held).set(destroyed).execute(conn),

@@ -95,13 +95,13 @@ fn attachment_too_large(limit: usize) -> ApiError {
 /// The bounds of an answer's form.
 fn rules(limits: &RequestSettings) -> FormRules {
     FormRules {
-        files: Files {
+        files: vec![Files {
             part: "attachment",
             max_count: limits.max_attachments,
             max_bytes: limits.max_attachment_bytes,
             accept: attachment,
             too_large: attachment_too_large,
-        },
+        }],
         max_text_bytes: text_bytes(limits),
     }
 }

@@ -23,7 +23,7 @@ fn held_attachment(
     request_id: &str,
     attachment_id: &str,
 ) -> Result<DocumentRow, RightsError> {
-    let doc = store::document(conn, request_id, attachment_id, Role::Attachment)?
+    let doc = store::document(conn, request_id, attachment_id, &[Role::Attachment])?
         .ok_or(RightsError::UnknownAttachment)?;
     if doc.ciphertext.is_none() {
         return Err(RightsError::AttachmentPurged);

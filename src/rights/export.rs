@@ -263,6 +263,7 @@ pub async fn send_to_requester(
         bytes: built.bytes,
         content_type: "application/zip",
         filename: built.filename,
+        part: "attachment",
     };
     send_message(rights, staff, id, body, vec![zip]).await
 }

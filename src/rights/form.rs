@@ -25,6 +25,7 @@ use utoipa::openapi::{KnownFormat, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 use validator::{ValidateArgs, ValidationError};
 
+use super::arrival::{OnBehalfOf, Relation};
 use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::mail_text;
@@ -39,6 +40,7 @@ use crate::http::plain_text;
 /// The text fields a submission may hold.
 pub const FIELDS: &[&str] = &[
     "kind",
+    "kinds",
     "first_name",
     "last_name",
     "email",
@@ -47,11 +49,18 @@ pub const FIELDS: &[&str] = &[
     "scope",
     "grounds",
     "subject_ids",
+    "on_behalf_of",
 ];
 
 /// The fields of `FIELDS` that hold a list: a JSON array, or a form's field
 /// repeated.
-pub const LISTS: &[&str] = &["subject_ids"];
+pub const LISTS: &[&str] = &["subject_ids", "kinds"];
+
+/// The fields of `FIELDS` that hold an object of texts, with its members: a
+/// JSON object, or in a form one field per member (`on_behalf_of.relation`)
+/// or the object as JSON text.
+pub const OBJECTS: &[(&str, &[&str])] =
+    &[("on_behalf_of", &["first_name", "last_name", "relation"])];
 
 /// The limits of a submission that come from the configuration.
 pub struct FormLimits {
@@ -59,6 +68,9 @@ pub struct FormLimits {
     pub details_max: usize,
     /// `requests.max_subject_ids`: distinct banner identifiers.
     pub subject_ids_max: usize,
+    /// Staff enter requests received by post, at the counter or by
+    /// telephone, whose requester may have given no e-mail address.
+    pub email_optional: bool,
 }
 
 impl FormLimits {
@@ -66,6 +78,7 @@ impl FormLimits {
         Self {
             details_max: requests.details_max_chars,
             subject_ids_max: requests.max_subject_ids,
+            email_optional: false,
         }
     }
 }
@@ -79,9 +92,12 @@ impl FormLimits {
 #[validate(context = FormLimits)]
 pub struct Submission {
     #[serde(default, deserialize_with = "trimmed")]
-    #[schema(value_type = Kind, required = true)]
-    #[validate(required(message = "is required"), custom(function = "known_kind"))]
+    #[schema(schema_with = kind_schema)]
+    #[validate(custom(function = "known_kind"))]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "trimmed_each")]
+    #[schema(schema_with = kinds_schema)]
+    pub kinds: Option<Vec<String>>,
     #[serde(default, deserialize_with = "trimmed")]
     #[schema(schema_with = first_name_schema, required = true)]
     #[validate(
@@ -103,7 +119,6 @@ pub struct Submission {
     #[serde(default, deserialize_with = "trimmed")]
     #[schema(schema_with = email_schema, required = true)]
     #[validate(
-        required(message = "is required"),
         length(max = 254, message = "must be at most 254 characters"),
         custom(function = "one_line"),
         email(message = "must be an e-mail address")
@@ -141,21 +156,48 @@ pub struct Submission {
         custom(function = "within_subject_ids", use_context)
     )]
     pub subject_ids: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<OnBehalf>)]
+    pub on_behalf_of: Option<OnBehalf>,
+}
+
+/// The person a request is made for, as sent: each text trimmed, an
+/// object of empty texts (a form's fields left blank) is none.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    as = OnBehalfOfSubmission,
+    description = "The person the request is made for, when the requester acts for another: under a mandate (its copy is required, file part `mandate`), as a parent or as a guardian."
+)]
+pub struct OnBehalf {
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = first_name_schema, required = true)]
+    pub first_name: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(schema_with = last_name_schema, required = true)]
+    pub last_name: Option<String>,
+    #[serde(default, deserialize_with = "trimmed")]
+    #[schema(value_type = Relation, required = true)]
+    pub relation: Option<String>,
 }
 
 /// The fields of a request, checked.
 #[derive(Debug, Clone)]
 pub struct Form {
-    pub kind: Kind,
+    /// The rights asked for, each once, in the order given: one request
+    /// each.
+    pub kinds: Vec<Kind>,
     pub first_name: String,
     pub last_name: String,
-    pub email: String,
+    /// Required but from staff (`FormLimits::email_optional`).
+    pub email: Option<String>,
     pub postal_address: Option<String>,
     pub details: String,
     pub scope: Option<String>,
     pub grounds: Option<String>,
     /// Lower-case hyphenated UUIDs, each once, in the order given.
     pub subject_ids: Vec<String>,
+    pub on_behalf_of: Option<OnBehalfOf>,
 }
 
 impl Form {
@@ -179,13 +221,28 @@ impl Submission {
     ) -> Result<Self, RightsError> {
         let texts = fields
             .iter()
-            .filter(|(name, _)| FIELDS.contains(&name.as_str()) && !LISTS.contains(&name.as_str()))
+            .filter(|(name, _)| {
+                FIELDS.contains(&name.as_str())
+                    && !LISTS.contains(&name.as_str())
+                    && !OBJECTS.iter().any(|(o, _)| o == name)
+            })
             .map(|(name, value)| (name.clone(), value.clone().into()));
         let lists = lists
             .iter()
             .filter(|(name, _)| LISTS.contains(&name.as_str()))
             .map(|(name, values)| (name.clone(), values.clone().into()));
-        let known: serde_json::Map<String, serde_json::Value> = texts.chain(lists).collect();
+        let mut known: serde_json::Map<String, serde_json::Value> = texts.chain(lists).collect();
+        for (object, members) in OBJECTS {
+            let mut found = serde_json::Map::new();
+            for member in *members {
+                if let Some(value) = fields.get(&format!("{object}.{member}")) {
+                    found.insert((*member).to_owned(), value.clone().into());
+                }
+            }
+            if !found.is_empty() {
+                known.insert((*object).to_owned(), found.into());
+            }
+        }
         serde_json::from_value(known.into()).map_err(|e| RightsError::UnreadableForm(e.to_string()))
     }
 
@@ -211,58 +268,139 @@ impl Submission {
                 listed
             }
         };
-        let kind = self.kind.as_deref().and_then(Kind::parse);
         let mut refuse = |field: &str, message: &str| {
             errors.push(FieldError {
                 field: field.into(),
                 message: message.into(),
             })
         };
-        match (kind, self.scope.as_deref()) {
-            (Some(Kind::Opposition), None) => refuse(
+        let kinds = match (self.kind.as_deref(), self.kinds.as_deref()) {
+            (Some(_), Some(_)) => {
+                refuse("kinds", "give kind or kinds, not both");
+                Vec::new()
+            }
+            (None, None) => {
+                refuse("kind", "is required");
+                Vec::new()
+            }
+            (Some(kind), None) => Kind::parse(kind).into_iter().collect(),
+            (None, Some(list)) => match kinds_of(list) {
+                Ok(kinds) => kinds,
+                Err(why) => {
+                    refuse("kinds", why);
+                    Vec::new()
+                }
+            },
+        };
+        let opposition = kinds.contains(&Kind::Opposition);
+        match (opposition, self.scope.as_deref()) {
+            (true, None) => refuse(
                 "scope",
                 "is required for an opposition: prospection or processing",
             ),
-            (Some(Kind::Opposition), Some("prospection" | "processing")) => {}
-            (Some(Kind::Opposition), Some(_)) => {
-                refuse("scope", "must be prospection or processing")
-            }
-            (Some(_), Some(_)) => refuse("scope", "applies to oppositions only"),
+            (true, Some("prospection" | "processing")) => {}
+            (true, Some(_)) => refuse("scope", "must be prospection or processing"),
+            (false, Some(_)) if !kinds.is_empty() => refuse("scope", "applies to oppositions only"),
             _ => {}
         }
-        if kind == Some(Kind::Opposition)
-            && self.scope.as_deref() == Some("processing")
-            && self.grounds.is_none()
-        {
+        if opposition && self.scope.as_deref() == Some("processing") && self.grounds.is_none() {
             refuse(
                 "grounds",
                 "is required for an opposition to processing (the legitimate ground)",
             );
         }
-        match (
-            kind,
-            self.first_name,
-            self.last_name,
-            self.email,
-            self.details,
-        ) {
-            (Some(kind), Some(first_name), Some(last_name), Some(email), Some(details))
-                if errors.is_empty() =>
-            {
-                Ok(Form {
-                    kind,
-                    first_name,
-                    last_name,
-                    email: email.to_lowercase(),
-                    postal_address: self.postal_address,
-                    details,
-                    scope: self.scope,
-                    grounds: self.grounds,
-                    subject_ids: normalised(self.subject_ids.as_deref().unwrap_or_default()),
-                })
-            }
+        if self.email.is_none() && !limits.email_optional {
+            refuse("email", "is required");
+        }
+        let on_behalf_of = self.on_behalf_of.and_then(|o| o.check(&mut refuse));
+        match (self.first_name, self.last_name, self.details) {
+            (Some(first_name), Some(last_name), Some(details)) if errors.is_empty() => Ok(Form {
+                kinds,
+                first_name,
+                last_name,
+                email: self.email.map(|e| e.to_lowercase()),
+                postal_address: self.postal_address,
+                details,
+                scope: self.scope,
+                grounds: self.grounds,
+                subject_ids: normalised(self.subject_ids.as_deref().unwrap_or_default()),
+                on_behalf_of,
+            }),
             _ => Err(RightsError::Invalid(errors)),
         }
+    }
+}
+
+/// The rights a list names, each once: or why not.
+fn kinds_of(list: &[String]) -> Result<Vec<Kind>, &'static str> {
+    if list.is_empty() {
+        return Err("must name at least one right");
+    }
+    let mut kinds = Vec::with_capacity(list.len());
+    for name in list {
+        let kind = Kind::parse(name).ok_or(
+            "each must be access, rectification, erasure, restriction, opposition or portability",
+        )?;
+        if kinds.contains(&kind) {
+            return Err("must not name a right twice");
+        }
+        kinds.push(kind);
+    }
+    Ok(kinds)
+}
+
+impl OnBehalf {
+    /// The person named, or none when nothing was filled in; each member
+    /// wrong is refused as `on_behalf_of.member`.
+    fn check(self, refuse: &mut impl FnMut(&str, &str)) -> Option<OnBehalfOf> {
+        if self.first_name.is_none() && self.last_name.is_none() && self.relation.is_none() {
+            return None;
+        }
+        let mut name = |member: &str, value: Option<String>| {
+            let field = format!("on_behalf_of.{member}");
+            let Some(value) = value else {
+                refuse(&field, "is required");
+                return None;
+            };
+            let why = if value.chars().count() > NAME_MAX {
+                Some("must be at most 100 characters")
+            } else if one_line(&value).is_err() {
+                Some("must not contain control characters")
+            } else {
+                mail_text::refusal(&value)
+            };
+            match why {
+                Some(why) => {
+                    refuse(&field, why);
+                    None
+                }
+                None => Some(value),
+            }
+        };
+        let first_name = name("first_name", self.first_name);
+        let last_name = name("last_name", self.last_name);
+        let relation = match self.relation.as_deref().map(Relation::parse) {
+            Some(Some(relation)) => Some(relation),
+            Some(None) => {
+                refuse(
+                    "on_behalf_of.relation",
+                    "must be mandate, parent or guardian",
+                );
+                None
+            }
+            None => {
+                refuse(
+                    "on_behalf_of.relation",
+                    "is required: mandate, parent or guardian",
+                );
+                None
+            }
+        };
+        Some(OnBehalfOf {
+            first_name: first_name?,
+            last_name: last_name?,
+            relation: relation?,
+        })
     }
 }
 
@@ -380,6 +518,27 @@ fn nullable(b: ObjectBuilder) -> ObjectBuilder {
     b.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
 }
 
+fn kind_schema() -> RefOr<Schema> {
+    let mut kind = Kind::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut kind {
+        object.description = Some("The right asked for. Give `kind` or `kinds`, not both.".into());
+    }
+    kind
+}
+
+fn kinds_schema() -> ArrayBuilder {
+    ArrayBuilder::new()
+        .items(Kind::schema())
+        .min_items(Some(1))
+        .max_items(Some(Kind::ALL.len()))
+        .unique_items(true)
+        .description(Some(
+            "Several rights at once, each once: one request per right, each with its own \
+             reference, status and outcome, sharing one `case_id`, one acknowledgement and \
+             one tracking token. As a form: the field repeated.",
+        ))
+}
+
 fn first_name_schema() -> ObjectBuilder {
     text(NAME, 1, NAME_MAX, "The requester's first name. Neither name may hold a web address, an e-mail address or a domain name (`not` the pattern of `LINK`), nor a character that changes the direction of text: they may greet the requester in letters to an address no one has confirmed.")
 }
@@ -451,7 +610,8 @@ fn subject_ids_schema() -> ArrayBuilder {
         ))
 }
 
-fn documents(min: usize) -> ArrayBuilder {
+/// Files of the requester: PDF, JPEG or PNG.
+pub fn documents_schema(min: usize, description: &str) -> ArrayBuilder {
     ArrayBuilder::new()
         .items(
             ObjectBuilder::new()
@@ -460,10 +620,15 @@ fn documents(min: usize) -> ArrayBuilder {
         )
         .min_items((min > 0).then_some(min))
         .max_items(Some(DOCUMENTS_MAX))
-        .description(Some(
-            "A copy of an identity document: PDF, JPEG or PNG, checked by its bytes, \
-             at most `requests.max_document_bytes` (10 MiB) each.",
-        ))
+        .description(Some(description))
+}
+
+fn documents(min: usize) -> ArrayBuilder {
+    documents_schema(
+        min,
+        "A copy of an identity document: PDF, JPEG or PNG, checked by its bytes, \
+         at most `requests.max_document_bytes` (10 MiB) each.",
+    )
 }
 
 /// A rights request as a multipart form: `Submission`'s fields (a form
@@ -497,6 +662,15 @@ impl PartialSchema for SubmissionForm {
         object
             .properties
             .insert("id_document".into(), documents(0).build().into());
+        let mandate = documents_schema(
+            0,
+            "With `on_behalf_of`: a copy of the mandate (required for `relation` `mandate`), \
+             or of what gives a parent's or guardian's authority. PDF, JPEG or PNG, one file.",
+        )
+        .max_items(Some(1));
+        object
+            .properties
+            .insert("mandate".into(), mandate.build().into());
         object.description = Some(
             "A rights request with its identity documents (required when the tenant asks for one)."
                 .into(),
@@ -534,6 +708,7 @@ mod tests {
         let limits = FormLimits {
             details_max,
             subject_ids_max: 2,
+            email_optional: false,
         };
         Form::parse(fields, &HashMap::new(), &limits)
     }
@@ -556,6 +731,7 @@ mod tests {
         let limits = FormLimits {
             details_max: 50,
             subject_ids_max: max,
+            email_optional: false,
         };
         Form::parse(&fields, &lists, &limits)
     }
@@ -666,8 +842,8 @@ mod tests {
         fields.insert("grounds".into(), "Motif légitime.".into());
         let form = parse(&fields, 50).unwrap();
         assert_eq!(form.first_name, "Zoé");
-        assert_eq!(form.email, "zoe@example.org");
-        assert_eq!(form.kind, Kind::Opposition);
+        assert_eq!(form.email.as_deref(), Some("zoe@example.org"));
+        assert_eq!(form.kinds, [Kind::Opposition]);
     }
 
     #[test]

@@ -22,16 +22,31 @@ use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 
 use super::documents::{display_name, sniff};
-use super::form::LISTS;
+use super::form::{LISTS, OBJECTS};
 use super::uploads::{Reservation, UploadBudget};
 use crate::config::RequestSettings;
 use crate::error::ApiError;
 
-/// A document as received: its bytes (one copy), type and display name.
+/// A document as received: its bytes (one copy), type and display name,
+/// and the part of the form it came in (`id_document`, `mandate`…).
 pub struct Upload {
     pub bytes: Vec<u8>,
     pub content_type: &'static str,
     pub filename: String,
+    pub part: &'static str,
+}
+
+impl Upload {
+    /// Another copy of the file (each request of a submission seals its
+    /// own).
+    pub fn copy(&self) -> Self {
+        Self {
+            bytes: self.bytes.clone(),
+            content_type: self.content_type,
+            filename: self.filename.clone(),
+            part: self.part,
+        }
+    }
 }
 
 /// The text fields, the lists and the documents of a submission.
@@ -44,6 +59,22 @@ pub struct Intake {
     /// The share of the upload memory budget the form holds, until the
     /// intake (or what is left of it once its documents are taken) drops.
     pub reservation: Option<Reservation>,
+}
+
+impl Intake {
+    /// The documents sent as `part`, taken out of the intake.
+    pub fn take(&mut self, part: &str) -> Vec<Upload> {
+        let (taken, kept) = std::mem::take(&mut self.documents)
+            .into_iter()
+            .partition(|d| d.part == part);
+        self.documents = kept;
+        taken
+    }
+
+    /// Whether any document was sent as `part`.
+    pub fn has(&self, part: &str) -> bool {
+        self.documents.iter().any(|d| d.part == part)
+    }
 }
 
 /// Multipart boundaries and part headers around the fields and documents.
@@ -66,7 +97,8 @@ pub struct Files {
 
 /// The bounds of a multipart form.
 pub struct FormRules {
-    pub files: Files,
+    /// Each kind of file part the form may hold.
+    pub files: Vec<Files>,
     /// All the text fields together, in bytes.
     pub max_text_bytes: usize,
 }
@@ -75,13 +107,23 @@ impl FormRules {
     /// The identity documents of a submission or an upload.
     pub fn identity(limits: &RequestSettings) -> Self {
         Self {
-            files: Files {
-                part: "id_document",
-                max_count: limits.max_documents,
-                max_bytes: limits.max_document_bytes,
-                accept: identity_document,
-                too_large,
-            },
+            files: vec![given("id_document", limits.max_documents, limits)],
+            max_text_bytes: limits.max_text_bytes,
+        }
+    }
+
+    /// A submission's files: identity documents, and a mandate when the
+    /// requester acts for another; from staff, the scanned letter too.
+    pub fn submission(limits: &RequestSettings, from_staff: bool) -> Self {
+        let mut files = vec![
+            given("id_document", limits.max_documents, limits),
+            given("mandate", 1, limits),
+        ];
+        if from_staff {
+            files.push(given("letter", limits.max_documents, limits));
+        }
+        Self {
+            files,
             max_text_bytes: limits.max_text_bytes,
         }
     }
@@ -89,7 +131,8 @@ impl FormRules {
     /// The largest form these bounds let through: what a form without a
     /// declared length reserves of the upload memory budget.
     fn largest(&self) -> usize {
-        self.files.max_count * self.files.max_bytes + self.max_text_bytes + FORM_OVERHEAD
+        let files: usize = self.files.iter().map(|f| f.max_count * f.max_bytes).sum();
+        files + self.max_text_bytes + FORM_OVERHEAD
     }
 }
 
@@ -104,12 +147,24 @@ fn form_bytes(req: &HttpRequest, rules: &FormRules) -> usize {
         .map_or(largest, |n| n.min(largest))
 }
 
+/// A file the requester gives (identity document, mandate, letter): PDF,
+/// JPEG or PNG, as large as an identity document.
+fn given(part: &'static str, max_count: usize, limits: &RequestSettings) -> Files {
+    Files {
+        part,
+        max_count,
+        max_bytes: limits.max_document_bytes,
+        accept: identity_document,
+        too_large,
+    }
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
         format!(
-            "Each identity document must be at most {} MiB.",
+            "Each document must be at most {} MiB.",
             limit / (1024 * 1024)
         ),
     )
@@ -125,35 +180,17 @@ fn identity_document(name: Option<&str>, bytes: &[u8]) -> Result<(&'static str, 
     Ok((content_type, display_name(name, content_type)))
 }
 
-/// Reads a multipart form: text fields in `allowed`, files under
-/// `id_document` (PDF, JPEG or PNG, checked by their bytes).
+/// Reads a multipart form: text fields in `allowed`, files by `rules`.
 pub async fn read_multipart(
     req: &HttpRequest,
     payload: web::Payload,
     budget: &UploadBudget,
-    limits: &RequestSettings,
+    rules: &FormRules,
     allowed: &[&str],
 ) -> Result<Intake, ApiError> {
     let mut intake = Intake::default();
-    read_multipart_into(req, payload, budget, limits, allowed, false, &mut intake).await?;
+    read_form(req, payload, budget, rules, allowed, false, &mut intake).await?;
     Ok(intake)
-}
-
-/// Reads a multipart form into `intake`, which keeps what was read before
-/// an error (a page shows the form again with it). With `skip_empty`, a
-/// file part with no name and no bytes (a file input left empty by a
-/// browser) is ignored.
-pub async fn read_multipart_into(
-    req: &HttpRequest,
-    payload: web::Payload,
-    budget: &UploadBudget,
-    limits: &RequestSettings,
-    allowed: &[&str],
-    skip_empty: bool,
-    intake: &mut Intake,
-) -> Result<(), ApiError> {
-    let rules = FormRules::identity(limits);
-    read_form(req, payload, budget, &rules, allowed, skip_empty, intake).await
 }
 
 /// Reads a multipart form by `rules` into `intake`, its files (each
@@ -170,15 +207,20 @@ pub async fn read_form(
     intake: &mut Intake,
 ) -> Result<(), ApiError> {
     intake.reservation = Some(budget.reserve(form_bytes(req, rules))?);
-    let files = &rules.files;
     let mut form = Multipart::new(req.headers(), payload);
     let mut text_bytes = 0usize;
     while let Some(field) = form.next().await {
         let mut field = field
             .map_err(|e| ApiError::bad_request(format!("The form could not be read: {e}.")))?;
         let name = field.name().unwrap_or_default().to_owned();
-        if name == files.part {
-            if intake.documents.len() >= files.max_count {
+        if let Some(files) = rules.files.iter().find(|f| f.part == name) {
+            if intake
+                .documents
+                .iter()
+                .filter(|d| d.part == files.part)
+                .count()
+                >= files.max_count
+            {
                 return Err(ApiError::field(
                     files.part,
                     format!("at most {} files may be sent", files.max_count),
@@ -208,10 +250,11 @@ pub async fn read_form(
                 filename,
                 bytes,
                 content_type,
+                part: files.part,
             });
             continue;
         }
-        if !allowed.contains(&name.as_str()) {
+        if !allowed.contains(&name.as_str()) && !is_member(&name, allowed) {
             return Err(ApiError::field(name, "is not a field of this form"));
         }
         let mut value = Vec::new();
@@ -231,8 +274,58 @@ pub async fn read_form(
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned);
             intake.lists.entry(name).or_default().extend(values);
+        } else if let Some(members) = members_of(&name) {
+            // An object sent as the JSON text of one part.
+            if !value.trim().is_empty() {
+                let object = serde_json::from_str(&value)
+                    .map_err(|_| ApiError::field(name.clone(), "must be a JSON object"))?;
+                spread(&name, members, object, &mut intake.fields)?;
+            }
         } else {
             intake.fields.insert(name, value);
+        }
+    }
+    Ok(())
+}
+
+/// The members of an object field (`form::OBJECTS`).
+fn members_of(name: &str) -> Option<&'static [&'static str]> {
+    OBJECTS
+        .iter()
+        .find(|(object, _)| *object == name)
+        .map(|(_, members)| *members)
+}
+
+/// Whether `name` is a member of an allowed object field, written
+/// `object.member` (`on_behalf_of.relation`).
+fn is_member(name: &str, allowed: &[&str]) -> bool {
+    name.split_once('.').is_some_and(|(object, member)| {
+        allowed.contains(&object) && members_of(object).is_some_and(|m| m.contains(&member))
+    })
+}
+
+/// Keeps an object's members as fields `object.member`: texts, or null
+/// for an absent one; any other member, or value, is refused.
+fn spread(
+    name: &str,
+    members: &[&str],
+    object: serde_json::Value,
+    fields: &mut HashMap<String, String>,
+) -> Result<(), ApiError> {
+    let serde_json::Value::Object(object) = object else {
+        return Err(ApiError::field(name, "must be an object"));
+    };
+    for (member, value) in object {
+        let field = format!("{name}.{member}");
+        if !members.contains(&member.as_str()) {
+            return Err(ApiError::field(field, "is not a field of this form"));
+        }
+        match value {
+            serde_json::Value::String(s) => {
+                fields.insert(field, s);
+            }
+            serde_json::Value::Null => {}
+            _ => return Err(ApiError::field(field, "must be a string")),
         }
     }
     Ok(())
@@ -287,6 +380,12 @@ pub async fn read_json(
     for (name, value) in map {
         if !allowed.contains(&name.as_str()) {
             return Err(ApiError::field(name, "is not a field of this form"));
+        }
+        if let Some(members) = members_of(&name) {
+            if !value.is_null() {
+                spread(&name, members, value, &mut intake.fields)?;
+            }
+            continue;
         }
         if LISTS.contains(&name.as_str()) {
             match value {

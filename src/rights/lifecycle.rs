@@ -231,15 +231,32 @@ pub enum Role {
     /// A file the DPO attached to an answer, kept under the requester
     /// data's retention.
     Attachment,
+    /// The mandate of someone acting for another (or the proof of a
+    /// parent's or guardian's authority), kept as the identity documents.
+    Mandate,
+    /// The scan of a letter a request arrived by, kept as the identity
+    /// documents.
+    Letter,
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::IdDocument, Role::Attachment];
+    pub const ALL: [Role; 4] = [
+        Role::IdDocument,
+        Role::Attachment,
+        Role::Mandate,
+        Role::Letter,
+    ];
+
+    /// The files the requester gave with the request, under the identity
+    /// documents' retention: destroyed by the same step, shown with them.
+    pub const GIVEN: [Role; 3] = [Role::IdDocument, Role::Mandate, Role::Letter];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::IdDocument => "id_document",
             Self::Attachment => "attachment",
+            Self::Mandate => "mandate",
+            Self::Letter => "letter",
         }
     }
 

@@ -5,6 +5,7 @@
 //! capability answer and the pages turn into a page.
 
 pub mod answer_form;
+pub mod arrival;
 pub mod attachments;
 pub mod counts;
 pub mod deadline;
@@ -12,6 +13,7 @@ pub mod digest;
 pub mod documents;
 pub mod downloads;
 pub mod dpo;
+pub mod entry;
 pub mod error;
 pub mod export;
 pub mod form;
@@ -27,6 +29,7 @@ pub mod opening;
 pub mod patterns;
 pub mod queue;
 pub mod reference;
+pub mod related;
 pub mod sealing;
 pub mod search;
 pub mod service;
@@ -49,6 +52,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(track::track)
         .service(track::upload)
         .service(queue::queue)
+        .service(entry::enter_request)
         .service(suppression::suppression_check)
         .service(queue::detail)
         .service(dpo::transition)

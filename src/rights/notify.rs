@@ -139,27 +139,54 @@ impl Notifier<'_> {
         Ok(())
     }
 
-    /// The DPO's notice and the requester's acknowledgement.
+    /// The requester's acknowledgement of the requests of one submission
+    /// (one per right) and, when `notify_dpo`, the DPO's notice: one letter
+    /// each for them all. `token` follows every one of them.
     pub fn submitted(
         &self,
         conn: &mut DbConnection,
-        row: &RequestRow,
+        rows: &[RequestRow],
         token: &str,
         has_document: bool,
+        notify_dpo: bool,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
-        let ctx = json!({
-            "reference": row.reference, "kind_label": self.kind_label(row),
-            "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
-            "link": self.console_link(row), "has_id_document": has_document,
+        let Some(row) = rows.first() else {
+            return Ok(());
+        };
+        let requests: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| json!({"reference": r.reference, "kind_label": self.kind_label(r)}))
+            .collect();
+        let references = rows
+            .iter()
+            .map(|r| r.reference.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let on_behalf = row.on_behalf_of().map(|o| {
+            json!({
+                "name": format!("{} {}", o.first_name, o.last_name),
+                "relation": o.relation.label(self.locale()),
+            })
         });
-        self.to_dpo(conn, Template::DpoNewRequest, ctx, now)?;
+        let several = rows.len() > 1;
+        if notify_dpo {
+            let ctx = json!({
+                "reference": row.reference, "kind_label": self.kind_label(row),
+                "references": references, "requests": requests, "several": several,
+                "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
+                "link": self.console_link(row), "has_id_document": has_document,
+                "on_behalf": on_behalf.is_some(),
+            });
+            self.to_dpo(conn, Template::DpoNewRequest, ctx, now)?;
+        }
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference, "kind_label": self.kind_label(row),
+            "references": references, "requests": requests, "several": several,
             "received_at": self.date(row.received_at), "due_at": self.date(row.due_at),
             "tracking_link": tracking_link(self.state, token),
             "has_id_document": has_document, "phone": self.tenant.config.phone,
-            "cnil_url": CNIL_COMPLAINTS,
+            "cnil_url": CNIL_COMPLAINTS, "on_behalf": on_behalf,
         });
         self.to_requester(conn, row, Template::RequesterAck, ctx, now)
     }

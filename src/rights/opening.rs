@@ -137,7 +137,7 @@ pub async fn open_document(
     let (request_id, tenant_id, actor) = (row.id.clone(), row.tenant_id.clone(), staff.clone());
     let doc = rights
         .run(move |conn| {
-            let doc = store::document(conn, &request_id, &document_id, Role::IdDocument)?
+            let doc = store::document(conn, &request_id, &document_id, &Role::GIVEN)?
                 .ok_or(RightsError::UnknownDocument)?;
             if doc.ciphertext.is_none() {
                 let verified = row.identity_outcome == Some(IdentityOutcome::Verified);

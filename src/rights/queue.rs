@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::arrival::{Channel, OnBehalfOf};
 use super::error::RightsError;
 use super::identity::IdentityView;
 use super::lifecycle::{next_for_staff, Action, Kind, Status};
 use super::messages::{self, MessageView};
+use super::related::{self, LinkedRequest};
 use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
 use super::{deadline, search};
@@ -46,6 +48,10 @@ pub struct QueueQuery {
     /// Admins only: one tenant.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
+    /// Only the requests of the person who made this one (the same e-mail
+    /// address), open or closed, itself included.
+    #[param(format = "uuid")]
+    pub same_person_as: Option<String>,
     #[param(minimum = 1, maximum = 1_000_000, default = 1)]
     pub page: Option<u32>,
     #[param(minimum = 1, maximum = 100, default = 50)]
@@ -73,6 +79,15 @@ pub struct QueueItem {
     /// The requester sent the identity document asked for, and no one has
     /// opened the request since (« Nouvelle pièce »).
     pub new_document: bool,
+    /// How the request arrived.
+    pub channel: Channel,
+    /// Shared by the requests of one submission.
+    #[schema(format = "uuid")]
+    pub case_id: Option<String>,
+    /// How many other requests the same person (the same e-mail address)
+    /// made to the tenant, open or closed: `?same_person_as=` lists them.
+    #[schema(minimum = 0)]
+    pub others: i64,
 }
 
 fn name(first: Option<&str>, last: Option<&str>) -> String {
@@ -154,6 +169,15 @@ pub async fn list(
         return Err(RightsError::field("q", "must be at most 100 characters"));
     }
     let search = search::terms(query);
+    let email_hashes = match q.same_person_as {
+        Some(id) => {
+            let row = visible(rights, staff, id).await.map_err(|_| {
+                RightsError::field("same_person_as", "is not a request you may see")
+            })?;
+            Some(related::pseudonyms_of(&row, &rights.pseudonym_keys))
+        }
+        None => None,
+    };
     let now = rights.clock.now();
     let filter = QueueFilter {
         tenant_id: staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
@@ -162,14 +186,30 @@ pub async fn list(
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
         search,
         found: None,
+        email_hashes,
         sort,
     };
-    let (rows, total) = rights
-        .run(move |conn| Ok(store::queue(conn, &filter, offset, i64::from(per_page))?))
+    let (rows, total, people) = rights
+        .run(move |conn| {
+            let (rows, total) = store::queue(conn, &filter, offset, i64::from(per_page))?;
+            let people: Vec<(String, String)> = rows
+                .iter()
+                .filter_map(|r| Some((r.tenant_id.clone(), r.email_hash.clone()?)))
+                .collect();
+            let people = related::counts_by_person(conn, &people)?;
+            Ok((rows, total, people))
+        })
         .await?;
     let items = rows
         .into_iter()
         .map(|r| QueueItem {
+            others: r
+                .email_hash
+                .as_ref()
+                .and_then(|h| people.get(&(r.tenant_id.clone(), h.clone())))
+                .map_or(0, |n| n - 1),
+            channel: r.channel,
+            case_id: r.case_id,
             tenant: slug(rights, &r.tenant_id),
             overdue: deadline::is_overdue(
                 r.is_open,
@@ -211,6 +251,10 @@ pub struct DocumentView {
     /// Of the original bytes, in hexadecimal.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
+    /// An identity document, the mandate of one acting for another, or the
+    /// scanned letter the request arrived by.
+    #[schema(pattern = "^(id_document|mandate|letter)$")]
+    pub role: String,
     pub uploaded_at: DateTime<Utc>,
     /// When the content was destroyed at the end of its retention.
     pub purged_at: Option<DateTime<Utc>>,
@@ -246,6 +290,20 @@ pub struct RequestDetail {
     /// hyphenated (none once the requester's data were erased).
     #[schema(value_type = Vec<uuid::Uuid>)]
     pub subject_ids: Vec<String>,
+    /// How the request arrived: `web`, or entered by staff (`post`,
+    /// `counter`, `phone`, `email`, `other`).
+    pub channel: Channel,
+    /// Shared by the requests of one submission (one per right).
+    #[schema(format = "uuid")]
+    pub case_id: Option<String>,
+    /// The other requests of the same submission (« Demandes liées »).
+    pub case: Vec<LinkedRequest>,
+    /// The same person's other requests to the tenant (the same e-mail
+    /// address), open or closed, outside this case; latest first, at most
+    /// 50.
+    pub same_person: Vec<LinkedRequest>,
+    /// The person the requester acts for (none once erased).
+    pub on_behalf_of: Option<OnBehalfOf>,
     pub received_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
     pub overdue: bool,
@@ -265,7 +323,7 @@ pub struct RequestDetail {
     pub new_document_at: Option<DateTime<Utc>>,
     /// The moves the DPO may make now.
     pub next: Vec<Status>,
-    /// The identity documents.
+    /// The files the requester gave: identity documents, mandate, letter.
     pub documents: Vec<DocumentView>,
     /// The DPO's answers to the requester (messages, the closing note, the
     /// rejection's reason), oldest first, with their attachments.
@@ -321,12 +379,16 @@ pub async fn detail_of(
     row: RequestRow,
 ) -> Result<RequestDetail, RightsError> {
     let id = row.id.clone();
-    let (documents, events, messages) = rights
+    let hashes = related::pseudonyms_of(&row, &rights.pseudonym_keys);
+    let linked = row.clone();
+    let (documents, events, messages, case, same_person) = rights
         .run(move |conn| {
             Ok((
                 store::documents(conn, &id)?,
                 store::timeline(conn, &id)?,
                 messages::views(conn, &id)?,
+                related::case_of(conn, &linked)?,
+                related::same_person(conn, &linked, &hashes)?,
             ))
         })
         .await?;
@@ -350,9 +412,14 @@ pub async fn detail_of(
         next: next_for_staff(status),
         identity: IdentityView::of(&row),
         new_document_at: row.new_document_at.map(|t| t.and_utc()),
+        on_behalf_of: row.on_behalf_of(),
+        channel: row.channel,
+        case,
+        same_person,
         documents: documents
             .into_iter()
             .map(|d| DocumentView {
+                role: d.role.as_str().to_owned(),
                 id: d.id,
                 filename: d.filename,
                 content_type: d.content_type,
@@ -391,6 +458,7 @@ pub async fn detail_of(
         postal_address: row.postal_address,
         details: row.details,
         subject_ids,
+        case_id: row.case_id,
         scope: row.scope,
         grounds: row.grounds,
         received_at: row.received_at.and_utc(),

@@ -7,6 +7,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::arrival::{Channel, OnBehalfOf, Relation};
 use super::identity::{IdentityMethod, IdentityOutcome};
 use super::lifecycle::{Action, Kind, Role, Status};
 use crate::db::schema::{
@@ -58,6 +59,15 @@ pub struct RequestRow {
     /// until the DPO opens the request or one of its documents, or moves
     /// it.
     pub new_document_at: Option<NaiveDateTime>,
+    /// How the request arrived.
+    pub channel: Channel,
+    /// Shared by the requests of one submission, one per right.
+    pub case_id: Option<String>,
+    /// The person the requester acts for, and why it may (erased with the
+    /// requester's data).
+    pub on_behalf_first_name: Option<String>,
+    pub on_behalf_last_name: Option<String>,
+    pub on_behalf_relation: Option<Relation>,
 }
 
 /// How `RequestRow::subject_ids` keeps a list: none when it is empty.
@@ -66,6 +76,15 @@ pub fn subject_ids_text(ids: &[String]) -> Option<String> {
 }
 
 impl RequestRow {
+    /// The person the requester acts for, if any (none once erased).
+    pub fn on_behalf_of(&self) -> Option<OnBehalfOf> {
+        Some(OnBehalfOf {
+            first_name: self.on_behalf_first_name.clone()?,
+            last_name: self.on_behalf_last_name.clone()?,
+            relation: self.on_behalf_relation?,
+        })
+    }
+
     /// The banner identifiers the request names (none once erased).
     pub fn subject_ids(&self) -> Vec<String> {
         self.subject_ids
@@ -98,6 +117,8 @@ pub struct DocumentRow {
 #[derive(Debug, Clone, Queryable)]
 pub struct DocumentMeta {
     pub id: String,
+    /// An identity document, a mandate or a letter (`Role::GIVEN`).
+    pub role: Role,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
@@ -310,10 +331,11 @@ pub fn timeline(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<Ti
 pub fn documents(conn: &mut DbConnection, request_id: &str) -> QueryResult<Vec<DocumentMeta>> {
     docs::table
         .filter(docs::request_id.eq(request_id))
-        .filter(docs::role.eq(Role::IdDocument))
+        .filter(docs::role.eq_any(Role::GIVEN))
         .order((docs::uploaded_at.asc(), docs::id.asc()))
         .select((
             docs::id,
+            docs::role,
             docs::filename,
             docs::content_type,
             docs::size,
@@ -329,12 +351,12 @@ pub fn document(
     conn: &mut DbConnection,
     request_id: &str,
     id: &str,
-    role: Role,
+    roles: &[Role],
 ) -> QueryResult<Option<DocumentRow>> {
     docs::table
         .filter(docs::request_id.eq(request_id))
         .filter(docs::id.eq(id))
-        .filter(docs::role.eq(role))
+        .filter(docs::role.eq_any(roles))
         .select(DocumentRow::as_select())
         .first(conn)
         .optional()
@@ -435,6 +457,10 @@ pub struct QueueRow {
     pub extended: bool,
     pub duplicate_of: Option<String>,
     pub new_document_at: Option<NaiveDateTime>,
+    pub channel: Channel,
+    pub case_id: Option<String>,
+    /// To link the requester's other requests (`related`).
+    pub email_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,6 +483,8 @@ pub struct QueueFilter {
     /// The requests the search's rarer terms found, looked up before the
     /// query (`search::resolve`); the terms left in `search` are joined.
     pub found: Option<Vec<String>>,
+    /// One person's requests: those whose e-mail pseudonym is one of these.
+    pub email_hashes: Option<Vec<String>>,
     pub sort: Sort,
 }
 
@@ -472,6 +500,9 @@ pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend
     }
     if let Some(k) = &f.kind {
         q = q.filter(requests::kind.eq(*k));
+    }
+    if let Some(hashes) = &f.email_hashes {
+        q = q.filter(requests::email_hash.eq_any(hashes.clone()));
     }
     if let Some(now) = f.overdue_at {
         q = q

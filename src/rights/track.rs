@@ -8,14 +8,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::RightsError;
-use super::intake::{read_multipart, Upload};
+use super::intake::{read_multipart, FormRules, Upload};
 use super::lifecycle::{allowed, Action, By, Kind, Status};
 use super::messages::{self, TrackedMessage};
 use super::notify::Notifier;
 use super::sealing::seal_documents;
 use super::service::RightsService;
 use super::store::{self, token_hash, RequestRow};
-use super::{counts, deadline};
+use super::{counts, deadline, related};
 use crate::error::ApiError;
 
 /// What happened at a step of the request's life, as its requester is
@@ -40,6 +40,16 @@ pub struct TrackEvent {
     pub event: TrackEventKind,
 }
 
+/// One request of the submission a tracking token follows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrackedRequest {
+    pub reference: String,
+    pub kind: Kind,
+    pub status: Status,
+    pub due_at: DateTime<Utc>,
+    pub extended: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Tracking {
     pub reference: String,
@@ -59,6 +69,9 @@ pub struct Tracking {
     pub clock_paused: bool,
     /// Why the DPO asked for an identity document, while one is awaited.
     pub identity_reason: Option<String>,
+    /// Every request of the submission (one per right asked for, this one
+    /// among them), each with its own status, in the order asked.
+    pub requests: Vec<TrackedRequest>,
 }
 
 impl Tracking {
@@ -108,14 +121,28 @@ pub async fn find(
     token: &str,
 ) -> Result<(RequestRow, Tracking), RightsError> {
     let hash = check_token(token)?;
-    let (row, events, answers) = rights
+    let (row, events, answers, case) = rights
         .run(move |conn| {
             let row = store::find_by_tracking(conn, &hash)?.ok_or(RightsError::UnknownTracking)?;
             let events = store::timeline(conn, &row.id)?;
             let answers = messages::views(conn, &row.id)?;
-            Ok((row, events, answers))
+            let case = match &row.case_id {
+                Some(case_id) => related::case_rows(conn, case_id)?,
+                None => vec![row.clone()],
+            };
+            Ok((row, events, answers, case))
         })
         .await?;
+    let requests = case
+        .into_iter()
+        .map(|r| TrackedRequest {
+            reference: r.reference,
+            kind: r.kind,
+            status: r.status,
+            due_at: r.due_at.and_utc(),
+            extended: r.extended,
+        })
+        .collect();
     let identity_awaited = row.status == Status::AwaitingIdentity;
     let identity_reason = events
         .iter()
@@ -151,6 +178,7 @@ pub async fn find(
         identity_awaited,
         clock_paused: row.paused_at.is_some(),
         identity_reason,
+        requests,
     };
     Ok((row, tracking))
 }
@@ -193,14 +221,8 @@ pub async fn upload(
     ) {
         return Err(ApiError::unsupported_media_type("multipart/form-data"));
     }
-    let intake = read_multipart(
-        &req,
-        payload,
-        &rights.uploads,
-        &rights.settings.requests,
-        &[],
-    )
-    .await?;
+    let rules = FormRules::identity(&rights.settings.requests);
+    let intake = read_multipart(&req, payload, &rights.uploads, &rules, &[]).await?;
     let uploaded = receive_documents(&rights, row, intake.documents).await?;
     Ok(HttpResponse::Created().json(uploaded))
 }

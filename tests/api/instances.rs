@@ -88,6 +88,11 @@ fn seed_overdue_request(conn: &mut DbConnection, tenant: &str, n: usize) {
         identity_by: None,
         identity_note: None,
         new_document_at: None,
+        channel: guichet::rights::arrival::Channel::Web,
+        case_id: None,
+        on_behalf_first_name: None,
+        on_behalf_last_name: None,
+        on_behalf_relation: None,
     };
     guichet::rights::store::insert(conn, &row).unwrap();
 }

@@ -16,6 +16,7 @@ mod common;
 
 mod answer_pages;
 mod answers;
+mod arrivals;
 mod banner;
 mod browser;
 mod citizen_pages;

@@ -109,6 +109,11 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                 identity_by: None,
                 identity_note: None,
                 new_document_at: None,
+                channel: guichet::rights::arrival::Channel::Web,
+                case_id: None,
+                on_behalf_first_name: None,
+                on_behalf_last_name: None,
+                on_behalf_relation: None,
             };
             guichet::rights::store::insert(conn, &row)?;
             guichet::rights::store::insert_document(
