@@ -227,25 +227,38 @@ pub async fn upload(
     Ok(HttpResponse::Created().json(uploaded))
 }
 
-/// The request a tracking token opens, if it awaits an identity document.
+/// The request a tracking token opens if it awaits an identity document,
+/// or else the first request of its case that does (the token of a
+/// submission follows every request of it).
 pub async fn awaiting_identity(
     rights: &RightsService,
     token: &str,
 ) -> Result<RequestRow, RightsError> {
     let lookup = check_token(token)?;
-    let row = rights
-        .run(move |conn| Ok(store::find_by_tracking(conn, &lookup)?))
-        .await?
-        .ok_or(RightsError::UnknownTracking)?;
-    if row.status != Status::AwaitingIdentity {
-        return Err(RightsError::NotAwaitingIdentity);
-    }
-    Ok(row)
+    let (row, case) = rights
+        .run(move |conn| {
+            let row =
+                store::find_by_tracking(conn, &lookup)?.ok_or(RightsError::UnknownTracking)?;
+            let case = match &row.case_id {
+                Some(case_id) if row.status != Status::AwaitingIdentity => {
+                    related::case_rows(conn, case_id)?
+                }
+                _ => Vec::new(),
+            };
+            Ok((row, case))
+        })
+        .await?;
+    std::iter::once(row)
+        .chain(case)
+        .find(|r| r.status == Status::AwaitingIdentity)
+        .ok_or(RightsError::NotAwaitingIdentity)
 }
 
-/// Records the identity documents the DPO asked for: the request goes back
-/// to `received`, its clock runs again, the queue marks it « Nouvelle
-/// pièce » and the DPO is e-mailed, all in one transaction.
+/// Records the identity documents the DPO asked for, for `row` and every
+/// other request of its case that awaits them too (one upload serves
+/// them all, each keeping its copy): each goes back to `received`, its
+/// clock runs again, the queue marks it « Nouvelle pièce » and the DPO is
+/// e-mailed, all in one transaction.
 pub async fn receive_documents(
     rights: &RightsService,
     row: RequestRow,
@@ -261,43 +274,56 @@ pub async fn receive_documents(
     let rights2 = rights.clone();
     let now = rights.clock.now();
     let count = documents.len();
-    let documents = seal_documents(rights, row.id.clone(), documents, now.naive_utc()).await?;
+    let case_id = row.case_id.clone();
+    let opened = row.id.clone();
+    let mut targets = vec![row.id.clone()];
+    if let Some(case_id) = case_id {
+        let siblings = rights
+            .run(move |conn| Ok(related::case_rows(conn, &case_id)?))
+            .await?;
+        targets.extend(
+            siblings
+                .into_iter()
+                .filter(|r| r.id != row.id && r.status == Status::AwaitingIdentity)
+                .map(|r| r.id),
+        );
+    }
+    let _copies = match documents.iter().map(|d| d.bytes.len()).sum::<usize>() * (targets.len() - 1)
+    {
+        0 => None,
+        extra => Some(rights.uploads.reserve(extra)?),
+    };
+    // Locked in one order, whichever token of the case was used.
+    targets.sort_unstable();
+    let mut sealed = Vec::with_capacity(targets.len());
+    for id in &targets {
+        let copies = documents.iter().map(Upload::copy).collect();
+        sealed.push(seal_documents(rights, id.clone(), copies, now.naive_utc()).await?);
+    }
+    drop(documents);
     let (status, due) = rights
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
-                // Read again, held until the upload commits: the status may
-                // have moved, and a move made meanwhile waits for this one.
-                let mut row = store::lock(conn, &row.id)?.ok_or(RightsError::UnknownTracking)?;
-                let before = row.clone();
-                let from = row.status;
-                if !allowed(from, Status::Received, By::Requester) {
-                    return Err(RightsError::NotAwaitingIdentity);
+                let mut answer = None;
+                for (id, documents) in targets.iter().zip(&sealed) {
+                    // Read again, held until the upload commits: the status
+                    // may have moved, and a move made meanwhile waits for
+                    // this one. Only the request the token opened must
+                    // still await the document; the others of its case
+                    // that no longer do are left as they are.
+                    let row = store::lock(conn, id)?.ok_or(RightsError::UnknownTracking)?;
+                    if !allowed(row.status, Status::Received, By::Requester) {
+                        if *id == opened {
+                            return Err(RightsError::NotAwaitingIdentity);
+                        }
+                        continue;
+                    }
+                    let resumed = resume(conn, &rights2, &tenant, row, documents, now)?;
+                    if *id == opened {
+                        answer = Some(resumed);
+                    }
                 }
-                for doc in &documents {
-                    store::insert_document(conn, doc)?;
-                }
-                let paused = row.paused_at.take().unwrap_or(row.due_at).and_utc();
-                row.due_at = deadline::resume(row.due_at.and_utc(), paused, now).naive_utc();
-                row.status = Status::Received;
-                row.updated_at = now.naive_utc();
-                row.new_document_at = Some(now.naive_utc());
-                store::save(conn, &row)?;
-                counts::moved(conn, Some(&before), &row)?;
-                store::add_event(
-                    conn,
-                    &row.id,
-                    now.naive_utc(),
-                    "requester",
-                    Action::DocumentUploaded,
-                    Some(Status::Received),
-                    Some(serde_json::json!({"documents": documents.len()})),
-                )?;
-                Notifier {
-                    state: &rights2,
-                    tenant: &tenant,
-                }
-                .document_received(conn, &row, documents.len(), now.naive_utc())?;
-                Ok((Status::Received, row.due_at))
+                answer.ok_or(RightsError::NotAwaitingIdentity)
             })
         })
         .await?;
@@ -306,4 +332,42 @@ pub async fn receive_documents(
         due_at: due.and_utc(),
         documents: count,
     })
+}
+
+/// One request awaiting its identity document gets it: back to `received`,
+/// its clock running again, marked « Nouvelle pièce », the DPO told.
+fn resume(
+    conn: &mut crate::db::DbConnection,
+    rights: &RightsService,
+    tenant: &crate::tenants::Tenant,
+    mut row: RequestRow,
+    documents: &[super::store::DocumentRow],
+    now: DateTime<Utc>,
+) -> Result<(Status, chrono::NaiveDateTime), RightsError> {
+    let before = row.clone();
+    for doc in documents {
+        store::insert_document(conn, doc)?;
+    }
+    let paused = row.paused_at.take().unwrap_or(row.due_at).and_utc();
+    row.due_at = deadline::resume(row.due_at.and_utc(), paused, now).naive_utc();
+    row.status = Status::Received;
+    row.updated_at = now.naive_utc();
+    row.new_document_at = Some(now.naive_utc());
+    store::save(conn, &row)?;
+    counts::moved(conn, Some(&before), &row)?;
+    store::add_event(
+        conn,
+        &row.id,
+        now.naive_utc(),
+        "requester",
+        Action::DocumentUploaded,
+        Some(Status::Received),
+        Some(serde_json::json!({"documents": documents.len()})),
+    )?;
+    Notifier {
+        state: rights,
+        tenant,
+    }
+    .document_received(conn, &row, documents.len(), now.naive_utc())?;
+    Ok((Status::Received, row.due_at))
 }

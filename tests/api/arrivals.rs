@@ -776,3 +776,127 @@ async fn a_relation_without_its_mandate_or_unknown_is_refused_whole() {
         assert!(roles(&d).is_empty());
     }
 }
+
+#[tokio::test]
+async fn one_identity_document_sent_once_serves_every_request_of_the_case_awaiting_it() {
+    let smtp = SmtpServer::start();
+    let app = started(&smtp).await;
+    let email = "zoe.trois@example.org";
+    let body = with(
+        person(email),
+        json!({"kinds": ["access", "erasure", "restriction"]}),
+    );
+    let body = created(public_json(&app, "valparisis", body).await).await;
+    let ids: Vec<String> = body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id)
+        .collect();
+    let token = dpo(&app, "valparisis", VALPARISIS_DPO).await;
+    // The DPO asks for a document on the last two; the first is moved on.
+    transition(&app, &token, &ids[0], "in_progress").await;
+    for id in &ids[1..] {
+        let res = post(
+            &app,
+            &token,
+            &format!("/v1/dpo/requests/{id}/transitions"),
+            json!({"to": "awaiting_identity", "note": "Une pièce d'identité, s'il vous plaît."}),
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+    // Sent once, with the acknowledgement's token (which opened the first).
+    let tracking = body["tracking_token"].as_str().unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/requests/track/{tracking}/documents")))
+        .multipart(Form::new().part("id_document", file("carte.pdf", PDF)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+
+    let first = detail(&app, &token, &ids[0]).await;
+    assert_eq!(first["status"], "in_progress", "not awaiting: left alone");
+    assert!(roles(&first).is_empty(), "{first}");
+    for id in &ids[1..] {
+        let d = detail(&app, &token, id).await;
+        assert_eq!(d["status"], "received", "{d}");
+        assert_eq!(roles(&d), ["id_document"]);
+        assert_eq!(document(&app, &token, &d, "id_document").await, PDF);
+    }
+    // Sent again: nothing awaits it any more.
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/requests/track/{tracking}/documents")))
+        .multipart(Form::new().part("id_document", file("carte.pdf", PDF)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn the_letter_and_the_mandate_go_with_the_identity_documents_and_the_names_with_the_requesters(
+) {
+    let smtp = SmtpServer::start();
+    let app = started(&smtp).await;
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    app.clock.set(at("2028-02-20T09:00:00Z"));
+    let token = dpo(&app, "sevres", SEVRES_DPO).await;
+    let form = form(&[
+        ("channel", "counter"),
+        ("received_at", "2028-02-18T10:00:00Z"),
+        ("kind", "access"),
+        ("first_name", "Camille"),
+        ("last_name", "Benali"),
+        ("details", "Reçue au guichet. SECRET-DETAILS"),
+        ("on_behalf_of.first_name", "Zoé"),
+        ("on_behalf_of.last_name", "Lefèvre"),
+        ("on_behalf_of.relation", "mandate"),
+    ])
+    .part("letter", file("courrier.pdf", SCAN))
+    .part("mandate", file("mandat.png", MANDATE))
+    .part("id_document", file("carte.pdf", PDF));
+    let body = created(intake_form(&app, &token, form).await).await;
+    let id = id(&body);
+    app.clock.set(at("2028-02-29T12:00:00Z"));
+    let token = common::login(&app, SEVRES_DPO, common::PASSWORD).await;
+    transition(&app, &token, &id, "completed").await;
+    app.clock.set(at("2032-01-01T00:00:00Z"));
+    let token = common::login(&app, SEVRES_DPO, common::PASSWORD).await;
+
+    let removed = |r: &guichet::retention::sweep::Report| {
+        r.removed
+            .get("sevres")
+            .and_then(|c| c.get("id_documents"))
+            .copied()
+            .unwrap_or(0)
+    };
+    let r = common::sweep_with(&app, at("2029-02-28T11:59:59Z"), false, None).await;
+    assert_eq!(removed(&r), 0);
+    let r = common::sweep_with(&app, at("2029-02-28T12:00:01Z"), false, None).await;
+    assert_eq!(
+        removed(&r),
+        3,
+        "the identity document, the mandate, the letter"
+    );
+    let d = detail(&app, &token, &id).await;
+    for doc in d["documents"].as_array().unwrap() {
+        assert_eq!(doc["purged_at"], "2029-02-28T12:00:01Z", "{doc}");
+    }
+    assert_eq!(
+        d["on_behalf_of"]["last_name"], "Lefèvre",
+        "names stay two years"
+    );
+
+    common::sweep_with(&app, at("2030-02-28T12:00:01Z"), false, None).await;
+    let d = detail(&app, &token, &id).await;
+    assert!(d["erased_at"].is_string(), "{d}");
+    assert!(
+        d["on_behalf_of"].is_null(),
+        "erased with the requester's: {d}"
+    );
+    assert_eq!(d["channel"], "counter", "how it came stays");
+}
