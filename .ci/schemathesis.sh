@@ -154,6 +154,8 @@ values = $(quoted "${docs[@]}")
 values = $(quoted "${tracks[@]}")
 [dictionaries.versions]
 values = ["2026-01"]
+[dictionaries.recent]
+values = ["$(date -u -d '-2 days' +%FT%TZ)", "$(date -u -d '-40 days' +%FT%TZ)"]
 [dictionaries.pdfs]
 values = ["%PDF-1.7\n%fuzz\n", "%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"]
 
@@ -164,6 +166,7 @@ values = ["%PDF-1.7\n%fuzz\n", "%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n"]
 "path.document_id" = { dictionary = "documents", probability = 0.7 }
 "path.tracking_token" = { dictionary = "tracks", probability = 0.7 }
 "body.policy_version" = { dictionary = "versions", probability = 0.7 }
+"body.received_at" = { dictionary = "recent", probability = 0.8 }
 "body.id_document[*]" = { dictionary = "pdfs", probability = 0.6 }
 EOF
     } >"$dir/st-$label.toml"

@@ -30,9 +30,22 @@ pub fn apply(doc: &mut Value) {
             json!({"properties": {"scope": {"type": "null"}}}),
         ),
         ("SubmissionForm", json!({"not": {"required": ["scope"]}})),
+        (
+            "StaffSubmissionJson",
+            json!({"properties": {"scope": {"type": "null"}}}),
+        ),
+        (
+            "StaffSubmissionForm",
+            json!({"not": {"required": ["scope"]}}),
+        ),
     ] {
+        // `kind` or `kinds`, not both; an opposition among them has a scope.
+        let one_way = json!({"not": {"required": ["kind", "kinds"]}});
         let scope = json!({
-            "if": {"properties": {"kind": {"const": "opposition"}}, "required": ["kind"]},
+            "if": {"anyOf": [
+                {"properties": {"kind": {"const": "opposition"}}, "required": ["kind"]},
+                {"properties": {"kinds": {"type": "array", "contains": {"const": "opposition"}}}, "required": ["kinds"]}
+            ]},
             "then": {
                 "properties": {"scope": {"enum": ["prospection", "processing"]}},
                 "required": ["scope"]
@@ -46,9 +59,37 @@ pub fn apply(doc: &mut Value) {
                 "required": ["grounds"]
             }
         });
-        add(schemas, name, vec![scope, grounds]);
+        let mut rules = vec![one_way, scope, grounds];
+        let acting = json!({
+            "properties": {"on_behalf_of": {"type": "object"}},
+            "required": ["on_behalf_of"]
+        });
+        let under_mandate = json!({
+            "properties": {"on_behalf_of": {
+                "type": "object",
+                "properties": {"relation": {"const": "mandate"}},
+                "required": ["relation"]
+            }},
+            "required": ["on_behalf_of"]
+        });
+        if name.ends_with("Form") {
+            // A mandate's copy goes with it, and only with someone acted for.
+            rules.push(json!({"if": under_mandate, "then": {"required": ["mandate"]}}));
+            rules.push(json!({"if": {"not": acting}, "then": {"not": {"required": ["mandate"]}}}));
+        } else {
+            // JSON carries no file: a mandate is sent as a form.
+            rules.push(json!({"not": under_mandate}));
+        }
+        add(schemas, name, rules);
         for field in ["first_name", "last_name"] {
             if let Some(property) = schemas.pointer_mut(&format!("/{name}/properties/{field}")) {
+                property["not"] = json!({"pattern": LINK});
+            }
+        }
+    }
+    if let Some(on_behalf) = schemas.get_mut("OnBehalfOfSubmission") {
+        for field in ["first_name", "last_name"] {
+            if let Some(property) = on_behalf.pointer_mut(&format!("/properties/{field}")) {
                 property["not"] = json!({"pattern": LINK});
             }
         }
@@ -68,7 +109,13 @@ mod tests {
         let mut doc = serde_json::to_value(crate::openapi::annotated()).unwrap();
         super::apply(&mut doc);
         let schemas = &doc["components"]["schemas"];
-        for name in ["TransitionRequest", "SubmissionJson", "SubmissionForm"] {
+        for name in [
+            "TransitionRequest",
+            "SubmissionJson",
+            "SubmissionForm",
+            "StaffSubmissionJson",
+            "StaffSubmissionForm",
+        ] {
             assert!(
                 schemas[name]["allOf"].is_array(),
                 "{name} carries its rules"

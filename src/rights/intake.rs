@@ -276,9 +276,12 @@ pub async fn read_form(
             intake.lists.entry(name).or_default().extend(values);
         } else if let Some(members) = members_of(&name) {
             // An object sent as the JSON text of one part.
-            if !value.trim().is_empty() {
-                let object = serde_json::from_str(&value)
-                    .map_err(|_| ApiError::field(name.clone(), "must be a JSON object"))?;
+            let object: serde_json::Value = match value.trim() {
+                "" => serde_json::Value::Null,
+                text => serde_json::from_str(text)
+                    .map_err(|_| ApiError::field(name.clone(), "must be a JSON object"))?,
+            };
+            if !object.is_null() {
                 spread(&name, members, object, &mut intake.fields)?;
             }
         } else {

@@ -107,6 +107,7 @@ fn slug(rights: &RightsService, tenant_id: &str) -> String {
     params(QueueQuery),
     responses(
         (status = 200, description = "Requests.", body = inline(ListResponse<QueueItem>)),
+        (status = 404, description = "`same_person_as` names no request the account may see."),
         (status = 422, description = "Invalid filter, sort or paging."),
     )
 )]
@@ -171,9 +172,8 @@ pub async fn list(
     let search = search::terms(query);
     let email_hashes = match q.same_person_as {
         Some(id) => {
-            let row = visible(rights, staff, id).await.map_err(|_| {
-                RightsError::field("same_person_as", "is not a request you may see")
-            })?;
+            // A request one may not see is none (404), as its detail.
+            let row = visible(rights, staff, id).await?;
             Some(related::pseudonyms_of(&row, &rights.pseudonym_keys))
         }
         None => None,
