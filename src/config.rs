@@ -41,6 +41,20 @@ pub use tenants::{
 /// The defaults compiled into the binary, so that it serves with no setup.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// The demo tenants, served when a site declares none of its own and never
+/// in production.
+pub const DEMO_TOML: &str = include_str!("../config/demo.toml");
+
+/// The slugs of the demo tenants.
+fn demo_slugs() -> Vec<String> {
+    Config::builder()
+        .add_source(File::from_str(DEMO_TOML, FileFormat::Toml))
+        .build()
+        .and_then(|demo| demo.get_table("tenants"))
+        .map(|tenants| tenants.into_keys().collect())
+        .unwrap_or_default()
+}
+
 /// Deployment environment, from `GUICHET_ENV` (default `development`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Environment {
@@ -117,10 +131,40 @@ impl ConfigError {
 
 impl Settings {
     /// Loads the layers in order, with `extra` the `--config` file if any.
+    ///
+    /// The demo tenants come in, beneath the site's layers, only when those
+    /// declare no tenant of their own (settings of a demo tenant adjust it)
+    /// and outside production: a site's own list replaces them, never
+    /// merges with them.
     pub fn load(extra: Option<&Path>) -> Result<Self, ConfigError> {
         let env = Environment::from_env();
+        let raw = Self::layers(&env, extra, false)?;
+        let demo = demo_slugs();
+        let own = raw
+            .get_table("tenants")
+            .is_ok_and(|tenants| tenants.keys().any(|slug| !demo.contains(slug)));
+        let raw = if own || env.is_production() {
+            raw
+        } else {
+            // Settings of a demo tenant given by a site adjust the demo.
+            Self::layers(&env, extra, true)?
+        };
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.env = env;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The layers in order: the embedded defaults, the demo tenants if
+    /// asked, `config/{GUICHET_ENV}.toml`, `extra`, the environment.
+    fn layers(env: &Environment, extra: Option<&Path>, demo: bool) -> Result<Config, ConfigError> {
         let mut builder =
             Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if demo {
+            builder = builder.add_source(File::from_str(DEMO_TOML, FileFormat::Toml));
+        }
         let env_file = PathBuf::from("config").join(format!("{}.toml", env.as_str()));
         builder = builder.add_source(File::from(env_file).required(false));
         if let Some(path) = extra {
@@ -138,19 +182,15 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true),
         );
-        let raw = builder.build().map_err(|e| ConfigError(e.to_string()))?;
-        let mut settings: Settings = raw
-            .try_deserialize()
-            .map_err(|e| ConfigError(e.to_string()))?;
-        settings.env = env;
-        settings.validate()?;
-        Ok(settings)
+        builder.build().map_err(|e| ConfigError(e.to_string()))
     }
 
-    /// Only the embedded defaults, as used by tests before they adjust them.
+    /// Only the embedded defaults with the demo tenants, as used by tests
+    /// before they adjust them.
     pub fn embedded_defaults() -> Result<Self, ConfigError> {
         let raw = Config::builder()
             .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(DEMO_TOML, FileFormat::Toml))
             .build()
             .map_err(|e| ConfigError(e.to_string()))?;
         let settings: Settings = raw

@@ -14,7 +14,7 @@ use crate::db::{self, ConnectionManager, DbConnection};
 use crate::error::ApiError;
 use crate::staff::accounts::{self, NewStaff, Role, StaffView};
 use crate::staff::password::{check_strength, hash_now};
-use crate::tenants::{self, Tenants};
+use crate::tenants::Tenants;
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -63,6 +63,7 @@ pub(crate) fn open(
     Ok((conn, tenants))
 }
 
+/// Applies the migrations, then records the tenants declared.
 pub fn migrate(settings: &Settings) -> CmdResult {
     let mut conn = ConnectionManager::new(&settings.database)?.open()?;
     let applied =
@@ -73,31 +74,35 @@ pub fn migrate(settings: &Settings) -> CmdResult {
     for version in applied {
         println!("applied {version}");
     }
+    // The database ready to serve: the consent files upgraded, the tenants
+    // declared recorded.
+    prepare_database(settings, &Clock::system())?;
     Ok(())
 }
 
+/// The tenants the configuration declares, as they would be served: read
+/// from the configuration alone, writing nothing (no database is opened,
+/// no folder made).
 pub fn list_tenants(settings: &Settings, json: bool) -> CmdResult {
-    let (mut conn, _) = open(settings)?;
-    for row in tenants::list_stored(&mut conn)? {
-        let origins: Vec<String> = serde_json::from_str(&row.allowed_origins).unwrap_or_default();
+    for (slug, tenant) in &settings.tenants {
         if json {
             println!(
                 "{}",
                 serde_json::json!({
-                    "slug": row.slug, "name": row.name, "dpo_email": row.dpo_email,
-                    "postal_address": row.postal_address, "allowed_origins": origins,
-                    "locale": row.locale, "require_id_document": row.require_id_document,
-                    "active": row.active,
+                    "slug": slug, "name": tenant.name, "dpo_email": tenant.dpo_email,
+                    "postal_address": tenant.postal_address,
+                    "allowed_origins": tenant.allowed_origins,
+                    "locale": tenant.locale.as_str(),
+                    "require_id_document": tenant.require_id_document,
                 })
             );
         } else {
             println!(
-                "{:<12} {:<8} {:<42} {:<32} {}",
-                row.slug,
-                if row.active { "active" } else { "inactive" },
-                row.name,
-                row.dpo_email,
-                origins.join(" ")
+                "{:<12} {:<42} {:<32} {}",
+                slug,
+                tenant.name,
+                tenant.dpo_email,
+                tenant.allowed_origins.join(" ")
             );
         }
     }

@@ -2,7 +2,7 @@
 //! tenants, retention periods, and the production rules. Each refusal
 //! names the key at fault.
 
-use super::{ConfigError, MailTransportKind, Settings};
+use super::{ConfigError, MailTransportKind, Settings, TenantConfig};
 
 impl Settings {
     /// Checks what serde cannot: addresses, URLs, ranges, tenants, and the
@@ -188,7 +188,8 @@ impl Settings {
                 "must be set when mail.transport = \"smtp\"",
             ));
         }
-        if self.tenants.is_empty() {
+        // Production says why below, after its other rules.
+        if self.tenants.is_empty() && !self.env.is_production() {
             return Err(ConfigError::key(
                 "tenants",
                 "must declare at least one tenant",
@@ -215,6 +216,46 @@ impl Settings {
                 "is \"file\": production refuses to start without real mail (set GUICHET__MAIL__TRANSPORT=smtp)",
             ));
         }
+        if self.env.is_production() {
+            self.no_demo_tenant()?;
+        }
         Ok(())
     }
+
+    /// Production serves the site's own tenants: at least one, and none of
+    /// the demo's, nor any that would mail a demo tenant's DPO (the
+    /// authorities' real addresses).
+    fn no_demo_tenant(&self) -> Result<(), ConfigError> {
+        if self.tenants.is_empty() {
+            return Err(ConfigError::key(
+                "tenants",
+                "declares no tenant: production serves only a site's own (the demo tenants are a demo; declare [tenants.SLUG] as the README says)",
+            ));
+        }
+        let demo = demo_tenants();
+        for (slug, tenant) in &self.tenants {
+            let mails_a_demo_dpo = demo
+                .values()
+                .any(|d| d.dpo_email.eq_ignore_ascii_case(&tenant.dpo_email));
+            if mails_a_demo_dpo {
+                return Err(ConfigError::key(
+                    &format!("tenants.{slug}"),
+                    "is a demo tenant (its DPO address is a demo one): production refuses to start with it; declare the authority's own tenant",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The demo tenants, as declared in `config/demo.toml`.
+fn demo_tenants() -> std::collections::BTreeMap<String, TenantConfig> {
+    config::Config::builder()
+        .add_source(config::File::from_str(
+            super::DEMO_TOML,
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .and_then(|demo| demo.get("tenants"))
+        .unwrap_or_default()
 }

@@ -222,6 +222,132 @@ async fn configuration_layers_apply_in_order() {
     assert_eq!(names["dunkerque"], "from the environment");
 }
 
+/// A site's own tenant, as an authority declares it.
+const SITE_TENANT: &str = r#"
+[tenants.montreuil-test]
+name = "Ville de Montreuil-sur-Essai"
+dpo_email = "dpo@montreuil-sur-essai.test"
+postal_address = "Hôtel de ville, 1 place de la Mairie, 99999 Montreuil-sur-Essai"
+allowed_origins = ["https://www.montreuil-sur-essai.test"]
+
+[tenants.montreuil-test.consent]
+policy_version = "2026-12"
+
+[[tenants.montreuil-test.consent.purposes]]
+id = "essential"
+name = "Cookies nécessaires"
+description = "Session et consentement."
+essential = true
+"#;
+
+#[tokio::test]
+async fn a_sites_own_tenants_replace_the_demo_and_listing_them_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("site.toml"), SITE_TENANT).unwrap();
+    let out = run(
+        dir.path(),
+        &[],
+        &["--config", "site.toml", "tenants", "list", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "replaced, not merged: {rows:?}");
+    assert_eq!(rows[0]["slug"], "montreuil-test");
+    assert_eq!(
+        rows[0]["allowed_origins"],
+        serde_json::json!(["https://www.montreuil-sur-essai.test"])
+    );
+    // Without a site list, the demo; listing it wrote nothing either.
+    let out = run(dir.path(), &[], &["tenants", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 5);
+    let mut made: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(made, ["site.toml"], "no data folder, no database");
+
+    // A demo tenant's list of origins, given by a site, replaces its own.
+    std::fs::write(
+        dir.path().join("origins.toml"),
+        "[tenants.sevres]\nallowed_origins = [\"https://www.sevres.test\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[],
+        &["--config", "origins.toml", "tenants", "list", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sevres = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["slug"] == "sevres")
+        .unwrap();
+    assert_eq!(
+        sevres["allowed_origins"],
+        serde_json::json!(["https://www.sevres.test"])
+    );
+}
+
+#[test]
+fn production_refuses_the_demo_tenants_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let production = [
+        ("GUICHET_ENV", "production"),
+        ("GUICHET__MAIL__TRANSPORT", "smtp"),
+        ("GUICHET__MAIL__SMTP__HOST", "127.0.0.1"),
+    ];
+    // No tenant of its own: the demo is not served.
+    let out = run(dir.path(), &production, &["serve"]);
+    let line = one_line_error(&out);
+    assert!(
+        line.contains("`tenants`") && line.contains("demo"),
+        "{line}"
+    );
+    // A site tenant that would mail a demo authority's DPO.
+    std::fs::write(
+        dir.path().join("copied.toml"),
+        SITE_TENANT.replace("dpo@montreuil-sur-essai.test", "DPO@ville-sevres.fr"),
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &production,
+        &["--config", "copied.toml", "serve"],
+    );
+    let line = one_line_error(&out);
+    assert!(line.contains("`tenants.montreuil-test`"), "{line}");
+    assert!(line.contains("demo"), "{line}");
+    // A demo tenant named in a production site file is not served either.
+    std::fs::write(
+        dir.path().join("demo.toml"),
+        "[tenants.sevres]\nname = \"Ville de Sèvres\"\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &production, &["--config", "demo.toml", "serve"]);
+    assert!(!out.status.success());
+    assert!(!dir.path().join("data").exists(), "nothing written");
+}
+
 fn one_line_error(out: &Output) -> String {
     assert!(!out.status.success(), "expected a failure");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -288,7 +414,8 @@ fn production_refuses_file_mail_and_generated_secrets() {
         ("GUICHET__MAIL__SMTP__HOST", "127.0.0.1"),
         ("GUICHET__SERVER__BIND", "127.0.0.1:0"),
     ];
-    let out = run(dir.path(), &smtp, &["serve"]);
+    std::fs::write(dir.path().join("site.toml"), SITE_TENANT).unwrap();
+    let out = run(dir.path(), &smtp, &["--config", "site.toml", "serve"]);
     let line = one_line_error(&out);
     assert!(
         line.contains("`secrets.jwt`") && line.contains("production"),
