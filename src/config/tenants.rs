@@ -46,6 +46,13 @@ pub struct TenantConfig {
     pub phone: Option<String>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The name its letters come from (default: `name`): a citizen reads
+    /// the authority's name, never the software's.
+    #[serde(default)]
+    pub mail_from_name: Option<String>,
+    /// Where a reply to its letters goes (default: `dpo_email`).
+    #[serde(default)]
+    pub reply_to: Option<String>,
     #[serde(default)]
     pub locale: Locale,
     #[serde(default)]
@@ -134,6 +141,16 @@ fn invalid(field: &str, why: impl Into<String>) -> Invalid {
 }
 
 impl TenantConfig {
+    /// The name its letters come from.
+    pub fn sender_name(&self) -> &str {
+        self.mail_from_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Where a reply to its letters goes.
+    pub fn reply_address(&self) -> &str {
+        self.reply_to.as_deref().unwrap_or(&self.dpo_email)
+    }
+
     /// Checks the declaration; the error names the field under the tenant.
     pub fn validate(&self, slug: &str) -> Result<(), Invalid> {
         if !is_valid_slug(slug) {
@@ -144,6 +161,20 @@ impl TenantConfig {
         }
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
+        }
+        if self.reply_to.as_ref().is_some_and(|r| !r.validate_email()) {
+            return Err(invalid("reply_to", "must be an e-mail address"));
+        }
+        if let Some(name) = &self.mail_from_name {
+            if name.trim().is_empty()
+                || name.chars().count() > 100
+                || name.chars().any(char::is_control)
+            {
+                return Err(invalid(
+                    "mail_from_name",
+                    "must be 1 to 100 characters on one line",
+                ));
+            }
         }
         if !self.dpo_email.validate_email() {
             return Err(invalid("dpo_email", "must be an e-mail address"));

@@ -151,6 +151,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        sender_name -> Nullable<Text>,
+        reply_to -> Nullable<Text>,
     }
 }
 

@@ -126,6 +126,8 @@ impl Mail {
             last_error: None,
             created_at: now,
             sent_at: None,
+            sender_name: tenant.map(|t| t.config.sender_name().to_owned()),
+            reply_to: tenant.map(|t| t.config.reply_address().to_owned()),
         };
         outbox::insert(conn, &row)?;
         Ok(row.id)
@@ -150,7 +152,11 @@ impl Mail {
         let id = uuid::Uuid::now_v7();
         let message_id = format!("<{}@{}>", id.simple(), self.host);
         let message = transport::build(
-            &self.from,
+            &transport::Sender {
+                from: &self.from,
+                name: None,
+                reply_to: None,
+            },
             to,
             &message_id,
             &rendered.subject,

@@ -52,6 +52,9 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// The From's display name, the tenant's (none: `mail.from`'s own).
+    pub sender_name: Option<String>,
+    pub reply_to: Option<String>,
 }
 
 pub fn insert(conn: &mut DbConnection, row: &OutboxRow) -> QueryResult<()> {

@@ -89,10 +89,18 @@ fn write_eml(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io::Result
     std::fs::rename(tmp, path)
 }
 
+/// Who a message comes from: `mail.from`'s address, under the tenant's
+/// name when it is a tenant's letter, with the tenant's Reply-To.
+pub struct Sender<'a> {
+    pub from: &'a Mailbox,
+    pub name: Option<&'a str>,
+    pub reply_to: Option<&'a str>,
+}
+
 /// Builds the MIME message: multipart/alternative, plain text then HTML,
 /// under the message's stable Message-ID.
 pub fn build(
-    from: &Mailbox,
+    sender: &Sender<'_>,
     to: &str,
     message_id: &str,
     subject: &str,
@@ -102,8 +110,19 @@ pub fn build(
     let to: Mailbox = to
         .parse()
         .map_err(|e| SendError::Permanent(format!("invalid recipient: {e}")))?;
-    Message::builder()
-        .from(from.clone())
+    let from = match sender.name {
+        Some(name) => Mailbox::new(
+            Some(super::templates::one_line(name)),
+            sender.from.email.clone(),
+        ),
+        None => sender.from.clone(),
+    };
+    let mut builder = Message::builder().from(from);
+    // A Reply-To that is not a mailbox (checked at start) is left out.
+    if let Some(reply_to) = sender.reply_to.and_then(|r| r.parse::<Mailbox>().ok()) {
+        builder = builder.reply_to(reply_to);
+    }
+    builder
         .to(to)
         .message_id(Some(message_id.to_owned()))
         .subject(super::templates::one_line(subject))

@@ -80,8 +80,13 @@ impl Worker {
                 break;
             }
             for row in &batch {
+                let sender = transport::Sender {
+                    from: &self.mail.from,
+                    name: row.sender_name.as_deref(),
+                    reply_to: row.reply_to.as_deref(),
+                };
                 let result = transport::build(
-                    &self.mail.from,
+                    &sender,
                     &row.recipient,
                     &row.message_id,
                     &row.subject,

@@ -236,8 +236,13 @@ async fn two_workers_on_one_outbox_never_send_a_message_twice() {
 #[test]
 fn header_injection_is_impossible() {
     let from: lettre::message::Mailbox = "Guichet <no-reply@guichet.localhost>".parse().unwrap();
+    let sender = guichet::mail::transport::Sender {
+        from: &from,
+        name: Some("Ville\r\nBcc: victim@example.org"),
+        reply_to: Some("dpo@example.org\r\nBcc: victim@example.org"),
+    };
     let message = guichet::mail::transport::build(
-        &from,
+        &sender,
         "dpo@example.org",
         "<abc@guichet.localhost>",
         "Demande\r\nBcc: victim@example.org",
@@ -252,7 +257,7 @@ fn header_injection_is_impossible() {
         "{raw}"
     );
     assert!(guichet::mail::transport::build(
-        &from,
+        &sender,
         "a@b.org\r\nBcc: c@d.org",
         "<x@y>",
         "s",
@@ -380,4 +385,69 @@ async fn the_daily_digest_lists_due_and_overdue_requests_once_per_day() {
     let msg = MessageParser::default().parse(all.last().unwrap()).unwrap();
     let subject = msg.subject().unwrap().to_owned();
     assert!(subject.contains("1 en retard"), "{subject}");
+}
+
+#[tokio::test]
+async fn a_citizens_letters_come_in_the_authoritys_name_with_its_reply_to() {
+    let smtp = SmtpServer::start();
+    let app = common::spawn_app_with_smtp(&smtp, |s| {
+        let nimes = s.tenants.get_mut("nimes").unwrap();
+        nimes.mail_from_name = Some("Ville de Nîmes – Protection des données".into());
+        nimes.reply_to = Some("donnees@ville-nimes.fr".into());
+    })
+    .await;
+    for tenant in ["sevres", "nimes"] {
+        let form = reqwest::multipart::Form::new()
+            .text("kind", "access")
+            .text("first_name", "Zoé")
+            .text("last_name", "Lefèvre")
+            .text("email", "zoe@example.org")
+            .text("details", "Mes données.")
+            .part(
+                "id_document",
+                reqwest::multipart::Part::bytes(b"%PDF-1.4\n%%EOF\n".to_vec())
+                    .file_name("carte.pdf"),
+            );
+        common::submit_form(&app, tenant, form).await;
+    }
+    common::deliver(&app).await;
+    let mut seen = Vec::new();
+    for raw in smtp.messages() {
+        let message = MessageParser::default().parse(&raw).unwrap();
+        let to = message
+            .to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .unwrap_or_default();
+        if to != "zoe@example.org" {
+            continue;
+        }
+        let from = message.from().and_then(|a| a.first()).unwrap();
+        let reply = message
+            .reply_to()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address());
+        seen.push((
+            from.name().unwrap_or_default().to_owned(),
+            from.address().unwrap_or_default().to_owned(),
+            reply.unwrap_or_default().to_owned(),
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "Ville de Nîmes – Protection des données".to_owned(),
+                "no-reply@guichet.localhost".to_owned(),
+                "donnees@ville-nimes.fr".to_owned()
+            ),
+            (
+                "Ville de Sèvres".to_owned(),
+                "no-reply@guichet.localhost".to_owned(),
+                "dpo@ville-sevres.fr".to_owned()
+            ),
+        ],
+        "the authority's name, never the software's; replies to its DPO by default"
+    );
 }
