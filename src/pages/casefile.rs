@@ -17,9 +17,9 @@ use validator::Validate;
 use super::answers::{self, answer_errors, ActionForm};
 use super::console::{chrome, days_left, query_param};
 use super::errors::OrPage;
-use super::identity;
 use super::render::{self, date, date_time, text, text_with};
 use super::session::Session;
+use super::{identity, linked};
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::rights::dpo::{self, ExtensionRequest, MessageRequest, TransitionRequest};
@@ -120,6 +120,8 @@ fn request_view(
             let url = format!("/console/requests/{}/documents/{}", detail.id, d.id);
             json!({
                 "id": d.id, "filename": d.filename, "content_type": d.content_type,
+                "role": d.role,
+                "role_label": render::text_or(lang, &format!("role_{}", d.role), &d.role),
                 "size_kib": (d.size + 1023) / 1024,
                 "uploaded_at": date_time(d.uploaded_at, lang, tz),
                 "purged": d.purged_at.is_some(),
@@ -171,6 +173,7 @@ fn request_view(
     });
     let ctx = json!({
         "console": chrome(session, "queue"),
+        "arrival": linked::view(lang, rights, detail),
         "r": {
             "id": detail.id, "reference": detail.reference, "tenant": detail.tenant,
             "kind_label": detail.kind.label(lang),
@@ -188,6 +191,7 @@ fn request_view(
             "duplicate_of": detail.duplicate_of,
             "subject_ids": detail.subject_ids,
             "new_document_at": detail.new_document_at.map(|t| date_time(t, lang, tz)),
+            "erased": detail.erased_at.is_some(),
         },
         "can": {
             "start": detail.next.contains(&Status::InProgress),

@@ -14,11 +14,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::errors::{field_errors, OrPage};
+use super::errors::{field_errors, file_errors, OrPage};
 use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::http::client_ip;
+use crate::rights::arrival::Relation;
 use crate::rights::form::{Form, FormLimits, FIELDS};
 use crate::rights::intake::{read_form, FormRules, Intake};
 use crate::rights::lifecycle::{Kind, Status};
@@ -70,9 +71,29 @@ pub(super) async fn tracked(
 
 struct FormView<'a> {
     values: &'a HashMap<String, String>,
+    /// The rights ticked.
+    kinds: &'a [String],
     errors: Vec<(String, String)>,
     global: Option<String>,
 }
+
+/// The fields of the form, in its order (the error summary follows it).
+const FORM_ORDER: [&str; 14] = [
+    "kinds",
+    "scope",
+    "grounds",
+    "first_name",
+    "last_name",
+    "email",
+    "postal_address",
+    "on_behalf_of.first_name",
+    "on_behalf_of.last_name",
+    "on_behalf_of.relation",
+    "mandate",
+    "details",
+    "subject_ids",
+    "id_document",
+];
 
 fn form_page(
     req: &HttpRequest,
@@ -85,33 +106,34 @@ fn form_page(
     let limits = &rights.settings.requests;
     let kinds: Vec<Value> = Kind::ALL
         .iter()
-        .map(|k| json!({"value": k.as_str(), "label": k.label(lang)}))
+        .map(|k| {
+            json!({
+                "value": k.as_str(),
+                "label": k.label(lang),
+                "checked": view.kinds.iter().any(|c| c == k.as_str()),
+            })
+        })
+        .collect();
+    let relations: Vec<Value> = Relation::ALL
+        .iter()
+        .map(|r| {
+            let value = r.as_str();
+            json!({"value": value, "label": text(lang, &format!("relation_{value}"))})
+        })
         .collect();
     let errors: HashMap<&str, &str> = view
         .errors
         .iter()
         .map(|(f, m)| (f.as_str(), m.as_str()))
         .collect();
-    // The summary lists the fields in the order of the form.
-    let order = [
-        "kind",
-        "scope",
-        "grounds",
-        "first_name",
-        "last_name",
-        "email",
-        "postal_address",
-        "details",
-        "subject_ids",
-        "id_document",
-    ];
-    let summary: Vec<Value> = order
+    let summary: Vec<Value> = FORM_ORDER
         .iter()
         .filter_map(|f| errors.get(f).map(|m| json!({"field": f, "message": m})))
         .collect();
     let ctx = json!({
         "tenant": tenant_ctx(tenant),
         "kinds": kinds,
+        "relations": relations,
         "values": view.values,
         "errors": errors,
         "summary": summary,
@@ -136,6 +158,7 @@ async fn form(
     let values = HashMap::new();
     let view = FormView {
         values: &values,
+        kinds: &[],
         errors: Vec::new(),
         global: None,
     };
@@ -153,9 +176,10 @@ async fn send(
 ) -> Result<HttpResponse, PageError> {
     let tenant = tenant_of(&rights, &path, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
-    let refuse = |values: &HashMap<String, String>, status, errors, global| {
+    let refuse = |values: &HashMap<String, String>, kinds: &[String], status, errors, global| {
         let view = FormView {
             values,
+            kinds,
             errors,
             global,
         };
@@ -165,7 +189,13 @@ async fn send(
         if rights.submission_limits.check_ip(ip).is_err() {
             let empty = HashMap::new();
             let global = Some(text(lang, "error_rate"));
-            return refuse(&empty, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global);
+            return refuse(
+                &empty,
+                &[],
+                StatusCode::TOO_MANY_REQUESTS,
+                Vec::new(),
+                global,
+            );
         }
     }
     let mut intake = Intake::default();
@@ -183,18 +213,22 @@ async fn send(
     )
     .await
     {
-        match field_errors(lang, &e) {
+        match file_errors(lang, &e, intake.refused_part) {
             Some(found) => errors.extend(found),
             None => return Err(PageError::api(lang, e)),
         }
     }
+    // The rights ticked (`kind`, from an older page, counts as one).
+    let kinds: Vec<String> = intake
+        .fields
+        .get("kind")
+        .into_iter()
+        .chain(intake.lists.get("kinds").into_iter().flatten())
+        .cloned()
+        .collect();
     // Without script the opposition's fields stay on screen for every
     // kind: they count only for an opposition.
-    let opposition = intake.fields.get("kind").map(String::as_str) == Some("opposition")
-        || intake
-            .lists
-            .get("kinds")
-            .is_some_and(|kinds| kinds.iter().any(|k| k == "opposition"));
+    let opposition = kinds.iter().any(|k| k == "opposition");
     if !opposition {
         intake.fields.remove("scope");
         intake.fields.remove("grounds");
@@ -202,9 +236,31 @@ async fn send(
     if let Err(e) = Form::parse(&intake.fields, &intake.lists, &FormLimits::of(limits)) {
         errors.extend(field_errors(lang, &ApiError::from(e)).unwrap_or_default());
     }
-    let has_document_error = errors.iter().any(|(f, _)| f == "id_document");
-    if tenant.config.require_id_document && intake.documents.is_empty() && !has_document_error {
+    // The page's rights are its checkboxes: no right ticked, or a `kind`
+    // refused, is told beside them.
+    for (field, message) in &mut errors {
+        if field == "kind" {
+            *field = "kinds".into();
+            if kinds.is_empty() {
+                *message = text(lang, "err_kinds_required");
+            }
+        }
+    }
+    // The files, checked with the fields so that every error shows at once.
+    let has_error =
+        |errors: &[(String, String)], field: &str| errors.iter().any(|(f, _)| f == field);
+    if tenant.config.require_id_document
+        && !intake.has("id_document")
+        && !has_error(&errors, "id_document")
+    {
         errors.push(("id_document".into(), text(lang, "err_id_required")));
+    }
+    let relation = intake.fields.get("on_behalf_of.relation").map(|r| r.trim());
+    if relation == Some(Relation::Mandate.as_str())
+        && !intake.has("mandate")
+        && !has_error(&errors, "mandate")
+    {
+        errors.push(("mandate".into(), text(lang, "err_mandate_required")));
     }
     // A list is shown again in its text box, one value a line, as read.
     let mut values = intake.fields.clone();
@@ -213,7 +269,8 @@ async fn send(
     }
     if !errors.is_empty() {
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return refuse(&values, status, errors, Some(text(lang, "form_has_errors")));
+        let global = Some(text(lang, "form_has_errors"));
+        return refuse(&values, &kinds, status, errors, global);
     }
     match submit::accept(&rights, tenant.clone(), intake).await {
         Ok(done) => Ok(see_other(format!(
@@ -222,14 +279,20 @@ async fn send(
         ))),
         Err(RightsError::TooManyFromAddress { .. } | RightsError::TooManyFromEmail { .. }) => {
             let global = Some(text(lang, "error_rate"));
-            refuse(&values, StatusCode::TOO_MANY_REQUESTS, Vec::new(), global)
+            refuse(
+                &values,
+                &kinds,
+                StatusCode::TOO_MANY_REQUESTS,
+                Vec::new(),
+                global,
+            )
         }
         Err(e) => {
             let e = ApiError::from(e);
             match field_errors(lang, &e) {
                 Some(errors) => {
                     let global = Some(text(lang, "form_has_errors"));
-                    refuse(&values, e.status, errors, global)
+                    refuse(&values, &kinds, e.status, errors, global)
                 }
                 None => Err(PageError::api(lang, e)),
             }
@@ -269,6 +332,31 @@ fn tracking_ctx(rights: &RightsService, lang: Locale, tracking: &track::Tracking
         Some(_) => text(lang, "status_resumed"),
         None => status_label(lang, tracking.status),
     };
+    // Every request of the submission, one per right, each with its own
+    // status and deadline.
+    let requests: Vec<Value> = tracking
+        .requests
+        .iter()
+        .map(|r| {
+            json!({
+                "reference": r.reference,
+                "kind_label": r.kind.label(lang),
+                "status": r.status.as_str(),
+                "status_label": self::status_label(lang, r.status),
+                "open": r.status.is_open(),
+                "paused": r.status == Status::AwaitingIdentity,
+                "due_at": date(r.due_at, lang, tz),
+                "extended": r.extended,
+                "this": r.reference == tracking.reference,
+            })
+        })
+        .collect();
+    let awaiting: Vec<&str> = tracking
+        .requests
+        .iter()
+        .filter(|r| r.status == Status::AwaitingIdentity)
+        .map(|r| r.reference.as_str())
+        .collect();
     json!({
         "reference": tracking.reference,
         "kind_label": tracking.kind.label(lang),
@@ -279,10 +367,15 @@ fn tracking_ctx(rights: &RightsService, lang: Locale, tracking: &track::Tracking
         "due_at": date(tracking.due_at, lang, tz),
         "extended": tracking.extended,
         "open": tracking.status.is_open(),
-        "awaiting_identity": tracking.status == Status::AwaitingIdentity,
+        // The token follows every request of the submission: a document
+        // asked for any of them is sent from this page.
+        "awaiting_identity": !awaiting.is_empty(),
+        "awaiting_references": awaiting,
         "clock_paused": tracking.clock_paused,
         "identity_reason": tracking.identity_reason,
         "events": events,
+        "several": requests.len() > 1,
+        "requests": requests,
     })
 }
 

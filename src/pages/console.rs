@@ -13,7 +13,7 @@ use super::session::Session;
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
 use crate::rights::lifecycle::{Kind, Status};
-use crate::rights::queue::{self, QueueQuery};
+use crate::rights::queue::{self, QueueItem, QueueQuery};
 use crate::rights::service::RightsService;
 use crate::tenants::Locale;
 
@@ -145,11 +145,12 @@ async fn queue_page(
                 "extended": i.extended,
                 "duplicate": i.duplicate_of.is_some(),
                 "new_document": i.new_document,
+                "others": others(lang, i),
             })
         })
         .collect();
     let mut filters: Vec<(String, String)> = Vec::new();
-    for name in ["status", "kind", "q", "tenant"] {
+    for name in ["status", "kind", "q", "tenant", "same_person_as"] {
         if let Some(v) = get(name) {
             filters.push((name.into(), v));
         }
@@ -196,10 +197,33 @@ async fn queue_page(
         "filters": {
             "status": status, "kind": kind.map(Kind::as_str), "overdue": overdue,
             "q": get("q"), "tenant": get("tenant"),
+            "same_person_as": get("same_person_as"),
         },
         "kinds": kinds, "statuses": statuses, "tenants": tenants,
     });
     page(&req, lang, StatusCode::OK, "console_queue.html", ctx)
+}
+
+/// The link of a row to the same person's other requests (`?same_person_as=`),
+/// when there are any.
+fn others(lang: Locale, item: &QueueItem) -> Option<Value> {
+    let n = item.others.to_string();
+    let (key, args) = match item.others {
+        0 => return None,
+        1 => ("queue_others_one", vec![]),
+        _ => ("queue_others", vec![("n", n.as_str())]),
+    };
+    let text = text_with(lang, key, &args);
+    // Read out of the table, the link says whose requests it opens.
+    let label = (!item.requester_name.is_empty()).then(|| {
+        let args = [("others", text.as_str()), ("name", &item.requester_name)];
+        text_with(lang, "queue_others_label", &args)
+    });
+    Some(json!({
+        "text": text,
+        "label": label,
+        "url": format!("/console?same_person_as={}", item.id),
+    }))
 }
 
 #[cfg(test)]

@@ -185,6 +185,13 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
         ("attachment", m) if m.starts_with("files go with") => "err_attachment_alone",
         ("kind", "is required") => "err_kind_required",
         ("kind", _) => "err_kind",
+        ("kinds", "must not name a right twice") => "err_kinds_twice",
+        ("kinds", "must name at least one right") => "err_kinds_required",
+        ("kinds", _) => "err_kind",
+        ("mandate", m) if m.starts_with("is required") => "err_mandate_required",
+        ("mandate", m) if m.starts_with("goes with") => "err_mandate_alone",
+        ("mandate", m) if m.starts_with("at most") => "err_mandate_too_many",
+        ("on_behalf_of.relation", m) if m.starts_with("must be") => "err_relation",
         ("scope", m) if m.starts_with("is required") => "err_scope_required",
         ("scope", "applies to oppositions only") => "err_scope_only",
         ("scope", _) => "err_scope",
@@ -204,7 +211,8 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
 }
 
 /// The field errors an error carries, in words for people; a refused
-/// document (wrong type, too large) is an error of the document field.
+/// document (wrong type, too large) is an error of the document field
+/// (`id_document`; see `file_errors` for a form with other file parts).
 pub fn field_errors(lang: Locale, e: &ApiError) -> Option<Vec<(String, String)>> {
     match e.status.as_u16() {
         422 => Some(
@@ -217,6 +225,22 @@ pub fn field_errors(lang: Locale, e: &ApiError) -> Option<Vec<(String, String)>>
         413 => Some(vec![("id_document".into(), text(lang, "err_id_too_large"))]),
         _ => None,
     }
+}
+
+/// `field_errors` of a form with several file parts: a refused file is an
+/// error of the part it came in (`Intake::refused_part`).
+pub fn file_errors(
+    lang: Locale,
+    e: &ApiError,
+    refused_part: Option<&str>,
+) -> Option<Vec<(String, String)>> {
+    let mut found = field_errors(lang, e)?;
+    if let (413 | 415, Some(part)) = (e.status.as_u16(), refused_part) {
+        for (field, _) in &mut found {
+            *field = part.to_owned();
+        }
+    }
+    Some(found)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod delivery;
 mod errors;
 mod identity;
 mod insight;
+mod linked;
 pub mod render;
 pub mod session;
 mod signin;

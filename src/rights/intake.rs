@@ -59,6 +59,9 @@ pub struct Intake {
     /// The share of the upload memory budget the form holds, until the
     /// intake (or what is left of it once its documents are taken) drops.
     pub reservation: Option<Reservation>,
+    /// The file part whose file was refused (too large, or not a type the
+    /// part accepts), for a page that tells the refusal beside its field.
+    pub refused_part: Option<&'static str>,
 }
 
 impl Intake {
@@ -235,6 +238,7 @@ pub async fn read_form(
                 let chunk =
                     chunk.map_err(|_| ApiError::bad_request("The upload was interrupted."))?;
                 if bytes.len() + chunk.len() > files.max_bytes {
+                    intake.refused_part = Some(files.part);
                     return Err((files.too_large)(files.max_bytes));
                 }
                 if bytes.is_empty() {
@@ -245,7 +249,8 @@ pub async fn read_form(
             if skip_empty && bytes.is_empty() && filename.as_deref().unwrap_or("").is_empty() {
                 continue;
             }
-            let (content_type, filename) = (files.accept)(filename.as_deref(), &bytes)?;
+            let (content_type, filename) = (files.accept)(filename.as_deref(), &bytes)
+                .inspect_err(|_| intake.refused_part = Some(files.part))?;
             intake.documents.push(Upload {
                 filename,
                 bytes,

@@ -6,6 +6,8 @@
 //! banner identifier the citizen names, and the DPO's export of it,
 //! downloaded and then attached to an answer. With script on, the DPO's
 //! message with its counter and its file, and the citizen downloading it.
+//! A parent asking two rights at once for her child, and the DPO reading
+//! the two requests linked, for whom they were made.
 //! Screenshots of each step go to `target/screenshots/`.
 //!
 //! The browser runs with script disabled, as the pages must work without;
@@ -15,9 +17,9 @@
 //! Needs `chromium` and `chromium-driver` (Debian); without them the test
 //! fails as NOT RUN.
 //!
-//! (Over 400 lines: one journey through the pages, step after step, with
-//! the few helpers that drive the browser; split, the journey would be read
-//! in pieces.)
+//! (Over 400 lines: journeys through the pages, step after step, with the
+//! few helpers that drive the browser and the files they upload; split, a
+//! journey would be read in pieces.)
 
 use crate::common;
 
@@ -360,7 +362,7 @@ async fn a_citizen_and_the_dpo_see_an_erasure_request_through_in_a_browser() {
     b.goto("/t/sevres/droits").await;
     assert!(b.text_of("h1").await.contains("Exercer vos droits"));
     b.shot("citizen-form").await;
-    b.click("#f-kind-erasure").await;
+    b.click("#f-kinds-erasure").await;
     b.fill("f-first_name", "Zoé").await;
     b.fill("f-last_name", "Lefèvre").await;
     b.fill("f-email", "zoe.lefevre@example.org").await;
@@ -718,5 +720,123 @@ async fn the_dpo_answers_with_a_file_and_the_citizen_downloads_it_in_a_browser()
         .text_of("ol.timeline")
         .await
         .contains("Pièce jointe téléchargée par le demandeur"));
+    b.client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium and chromedriver; cargo test -- --include-ignored"]
+async fn a_parent_asks_two_rights_for_her_child_and_the_dpo_sees_them_linked_in_a_browser() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    let files = tempfile::tempdir().unwrap();
+    let pdf = files.path().join("carte-identite.pdf");
+    std::fs::write(&pdf, blue_pdf()).unwrap();
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let mut b = Browser::open(&driver, &chromium, profile.path(), &app.address).await;
+
+    // Script off: the opposition's fields stay on screen, the rights are
+    // plain checkboxes.
+    b.goto("/t/sevres/droits").await;
+    assert!(b
+        .text_of("legend")
+        .await
+        .contains("Quels droits souhaitez-vous exercer ?"));
+    b.click("#f-kinds").await;
+    b.click("#f-kinds-erasure").await;
+    b.fill("f-first_name", "Zoé").await;
+    b.fill("f-last_name", "Lefèvre").await;
+    b.fill("f-email", "zoe.lefevre@example.org").await;
+    b.fill("f-on_behalf_of.first_name", "Louise").await;
+    b.fill("f-on_behalf_of.last_name", "Lefèvre").await;
+    b.click("[id='f-on_behalf_of.relation'] option[value=parent]")
+        .await;
+    b.fill(
+        "f-details",
+        "Les données de ma fille sur le portail famille : une copie, puis leur effacement.",
+    )
+    .await;
+    let upload = b.client.find(Locator::Id("f-id_document")).await.unwrap();
+    upload.send_keys(&pdf.display().to_string()).await.unwrap();
+    b.shot("case-citizen-form").await;
+    b.click("form button[type=submit]").await;
+
+    // Both references, one per right, and the document said received.
+    let table = b.text_of("table.case").await;
+    assert!(
+        table.contains("Droit d'accès") && table.contains("Droit à l'effacement"),
+        "{table}"
+    );
+    let mut shown = Vec::new();
+    for cell in b
+        .client
+        .find_all(Locator::Css("table.case .reference"))
+        .await
+        .unwrap()
+    {
+        shown.push(cell.text().await.unwrap());
+    }
+    let token = b.path().await.rsplit('/').next().unwrap().to_owned();
+    let case = crate::common::pages::case_of(&app, &token).await;
+    let references: Vec<String> = case.iter().map(|(_, r)| r.clone()).collect();
+    assert_eq!(shown, references);
+    assert!(b
+        .text_of("#identity")
+        .await
+        .contains("Votre pièce d'identité a bien été reçue"));
+    b.shot("case-citizen-confirmation").await;
+
+    // The DPO: each row says there is one more, and opens the request.
+    b.sign_in("dpo@ville-sevres.fr").await;
+    let others = b.client.find_all(Locator::Css("a.others")).await.unwrap();
+    assert_eq!(others.len(), 2);
+    assert_eq!(others[0].text().await.unwrap(), "+1 autre demande");
+    b.shot("case-console-queue").await;
+    b.goto(&format!("/console/requests/{}", case[0].0)).await;
+    assert_eq!(b.text_of("h1 .reference").await, references[0]);
+    let linked = b.text_of("#case").await;
+    assert!(
+        linked.contains("Demandes liées") && linked.contains(&references[1]),
+        "{linked}"
+    );
+    assert_eq!(b.text_of("#on-behalf").await, "Louise Lefèvre (parent)");
+    let page = b.text_of("dl.facts").await;
+    assert!(
+        page.contains("Pour le compte de") && page.contains("Reçue en ligne"),
+        "{page}"
+    );
+    assert!(b
+        .text_of(".documents li")
+        .await
+        .starts_with("Pièce d'identité carte-identite.pdf"));
+    b.shot("case-console-request").await;
+
+    // The linked request, one click away, links back.
+    b.click(&format!("#case a[href='/console/requests/{}']", case[1].0))
+        .await;
+    b.client
+        .wait()
+        .for_url(
+            &url::Url::parse(&format!("{}/console/requests/{}", app.address, case[1].0)).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("h1 .reference").await, references[1]);
+    assert!(b.text_of("#case").await.contains(&references[0]));
+
+    // The person's requests, from the request's own link.
+    b.click("#same-person-queue").await;
+    assert!(b
+        .text_of("#same-person-filter")
+        .await
+        .contains("Demandes de la même personne"));
+    let rows = b
+        .client
+        .find_all(Locator::Css("table.queue tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    b.shot("case-console-same-person").await;
     b.client.close().await.unwrap();
 }

@@ -37,9 +37,26 @@ async fn the_form_names_the_tenant_and_explains_every_right_under_a_strict_polic
     assert!(html.contains("enctype=\"multipart/form-data\""));
     assert_eq!(
         html.matches("type=\"file\"").count(),
-        2,
-        "one or two documents"
+        3,
+        "one or two identity documents, and a mandate"
     );
+    assert!(html.contains("Quels droits souhaitez-vous exercer ?"));
+    assert_eq!(
+        html.matches("type=\"checkbox\" name=\"kinds\"").count(),
+        6,
+        "each right may be ticked"
+    );
+    assert!(html.contains("Vous agissez pour le compte d&#x27;une autre personne ?"));
+    assert!(html.contains("<select id=\"f-on_behalf_of.relation\" name=\"on_behalf_of.relation\">"));
+    for relation in [
+        "Mandataire",
+        "Parent d&#x27;un enfant mineur",
+        "Tuteur ou curateur",
+    ] {
+        assert!(html.contains(relation), "{relation}");
+    }
+    assert!(html.contains("Mandat signé ou justificatif de l&#x27;autorité parentale ou de la tutelle ; obligatoire pour un mandat"));
+    assert!(html.contains("name=\"mandate\" accept=\"application/pdf,image/jpeg,image/png\" aria-describedby=\"f-mandate-hint\""));
     assert!(!html.contains("<script"), "no script at all");
     assert!(
         !html.contains("style="),
@@ -70,7 +87,7 @@ async fn the_form_names_the_tenant_and_explains_every_right_under_a_strict_polic
 async fn validation_errors_are_shown_beside_their_fields_with_the_input_kept() {
     let app = common::spawn_app().await;
     let fields = [
-        ("kind", "opposition"),
+        ("kinds", "opposition"),
         ("scope", "processing"),
         ("first_name", "Zoé"),
         ("last_name", ""),
@@ -118,7 +135,7 @@ async fn validation_errors_are_shown_beside_their_fields_with_the_input_kept() {
 
     // The opposition's fields, filled in for another kind, do not count.
     let fields = [
-        ("kind", "access"),
+        ("kinds", "access"),
         ("scope", "prospection"),
         ("grounds", "sans objet"),
         ("first_name", "Zoé"),
@@ -137,7 +154,7 @@ async fn validation_errors_are_shown_beside_their_fields_with_the_input_kept() {
 
     // A document that is not one: beside the document field.
     let form = Form::new()
-        .text("kind", "access")
+        .text("kinds", "access")
         .text("first_name", "Zoé")
         .text("last_name", "Lefèvre")
         .text("email", "zoe@example.org")
@@ -247,4 +264,187 @@ async fn a_submission_leads_to_its_reference_and_its_tracking_page() {
     assert!(page_of(res)
         .await
         .contains("Aucun document n&#x27;est attendu"));
+}
+
+/// The requests of the form's submissions, for nothing half stored.
+async fn stored(app: &common::TestApp) -> i64 {
+    use diesel::prelude::*;
+    use guichet::db::schema::rights_requests as requests;
+    app.state
+        .db
+        .run(|conn| Ok(requests::table.count().get_result::<i64>(conn)?))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_rights_ticked_are_two_references_on_the_confirmation_and_the_tracking_page() {
+    let app = common::spawn_app().await;
+    let res = post_citizen_form(&app, "sevres", TWO_RIGHTS_FOR_A_CHILD, 1).await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    let location = header(&res, "location");
+    let token = location
+        .strip_prefix("/t/sevres/droits/confirmation/")
+        .expect("the confirmation")
+        .to_owned();
+    let tracked: serde_json::Value = app
+        .get(&format!("/v1/requests/track/{token}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let references: Vec<String> = tracked["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(references.len(), 2, "{tracked}");
+
+    let html = page_of(app.get(&location).await).await;
+    assert!(
+        html.contains("Vos demandes ont bien été envoyées"),
+        "{html}"
+    );
+    assert_eq!(
+        case_references(&html),
+        references,
+        "both, in the order ticked"
+    );
+    for words in [
+        "Droit d&#x27;accès",
+        "Droit à l&#x27;effacement",
+        "Reçue",
+        "2 avril 2026",
+    ] {
+        assert!(html.contains(words), "{words}: {html}");
+    }
+    // The one document serves both: said received, not that one may be asked.
+    assert!(
+        html.contains("Votre pièce d&#x27;identité a bien été reçue"),
+        "{html}"
+    );
+    assert!(!html.contains("S&#x27;il a besoin d&#x27;une pièce d&#x27;identité"));
+    assert!(html.contains("Suivre mes demandes"));
+    assert!(!html.contains("Louise"), "no one's name on the page");
+
+    // The tracking page follows the first in detail, and lists both.
+    let html = page_of(app.get(&format!("/t/sevres/suivi/{token}")).await).await;
+    assert!(html.contains("Vos demandes envoyées ensemble"), "{html}");
+    assert_eq!(case_references(&html), references);
+    assert!(html.contains(&format!("{}</span> (cette page)", references[0])));
+
+    // One request alone lists none.
+    let res = post_citizen_form(&app, "valparisis", ERASURE, 0).await;
+    let html = page_of(app.get(&header(&res, "location")).await).await;
+    assert!(html.contains("Votre demande a bien été envoyée"));
+    assert!(case_references(&html).is_empty(), "{html}");
+}
+
+#[tokio::test]
+async fn a_mandate_missing_is_told_beside_its_field_with_every_box_still_ticked() {
+    let app = common::spawn_app().await;
+    let mut fields = TWO_RIGHTS_FOR_A_CHILD.to_vec();
+    fields.retain(|(k, _)| *k != "on_behalf_of.relation");
+    fields.push(("on_behalf_of.relation", "mandate"));
+    let res = post_citizen_form(&app, "sevres", &fields, 1).await;
+    assert_eq!(res.status(), 422);
+    let html = page_of(res).await;
+    assert!(html.contains("<a href=\"#f-mandate\">"), "in the summary");
+    let beside = error_beside(&html, "mandate").expect("an error beside the mandate");
+    assert!(beside.starts_with("Joignez le mandat signé"), "{beside}");
+    assert!(
+        html.contains("aria-describedby=\"f-mandate-hint f-mandate-error\" aria-invalid=\"true\"")
+    );
+    assert_eq!(error_beside(&html, "id_document"), None, "the ID was sent");
+    // Kept: the boxes ticked, the names, the relation chosen.
+    assert!(html
+        .contains("id=\"f-kinds\" value=\"access\" aria-describedby=\"kind-access-help\" checked"));
+    assert!(html.contains("value=\"erasure\" aria-describedby=\"kind-erasure-help\" checked"));
+    assert!(!html
+        .contains("value=\"rectification\" aria-describedby=\"kind-rectification-help\" checked"));
+    assert!(html.contains("name=\"on_behalf_of.first_name\" value=\"Louise\""));
+    assert!(html.contains("<option value=\"mandate\" selected>"));
+    assert!(html.contains("joignez à nouveau votre pièce d&#x27;identité"));
+    assert_eq!(stored(&app).await, 0, "nothing half stored");
+
+    // No right ticked, an unknown relation: each beside its own field, at
+    // once; a mandate that is not a PDF is refused beside the mandate.
+    let mut fields = TWO_RIGHTS_FOR_A_CHILD.to_vec();
+    fields.retain(|(k, _)| *k != "kinds" && *k != "on_behalf_of.relation");
+    fields.push(("on_behalf_of.relation", "cousin"));
+    let res = post_citizen_form(&app, "sevres", &fields, 1).await;
+    assert_eq!(res.status(), 422);
+    let html = page_of(res).await;
+    assert_eq!(
+        error_beside(&html, "kinds").as_deref(),
+        Some("Cochez au moins un droit.")
+    );
+    assert!(html.contains("aria-describedby=\"f-kinds-hint f-kinds-error\""));
+    let relation = error_beside(&html, "on_behalf_of.relation").expect("beside the relation");
+    assert!(
+        relation.contains("mandataire, parent ou tuteur"),
+        "{relation}"
+    );
+    assert!(html.contains("<a href=\"#f-kinds\">"));
+    assert!(html.contains("<a href=\"#f-on_behalf_of.relation\">"));
+
+    let form = citizen_form(&fields, 1).part(
+        "mandate",
+        Part::bytes(b"<html>not a mandate</html>".to_vec()).file_name("mandat.pdf"),
+    );
+    let html = page_of(post_citizen_multipart(&app, "sevres", form).await).await;
+    let beside = error_beside(&html, "mandate").expect("the file refused beside the mandate");
+    assert!(beside.contains("n&#x27;est pas un PDF"), "{beside}");
+    assert_eq!(
+        error_beside(&html, "id_document"),
+        None,
+        "not beside the ID"
+    );
+    assert_eq!(stored(&app).await, 0);
+}
+
+#[tokio::test]
+async fn a_document_asked_for_another_request_of_the_submission_is_sent_from_the_tracking_page() {
+    let app = common::spawn_app().await;
+    let token = submit_with(&app, "sevres", TWO_RIGHTS_FOR_A_CHILD, 1).await;
+    let case = case_of(&app, &token).await;
+    let dpo = common::dpo(&app, "sevres", "dpo@ville-sevres.fr").await;
+    let res = common::post(
+        &app,
+        &dpo,
+        &format!("/v1/dpo/requests/{}/transitions", case[1].0),
+        serde_json::json!({"to": "awaiting_identity", "note": "La copie est illisible."}),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // The token opens the first request, which awaits nothing; the second
+    // does, and the page offers the upload for it.
+    let page = format!("/t/sevres/suivi/{token}");
+    let html = page_of(app.get(&page).await).await;
+    assert!(
+        html.contains("Une pièce d&#x27;identité vous est demandée"),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "Demande(s) concernée(s) : <span class=\"reference\">{}</span>",
+        case[1].1
+    )));
+    assert!(html.contains(&format!("action=\"{page}/document?lang=fr\"")));
+    let form = Form::new().part(
+        "id_document",
+        Part::bytes(PDF.to_vec()).file_name("cni.pdf"),
+    );
+    let res = app
+        .client
+        .post(app.url(&format!("{page}/document")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    assert_eq!(status_of(&app, &case[1].0).await, "received");
+    let html = page_of(app.get(&page).await).await;
+    assert!(!html.contains("type=\"file\""), "nothing awaited any more");
 }

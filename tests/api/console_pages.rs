@@ -1,6 +1,7 @@
 //! The DPO's console over plain HTTP: the session cookie's flags, CSRF
 //! refusals on every form, tenant isolation, the journaled documents, the
-//! charts, the retention sweeps and the English version.
+//! charts, the retention sweeps and the English version; the requests read
+//! together (a case, the same person's others) and for whom.
 //!
 //! (Over 400 lines: one self-contained test per behaviour of this suite,
 //! sharing the harness in `common`; split, a suite would be read in pieces.)
@@ -482,4 +483,178 @@ async fn identity_extension_and_message_go_through_the_pages() {
         kept,
         vec![Some("Nous revenons vers vous sous peu.".to_owned())]
     );
+}
+
+/// The section of a page from `heading` on.
+fn section<'a>(html: &'a str, heading: &str) -> &'a str {
+    let start = html
+        .find(heading)
+        .unwrap_or_else(|| panic!("« {heading} » in {html}"));
+    html[start..].split("</section>").next().unwrap()
+}
+
+/// Zoé's erasure, then her two rights for her daughter in one submission,
+/// and Karim's request: `(earlier, [access, erasure])` as `(id, reference)`.
+async fn one_person_three_requests(
+    app: &common::TestApp,
+) -> ((String, String), Vec<(String, String)>) {
+    let earlier = submit(app, "sevres").await;
+    let earlier = case_of(app, &earlier).await.remove(0);
+    let token = submit_with(app, "sevres", TWO_RIGHTS_FOR_A_CHILD, 1).await;
+    let case = case_of(app, &token).await;
+    assert_eq!(case.len(), 2);
+    let karim = [
+        ("kinds", "access"),
+        ("first_name", "Karim"),
+        ("last_name", "Benali"),
+        ("email", "karim.benali@example.org"),
+        ("details", "Copie de mes données."),
+    ];
+    let res = post_citizen_form(app, "sevres", &karim, 1).await;
+    assert_eq!(res.status(), 303, "{}", page_of(res).await);
+    (earlier, case)
+}
+
+#[tokio::test]
+async fn the_request_page_links_its_case_and_the_persons_other_requests_and_says_for_whom() {
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    let (earlier, case) = one_person_three_requests(&app).await;
+    let console = sign_in(&app, "dpo@ville-sevres.fr").await;
+    let (access, erasure) = (&case[0], &case[1]);
+
+    let html = console_page(
+        &app,
+        &console.cookie,
+        &format!("/console/requests/{}", access.0),
+    )
+    .await;
+    assert!(
+        html.contains("<dd id=\"channel\">Reçue en ligne</dd>"),
+        "{html}"
+    );
+    assert!(html.contains("Pour le compte de"));
+    assert!(
+        html.contains("<strong>Louise Lefèvre</strong> (parent)"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"tag role-id_document\">Pièce d&#x27;identité</span> cni.pdf"),
+        "the document's role: {html}"
+    );
+    let linked = section(&html, "Demandes liées</h2>");
+    assert!(
+        linked.contains(&format!("<a href=\"/console/requests/{}\">{}</a> — Droit à l&#x27;effacement — <span class=\"status status-received\">Reçue</span>", erasure.0, erasure.1)),
+        "{linked}"
+    );
+    assert!(
+        !linked.contains(&access.1) && !linked.contains(&earlier.1),
+        "{linked}"
+    );
+    let others = section(&html, "Autres demandes de cette personne</h2>");
+    assert!(
+        others.contains(&format!(
+            "<a href=\"/console/requests/{}\">{}</a>",
+            earlier.0, earlier.1
+        )),
+        "{others}"
+    );
+    assert!(
+        !others.contains(&erasure.1),
+        "the case is listed above: {others}"
+    );
+    assert!(others.contains(&format!("href=\"/console?same_person_as={}\"", access.0)));
+
+    // The earlier request stands alone: no case, the other two as the
+    // person's others, and no one it was made for.
+    let html = console_page(
+        &app,
+        &console.cookie,
+        &format!("/console/requests/{}", earlier.0),
+    )
+    .await;
+    assert!(!html.contains("Demandes liées"), "{html}");
+    assert!(!html.contains("Pour le compte de"));
+    let others = section(&html, "Autres demandes de cette personne</h2>");
+    assert!(
+        others.contains(&access.1) && others.contains(&erasure.1),
+        "{others}"
+    );
+
+    // English.
+    let html = console_page(
+        &app,
+        &console.cookie,
+        &format!("/console/requests/{}?lang=en", access.0),
+    )
+    .await;
+    assert!(
+        html.contains("Linked requests") && html.contains("Received online"),
+        "{html}"
+    );
+    assert!(html.contains("Louise Lefèvre</strong> (parent)"));
+}
+
+#[tokio::test]
+async fn the_queue_links_a_persons_other_requests_and_filters_on_them() {
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("sevres"), "dpo@ville-sevres.fr", "dpo", PASSWORD).await;
+    create_staff(&app, Some("dunkerque"), "dpo@cud.fr", "dpo", PASSWORD).await;
+    let (earlier, case) = one_person_three_requests(&app).await;
+    let console = sign_in(&app, "dpo@ville-sevres.fr").await;
+
+    let html = console_page(&app, &console.cookie, "/console").await;
+    assert!(
+        !html.contains("Demandes de la même personne"),
+        "no filter yet"
+    );
+    assert_eq!(
+        html.matches("class=\"others\"").count(),
+        3,
+        "Zoé's three rows, not Karim's: {html}"
+    );
+    for (id, _) in [&earlier, &case[0], &case[1]] {
+        assert!(
+            html.contains(&format!("<a class=\"others\" href=\"/console?same_person_as={id}\" aria-label=\"+2 autres demandes de Zoé Lefèvre\">+2 autres demandes</a>")),
+            "{html}"
+        );
+    }
+    assert!(
+        html.contains("Karim Benali</td>"),
+        "no link on Karim's row: {html}"
+    );
+
+    let filtered = format!("/console?same_person_as={}", case[1].0);
+    let html = console_page(&app, &console.cookie, &filtered).await;
+    let note = html
+        .split("id=\"same-person-filter\"")
+        .nth(1)
+        .expect("the filter said at the top");
+    assert!(note.contains("Demandes de la même personne"), "{note}");
+    assert!(
+        note.contains("<a href=\"/console\">Afficher toutes les demandes</a>"),
+        "{note}"
+    );
+    assert!(html.contains("3 demande(s)"), "{html}");
+    for (_, reference) in [&earlier, &case[0], &case[1]] {
+        assert!(html.contains(reference.as_str()), "{reference}");
+    }
+    assert!(!html.contains("Karim"), "only Zoé's");
+    assert!(
+        html.contains(&format!(
+            "<input type=\"hidden\" name=\"same_person_as\" value=\"{}\">",
+            case[1].0
+        )),
+        "kept by the other filters"
+    );
+    // With another filter too.
+    let html = console_page(&app, &console.cookie, &format!("{filtered}&kind=erasure")).await;
+    assert!(html.contains("2 demande(s)"), "{html}");
+    assert!(!html.contains(&case[0].1));
+
+    // Another tenant's request is no filter of this DPO's queue.
+    let dunkerque = sign_in(&app, "dpo@cud.fr").await;
+    let res = console_get(&app, &dunkerque.cookie, &filtered).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(header(&res, "location"), "/console");
 }

@@ -64,12 +64,39 @@ pub fn citizen_form(fields: &[(&'static str, &str)], documents: usize) -> Form {
 }
 
 pub const ERASURE: &[(&str, &str)] = &[
-    ("kind", "erasure"),
+    ("kinds", "erasure"),
     ("first_name", "Zoé"),
     ("last_name", "Lefèvre"),
     ("email", "zoe@example.org"),
     ("details", "Merci d'effacer mon compte famille."),
 ];
+
+/// Two rights ticked at once, by a parent for her child.
+pub const TWO_RIGHTS_FOR_A_CHILD: &[(&str, &str)] = &[
+    ("kinds", "access"),
+    ("kinds", "erasure"),
+    ("first_name", "Zoé"),
+    ("last_name", "Lefèvre"),
+    ("email", "zoe@example.org"),
+    ("details", "Les données de ma fille sur le portail famille."),
+    ("on_behalf_of.first_name", "Louise"),
+    ("on_behalf_of.last_name", "Lefèvre"),
+    ("on_behalf_of.relation", "parent"),
+];
+
+/// The references a page lists in its table of the submission's requests
+/// (`table#case`), in order.
+pub fn case_references(html: &str) -> Vec<String> {
+    let Some(start) = html.find("<table class=\"case\"") else {
+        return Vec::new();
+    };
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split("<span class=\"reference\">")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap().to_owned())
+        .collect()
+}
 
 /// Posts the citizen's form of `tenant` with `fields` and `documents`.
 pub async fn post_citizen_form(
@@ -78,18 +105,42 @@ pub async fn post_citizen_form(
     fields: &[(&'static str, &str)],
     documents: usize,
 ) -> Response {
+    post_citizen_multipart(app, tenant, citizen_form(fields, documents)).await
+}
+
+/// Posts `form` as the citizen's form of `tenant`.
+pub async fn post_citizen_multipart(app: &TestApp, tenant: &str, form: Form) -> Response {
     app.client
         .post(app.url(&format!("/t/{tenant}/droits")))
-        .multipart(citizen_form(fields, documents))
+        .multipart(form)
         .send()
         .await
         .unwrap()
 }
 
+/// The error a form page shows beside the field `f-{field}`, if any.
+pub fn error_beside(html: &str, field: &str) -> Option<String> {
+    let marker = format!("id=\"f-{field}-error\">");
+    let start = html.find(&marker)? + marker.len();
+    let error = html[start..].split("</p>").next()?;
+    Some(error.replace("<span class=\"sr-only\">Erreur : </span>", ""))
+}
+
 /// Submits the citizen's form; returns the tracking token from the
 /// confirmation address.
 pub async fn submit(app: &TestApp, tenant: &str) -> String {
-    let res = post_citizen_form(app, tenant, ERASURE, 1).await;
+    submit_with(app, tenant, ERASURE, 1).await
+}
+
+/// Submits the citizen's form with `fields` and `documents`; returns the
+/// tracking token from the confirmation address.
+pub async fn submit_with(
+    app: &TestApp,
+    tenant: &str,
+    fields: &[(&'static str, &str)],
+    documents: usize,
+) -> String {
+    let res = post_citizen_form(app, tenant, fields, documents).await;
     assert_eq!(res.status(), 303, "{}", page_of(res).await);
     let location = header(&res, "location");
     let prefix = format!("/t/{tenant}/droits/confirmation/");
@@ -106,6 +157,24 @@ pub async fn request_id(app: &TestApp, token: &str) -> String {
         .unwrap()
         .expect("the request")
         .id
+}
+
+/// The requests a tracking token follows (one per right of its
+/// submission): `(id, reference)`, in the order asked.
+pub async fn case_of(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let hash = guichet::rights::store::token_hash(token);
+    app.state
+        .db
+        .run(move |conn| {
+            let row = guichet::rights::store::find_by_tracking(conn, &hash)?.expect("the request");
+            let case = row.case_id.expect("a case");
+            Ok(guichet::rights::related::case_rows(conn, &case)?)
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.reference))
+        .collect()
 }
 
 /// A signed-in console: its cookie header and the CSRF token of its forms.
@@ -159,6 +228,13 @@ pub async fn console_get(app: &TestApp, cookie: &str, path: &str) -> Response {
         .send()
         .await
         .unwrap()
+}
+
+/// The HTML of a console page, which must answer 200.
+pub async fn console_page(app: &TestApp, cookie: &str, path: &str) -> String {
+    let res = console_get(app, cookie, path).await;
+    assert_eq!(res.status(), 200, "{path}");
+    page_of(res).await
 }
 
 pub async fn console_post(
