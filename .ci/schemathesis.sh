@@ -120,7 +120,7 @@ EOF
   tracks+=("$(json "['tracking_token']" <<<"$out")")
   docs+=("$(curl -fsS -H "authorization: Bearer $admin_token" "$base/v1/dpo/requests/${ids[3]}" | json "['documents'][0]['id']")")
   # And one of the DPO's tenant with a document.
-  out=$(curl -fsS -F kind=portability -F first_name=Fuzz -F last_name=Seed -F email=seed@fuzz.invalid \
+  out=$(curl -fsS -F kind=rectification -F first_name=Fuzz -F last_name=Seed -F email=seed@fuzz.invalid \
     -F details=seed -F "id_document=@$dir/seed.pdf;type=application/pdf" "$base/v1/tenants/valparisis/requests")
   ids+=("$(json "['id']" <<<"$out")")
   tracks+=("$(json "['tracking_token']" <<<"$out")")

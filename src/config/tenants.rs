@@ -46,6 +46,11 @@ pub struct TenantConfig {
     pub phone: Option<String>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// The rights its form offers (default: all six). Val Parisis, for
+    /// one, states that portability does not apply to its public-service
+    /// mission.
+    #[serde(default = "all_rights")]
+    pub rights: Vec<String>,
     /// The name its letters come from (default: `name`): a citizen reads
     /// the authority's name, never the software's.
     #[serde(default)]
@@ -140,7 +145,26 @@ fn invalid(field: &str, why: impl Into<String>) -> Invalid {
     (field.to_owned(), why.into())
 }
 
+/// The rights a request may be about, by name (`rights::lifecycle::Kind`).
+pub const RIGHTS: [&str; 6] = [
+    "access",
+    "rectification",
+    "erasure",
+    "restriction",
+    "opposition",
+    "portability",
+];
+
+fn all_rights() -> Vec<String> {
+    RIGHTS.iter().map(|r| (*r).to_owned()).collect()
+}
+
 impl TenantConfig {
+    /// Whether its form offers this right.
+    pub fn offers(&self, right: &str) -> bool {
+        self.rights.iter().any(|r| r == right)
+    }
+
     /// The name its letters come from.
     pub fn sender_name(&self) -> &str {
         self.mail_from_name.as_deref().unwrap_or(&self.name)
@@ -161,6 +185,15 @@ impl TenantConfig {
         }
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return Err(invalid("name", "must be 1 to 200 characters"));
+        }
+        if self.rights.is_empty() {
+            return Err(invalid("rights", "must offer at least one right"));
+        }
+        if let Some(unknown) = self.rights.iter().find(|r| !RIGHTS.contains(&r.as_str())) {
+            return Err(invalid(
+                "rights",
+                format!("`{unknown}` is not a right: {}", RIGHTS.join(", ")),
+            ));
         }
         if self.reply_to.as_ref().is_some_and(|r| !r.validate_email()) {
             return Err(invalid("reply_to", "must be an e-mail address"));

@@ -104,8 +104,10 @@ fn form_page(
     view: FormView<'_>,
 ) -> Result<HttpResponse, PageError> {
     let limits = &rights.settings.requests;
+    // Only the rights the tenant offers.
     let kinds: Vec<Value> = Kind::ALL
         .iter()
+        .filter(|k| tenant.config.offers(k.as_str()))
         .map(|k| {
             json!({
                 "value": k.as_str(),

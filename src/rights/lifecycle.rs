@@ -100,6 +100,15 @@ impl Kind {
     }
 }
 
+#[cfg(test)]
+mod kinds_named {
+    #[test]
+    fn the_configuration_names_every_kind() {
+        let names: Vec<&str> = super::Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, crate::config::tenants::RIGHTS);
+    }
+}
+
 /// The same storage for the enums of the capability's other modules.
 pub(super) use stored_as_text;
 

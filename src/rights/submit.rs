@@ -155,6 +155,7 @@ pub async fn receive(
 ) -> Result<Submitted, RightsError> {
     let from_staff = arrival.entered_by.is_some();
     let form = Form::parse(&intake.fields, &intake.lists, limits)?;
+    offered(&tenant, &form, &intake)?;
     check_files(&tenant, &form, &intake, from_staff)?;
     // Kept under the current key; an earlier request of the same address
     // may be under a retired one.
@@ -343,6 +344,32 @@ pub async fn receive(
             })
             .collect(),
     })
+}
+
+/// Every right asked for is one the tenant offers (Val Parisis, for one,
+/// does not offer portability).
+fn offered(tenant: &Tenant, form: &Form, intake: &Intake) -> Result<(), RightsError> {
+    let field = if intake.lists.contains_key("kinds") {
+        "kinds"
+    } else {
+        "kind"
+    };
+    match form
+        .kinds
+        .iter()
+        .find(|k| !tenant.config.offers(k.as_str()))
+    {
+        Some(kind) => Err(RightsError::field(
+            field,
+            format!(
+                "{} does not offer the {}: it offers {}",
+                tenant.config.name,
+                kind.label(crate::tenants::Locale::En),
+                tenant.config.rights.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The files a submission must or must not hold: the identity document a

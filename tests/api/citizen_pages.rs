@@ -46,6 +46,17 @@ async fn the_form_names_the_tenant_and_explains_every_right_under_a_strict_polic
         6,
         "each right may be ticked"
     );
+    // Val Parisis does not offer portability: its form does not either.
+    let other = page_of(app.get("/t/valparisis/droits").await).await;
+    assert_eq!(
+        other.matches("type=\"checkbox\" name=\"kinds\"").count(),
+        5,
+        "five rights offered"
+    );
+    assert!(
+        !other.contains("value=\"portability\""),
+        "portability not offered"
+    );
     assert!(html.contains("Vous agissez pour le compte d&#x27;une autre personne ?"));
     assert!(html.contains("<select id=\"f-on_behalf_of.relation\" name=\"on_behalf_of.relation\">"));
     for relation in [

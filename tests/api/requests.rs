@@ -1046,3 +1046,57 @@ async fn references_stay_unique_under_concurrent_submissions() {
         .unwrap();
     assert_eq!(stored_tokens, 24);
 }
+
+#[tokio::test]
+async fn a_right_the_authority_does_not_offer_is_refused_and_nothing_stored() {
+    let smtp = SmtpServer::start();
+    let app = app(&smtp, |_| {}).await;
+    let person = |extra: Value| {
+        let mut body = json!({
+            "first_name": "Zoé", "last_name": "Lefèvre",
+            "email": "zoe@example.org", "details": "Mes données, dans un format lisible.",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    // Val Parisis: « le droit à la portabilité […] n'est pas applicable ».
+    for (extra, field) in [
+        (json!({"kind": "portability"}), "kind"),
+        (json!({"kinds": ["access", "portability"]}), "kinds"),
+    ] {
+        let res = app
+            .client
+            .post(app.url("/v1/tenants/valparisis/requests"))
+            .json(&person(extra))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(res, 422, "validation_failed").await;
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("portability"),
+            "{body}"
+        );
+    }
+    let token = dpo(&app, "valparisis", "dpo@valparisis.fr").await;
+    let queue: Value = get(&app, &token, "/v1/dpo/requests")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["total"], 0, "nothing stored");
+    assert!(mails(&app, &smtp).await.is_empty(), "nothing sent");
+    let res = app
+        .client
+        .post(app.url("/v1/tenants/valparisis/requests"))
+        .json(&person(json!({"kind": "access"})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
