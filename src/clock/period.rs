@@ -35,6 +35,41 @@ impl Period {
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
+    /// The period as a letter or a page says it: « deux ans », « 18 mois »,
+    /// « 30 jours » (`french`), or "two years", "18 months", "30 days".
+    pub fn in_words(self, french: bool) -> String {
+        const FR: [&str; 4] = ["", "un", "deux", "trois"];
+        const EN: [&str; 4] = ["", "one", "two", "three"];
+        let count = |n: u32, words: &[&str; 4]| match words.get(n as usize) {
+            Some(word) if n > 0 => (*word).to_owned(),
+            _ => n.to_string(),
+        };
+        let plural = |n: u32, one: &str, many: &str| if n == 1 { one } else { many }.to_owned();
+        let mut parts = Vec::new();
+        if self.months > 0 && self.months.is_multiple_of(12) {
+            let years = self.months / 12;
+            parts.push(if french {
+                format!("{} {}", count(years, &FR), plural(years, "an", "ans"))
+            } else {
+                format!("{} {}", count(years, &EN), plural(years, "year", "years"))
+            });
+        } else if self.months > 0 {
+            parts.push(if french {
+                format!("{} mois", self.months)
+            } else {
+                format!("{} {}", self.months, plural(self.months, "month", "months"))
+            });
+        }
+        if self.days > 0 || parts.is_empty() {
+            parts.push(if french {
+                format!("{} {}", self.days, plural(self.days, "jour", "jours"))
+            } else {
+                format!("{} {}", self.days, plural(self.days, "day", "days"))
+            });
+        }
+        parts.join(if french { " et " } else { " and " })
+    }
+
     /// Whether a record made at `t` must be gone at `now`.
     pub fn is_over(self, t: DateTime<Utc>, now: DateTime<Utc>) -> bool {
         self.end(t) <= now
@@ -173,6 +208,18 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn says_a_period_in_words() {
+        let words = |p: &str, fr: bool| p.parse::<Period>().unwrap().in_words(fr);
+        assert_eq!(words("2 years", true), "deux ans");
+        assert_eq!(words("1 year", true), "un an");
+        assert_eq!(words("18 months", true), "18 mois");
+        assert_eq!(words("13 months", false), "13 months");
+        assert_eq!(words("3 years", false), "three years");
+        assert_eq!(words("30 days", true), "30 jours");
+        assert_eq!(words("1 day", false), "1 day");
     }
 
     #[test]

@@ -37,13 +37,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::delivery::routes);
 }
 
-fn tenant_ctx(tenant: &Tenant) -> Value {
+fn tenant_ctx(rights: &RightsService, tenant: &Tenant, lang: Locale) -> Value {
+    // Its own periods, in the page's words (« deux ans », « 18 mois »).
+    let periods = rights.settings.periods_of(tenant);
+    let words = |p: crate::clock::Period| p.in_words(lang == Locale::Fr);
     json!({
         "slug": tenant.slug,
         "name": tenant.config.name,
         "dpo_email": tenant.config.dpo_email,
         "postal_address": tenant.config.postal_address,
         "require_id": tenant.config.require_id_document,
+        "retention": {
+            "requester_data": words(periods.requester_data),
+            "requester_data_opposition": words(periods.requester_data_opposition),
+            "id_documents": words(periods.id_documents),
+            "id_documents_opposition": words(periods.id_documents_opposition),
+        },
     })
 }
 
@@ -133,7 +142,7 @@ fn form_page(
         .filter_map(|f| errors.get(f).map(|m| json!({"field": f, "message": m})))
         .collect();
     let ctx = json!({
-        "tenant": tenant_ctx(tenant),
+        "tenant": tenant_ctx(rights, tenant, lang),
         "kinds": kinds,
         "relations": relations,
         "values": view.values,
@@ -403,7 +412,7 @@ async fn sent(
         .any(|d| d.role == crate::rights::lifecycle::Role::IdDocument)
         .into();
     let ctx = json!({
-        "tenant": tenant_ctx(&tenant),
+        "tenant": tenant_ctx(&rights, &tenant, lang),
         "request": request,
         "tracking_url": format!("/t/{}/suivi/{token}", tenant.slug),
     });
@@ -435,7 +444,7 @@ fn track_page(
     let limits = &rights.settings.requests;
     let here = format!("/t/{}/suivi/{token}", tenant.slug);
     let ctx = json!({
-        "tenant": tenant_ctx(tenant),
+        "tenant": tenant_ctx(rights, tenant, lang),
         "request": tracking_ctx(rights, lang, tracking),
         "answers": super::delivery::answers(rights, lang, tracking, &here),
         "upload_url": format!("{here}/document"),

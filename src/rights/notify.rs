@@ -216,12 +216,13 @@ impl Notifier<'_> {
         note: Option<&str>,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
-        let retention = match (self.locale(), row.kind) {
-            (Locale::Fr, Kind::Opposition) => "3 ans",
-            (Locale::Fr, _) => "1 an",
-            (Locale::En, Kind::Opposition) => "3 years",
-            (Locale::En, _) => "1 year",
+        // The tenant's own period, as its letters say it.
+        let periods = self.state.settings.periods_of(self.tenant);
+        let period = match row.kind {
+            Kind::Opposition => periods.id_documents_opposition,
+            _ => periods.id_documents,
         };
+        let retention = period.in_words(self.locale() == Locale::Fr);
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,

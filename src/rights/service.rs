@@ -9,7 +9,7 @@ use super::error::RightsError;
 use super::limits::SubmissionLimiter;
 use super::uploads::UploadBudget;
 use crate::clock::Clock;
-use crate::config::{LimitSettings, RequestSettings, ServerSettings, Settings};
+use crate::config::{LimitSettings, Periods, RequestSettings, ServerSettings, Settings};
 use crate::consent::ConsentStore;
 use crate::db::{Db, DbConnection};
 use crate::mail::Mail;
@@ -28,6 +28,16 @@ pub struct RightsSettings {
     /// `consent.history_max`: the events an export reads per banner
     /// identifier, as the banner's history route does.
     pub consent_history_max: i64,
+    /// The retention periods, which the letters and pages state (each
+    /// tenant's own: `periods_of`).
+    pub periods: Periods,
+}
+
+impl RightsSettings {
+    /// A tenant's retention periods: the platform's, with its overrides.
+    pub fn periods_of(&self, tenant: &crate::tenants::Tenant) -> Periods {
+        self.periods.with(&tenant.config.retention)
+    }
 }
 
 /// The rights requests' share of the service: cheap to clone.
@@ -70,6 +80,7 @@ impl RightsService {
                 server: settings.server.clone(),
                 limits: settings.limits.clone(),
                 consent_history_max: settings.consent.history_max,
+                periods: settings.retention.periods,
             }),
             pseudonym_keys: secrets.pseudonym_keys().cloned().collect(),
             documents: Arc::new(KeyRing::new(&secrets.document, &secrets.document_retired)),

@@ -459,3 +459,29 @@ async fn a_document_asked_for_another_request_of_the_submission_is_sent_from_the
     let html = page_of(app.get(&page).await).await;
     assert!(!html.contains("type=\"file\""), "nothing awaited any more");
 }
+
+#[tokio::test]
+async fn the_pages_state_the_tenants_own_periods() {
+    let app = common::spawn_app_with(
+        |s| {
+            let sevres = &mut s.tenants.get_mut("sevres").unwrap().retention;
+            sevres.requester_data = Some("18 months".parse().unwrap());
+            sevres.id_documents = Some("6 months".parse().unwrap());
+        },
+        |_| {},
+    )
+    .await;
+    let html = page_of(app.get("/t/sevres/droits").await).await;
+    assert!(
+        html.contains("conservées 18 mois après sa clôture"),
+        "the tenant's own period"
+    );
+    assert!(html.contains("détruite 6 mois après la clôture"), "{html}");
+    assert!(
+        !html.contains("deux ans après sa clôture"),
+        "no period written in the text"
+    );
+    let other = page_of(app.get("/t/dunkerque/droits").await).await;
+    assert!(other.contains("conservées deux ans après sa clôture (trois ans pour une opposition)"));
+    assert!(other.contains("détruite un an après la clôture"));
+}
