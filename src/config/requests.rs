@@ -15,6 +15,8 @@ pub struct RequestSettings {
     pub details_max_chars: usize,
     /// Most banner identifiers (`subject_ids`) a submission may name.
     pub max_subject_ids: usize,
+    /// The longest period, in days, a report of requests may cover.
+    pub report_max_days: u32,
     /// Most attachments of one message of the DPO (or one closing note or
     /// rejection reason).
     pub max_attachments: usize,

@@ -95,6 +95,12 @@ impl Settings {
                 "max_document_bytes and max_text_bytes must be at least 1024, max_documents at least 1",
             ));
         }
+        if !(1..=36_600).contains(&r.report_max_days) {
+            return Err(ConfigError::key(
+                "requests.report_max_days",
+                "must be between 1 and 36600",
+            ));
+        }
         if !(1..=100).contains(&r.max_subject_ids) {
             return Err(ConfigError::key(
                 "requests.max_subject_ids",

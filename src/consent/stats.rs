@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::queries::{ConsentEvent, Cursor};
 use super::service::ConsentService;
 use crate::error::ApiError;
-use crate::http::{parse_day, FIRST_DAY, LAST_DAY};
+use crate::http::day_range;
 use crate::staff::Staff;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -32,23 +32,13 @@ pub struct RangeQuery {
 
 impl RangeQuery {
     fn resolve(&self, consent: &ConsentService) -> Result<(NaiveDate, NaiveDate), ApiError> {
-        let given_to = parse_day("to", self.to.as_deref())?;
-        let given_from = parse_day("from", self.from.as_deref())?;
-        // Today is in the range unless the clock itself is not.
-        let today = consent.clock.now().date_naive().clamp(FIRST_DAY, LAST_DAY);
-        let to = given_to.unwrap_or(today);
-        let from = given_from.unwrap_or_else(|| (to - Duration::days(30)).max(FIRST_DAY));
-        if from > to {
-            return Err(ApiError::field("from", "must not be after `to`"));
-        }
-        let max = i64::from(consent.settings.stats_max_days);
-        if (to - from).num_days() >= max {
-            return Err(ApiError::field(
-                "from",
-                format!("the range must not exceed {max} days"),
-            ));
-        }
-        Ok((from, to))
+        day_range(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            consent.clock.now().date_naive(),
+            |to| to - Duration::days(30),
+            i64::from(consent.settings.stats_max_days),
+        )
     }
 }
 

@@ -68,6 +68,34 @@ pub fn check_instant(field: &str, at: Option<DateTime<Utc>>) -> Result<(), ApiEr
     }
 }
 
+/// A range of days as a query gives it (`from`, `to` inclusive): `to`
+/// defaults to `today`, `from` to what `default_from` makes of `to`; `from`
+/// after `to`, or a range of `max_days` days or more, is refused naming
+/// `from`.
+pub fn day_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    today: NaiveDate,
+    default_from: impl FnOnce(NaiveDate) -> NaiveDate,
+    max_days: i64,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let given_to = parse_day("to", to)?;
+    let given_from = parse_day("from", from)?;
+    // Today is in the range unless the clock itself is not.
+    let to = given_to.unwrap_or(today.clamp(FIRST_DAY, LAST_DAY));
+    let from = given_from.unwrap_or_else(|| default_from(to).max(FIRST_DAY));
+    if from > to {
+        return Err(ApiError::field("from", "must not be after `to`"));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(ApiError::field(
+            "from",
+            format!("the range must not exceed {max_days} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

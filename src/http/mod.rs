@@ -12,7 +12,7 @@ mod pagination;
 
 pub use body::{bound_body, BodyLimits};
 pub use client::{client_ip, limit_key};
-pub use days::{check_instant, parse_day, FIRST_DAY, LAST_DAY};
+pub use days::{check_instant, day_range, parse_day, FIRST_DAY, LAST_DAY};
 pub use extract::{not_blank, parse_json, plain_text, validation_problem, JsonBody, ValidatedJson};
 pub use keyed_limit::{KeyedLimit, Refused};
 pub use middleware::{catch_panic, not_found, observe, problem_fallback, RequestId};

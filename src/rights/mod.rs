@@ -30,6 +30,7 @@ pub mod patterns;
 pub mod queue;
 pub mod reference;
 pub mod related;
+pub mod report;
 pub mod sealing;
 pub mod search;
 pub mod service;
@@ -53,6 +54,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(track::upload)
         .service(queue::queue)
         .service(entry::enter_request)
+        .service(report::requests_report)
         .service(suppression::suppression_check)
         .service(queue::detail)
         .service(dpo::transition)

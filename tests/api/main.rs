@@ -35,6 +35,7 @@ mod mail;
 mod operations;
 mod queue;
 mod races;
+mod reports;
 mod requests;
 mod retention;
 mod retention_cli;
