@@ -206,6 +206,7 @@ fn request_view(
         "identity": identity::view(rights, lang, detail),
         "answers": answers::sent(lang, rights, &detail.id, &detail.messages),
         "answer_limits": answers::limits(lang, rights),
+        "letters": super::letters::links(lang, detail),
         "summaries": answers::summaries(lang, &view.errors),
         "events": events,
         "errors": view.errors,

@@ -24,6 +24,9 @@ const QUEUE_PAGE_SIZE: u32 = 25;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("").get(queue_page))
         .configure(super::signin::routes)
+        // Before the request's page, whose `{id}` would take `new`.
+        .configure(super::entry::routes)
+        .configure(super::letters::routes)
         .configure(super::casefile::routes)
         .configure(super::insight::routes);
 }
@@ -79,6 +82,21 @@ pub fn days_left(lang: Locale, due: DateTime<Utc>, now: DateTime<Utc>, status: S
         1 => text(lang, "days_left_one"),
         n => text_with(lang, "days_left", &[("n", &n.to_string())]),
     }
+}
+
+/// The tenants an account that serves several chooses among (by slug);
+/// none for a DPO, who serves one.
+pub fn tenant_choices(rights: &RightsService, session: &Session) -> Vec<Value> {
+    if !session.staff.is_admin() {
+        return Vec::new();
+    }
+    let mut all: Vec<Value> = rights
+        .tenants
+        .iter()
+        .map(|t| json!({"slug": t.slug, "name": t.config.name}))
+        .collect();
+    all.sort_by(|a, b| a["slug"].as_str().cmp(&b["slug"].as_str()));
+    all
 }
 
 /// `GET /console`: the queue, most urgent first, with filters and search.
@@ -175,17 +193,7 @@ async fn queue_page(
         .iter()
         .map(|s| json!({"value": s.as_str(), "label": text(lang, &format!("status_{}", s.as_str()))}))
         .collect();
-    let tenants: Vec<Value> = if session.staff.is_admin() {
-        let mut all: Vec<Value> = rights
-            .tenants
-            .iter()
-            .map(|t| json!({"slug": t.slug, "name": t.config.name}))
-            .collect();
-        all.sort_by(|a, b| a["slug"].as_str().cmp(&b["slug"].as_str()));
-        all
-    } else {
-        Vec::new()
-    };
+    let tenants = tenant_choices(&rights, &session);
     let ctx = json!({
         "console": chrome(&session, "queue"),
         "items": items,

@@ -54,6 +54,18 @@ pub fn human_date(at: DateTime<Utc>, locale: Locale, tz: chrono_tz::Tz) -> Strin
     }
 }
 
+/// How long a copy of an identity document asked for is kept: the
+/// tenant's own period, in its language's words (the letters asking for
+/// it say so).
+pub fn id_retention(state: &RightsService, tenant: &Tenant, kind: Kind) -> String {
+    let periods = state.settings.periods_of(tenant);
+    let period = match kind {
+        Kind::Opposition => periods.id_documents_opposition,
+        _ => periods.id_documents,
+    };
+    period.in_words(tenant.config.locale == Locale::Fr)
+}
+
 pub fn tracking_link(state: &RightsService, token: &str) -> String {
     format!(
         "{}/v1/requests/track/{token}",
@@ -216,13 +228,7 @@ impl Notifier<'_> {
         note: Option<&str>,
         now: chrono::NaiveDateTime,
     ) -> Result<(), RightsError> {
-        // The tenant's own period, as its letters say it.
-        let periods = self.state.settings.periods_of(self.tenant);
-        let period = match row.kind {
-            Kind::Opposition => periods.id_documents_opposition,
-            _ => periods.id_documents,
-        };
-        let retention = period.in_words(self.locale() == Locale::Fr);
+        let retention = id_retention(self.state, self.tenant, row.kind);
         let token = super::store::new_tracking_token(conn, &row.id, now)?;
         let ctx = json!({
             "first_name": self.first_name(row), "reference": row.reference,

@@ -35,7 +35,7 @@ use serde_json::json;
 const SUBJECT: &str = "5d2e8f1a-7b3c-4e9d-a6f0-2c4b8e1d3a5f";
 
 /// A one-page PDF, a blue page with a line of text, that a viewer shows.
-fn blue_pdf() -> Vec<u8> {
+pub(crate) fn blue_pdf() -> Vec<u8> {
     let content = b"0 0 1 rg 0 0 300 200 re f 1 1 1 rg BT /F1 24 Tf 40 90 Td (CARTE) Tj ET";
     let objects: [Vec<u8>; 5] = [
         b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
@@ -104,8 +104,8 @@ fn pixels_like(screenshot: &[u8], rgb: [u8; 3]) -> usize {
         .count()
 }
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     shots: PathBuf,
     base: String,
     step: u32,
@@ -113,7 +113,7 @@ struct Browser {
 
 impl Browser {
     /// A browser with script off, as the pages must work without it.
-    async fn open(driver: &Driver, chromium: &Path, profile: &Path, base: &str) -> Self {
+    pub(crate) async fn open(driver: &Driver, chromium: &Path, profile: &Path, base: &str) -> Self {
         Self::open_with(driver, chromium, profile, base, false).await
     }
 
@@ -147,27 +147,27 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .unwrap();
     }
 
-    async fn shot(&mut self, name: &str) {
+    pub(crate) async fn shot(&mut self, name: &str) {
         self.step += 1;
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         std::fs::write(self.shots.join(format!("{:02}-{name}.png", self.step)), png).unwrap();
     }
 
-    async fn fill(&self, id: &str, text: &str) {
+    pub(crate) async fn fill(&self, id: &str, text: &str) {
         let field = self.client.find(Locator::Id(id)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -178,7 +178,7 @@ impl Browser {
     }
 
     /// Waits for an element of the next page and returns its text.
-    async fn text_of(&self, css: &str) -> String {
+    pub(crate) async fn text_of(&self, css: &str) -> String {
         self.client
             .wait()
             .for_element(Locator::Css(css))
@@ -190,7 +190,7 @@ impl Browser {
     }
 
     /// Signs in to the console as `email`.
-    async fn sign_in(&self, email: &str) {
+    pub(crate) async fn sign_in(&self, email: &str) {
         self.goto("/console/login").await;
         self.fill("f-email", email).await;
         self.fill("f-password", PASSWORD).await;
@@ -222,7 +222,7 @@ impl Browser {
         std::fs::write(file, last.into_inner()).unwrap();
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let url = self.client.current_url().await.unwrap();
         match url.query() {
             Some(q) => format!("{}?{q}", url.path()),

@@ -5,7 +5,8 @@
 //!
 //! Run one area with a filter: `cargo test --test api consent::`.
 //!
-//! The heavy suites (`browser`, `banner`, `faults`, `instances`) are
+//! The heavy suites (`browser`, `browser_intake`, `banner`, `faults`,
+//! `instances`) are
 //! ignored unless asked for: `cargo test -- --include-ignored` runs them
 //! too, as CI does (`.ci/run`, which installs what they need). Asked for on
 //! a machine without a tool they need (chromium, chromedriver, the banner's
@@ -19,6 +20,7 @@ mod answers;
 mod arrivals;
 mod banner;
 mod browser;
+mod browser_intake;
 mod citizen_pages;
 mod consent;
 mod consent_reads;
@@ -30,6 +32,7 @@ mod http_errors;
 mod identity;
 mod input_rules;
 mod instances;
+mod intake_pages;
 mod lockout;
 mod mail;
 mod operations;
