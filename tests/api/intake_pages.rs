@@ -196,6 +196,11 @@ async fn a_letter_received_by_post_is_entered_through_the_console_and_its_letter
     }
     assert!(page.contains("Camille") && page.contains("12 rue de la Paix"));
     assert!(!page.contains("ont été effacées"), "not taken for erased");
+    assert!(
+        page.contains("le demandeur n&#x27;est pas prévenu : imprimez la réponse")
+            && !page.contains("Le demandeur est prévenu par e-mail."),
+        "closing it tells no one: the answer is printed"
+    );
 
     // Nothing was e-mailed: neither to the requester, who has no address,
     // nor to the DPO, who typed it.
