@@ -13,6 +13,10 @@
 //! each time a form repeats it, its value split at white space and commas
 //! (so one text box may hold several). Any other field keeps its text, the
 //! last one when a form repeats it.
+//!
+//! (Over 400 lines: the one reader of every form's body, multipart and
+//! JSON, with its file rules and how lists and objects arrive; each piece
+//! is short and they share the refusals of a body as it arrives.)
 
 use std::collections::HashMap;
 

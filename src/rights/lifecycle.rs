@@ -2,6 +2,10 @@
 //! timeline, the roles of its files, the kinds of the DPO's answers, and
 //! the one table of allowed transitions. Each is stored as the text of its
 //! name (`as_str`).
+//!
+//! (Over 400 lines: the request's vocabulary, each enum with its stored
+//! name, and the one table of transitions; split, they would each repeat
+//! the storage macro's use.)
 
 use diesel::deserialize::{FromSql, FromSqlRow};
 use diesel::expression::AsExpression;

@@ -1,6 +1,11 @@
-//! `POST /v1/tenants/{tenant}/requests`: a citizen's rights request, with
-//! its identity documents, committed in one transaction with its timeline
-//! and its two e-mails.
+//! `POST /v1/tenants/{tenant}/requests`: a citizen's rights request (one
+//! per right asked for, sharing a case), with its files, committed in one
+//! transaction with its timeline and its e-mails; `receive` records staff
+//! entries (`entry`) the same way.
+//!
+//! (Over 400 lines: the one way a request is recorded, whatever its
+//! arrival, with the checks of its files and the sealing of its copies, and
+//! the answer's types; split, the transaction would part from its checks.)
 
 use std::sync::Arc;
 

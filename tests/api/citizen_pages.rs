@@ -2,6 +2,9 @@
 //! gets them: the strict CSP and security headers, every right explained,
 //! errors beside their fields with the input kept, the reference and the
 //! tracking page.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of the citizen's
+//! pages, sharing `common::pages`.)
 
 use crate::common;
 

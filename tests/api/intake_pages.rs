@@ -4,6 +4,9 @@
 //! its page, nothing e-mailed; a bad day of receipt said beside its field
 //! with what was typed kept, nothing stored; the acknowledgement's legal
 //! mentions; the letters closed to another tenant's DPO.
+//!
+//! (Over 400 lines: the console's entry of a request step by step, its
+//! refusals, and its printed letters, one test each.)
 
 use crate::common;
 

@@ -1,6 +1,9 @@
 //! Mail through a real SMTP server: queued with the change that causes it,
 //! delivered once, retried while the server is down, given up on a
 //! permanent refusal, in French with its accents, never with injected headers.
+//!
+//! (Over 400 lines: one self-contained test per behaviour of the outbox and
+//! its worker, sharing the harness in `common`.)
 
 use crate::common;
 
