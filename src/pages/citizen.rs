@@ -34,10 +34,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/droits/confirmation/{token}").get(sent))
         .service(web::resource("/suivi/{token}").get(follow))
         .service(web::resource("/suivi/{token}/document").post(upload))
+        .service(web::resource("/accessibilite").get(super::accessibility::statement))
         .configure(super::delivery::routes);
 }
 
-fn tenant_ctx(rights: &RightsService, tenant: &Tenant, lang: Locale) -> Value {
+pub(super) fn tenant_ctx(rights: &RightsService, tenant: &Tenant, lang: Locale) -> Value {
     // Its own periods, in the page's words (« deux ans », « 18 mois »).
     let periods = rights.settings.periods_of(tenant);
     let words = |p: crate::clock::Period| p.in_words(lang == Locale::Fr);

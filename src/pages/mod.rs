@@ -5,6 +5,7 @@
 //! character counters), and a Content-Security-Policy that allows nothing
 //! but this origin. Handlers call the same functions as the JSON API.
 
+mod accessibility;
 mod answers;
 mod casefile;
 mod chart;

@@ -488,3 +488,34 @@ async fn the_pages_state_the_tenants_own_periods() {
     assert!(other.contains("conservées deux ans après sa clôture (trois ans pour une opposition)"));
     assert!(other.contains("détruite un an après la clôture"));
 }
+
+#[tokio::test]
+async fn each_tenant_states_its_accessibility_linked_from_every_page() {
+    let app = common::spawn_app().await;
+    let res = app.get("/t/nimes/accessibilite").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "content-security-policy"), CSP);
+    let html = page_of(res).await;
+    for said in [
+        "Déclaration d&#x27;accessibilité",
+        "Nîmes Métropole",
+        "non conformes",
+        "dpo@ampmetropole.fr",
+        "Défenseur des droits",
+        "https://formulaire.defenseurdesdroits.fr/",
+        "Libre réponse 71120",
+    ] {
+        assert!(html.contains(said), "{said}");
+    }
+    for path in ["/t/sevres/droits", "/t/nimes/accessibilite"] {
+        let page = page_of(app.get(path).await).await;
+        let slug = path.split('/').nth(2).unwrap();
+        assert!(
+            page.contains(&format!(
+                "<a href=\"/t/{slug}/accessibilite\">Accessibilité : non conforme</a>"
+            )),
+            "{path}"
+        );
+    }
+    assert_eq!(app.get("/t/nulle-part/accessibilite").await.status(), 404);
+}
