@@ -94,12 +94,15 @@ pub fn list_tenants(settings: &Settings, json: bool) -> CmdResult {
                     "allowed_origins": tenant.allowed_origins,
                     "locale": tenant.locale.as_str(),
                     "require_id_document": tenant.require_id_document,
+                    // Every tenant declared is served.
+                    "active": true,
                 })
             );
         } else {
             println!(
-                "{:<12} {:<42} {:<32} {}",
+                "{:<12} {:<8} {:<42} {:<32} {}",
                 slug,
+                "active",
                 tenant.name,
                 tenant.dpo_email,
                 tenant.allowed_origins.join(" ")

@@ -261,6 +261,7 @@ async fn a_sites_own_tenants_replace_the_demo_and_listing_them_writes_nothing() 
         .collect();
     assert_eq!(rows.len(), 1, "replaced, not merged: {rows:?}");
     assert_eq!(rows[0]["slug"], "montreuil-test");
+    assert_eq!(rows[0]["active"], true, "the shape the command always had");
     assert_eq!(
         rows[0]["allowed_origins"],
         serde_json::json!(["https://www.montreuil-sur-essai.test"])
