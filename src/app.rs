@@ -23,6 +23,7 @@ use crate::ops::{Metrics, Monitor};
 use crate::retention::scheduler::Scheduler;
 use crate::retention::RetentionService;
 use crate::rights::digest::Digest;
+use crate::rights::reminders::Reminders;
 use crate::rights::service::RightsService;
 use crate::rights::uploads::UploadBudget;
 use crate::secrets::{Secrets, SecretsError};
@@ -52,6 +53,8 @@ pub struct Parts {
     pub mail: Arc<Mail>,
     pub mail_worker: Worker,
     pub digest: Digest,
+    /// The referents' reminders, a chore of the mail worker.
+    pub reminders: Reminders,
     /// What the rights requests' handlers take.
     pub rights: web::Data<RightsService>,
     /// The rights requests' upload memory budget (`rights.uploads`).
@@ -172,6 +175,14 @@ impl Application {
             public_url: settings.server.public_url.clone(),
             clock: clock.clone(),
         };
+        let reminders = Reminders {
+            db: db.clone(),
+            mail: mail.clone(),
+            tenants: tenants.clone(),
+            public_url: settings.server.public_url.clone(),
+            timezone: settings.requests.tz(),
+            clock: clock.clone(),
+        };
         let consents = ConsentStore::serve(db.clone(), &settings.database, &settings.consent);
         let _ = metrics
             .registry()
@@ -181,7 +192,7 @@ impl Application {
             mail: mail.clone(),
             clock: clock.clone(),
             metrics: MailMetrics::register(metrics.registry()),
-            chores: vec![digest.clone().chore()],
+            chores: vec![digest.clone().chore(), reminders.clone().chore()],
         };
         let mut background = Background::default();
         if settings.mail.worker {
@@ -238,6 +249,7 @@ impl Application {
             mail,
             mail_worker,
             digest,
+            reminders,
             uploads: rights.uploads.clone(),
             rights: rights.clone(),
             consent: consent.clone(),

@@ -32,6 +32,12 @@ pub mod kind {
     /// The DPO's decision on a requester's identity; its subject is the
     /// request's reference.
     pub const REQUEST_IDENTITY_DECIDED: &str = "request.identity_decided";
+    /// The DPO assigned a request to a referent: the request's reference,
+    /// the assignment's id, the referent's account and the due date.
+    pub const REQUEST_ASSIGNED: &str = "request.assigned";
+    /// An internal note was added to a request: its reference, the note's
+    /// id and length, never its text.
+    pub const REQUEST_NOTED: &str = "request.noted";
     pub const RETENTION_RUN: &str = "retention.run";
 }
 

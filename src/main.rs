@@ -114,13 +114,15 @@ enum TenantsCommand {
 enum RoleArg {
     Dpo,
     Admin,
+    /// Sees and annotates only the requests a DPO assigns to it.
+    Referent,
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Create an account; the password is read from standard input.
     Add {
-        /// Tenant slug (required for a DPO).
+        /// Tenant slug (required for a DPO or a referent).
         #[arg(long)]
         tenant: Option<String>,
         #[arg(long)]
@@ -174,6 +176,7 @@ fn main() -> ExitCode {
                 let role = match role {
                     RoleArg::Dpo => Role::Dpo,
                     RoleArg::Admin => Role::Admin,
+                    RoleArg::Referent => Role::Referent,
                 };
                 cli::add_user(&settings, tenant, email, role)
             }

@@ -26,6 +26,8 @@ pub struct RequestSettings {
     /// a rejection's reason), in characters; a longer one is refused (422),
     /// never cut.
     pub message_max_chars: usize,
+    /// How far ahead, in days, a referent's assignment may be due.
+    pub assignment_max_days: u32,
     /// Bytes of uploads (multipart forms) read into memory at once, all
     /// requests together; beyond, uploads answer 503 `uploads_busy`.
     pub upload_memory_bytes: usize,

@@ -125,6 +125,12 @@ impl Settings {
                 "must be between 100 and 1000000",
             ));
         }
+        if !(1..=366).contains(&r.assignment_max_days) {
+            return Err(ConfigError::key(
+                "requests.assignment_max_days",
+                "must be between 1 and 366",
+            ));
+        }
         if r.submissions_per_ip_per_hour == 0 || r.submissions_per_email_per_day == 0 {
             return Err(ConfigError::key(
                 "requests",

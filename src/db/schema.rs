@@ -83,6 +83,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_documents,
     request_events,
     request_messages,
+    request_assignments,
+    request_notes,
     suppression_list,
     tracking_tokens,
     scheduled_runs,
@@ -284,6 +286,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    request_assignments (id) {
+        id -> Text,
+        request_id -> Text,
+        tenant_id -> Text,
+        referent_id -> Text,
+        assigned_by -> Text,
+        note -> Nullable<Text>,
+        due_at -> Timestamp,
+        created_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+        reminded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    request_notes (id) {
+        id -> Text,
+        request_id -> Text,
+        at -> Timestamp,
+        author -> Text,
+        body -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(request_assignments -> rights_requests (request_id));
+diesel::joinable!(request_assignments -> staff_users (referent_id));
+diesel::joinable!(request_notes -> rights_requests (request_id));
 diesel::joinable!(request_documents -> rights_requests (request_id));
 diesel::joinable!(request_events -> rights_requests (request_id));
 diesel::joinable!(request_messages -> rights_requests (request_id));

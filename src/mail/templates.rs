@@ -25,6 +25,10 @@ pub enum Template {
     DpoMessage,
     /// To the DPO: the daily list of requests due and overdue.
     Digest,
+    /// To a referent: a DPO assigned it a request.
+    ReferentAssigned,
+    /// To a referent: an assignment's due date passed without its note.
+    ReferentReminder,
     /// To a locked staff account's owner.
     UnlockLink,
     /// `guichet mail-test`.
@@ -32,7 +36,7 @@ pub enum Template {
 }
 
 impl Template {
-    pub const ALL: [Template; 11] = [
+    pub const ALL: [Template; 13] = [
         Self::DpoNewRequest,
         Self::DpoNewDocument,
         Self::RequesterAck,
@@ -42,6 +46,8 @@ impl Template {
         Self::Rejected,
         Self::DpoMessage,
         Self::Digest,
+        Self::ReferentAssigned,
+        Self::ReferentReminder,
         Self::UnlockLink,
         Self::Test,
     ];
@@ -58,6 +64,8 @@ impl Template {
             Self::Rejected => "rejected",
             Self::DpoMessage => "dpo_message",
             Self::Digest => "digest",
+            Self::ReferentAssigned => "referent_assigned",
+            Self::ReferentReminder => "referent_reminder",
             Self::UnlockLink => "unlock_link",
             Self::Test => "test",
         }
@@ -71,6 +79,8 @@ impl Template {
             Self::DpoNewRequest
                 | Self::DpoNewDocument
                 | Self::Digest
+                | Self::ReferentAssigned
+                | Self::ReferentReminder
                 | Self::UnlockLink
                 | Self::Test
         )
@@ -99,13 +109,15 @@ macro_rules! embed {
 const FILES_FR: &[(&str, &str)] = embed!(
     "fr";
     "dpo_new_request", "dpo_new_document", "requester_ack", "identity_requested", "extension",
-    "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
+    "completed", "rejected", "dpo_message", "digest", "referent_assigned", "referent_reminder",
+    "unlock_link", "test"
 );
 
 const FILES_EN: &[(&str, &str)] = embed!(
     "en";
     "dpo_new_request", "dpo_new_document", "requester_ack", "identity_requested", "extension",
-    "completed", "rejected", "dpo_message", "digest", "unlock_link", "test"
+    "completed", "rejected", "dpo_message", "digest", "referent_assigned", "referent_reminder",
+    "unlock_link", "test"
 );
 
 /// A rendered message.

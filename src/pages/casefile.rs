@@ -27,7 +27,7 @@ use crate::rights::identity as rights_identity;
 use crate::rights::lifecycle::Status;
 use crate::rights::queue::{self, RequestDetail};
 use crate::rights::service::RightsService;
-use crate::rights::{downloads, export, opening};
+use crate::rights::{downloads, export, opening, referents};
 use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -101,6 +101,8 @@ struct RequestView {
     errors: HashMap<String, String>,
     values: HashMap<String, String>,
     global_error: Option<String>,
+    /// The referents the DPO may assign the request to.
+    referents: Vec<String>,
 }
 
 fn request_view(
@@ -166,6 +168,8 @@ fn request_view(
             "message",
             "attach_export",
             "identity",
+            "assign",
+            "note",
         ];
         known
             .contains(&d.as_str())
@@ -201,7 +205,20 @@ fn request_view(
             "extend": can_extend,
             "message": detail.email.is_some(),
             "identity": detail.status.is_open(),
+            "assign": detail.status.is_open() && !session.staff.is_referent(),
         },
+        "assignments": detail.assignments.iter().map(|a| json!({
+            "referent": a.referent, "assigned_by": a.assigned_by, "note": a.note,
+            "due_at": date(a.due_at, lang, tz), "created_at": date_time(a.created_at, lang, tz),
+            "answered_at": a.answered_at.map(|t| date_time(t, lang, tz)),
+            "reminded_at": a.reminded_at.map(|t| date_time(t, lang, tz)),
+            "late": a.late,
+        })).collect::<Vec<_>>(),
+        "notes": detail.notes.iter().map(|n| json!({
+            "at": date_time(n.at, lang, tz), "datetime": n.at.to_rfc3339(),
+            "author": n.author, "body": n.body,
+        })).collect::<Vec<_>>(),
+        "referent_choices": view.referents,
         "documents": documents,
         "identity": identity::view(rights, lang, detail),
         "answers": answers::sent(lang, rights, &detail.id, &detail.messages),
@@ -223,10 +240,29 @@ async fn load(
     session: &Session,
     id: String,
 ) -> Result<RequestDetail, PageError> {
-    let row = queue::visible(rights, &session.staff, id)
+    queue::open(rights, &session.staff, id)
         .await
-        .page(session.lang)?;
-    queue::detail_of(rights, row).await.page(session.lang)
+        .page(session.lang)
+}
+
+/// The referents of the request's tenant a DPO may assign it to.
+async fn referent_choices(
+    rights: &RightsService,
+    session: &Session,
+    detail: &RequestDetail,
+) -> Result<Vec<String>, PageError> {
+    if session.staff.is_referent() || !detail.status.is_open() {
+        return Ok(Vec::new());
+    }
+    let Some(tenant) = rights.tenants.get(&detail.tenant).ok() else {
+        return Ok(Vec::new());
+    };
+    let id = tenant.id.clone();
+    rights
+        .run(move |conn| Ok(referents::candidates(conn, &id)?))
+        .await
+        .map_err(ApiError::from)
+        .page(session.lang)
 }
 
 /// `GET /console/requests/{id}`: another tenant's request is a 404. The
@@ -245,6 +281,7 @@ async fn request_page(
         errors: HashMap::new(),
         values: HashMap::new(),
         global_error: None,
+        referents: referent_choices(&rights, &session, &detail).await?,
     };
     request_view(&req, &rights, &session, &detail, view)
 }
@@ -273,7 +310,9 @@ async fn act(
             .ok_or_else(|| PageError::api(lang, ApiError::bad_request("unknown status")))?
             .as_str()
             .to_owned(),
-        "extension" | "message" | "attach_export" | "identity" => action.clone(),
+        "extension" | "message" | "attach_export" | "identity" | "assign" | "note" => {
+            action.clone()
+        }
         _ => return Err(PageError::api(lang, ApiError::not_found("No such action."))),
     };
     let ActionForm {
@@ -304,6 +343,7 @@ async fn act(
             .map(|(k, v)| (format!("{form_name}.{k}"), v.clone()))
             .collect(),
         global_error: None,
+        referents: Vec::new(),
     };
     match (error.status.as_u16(), answer_errors(lang, &error)) {
         (413 | 415 | 422, Some(found)) => {
@@ -315,6 +355,7 @@ async fn act(
         _ => return Err(PageError::api(lang, error)),
     }
     let detail = load(&rights, &session, id).await?;
+    view.referents = referent_choices(&rights, &session, &detail).await?;
     request_view(&req, &rights, &session, &detail, view)
 }
 
@@ -360,6 +401,22 @@ async fn apply(
             )?;
             rights_identity::record(rights, staff, id, body).await?;
         }
+        "assign" => {
+            let body = referents::AssignmentRequest {
+                referent_email: field("referent_email"),
+                due_at: due_at_end_of(&field("due_on"), rights)?,
+                note: optional("note"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            referents::assign(rights, staff, id, body).await?;
+        }
+        "note" => {
+            let body = referents::NoteRequest {
+                body: field("body"),
+            };
+            body.validate().map_err(crate::http::validation_problem)?;
+            referents::add_note(rights, staff, id, &body.body).await?;
+        }
         "attach_export" => {
             // The message's rules, with the export attached.
             let body = MessageRequest {
@@ -377,6 +434,31 @@ async fn apply(
         }
     }
     Ok(())
+}
+
+/// The end of a day (`YYYY-MM-DD`) in the service's time zone: when an
+/// assignment made from the console is due.
+fn due_at_end_of(
+    day: &str,
+    rights: &RightsService,
+) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    use chrono::TimeZone;
+    let invalid = || {
+        ApiError::from(crate::error::FieldError {
+            field: "due_at".into(),
+            message: "must be a date (YYYY-MM-DD)".into(),
+        })
+    };
+    let day = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").map_err(|_| invalid())?;
+    let end = day.and_hms_opt(23, 59, 0).ok_or_else(invalid)?;
+    rights
+        .settings
+        .requests
+        .tz()
+        .from_local_datetime(&end)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(invalid)
 }
 
 /// `GET /console/requests/{id}/export`: the API's export, journaled the

@@ -43,6 +43,7 @@ pub fn chrome(session: &Session, section: &str) -> Value {
     json!({
         "user": session.staff.email,
         "admin": session.staff.is_admin(),
+        "referent": session.staff.is_referent(),
         "csrf": session.csrf,
         "section": section,
     })
@@ -164,6 +165,12 @@ async fn queue_page(
                 "duplicate": i.duplicate_of.is_some(),
                 "new_document": i.new_document,
                 "others": others(lang, i),
+                "assigned": i.assignments.iter().map(|a| json!({
+                    "referent": a.referent,
+                    "due": text_with(lang, "assignment_due", &[("date", &date(a.due_at, lang, tz))]),
+                    "answered": a.answered_at.is_some(),
+                    "late": a.late,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();

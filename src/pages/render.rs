@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "console_request.html",
     "console_new_request.html",
     "console_letters.html",
+    "console_referents.html",
     "console_letter.html",
     "console_answers.html",
     "console_stats.html",

@@ -306,6 +306,8 @@ pub fn remove(
                 messages::erased_at.eq(Some(as_of)),
             ))
             .execute(conn)?;
+            // Internal notes and the DPO's instructions to referents too.
+            crate::rights::referents::erase(conn, ids, as_of)?;
             diesel::delete(tokens::table.filter(tokens::request_id.eq_any(ids))).execute(conn)?;
             timeline(conn, ids, as_of, Action::Erased)?;
             return Ok(vec![

@@ -160,7 +160,11 @@ fn count_due(conn: &mut DbConnection, key: DueKey, delta: i64) -> QueryResult<()
 /// The number of requests a filter selects: from the kept counts unless it
 /// searches (then the matches are counted through the word index).
 pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
-    if !f.search.is_empty() || f.found.is_some() || f.email_hashes.is_some() {
+    if !f.search.is_empty()
+        || f.found.is_some()
+        || f.email_hashes.is_some()
+        || f.assigned_to.is_some()
+    {
         return filtered(f).count().get_result(conn);
     }
     if let Some(now) = f.overdue_at {

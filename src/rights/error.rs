@@ -38,6 +38,10 @@ pub enum RightsError {
     /// A list was asked for a tenant that does not exist.
     #[error(transparent)]
     UnknownTenant(#[from] UnknownTenant),
+    /// What the staff member asked is not for its role (a referent asking
+    /// for a list by tenant, or to assign): why, as told to it.
+    #[error("{0}")]
+    NotForRole(&'static str),
     /// The document's content was destroyed at the end of its retention.
     #[error("the document was destroyed at the end of its retention")]
     DocumentPurged,
@@ -123,6 +127,9 @@ impl From<ScopeRefused> for RightsError {
         match e {
             ScopeRefused::NotASlug(field) => field.into(),
             ScopeRefused::Unknown(tenant) => tenant.into(),
+            ScopeRefused::Referent => {
+                Self::NotForRole("A referent sees only the requests assigned to it.")
+            }
         }
     }
 }

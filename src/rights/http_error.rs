@@ -34,6 +34,7 @@ impl From<RightsError> for ApiError {
                 ApiError::not_found("No request has this tracking link.")
             }
             RightsError::UnknownTenant(tenant) => tenant.into(),
+            RightsError::NotForRole(why) => ApiError::forbidden(why),
             RightsError::DocumentPurged => ApiError::new(
                 StatusCode::GONE,
                 "document_purged",

@@ -191,10 +191,14 @@ pub enum Action {
     /// A verified identity destroyed the identity documents' contents
     /// (the tenant's `delete_id_documents_on_verification`).
     IdentityDocumentsDestroyed,
+    /// The DPO assigned the request to a referent (`rights::referents`).
+    Assigned,
+    /// An internal note was added (by the DPO or a referent).
+    Noted,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 14] = [
         Action::Received,
         Action::Transition,
         Action::Extension,
@@ -207,6 +211,8 @@ impl Action {
         Action::AttachmentDownloaded,
         Action::IdentityDecided,
         Action::IdentityDocumentsDestroyed,
+        Action::Assigned,
+        Action::Noted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -223,6 +229,8 @@ impl Action {
             Self::AttachmentDownloaded => "attachment.downloaded",
             Self::IdentityDecided => "identity_decided",
             Self::IdentityDocumentsDestroyed => "identity.documents_destroyed",
+            Self::Assigned => "assigned",
+            Self::Noted => "noted",
         }
     }
 

@@ -4,6 +4,7 @@
 //! (`http_error`) turns it into problem+json, which the handlers of this
 //! capability answer and the pages turn into a page.
 
+pub mod access;
 pub mod answer_form;
 pub mod arrival;
 pub mod attachments;
@@ -29,7 +30,9 @@ pub mod opening;
 pub mod patterns;
 pub mod queue;
 pub mod reference;
+pub mod referents;
 pub mod related;
+pub mod reminders;
 pub mod report;
 pub mod sealing;
 pub mod search;
@@ -61,6 +64,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(dpo::extend)
         .service(dpo::message)
         .service(identity::decide)
+        .service(referents::assign_route)
+        .service(referents::note_route)
         .service(opening::document)
         .service(export::export)
         .service(downloads::dpo_attachment)

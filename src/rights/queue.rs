@@ -12,11 +12,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::readable;
+pub use super::access::visible;
 use super::arrival::{Channel, OnBehalfOf};
 use super::error::RightsError;
 use super::identity::IdentityView;
 use super::lifecycle::{next_for_staff, Action, Kind, Status};
 use super::messages::{self, MessageView};
+use super::referents::{self, AssignmentView, NoteView};
 use super::related::{self, LinkedRequest};
 use super::service::RightsService;
 use super::store::{self, QueueFilter, RequestRow, Sort};
@@ -88,6 +91,8 @@ pub struct QueueItem {
     /// made to the tenant, open or closed: `?same_person_as=` lists them.
     #[schema(minimum = 0)]
     pub others: i64,
+    /// Its assignments to referents, oldest first.
+    pub assignments: Vec<AssignmentView>,
 }
 
 fn name(first: Option<&str>, last: Option<&str>) -> String {
@@ -179,8 +184,18 @@ pub async fn list(
         None => None,
     };
     let now = rights.clock.now();
+    // A referent's queue: what is assigned to it, whatever its tenant.
+    let (tenant_id, assigned_to) = if staff.is_referent() {
+        (None, Some(staff.id.clone()))
+    } else {
+        (
+            staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
+            None,
+        )
+    };
     let filter = QueueFilter {
-        tenant_id: staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
+        tenant_id,
+        assigned_to,
         statuses,
         kind: q.kind,
         overdue_at: q.overdue.filter(|o| *o).map(|_| now.naive_utc()),
@@ -189,7 +204,7 @@ pub async fn list(
         email_hashes,
         sort,
     };
-    let (rows, total, people) = rights
+    let (rows, total, people, mut assigned) = rights
         .run(move |conn| {
             let (rows, total) = store::queue(conn, &filter, offset, i64::from(per_page))?;
             let people: Vec<(String, String)> = rows
@@ -197,12 +212,18 @@ pub async fn list(
                 .filter_map(|r| Some((r.tenant_id.clone(), r.email_hash.clone()?)))
                 .collect();
             let people = related::counts_by_person(conn, &people)?;
-            Ok((rows, total, people))
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let mut assigned: HashMap<String, Vec<AssignmentView>> = HashMap::new();
+            for (request, view) in referents::of_requests(conn, &ids, now.naive_utc())? {
+                assigned.entry(request).or_default().push(view);
+            }
+            Ok((rows, total, people, assigned))
         })
         .await?;
     let items = rows
         .into_iter()
         .map(|r| QueueItem {
+            assignments: assigned.remove(&r.id).unwrap_or_default(),
             others: r
                 .email_hash
                 .as_ref()
@@ -328,28 +349,14 @@ pub struct RequestDetail {
     /// The DPO's answers to the requester (messages, the closing note, the
     /// rejection's reason), oldest first, with their attachments.
     pub messages: Vec<MessageView>,
+    /// Its assignments to referents, oldest first.
+    pub assignments: Vec<AssignmentView>,
+    /// Internal notes of the DPO and the referents, oldest first: never
+    /// shown to the requester.
+    pub notes: Vec<NoteView>,
     /// The timeline; a message's entry carries its `message_id` and its
     /// `body` (until the retention erases it).
     pub events: Vec<EventView>,
-}
-
-/// Loads a request the staff member may see; anything else is a 404.
-pub async fn visible(
-    rights: &RightsService,
-    staff: &Staff,
-    id: String,
-) -> Result<RequestRow, RightsError> {
-    // Ids are UUIDs: anything else names no request, and never reaches
-    // the database (PostgreSQL refuses a NUL in a text).
-    if uuid::Uuid::parse_str(&id).is_err() {
-        return Err(RightsError::UnknownRequest);
-    }
-    let row = rights
-        .run(move |conn| Ok(store::find(conn, &id)?))
-        .await?
-        .filter(|r| staff.can_see(&r.tenant_id))
-        .ok_or(RightsError::UnknownRequest)?;
-    Ok(row)
 }
 
 /// A request the staff member may see, in full, as the DPO reads it: the
@@ -360,8 +367,8 @@ pub async fn open(
     staff: &Staff,
     id: String,
 ) -> Result<RequestDetail, RightsError> {
-    let row = visible(rights, staff, id).await?;
-    if let Some(arrived) = row.new_document_at {
+    let row = readable(rights, staff, id).await?;
+    if let Some(arrived) = row.new_document_at.filter(|_| !staff.is_referent()) {
         let id = row.id.clone();
         rights
             .run(move |conn| {
@@ -369,7 +376,14 @@ pub async fn open(
             })
             .await?;
     }
-    detail_of(rights, row).await
+    let mut read = detail_of(rights, row).await?;
+    if staff.is_referent() {
+        // A referent reads the request to contribute, and acts on nothing:
+        // no move, no identity document.
+        read.next.clear();
+        read.documents.clear();
+    }
+    Ok(read)
 }
 
 /// A request in full: its documents, its timeline and the moves the DPO
@@ -381,7 +395,8 @@ pub async fn detail_of(
     let id = row.id.clone();
     let hashes = related::pseudonyms_of(&row, &rights.pseudonym_keys);
     let linked = row.clone();
-    let (documents, events, messages, case, same_person) = rights
+    let now = rights.clock.now();
+    let (documents, events, messages, case, same_person, assignments, notes) = rights
         .run(move |conn| {
             Ok((
                 store::documents(conn, &id)?,
@@ -389,6 +404,8 @@ pub async fn detail_of(
                 messages::views(conn, &id)?,
                 related::case_of(conn, &linked)?,
                 related::same_person(conn, &linked, &hashes)?,
+                referents::of_requests(conn, std::slice::from_ref(&id), now.naive_utc())?,
+                referents::notes_of(conn, &id)?,
             ))
         })
         .await?;
@@ -396,7 +413,6 @@ pub async fn detail_of(
         .iter()
         .filter_map(|m| Some((m.id.as_str(), m.body.as_deref()?)))
         .collect();
-    let now = rights.clock.now();
     let status = row.status;
     let subject_ids = row.subject_ids();
     Ok(RequestDetail {
@@ -450,6 +466,8 @@ pub async fn detail_of(
             })
             .collect(),
         messages,
+        assignments: assignments.into_iter().map(|(_, a)| a).collect(),
+        notes,
         id: row.id,
         reference: row.reference,
         first_name: row.first_name,

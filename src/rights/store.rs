@@ -485,6 +485,8 @@ pub struct QueueFilter {
     pub found: Option<Vec<String>>,
     /// One person's requests: those whose e-mail pseudonym is one of these.
     pub email_hashes: Option<Vec<String>>,
+    /// A referent's queue: only the requests assigned to this account.
+    pub assigned_to: Option<String>,
     pub sort: Sort,
 }
 
@@ -503,6 +505,16 @@ pub(super) fn filtered(f: &QueueFilter) -> requests::BoxedQuery<'static, Backend
     }
     if let Some(hashes) = &f.email_hashes {
         q = q.filter(requests::email_hash.eq_any(hashes.clone()));
+    }
+    if let Some(referent) = &f.assigned_to {
+        use crate::db::schema::request_assignments as assignments;
+        q = q.filter(
+            requests::id.eq_any(
+                assignments::table
+                    .filter(assignments::referent_id.eq(referent.clone()))
+                    .select(assignments::request_id),
+            ),
+        );
     }
     if let Some(now) = f.overdue_at {
         q = q

@@ -21,6 +21,9 @@ pub enum Role {
     Dpo,
     /// Runs the platform: every tenant.
     Admin,
+    /// A service's contact (état civil, urbanisme…): sees and annotates
+    /// only the requests a DPO assigned to it, in its tenant.
+    Referent,
 }
 
 impl Role {
@@ -28,6 +31,7 @@ impl Role {
         match self {
             Self::Dpo => "dpo",
             Self::Admin => "admin",
+            Self::Referent => "referent",
         }
     }
 
@@ -35,6 +39,7 @@ impl Role {
         match s {
             "dpo" => Some(Self::Dpo),
             "admin" => Some(Self::Admin),
+            "referent" => Some(Self::Referent),
             _ => None,
         }
     }
@@ -94,7 +99,8 @@ impl StaffView {
 #[derive(Debug, Clone, Deserialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
-    /// Tenant slug; required for a DPO, optional for an admin.
+    /// Tenant slug; required for a DPO or a referent, optional for an
+    /// admin.
     #[schema(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     #[schema(format = "email", max_length = 254)]
@@ -144,8 +150,8 @@ impl NewStaff {
             push("password", format!("Password {why}."));
         }
         let tenant_id = match (&self.tenant, self.role) {
-            (None, Role::Dpo) => {
-                push("tenant", "is required for a DPO".into());
+            (None, Role::Dpo | Role::Referent) => {
+                push("tenant", "is required for a DPO or a referent".into());
                 None
             }
             (None, Role::Admin) => None,

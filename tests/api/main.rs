@@ -38,6 +38,7 @@ mod mail;
 mod operations;
 mod queue;
 mod races;
+mod referents;
 mod reports;
 mod requests;
 mod retention;

@@ -22,6 +22,9 @@ pub enum ScopeRefused {
     NotASlug(FieldError),
     #[error(transparent)]
     Unknown(#[from] UnknownTenant),
+    /// A referent lists nothing by tenant: only what is assigned to it.
+    #[error("a referent sees only the requests assigned to it")]
+    Referent,
 }
 
 impl From<ScopeRefused> for ApiError {
@@ -29,6 +32,9 @@ impl From<ScopeRefused> for ApiError {
         match e {
             ScopeRefused::NotASlug(field) => field.into(),
             ScopeRefused::Unknown(tenant) => tenant.into(),
+            ScopeRefused::Referent => {
+                ApiError::forbidden("A referent sees only the requests assigned to it.")
+            }
         }
     }
 }
@@ -47,11 +53,16 @@ impl Staff {
         self.role == Role::Admin
     }
 
-    /// Whether this member may see a resource of `tenant_id`. A DPO asking
-    /// for another tenant's resource must be answered 404, as if it did not
-    /// exist.
+    pub fn is_referent(&self) -> bool {
+        self.role == Role::Referent
+    }
+
+    /// Whether this member may see and act on a resource of `tenant_id`.
+    /// A DPO asking for another tenant's resource must be answered 404, as
+    /// if it did not exist. A referent sees none by its tenant, only the
+    /// requests assigned to it (`rights::referents`).
     pub fn can_see(&self, tenant_id: &str) -> bool {
-        self.is_admin() || self.tenant_id.as_deref() == Some(tenant_id)
+        self.is_admin() || (self.role == Role::Dpo && self.tenant_id.as_deref() == Some(tenant_id))
     }
 
     /// The tenant whose data a list shows: the DPO's own; for an admin,
@@ -67,6 +78,9 @@ impl Staff {
                 field: "tenant".into(),
                 message: "must be a tenant's slug: 2 to 40 characters among a-z, 0-9 and -".into(),
             }));
+        }
+        if self.is_referent() {
+            return Err(ScopeRefused::Referent);
         }
         if !self.is_admin() {
             return Ok(Some(self.tenant_id.clone().unwrap_or_default()));
