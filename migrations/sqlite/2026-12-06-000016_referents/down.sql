@@ -1,8 +1,11 @@
 DROP TABLE request_notes;
 DROP TABLE request_assignments;
-PRAGMA defer_foreign_keys = ON;
 DELETE FROM staff_users WHERE role = 'referent';
-CREATE TABLE staff_users_old (
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE staff_users_copy AS SELECT id, tenant_id, email, password_hash, role, disabled,
+    locked_until, created_at, updated_at, token_generation FROM staff_users;
+DROP TABLE staff_users;
+CREATE TABLE staff_users (
     id TEXT PRIMARY KEY,
     tenant_id TEXT REFERENCES tenants (id),
     email TEXT NOT NULL UNIQUE,
@@ -14,8 +17,9 @@ CREATE TABLE staff_users_old (
     updated_at TIMESTAMP NOT NULL,
     token_generation BIGINT NOT NULL DEFAULT 0
 );
-INSERT INTO staff_users_old SELECT id, tenant_id, email, password_hash, role, disabled,
-    locked_until, created_at, updated_at, token_generation FROM staff_users;
-DROP TABLE staff_users;
-ALTER TABLE staff_users_old RENAME TO staff_users;
+INSERT INTO staff_users (id, tenant_id, email, password_hash, role, disabled,
+    locked_until, created_at, updated_at, token_generation)
+SELECT id, tenant_id, email, password_hash, role, disabled,
+    locked_until, created_at, updated_at, token_generation FROM staff_users_copy;
+DROP TABLE staff_users_copy;
 CREATE INDEX staff_users_tenant ON staff_users (tenant_id);

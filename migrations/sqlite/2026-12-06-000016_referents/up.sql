@@ -1,9 +1,13 @@
 -- A third role, `referent`: the staff account of a service (état civil,
 -- urbanisme…) that sees only the requests a DPO assigns to it. SQLite
--- cannot change a CHECK constraint in place: the table is rebuilt, its
--- references checked at commit (the rows keep their ids).
+-- cannot change a CHECK constraint in place: the table is rebuilt with the
+-- same rows, the references to it checked at commit (the rows that refer to
+-- an account find it again when it is copied back).
 PRAGMA defer_foreign_keys = ON;
-CREATE TABLE staff_users_new (
+CREATE TABLE staff_users_copy AS SELECT id, tenant_id, email, password_hash, role, disabled,
+    locked_until, created_at, updated_at, token_generation FROM staff_users;
+DROP TABLE staff_users;
+CREATE TABLE staff_users (
     id TEXT PRIMARY KEY,
     tenant_id TEXT REFERENCES tenants (id),
     email TEXT NOT NULL UNIQUE,
@@ -15,12 +19,11 @@ CREATE TABLE staff_users_new (
     updated_at TIMESTAMP NOT NULL,
     token_generation BIGINT NOT NULL DEFAULT 0
 );
-INSERT INTO staff_users_new (id, tenant_id, email, password_hash, role, disabled,
+INSERT INTO staff_users (id, tenant_id, email, password_hash, role, disabled,
     locked_until, created_at, updated_at, token_generation)
 SELECT id, tenant_id, email, password_hash, role, disabled,
-    locked_until, created_at, updated_at, token_generation FROM staff_users;
-DROP TABLE staff_users;
-ALTER TABLE staff_users_new RENAME TO staff_users;
+    locked_until, created_at, updated_at, token_generation FROM staff_users_copy;
+DROP TABLE staff_users_copy;
 CREATE INDEX staff_users_tenant ON staff_users (tenant_id);
 
 -- A request handed to a referent (the service that holds the data) by the
