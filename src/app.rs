@@ -147,11 +147,14 @@ impl Application {
         clock: Clock,
         extra: Configure,
     ) -> Result<Self, StartError> {
+        // Logos are read once, here: a bad one stops the start before anything
+        // is written.
+        let themes = tenants::theme::load(&settings.tenants, settings.limits.max_logo_bytes)?;
         let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
         // Before anything touches the file: a second service on it is
         // refused at once, rather than meeting the first one's migrations.
         let sqlite_guard = db::migrate::single_instance(&settings.database)?.map(Arc::new);
-        let tenants = prepare_database(&settings, &clock)?;
+        let tenants = prepare_database(&settings, &clock)?.with_themes(&themes);
         let db = Db::new(&settings.database)?;
         let bind = settings.bind_addr()?;
         let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind {

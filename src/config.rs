@@ -21,6 +21,7 @@ pub mod retention;
 mod secrets;
 mod server;
 pub mod tenants;
+mod theme;
 mod validate;
 
 pub use auth::AuthSettings;
@@ -37,6 +38,7 @@ pub use tenants::{
     is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeConfig,
     TenantConfig,
 };
+pub use theme::{Rgb, ThemeConfig, DEFAULT_ACCENT, MIN_CONTRAST};
 
 /// The defaults compiled into the binary, so that it serves with no setup.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");

@@ -83,4 +83,6 @@ pub struct LimitSettings {
     pub max_page_size: u32,
     /// Largest `page` of a list.
     pub max_page: u32,
+    /// Largest logo file of a tenant (`tenants.SLUG.theme.logo`), in bytes.
+    pub max_logo_bytes: usize,
 }

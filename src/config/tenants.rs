@@ -74,6 +74,9 @@ pub struct TenantConfig {
     /// Departures from `[retention.periods]`.
     #[serde(default)]
     pub retention: super::PeriodOverrides,
+    /// Its logo and accent colour.
+    #[serde(default)]
+    pub theme: super::ThemeConfig,
 }
 
 fn default_true() -> bool {
@@ -231,6 +234,7 @@ impl TenantConfig {
                 ));
             }
         }
+        self.theme.check()?;
         let consent = &self.consent;
         let version = consent.policy_version.trim();
         if version.is_empty() || version.len() > 40 {

@@ -38,6 +38,12 @@ impl Settings {
         if self.limits.max_page == 0 {
             return Err(ConfigError::key("limits.max_page", "must be at least 1"));
         }
+        if !(1024..=16 << 20).contains(&self.limits.max_logo_bytes) {
+            return Err(ConfigError::key(
+                "limits.max_logo_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
         let auth = &self.auth;
         if !(60..=86_400).contains(&auth.token_lifetime_secs) {
             return Err(ConfigError::key(

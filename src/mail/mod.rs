@@ -103,6 +103,9 @@ impl Mail {
                 .or_insert(t.config.dpo_email.clone().into());
             map.entry("postal_address")
                 .or_insert(t.config.postal_address.clone().into());
+            if let Some(accent) = t.config.theme.accent() {
+                map.entry("accent").or_insert(accent.css().into());
+            }
         }
         let rendered = self.templates.render(template, locale, &ctx)?;
         let to = to.trim();

@@ -143,6 +143,8 @@ impl Templates {
             }
         });
         env.set_keep_trailing_newline(true);
+        // Links and buttons, unless the tenant's accent colour is given.
+        env.add_global("accent", crate::config::DEFAULT_ACCENT);
         // `{% extends "base.html" %}` means the base of the same locale.
         env.set_path_join_callback(|name, parent| match parent.rsplit_once('/') {
             Some((dir, _)) if !name.contains('/') => format!("{dir}/{name}").into(),

@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/suivi/{token}").get(follow))
         .service(web::resource("/suivi/{token}/document").post(upload))
         .service(web::resource("/accessibilite").get(super::accessibility::statement))
+        .configure(super::theme::routes)
         .configure(super::delivery::routes);
 }
 
@@ -48,6 +49,7 @@ pub(super) fn tenant_ctx(rights: &RightsService, tenant: &Tenant, lang: Locale) 
         "dpo_email": tenant.config.dpo_email,
         "postal_address": tenant.config.postal_address,
         "require_id": tenant.config.require_id_document,
+        "theme": super::theme::ctx(tenant),
         "retention": {
             "requester_data": words(periods.requester_data),
             "requester_data_opposition": words(periods.requester_data_opposition),

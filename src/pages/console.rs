@@ -28,7 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(super::entry::routes)
         .configure(super::letters::routes)
         .configure(super::casefile::routes)
-        .configure(super::insight::routes);
+        .configure(super::insight::routes)
+        .configure(super::report::routes);
 }
 
 /// A form body (`application/x-www-form-urlencoded`), read as text fields.

@@ -197,6 +197,11 @@ pub fn field_message(lang: Locale, e: &FieldError) -> String {
         ("scope", _) => "err_scope",
         ("grounds", m) if m.starts_with("is required") => "err_grounds_required",
         ("reason", m) if m.starts_with("is required") => "err_reason_required",
+        ("from" | "to", m) if m.starts_with("must be a day") => "err_day",
+        ("from", m) if m.starts_with("must not be after") => "err_range_order",
+        ("from", m) if m.starts_with("the range must not exceed") => {
+            return text_with(lang, "err_range_long", &[("n", &number(m))])
+        }
         (_, "is required") | (_, "must not be empty") => "err_required",
         (_, "must be an e-mail address") => "err_email",
         (_, "must not contain control characters") | (_, "must be UTF-8 text") => "err_control",

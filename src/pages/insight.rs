@@ -38,7 +38,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/retention").get(retention));
 }
 
-fn query(req: &HttpRequest) -> BTreeMap<String, String> {
+/// The query's values, those left blank left out.
+pub(super) fn query(req: &HttpRequest) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))

@@ -19,8 +19,10 @@ mod insight;
 mod letters;
 mod linked;
 pub mod render;
+mod report;
 pub mod session;
 mod signin;
+mod theme;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;

@@ -39,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "console_letter.html",
     "console_answers.html",
     "console_stats.html",
+    "console_reports.html",
     "console_audit.html",
     "console_retention.html",
 );

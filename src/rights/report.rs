@@ -217,7 +217,8 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 const CSV_HEADER: &str =
     "tenant,kind,received,answered,rejected,overdue,extended,median_days,p90_days";
 
-fn to_csv(rows: &[ReportRow]) -> String {
+/// The rows as CSV, one line per tenant and right, under a header line.
+pub fn to_csv(rows: &[ReportRow]) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
     let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();

@@ -1,6 +1,8 @@
 //! Tenants: the authorities one Guichet serves. Declared in configuration,
 //! synchronised into the database at start, looked up by slug in memory.
 
+pub mod theme;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -22,6 +24,8 @@ pub struct Tenant {
     pub id: String,
     pub slug: String,
     pub config: TenantConfig,
+    /// Its logo and accent stylesheet, made at start.
+    pub theme: Arc<theme::Theme>,
 }
 
 impl Tenant {
@@ -83,6 +87,24 @@ impl Tenants {
 
     pub fn is_empty(&self) -> bool {
         self.by_slug.is_empty()
+    }
+
+    /// The same tenants, each with its theme (`theme::load`).
+    pub fn with_themes(self, themes: &HashMap<String, Arc<theme::Theme>>) -> Self {
+        let by_slug = self
+            .by_slug
+            .iter()
+            .map(|(slug, tenant)| {
+                let mut tenant = Tenant::clone(tenant);
+                if let Some(theme) = themes.get(slug) {
+                    tenant.theme = theme.clone();
+                }
+                (slug.clone(), Arc::new(tenant))
+            })
+            .collect();
+        Self {
+            by_slug: Arc::new(by_slug),
+        }
     }
 }
 
@@ -154,6 +176,7 @@ pub fn sync(
                     id: row.id,
                     slug: slug.clone(),
                     config: cfg.clone(),
+                    theme: Default::default(),
                 }),
             );
         }

@@ -47,3 +47,4 @@ mod security;
 mod staff;
 mod staff_cli;
 mod startup;
+mod theme;

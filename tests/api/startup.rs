@@ -40,7 +40,7 @@ fn db_env(db: &TestDatabase) -> Vec<(&'static str, String)> {
     }
 }
 
-fn run(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) fn run(cwd: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     guichet(cwd, env).args(args).output().expect("guichet runs")
 }
 
@@ -349,7 +349,7 @@ fn production_refuses_the_demo_tenants_naming_them() {
     assert!(!dir.path().join("data").exists(), "nothing written");
 }
 
-fn one_line_error(out: &Output) -> String {
+pub(crate) fn one_line_error(out: &Output) -> String {
     assert!(!out.status.success(), "expected a failure");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!stderr.contains("panicked"), "no panic: {stderr}");
