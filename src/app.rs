@@ -195,7 +195,11 @@ impl Application {
             mail: mail.clone(),
             clock: clock.clone(),
             metrics: MailMetrics::register(metrics.registry()),
-            chores: vec![digest.clone().chore(), reminders.clone().chore()],
+            chores: vec![
+                digest.clone().chore(),
+                reminders.clone().chore(),
+                crate::consent::idempotency::chore(db.clone(), clock.clone()),
+            ],
         };
         let mut background = Background::default();
         if settings.mail.worker {
@@ -223,6 +227,7 @@ impl Application {
         ));
         let consent = web::Data::new(ConsentService {
             store: consents.clone(),
+            db: db.clone(),
             tenants: tenants.clone(),
             clock: clock.clone(),
             receipts,

@@ -35,8 +35,8 @@ pub use server::{
     ForwardedHeader, LimitSettings, LogFormat, LogSettings, ServerSettings, StorageSettings,
 };
 pub use tenants::{
-    is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeConfig,
-    TenantConfig,
+    is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeCategory,
+    PurposeConfig, TenantConfig,
 };
 pub use theme::{Rgb, ThemeConfig, DEFAULT_ACCENT, MIN_CONTRAST};
 

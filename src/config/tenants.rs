@@ -97,6 +97,45 @@ fn default_validity() -> u32 {
     13
 }
 
+impl ConsentPolicyConfig {
+    /// The policy as the public proof of what was asked: JSON with its keys
+    /// in lexicographic order, no white space, every purpose with its
+    /// category, for `tenant` (the slug). Its SHA-256 (`sha256`) is what
+    /// each receipt carries.
+    pub fn canonical(&self, tenant: &str) -> String {
+        let purposes: Vec<serde_json::Value> = self
+            .purposes
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "category": p.category(),
+                    "description": p.description,
+                    "essential": p.essential,
+                    "id": p.id,
+                    "name": p.name,
+                })
+            })
+            .collect();
+        // serde_json's maps keep their keys sorted.
+        serde_json::json!({
+            "policy_version": self.policy_version,
+            "purposes": purposes,
+            "tenant": tenant,
+            "validity_months": self.validity_months,
+        })
+        .to_string()
+    }
+
+    /// The SHA-256 of `canonical`, in lower-case hexadecimal.
+    pub fn sha256(&self, tenant: &str) -> String {
+        use sha2::Digest;
+        format!(
+            "{:x}",
+            sha2::Sha256::digest(self.canonical(tenant).as_bytes())
+        )
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeConfig {
@@ -105,6 +144,34 @@ pub struct PurposeConfig {
     pub description: String,
     #[serde(default)]
     pub essential: bool,
+    /// What the purpose is for, by which a stock banner groups its
+    /// services; `essential` for an essential purpose, `other` when not
+    /// given.
+    #[serde(default)]
+    pub category: Option<PurposeCategory>,
+}
+
+impl PurposeConfig {
+    /// Its category, as given or by default.
+    pub fn category(&self) -> PurposeCategory {
+        self.category.unwrap_or(if self.essential {
+            PurposeCategory::Essential
+        } else {
+            PurposeCategory::Other
+        })
+    }
+}
+
+/// The kinds of purpose a cookie banner knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PurposeCategory {
+    Essential,
+    Analytics,
+    Social,
+    Advertising,
+    Functional,
+    Other,
 }
 
 /// `^[a-z0-9-]{2,40}$`
@@ -278,6 +345,15 @@ impl TenantConfig {
                     format!("purpose `{}` needs a name", purpose.id),
                 ));
             }
+            if purpose.essential != (purpose.category() == PurposeCategory::Essential) {
+                return Err(invalid(
+                    "consent.purposes",
+                    format!(
+                        "purpose `{}`: category `essential` goes with `essential = true`, and only with it",
+                        purpose.id
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -286,6 +362,49 @@ impl TenantConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn demo(slug: &str) -> TenantConfig {
+        let all: std::collections::BTreeMap<String, TenantConfig> = config::Config::builder()
+            .add_source(config::File::from_str(
+                crate::config::DEMO_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .and_then(|demo| demo.get("tenants"))
+            .unwrap();
+        all[slug].clone()
+    }
+
+    #[test]
+    fn a_category_says_what_a_purpose_is_and_essential_goes_with_essential() {
+        let mut t = demo("sevres");
+        assert_eq!(t.validate("sevres"), Ok(()));
+        let audience = t
+            .consent
+            .purposes
+            .iter()
+            .position(|p| p.id == "audience")
+            .unwrap();
+        t.consent.purposes[audience].category = None;
+        assert_eq!(
+            t.consent.purposes[audience].category(),
+            PurposeCategory::Other
+        );
+        t.consent.purposes[audience].category = Some(PurposeCategory::Essential);
+        let (field, why) = t.validate("sevres").unwrap_err();
+        assert_eq!(field, "consent.purposes");
+        assert!(why.contains("`audience`"), "{why}");
+        let mut t = demo("sevres");
+        t.consent.purposes[0].category = Some(PurposeCategory::Analytics);
+        assert!(t.validate("sevres").unwrap_err().1.contains("`essential`"));
+        // The canonical form is stable and hashes to what receipts carry.
+        let t = demo("sevres");
+        assert_eq!(t.consent.sha256("sevres"), t.consent.sha256("sevres"));
+        assert!(t
+            .consent
+            .canonical("sevres")
+            .starts_with("{\"policy_version\":"));
+    }
 
     #[test]
     fn slugs() {

@@ -4,6 +4,7 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 
 use super::error::ConsentError;
+use super::idempotency::{self, Claim};
 use super::policy::{
     check_version, clean_page_url, clean_user_agent, expires_at, normalise_choices,
 };
@@ -17,6 +18,7 @@ use crate::db::DbError;
 use crate::error::ApiError;
 use crate::http::{client_ip, validation_problem, JsonBody};
 use crate::privacy::ip_pseudonym;
+use crate::tenants::Tenant;
 use validator::ValidateArgs;
 
 /// The purposes a banner must offer.
@@ -33,15 +35,9 @@ pub async fn policy(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = consent.tenants.get(&path)?;
-    let c = &tenant.config.consent;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
-        .json(ConsentPolicy {
-            tenant: tenant.slug.clone(),
-            policy_version: c.policy_version.clone(),
-            purposes: c.purposes.clone(),
-            validity_months: c.validity_months,
-        }))
+        .json(ConsentPolicy::of(&tenant)))
 }
 
 /// Records the visitor's choices (refusals too).
@@ -50,15 +46,16 @@ pub async fn policy(
     params(
         ("tenant" = String, Path, description = "Tenant slug.", pattern = "^[a-z0-9-]{2,40}$"),
         ("Sec-GPC" = Option<String>, Header, description = "`1` when the browser sends Global Privacy Control."),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, new for each decision and the same on its retries: for 24 hours, the same key for the same tenant answers the first answer again and records nothing.", pattern = "^[!-~]{1,255}$"),
     ),
     request_body = ConsentRequest,
     responses(
-        (status = 201, description = "Recorded and committed.", body = ConsentView,
+        (status = 201, description = "Recorded and committed (or, for a key already answered, the first answer again, with `Idempotency-Replayed: true`).", body = ConsentView,
             headers(("location" = String, description = "The subject's current consent."))),
         (status = 400, description = "Malformed JSON."),
-        (status = 409, description = "Not the current policy version; the detail names it."),
+        (status = 409, description = "Not the current policy version (`stale_policy_version`; the detail names it), or a request with the same Idempotency-Key still being recorded (`idempotency_in_flight`)."),
         (status = 413, description = "Body over 16 KiB."),
-        (status = 422, description = "Unknown purpose, refused essential purpose, invalid field."),
+        (status = 422, description = "Unknown purpose, refused essential purpose, invalid field, or an Idempotency-Key that is not one or was used with another body (`Idempotency-Key`)."),
         (status = 503, description = "Database unavailable or overloaded; nothing was recorded."),
     )
 )]
@@ -71,10 +68,69 @@ pub async fn record(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = consent.tenants.get(&path)?;
     let body = body.0;
+    body.validate_with_args(&consent.settings)
+        .map_err(validation_problem)?;
+    let key = idempotency::key_of(&req)?;
+    if let Some(key) = &key {
+        // What the request asks, to tell a retry from another decision.
+        let choices: std::collections::BTreeMap<_, _> = body.choices.iter().collect();
+        let asked = serde_json::json!([
+            body.subject_id,
+            body.policy_version,
+            choices,
+            body.tc_string,
+            body.page_url
+        ])
+        .to_string();
+        let now = consent.clock.now().naive_utc();
+        if let Claim::Replay(answer) =
+            idempotency::claim(&consent.db, &tenant.id, key, &asked, now).await?
+        {
+            return Ok(replayed(&tenant.slug, answer));
+        }
+    }
+    let recorded = record_new(&req, &consent, &tenant, body).await;
+    if let Some(key) = &key {
+        match &recorded {
+            Ok(out) => {
+                let answer = serde_json::to_string(out).map_err(ApiError::internal)?;
+                idempotency::complete(&consent.db, &tenant.id, key, answer).await?;
+            }
+            Err(_) => idempotency::release(&consent.db, &tenant.id, key).await,
+        }
+    }
+    let out = recorded?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "location",
+            format!("/v1/tenants/{}/consents/{}", tenant.slug, out.subject_id),
+        ))
+        .json(out))
+}
+
+/// The first answer to an Idempotency-Key, given again.
+fn replayed(slug: &str, answer: String) -> HttpResponse {
+    let subject = serde_json::from_str::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v["subject_id"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    HttpResponse::Created()
+        .insert_header(("location", format!("/v1/tenants/{slug}/consents/{subject}")))
+        .insert_header(("idempotency-replayed", "true"))
+        .content_type("application/json")
+        .body(answer)
+}
+
+/// Checks a consent against the tenant's policy, signs and records it;
+/// its view.
+async fn record_new(
+    req: &HttpRequest,
+    consent: &ConsentService,
+    tenant: &Tenant,
+    body: ConsentRequest,
+) -> Result<ConsentView, ApiError> {
     let limits = &consent.settings;
     let rules = &tenant.config.consent;
-    body.validate_with_args(limits)
-        .map_err(validation_problem)?;
     let page_url = body.page_url.as_deref().and_then(clean_page_url);
     let subject_id = match body.subject_id.as_deref() {
         Some(raw) => parse_subject(raw)?,
@@ -100,9 +156,10 @@ pub async fn record(
         policy_version: rules.policy_version.clone(),
         choices: choices.clone(),
         gpc,
+        policy_sha256: Some(rules.sha256(&tenant.slug)),
     };
     let receipt = consent.receipts.sign(&claims)?;
-    let ip = client_ip(&req, &consent.server);
+    let ip = client_ip(req, &consent.server);
     let row = ConsentEvent {
         id: consent_id,
         tenant_id: tenant.id.clone(),
@@ -123,14 +180,9 @@ pub async fn record(
         tc_string: body.tc_string,
         receipt: Some(receipt),
     };
-    let out = view(&tenant.slug, &row);
+    let out = view(&tenant.slug, &row, &rules.policy_version);
     consent.store.record(row).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "location",
-            format!("/v1/tenants/{}/consents/{}", tenant.slug, out.subject_id),
-        ))
-        .json(out))
+    Ok(out)
 }
 
 /// The subject's consent in force: 404 when none, expired or withdrawn.
@@ -162,7 +214,11 @@ pub async fn current(
         .ok_or_else(|| ApiError::not_found("No consent is in force for this subject."))?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(view(&tenant.slug, &row)))
+        .json(view(
+            &tenant.slug,
+            &row,
+            &tenant.config.consent.policy_version,
+        )))
 }
 
 /// Withdraws the subject's consent; the withdrawal is recorded as an event.

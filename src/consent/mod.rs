@@ -6,12 +6,14 @@ pub mod cors;
 mod error;
 pub mod files;
 pub mod http;
+pub mod idempotency;
 mod months;
 mod place;
 pub mod policy;
 pub mod queries;
 pub mod receipt;
 mod service;
+pub mod state;
 pub mod stats;
 mod store;
 mod sync;
@@ -42,6 +44,8 @@ pub fn tenant_scope(
 > {
     utoipa_actix_web::scope("/v1/tenants/{tenant}")
         .service(http::policy)
+        .service(state::policy_versions)
+        .service(state::consent_state)
         .service(http::record)
         .service(http::current)
         .service(http::withdraw)

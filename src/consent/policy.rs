@@ -111,6 +111,7 @@ mod tests {
             name: id.into(),
             description: String::new(),
             essential,
+            category: None,
         };
         ConsentPolicyConfig {
             policy_version: "v1".into(),

@@ -27,6 +27,11 @@ pub struct ReceiptClaims {
     pub policy_version: String,
     pub choices: BTreeMap<String, bool>,
     pub gpc: bool,
+    /// The SHA-256 of the canonical JSON of the policy it was given under
+    /// (`…/consent-policy/versions`); absent from receipts signed before
+    /// it was carried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
 }
 
 pub struct ReceiptSigner {
@@ -98,6 +103,7 @@ mod tests {
             policy_version: "v1".into(),
             choices: [("matomo".to_owned(), true)].into(),
             gpc: false,
+            policy_sha256: Some("0".repeat(64)),
         };
         let jws = signer.sign(&claims).unwrap();
         let jwks = signer.jwks();

@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::config::{ConsentSettings, ServerSettings};
+use crate::db::Db;
 use crate::secrets::Key;
 use crate::tenants::Tenants;
 
@@ -10,6 +11,8 @@ use super::{ConsentStore, ReceiptSigner};
 
 pub struct ConsentService {
     pub store: ConsentStore,
+    /// The main database: the policies served, the idempotency keys.
+    pub db: Db,
     pub tenants: Tenants,
     pub clock: Clock,
     /// Signs the receipts; publishes their key.

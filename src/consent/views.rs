@@ -13,15 +13,91 @@ use super::policy::clean_page_url;
 use super::queries::ConsentEvent;
 use crate::config::ConsentSettings;
 use crate::error::ApiError;
-use crate::tenants::PurposeConfig;
+use crate::tenants::{PurposeCategory, PurposeConfig, Tenant};
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConsentPolicy {
     pub tenant: String,
     pub policy_version: String,
-    pub purposes: Vec<PurposeConfig>,
+    pub purposes: Vec<PurposeView>,
     /// Months a consent holds before the banner asks again.
     pub validity_months: u32,
+    /// The SHA-256 of the policy's canonical JSON, which each receipt
+    /// carries (`…/consent-policy/versions` lists every one served).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: String,
+}
+
+impl ConsentPolicy {
+    /// A tenant's current policy.
+    pub fn of(tenant: &Tenant) -> Self {
+        let c = &tenant.config.consent;
+        Self {
+            tenant: tenant.slug.clone(),
+            policy_version: c.policy_version.clone(),
+            purposes: c.purposes.iter().map(PurposeView::of).collect(),
+            validity_months: c.validity_months,
+            sha256: c.sha256(&tenant.slug),
+        }
+    }
+}
+
+/// A purpose a banner offers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PurposeView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// Always accepted; a banner shows it and cannot refuse it.
+    pub essential: bool,
+    /// What it is for, by which a stock banner groups its services.
+    pub category: PurposeCategory,
+}
+
+impl PurposeView {
+    fn of(p: &PurposeConfig) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            description: p.description.clone(),
+            essential: p.essential,
+            category: p.category(),
+        }
+    }
+}
+
+/// What a banner needs on a page's load, in one answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentState {
+    pub policy: ConsentPolicy,
+    /// The subject's consent in force, or null (none asked, none given,
+    /// expired or withdrawn).
+    pub current: Option<ConsentView>,
+    /// True when there is no consent in force, or when it was given under
+    /// another `policy_version`: the banner must ask.
+    pub needs_consent: bool,
+}
+
+/// A policy a tenant has served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersion {
+    pub policy_version: String,
+    pub valid_from: DateTime<Utc>,
+    /// None while it is the current one.
+    pub valid_to: Option<DateTime<Utc>>,
+    /// Of its canonical JSON (`policy`).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub sha256: String,
+    /// The canonical JSON itself, as hashed: keys in lexicographic order,
+    /// no white space.
+    pub policy: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyVersions {
+    pub tenant: String,
+    /// Oldest first.
+    pub items: Vec<PolicyVersion>,
 }
 
 /// A banner's consent, checked by its serde and validator rules; the
@@ -112,9 +188,14 @@ pub struct ConsentView {
     pub gpc: bool,
     /// Compact JWS (EdDSA) of the consent; verify it with `/.well-known/jwks.json`.
     pub receipt: String,
+    /// Whether it was given under the tenant's current `policy_version`;
+    /// when false the banner must ask again.
+    pub policy_current: bool,
 }
 
-pub fn view(slug: &str, row: &ConsentEvent) -> ConsentView {
+/// A consent as the banner reads it, against the tenant's current policy
+/// version.
+pub fn view(slug: &str, row: &ConsentEvent, current_version: &str) -> ConsentView {
     ConsentView {
         consent_id: row.id.clone(),
         subject_id: row.subject_id.clone(),
@@ -125,6 +206,7 @@ pub fn view(slug: &str, row: &ConsentEvent) -> ConsentView {
         expires_at: row.expires_at.unwrap_or(row.at).and_utc(),
         gpc: row.gpc,
         receipt: row.receipt.clone().unwrap_or_default(),
+        policy_current: row.policy_version == current_version,
     }
 }
 

@@ -92,8 +92,32 @@ diesel::allow_tables_to_appear_in_same_query!(
     request_due_days,
     request_words,
     retention_runs,
-    consent_file_folds
+    consent_file_folds,
+    consent_policy_versions,
+    consent_idempotency
 );
+
+diesel::table! {
+    consent_policy_versions (id) {
+        id -> Text,
+        tenant_id -> Text,
+        policy_version -> Text,
+        sha256 -> Text,
+        policy -> Text,
+        valid_from -> Timestamp,
+        valid_to -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    consent_idempotency (tenant_id, key_hash) {
+        tenant_id -> Text,
+        key_hash -> Text,
+        request_hash -> Text,
+        response -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     consent_file_folds (file) {

@@ -10,8 +10,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 pub use crate::config::{
-    is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeConfig,
-    TenantConfig,
+    is_valid_slug, normalise_origin, ConsentPolicyConfig, Greeting, Locale, PurposeCategory,
+    PurposeConfig, TenantConfig,
 };
 
 use crate::db::schema::tenants;
@@ -170,6 +170,7 @@ pub fn sync(
                         .execute(conn)?;
                 }
             }
+            record_policy(conn, &row.id, slug, &cfg.consent, now)?;
             by_slug.insert(
                 slug.clone(),
                 Arc::new(Tenant {
@@ -194,6 +195,47 @@ pub fn sync(
             by_slug: Arc::new(by_slug),
         })
     })
+}
+
+/// Records the tenant's consent policy among those it has served, unless it
+/// is the current one already: the current one's validity ends now and
+/// this one's begins (`consent_policy_versions`).
+fn record_policy(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    slug: &str,
+    policy: &ConsentPolicyConfig,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    use crate::db::schema::consent_policy_versions as versions;
+    let sha256 = policy.sha256(slug);
+    let current: Option<(String, String)> = versions::table
+        .filter(versions::tenant_id.eq(tenant_id))
+        .filter(versions::valid_to.is_null())
+        .select((versions::id, versions::sha256))
+        .first(conn)
+        .optional()?;
+    match current {
+        Some((_, hash)) if hash == sha256 => return Ok(()),
+        Some((id, _)) => {
+            diesel::update(versions::table.find(id))
+                .set(versions::valid_to.eq(Some(now)))
+                .execute(conn)?;
+        }
+        None => {}
+    }
+    diesel::insert_into(versions::table)
+        .values((
+            versions::id.eq(uuid::Uuid::now_v7().to_string()),
+            versions::tenant_id.eq(tenant_id),
+            versions::policy_version.eq(&policy.policy_version),
+            versions::sha256.eq(&sha256),
+            versions::policy.eq(policy.canonical(slug)),
+            versions::valid_from.eq(now),
+            versions::valid_to.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn same_content(a: &TenantRow, b: &TenantRow) -> bool {

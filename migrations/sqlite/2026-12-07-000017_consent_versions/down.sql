@@ -1,0 +1,2 @@
+DROP TABLE consent_idempotency;
+DROP TABLE consent_policy_versions;
