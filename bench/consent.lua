@@ -1,5 +1,6 @@
 -- Cookie banners recording consents (MODE=post) or reading them back
--- (MODE=get), over a space of SUBJECTS visitors. Counts the 201s, so that
+-- (MODE=get: the current consent; MODE=state: the consent-state a banner
+-- reads on a page's load), over a space of SUBJECTS visitors. Counts the 201s, so that
 -- the script can check every one of them is in the database.
 local mode = os.getenv("MODE") or "post"
 local tenant = os.getenv("TENANT") or "sevres"
@@ -36,6 +37,9 @@ request = function()
       .. ',"page_url":"https://sevres-seineouest.opendatasoft.com/explore/"}'
     return wrk.format("POST", "/v1/tenants/" .. tenant .. "/consents",
       { ["Content-Type"] = "application/json", ["User-Agent"] = "bench/1.0" }, body)
+  end
+  if mode == "state" then
+    return wrk.format("GET", "/v1/tenants/" .. tenant .. "/consent-state?subject_id=" .. s)
   end
   return wrk.format("GET", "/v1/tenants/" .. tenant .. "/consents/" .. s)
 end

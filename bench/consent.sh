@@ -5,7 +5,9 @@
 # into a copy of the consent table, with 64 clients, in the same run. The
 # service must record at least as many consents per second (it commits
 # them in groups), with p99 <= 25 ms; on SQLite at least 15 000/s. Reading
-# the current consent must reach 40 % of the rate of GET /healthz. Every
+# the current consent, and the consent-state a banner reads on a page's
+# load (policy, current consent, needs_consent), must each reach 40 % of
+# the rate of GET /healthz. Every
 # 201 must be a row in the database: the rows are counted after the run
 # and compared with the 201s wrk received (wrk stops with up to 64
 # requests in flight, committed but unread, so rows may exceed 201s by
@@ -58,7 +60,10 @@ SQL
 
   wrk -t2 -c64 -d"${SECS}s" --latency "$BASE/healthz" >"$WORK/healthz"
   MODE=get wrk -t2 -c64 -d"${SECS}s" --latency -s bench/consent.lua "$BASE" >"$WORK/get"
-  local health_rps get_rps get_p99
+  MODE=state wrk -t2 -c64 -d"${SECS}s" --latency -s bench/consent.lua "$BASE" >"$WORK/state"
+  local health_rps get_rps get_p99 state_rps state_p99
+  state_rps=$(wrk_field "$WORK/state" rps)
+  state_p99=$(to_ms "$(wrk_field "$WORK/state" p99)")
   health_rps=$(wrk_field "$WORK/healthz" rps)
   get_rps=$(wrk_field "$WORK/get" rps)
   get_p99=$(to_ms "$(wrk_field "$WORK/get" p99)")
@@ -71,8 +76,8 @@ SQL
     target=15000
   fi
   verdict_rate=$(echo "$rate >= $target" | bc -l)
-  results+=("| $backend | $(printf %.0f "$rate") | ${baseline:-—} | $(printf %.2f "$(echo "$rate / $target" | bc -l)") | $post_p99 | $created | $rows | $(printf %.0f "$get_rps") | $get_p99 | $(printf %.0f "$health_rps") | $(printf %.2f "$(echo "$get_rps / $health_rps" | bc -l)") |")
-  verdicts+=("$backend: consents/s >= target: $([[ $verdict_rate == 1 ]] && echo yes || echo NO); p99 <= 25 ms: $(echo "$post_p99 <= 25" | bc -l | sed 's/1/yes/;s/0/NO/'); every 201 is a row: $( (( rows >= created )) && echo yes || echo NO) ($((rows - created)) rows more: requests in flight when wrk stopped, committed but never read by wrk; at most 64 expected); GET >= 40 % of healthz: $(echo "$get_rps >= 0.4 * $health_rps" | bc -l | sed 's/1/yes/;s/0/NO/')")
+  results+=("| $backend | $(printf %.0f "$rate") | ${baseline:-—} | $(printf %.2f "$(echo "$rate / $target" | bc -l)") | $post_p99 | $created | $rows | $(printf %.0f "$get_rps") | $get_p99 | $(printf %.0f "$health_rps") | $(printf %.2f "$(echo "$get_rps / $health_rps" | bc -l)") | $(printf %.0f "$state_rps") | $state_p99 | $(printf %.2f "$(echo "$state_rps / $health_rps" | bc -l)") |")
+  verdicts+=("$backend: consents/s >= target: $([[ $verdict_rate == 1 ]] && echo yes || echo NO); p99 <= 25 ms: $(echo "$post_p99 <= 25" | bc -l | sed 's/1/yes/;s/0/NO/'); every 201 is a row: $( (( rows >= created )) && echo yes || echo NO) ($((rows - created)) rows more: requests in flight when wrk stopped, committed but never read by wrk; at most 64 expected); GET >= 40 % of healthz: $(echo "$get_rps >= 0.4 * $health_rps" | bc -l | sed 's/1/yes/;s/0/NO/'); consent-state >= 40 % of healthz: $(echo "$state_rps >= 0.4 * $health_rps" | bc -l | sed 's/1/yes/;s/0/NO/')")
   [[ $backend == postgres ]] && psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)"
   return 0
 }
@@ -82,8 +87,8 @@ for backend in ${BACKENDS:-postgres sqlite}; do
 done
 
 table=$(
-  echo "| backend | consents/s | pgbench inserts/s | ratio to target | POST p99 ms | 201s | rows | GET current/s | GET p99 ms | GET /healthz/s | GET ratio |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| backend | consents/s | pgbench inserts/s | ratio to target | POST p99 ms | 201s | rows | GET current/s | GET p99 ms | GET /healthz/s | GET ratio | consent-state/s | state p99 ms | state ratio |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${results[@]}"
   echo
   printf -- '- %s\n' "${verdicts[@]}"
