@@ -20,6 +20,8 @@ pub mod kind {
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DISABLED: &str = "user.disabled";
     pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
+    /// The tenants an account serves were replaced; the detail lists them.
+    pub const USER_TENANTS_CHANGED: &str = "user.tenants_changed";
     pub const DOCUMENT_OPENED: &str = "document.opened";
     pub const REQUEST_TRANSITIONED: &str = "request.transitioned";
     pub const REQUEST_EXPORTED: &str = "request.exported";
@@ -94,7 +96,8 @@ pub struct AuditQuery {
     /// A kind (`login.failure`) or a family of kinds (`login`).
     #[param(max_length = 64, pattern = "^[a-z_.]{1,64}$")]
     pub kind: Option<String>,
-    /// Admins only: entries of one tenant.
+    /// Entries of one tenant (slug) among those the account serves (an
+    /// admin: any); default all of them.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     #[param(minimum = 1, maximum = 1_000_000, default = 1)]
@@ -114,6 +117,9 @@ pub struct AuditItem {
     pub id: String,
     pub at: DateTime<Utc>,
     pub kind: String,
+    /// The slug of the tenant the entry concerns; none for the platform's
+    /// own (an unknown address's sign-in, a sweep of every tenant's).
+    pub tenant: Option<String>,
     /// The staff member, when known.
     pub actor: Option<Actor>,
     /// Keyed pseudonym of the client's network, for connections.
@@ -124,7 +130,8 @@ pub struct AuditItem {
 }
 
 pub struct Filter {
-    pub tenant_id: Option<String>,
+    /// The tenants whose entries are listed (ids); `None`: every entry.
+    pub tenant_ids: Option<Vec<String>>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
     pub kind: Option<String>,
@@ -134,8 +141,8 @@ type Backend = <DbConnection as diesel::Connection>::Backend;
 
 fn filtered(f: &Filter) -> audit_events::BoxedQuery<'static, Backend> {
     let mut q = audit_events::table.into_boxed();
-    if let Some(t) = &f.tenant_id {
-        q = q.filter(audit_events::tenant_id.eq(t.clone()));
+    if let Some(ids) = &f.tenant_ids {
+        q = q.filter(audit_events::tenant_id.eq_any(ids.clone()));
     }
     if let Some(from) = f.from {
         q = q.filter(audit_events::at.ge(from));
@@ -153,10 +160,12 @@ fn filtered(f: &Filter) -> audit_events::BoxedQuery<'static, Backend> {
     q
 }
 
-/// The filtered entries, newest first, and their total.
+/// The filtered entries, newest first, and their total; `slug_of` names a
+/// tenant by its id.
 pub fn list(
     conn: &mut DbConnection,
     filter: &Filter,
+    slug_of: impl Fn(&str) -> Option<String>,
     offset: i64,
     limit: i64,
 ) -> Result<(Vec<AuditItem>, i64), ApiError> {
@@ -188,6 +197,7 @@ pub fn list(
                         email: email.clone(),
                     })
             }),
+            tenant: r.tenant_id.as_deref().and_then(&slug_of),
             id: r.id,
             at: r.at.and_utc(),
             kind: r.kind,

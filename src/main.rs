@@ -122,9 +122,11 @@ enum RoleArg {
 enum UsersCommand {
     /// Create an account; the password is read from standard input.
     Add {
-        /// Tenant slug (required for a DPO or a referent).
+        /// Tenant slug (at least one for a DPO or a referent); repeat it for
+        /// an account that serves several tenants, the first being its
+        /// primary one.
         #[arg(long)]
-        tenant: Option<String>,
+        tenant: Vec<String>,
         #[arg(long)]
         email: String,
         #[arg(long, value_enum)]
@@ -137,6 +139,15 @@ enum UsersCommand {
     List {
         #[arg(long)]
         tenant: Option<String>,
+    },
+    /// Replace the tenants an account serves (the first becomes its
+    /// primary tenant).
+    SetTenants {
+        #[arg(long)]
+        email: String,
+        /// Tenant slug; repeat it for several (at least one for a DPO).
+        #[arg(long)]
+        tenant: Vec<String>,
     },
     /// Disable an account: no more sign-in, its tokens stop working.
     Disable {
@@ -181,6 +192,9 @@ fn main() -> ExitCode {
                 cli::add_user(&settings, tenant, email, role)
             }
             UsersCommand::List { tenant } => cli::list_users(&settings, tenant),
+            UsersCommand::SetTenants { email, tenant } => {
+                cli::set_tenants(&settings, &email, tenant)
+            }
             UsersCommand::Disable { email } => cli::disable_user(&settings, &email),
             UsersCommand::SetPassword { email, .. } => cli::set_password(&settings, &email),
         },

@@ -14,6 +14,8 @@ use crate::db::{self, ConnectionManager, DbConnection};
 use crate::error::ApiError;
 use crate::staff::accounts::{self, NewStaff, Role, StaffView};
 use crate::staff::password::{check_strength, hash_now};
+use crate::staff::tenancy::{self, TenantsChange};
+use crate::staff::StaffError;
 use crate::tenants::Tenants;
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;
@@ -126,27 +128,46 @@ fn password_from_stdin() -> Result<String, Refused> {
     Ok(password)
 }
 
+/// A refusal of the account's tenants, told in the command's terms: the
+/// faults of `tenant`, `tenants` or `tenants[i]` are those of `--tenant`.
+fn as_option(e: StaffError) -> Refused {
+    match e {
+        StaffError::Invalid(mut errors) => {
+            for f in &mut errors {
+                if f.field == "tenant" || f.field.starts_with("tenants") {
+                    f.field = "--tenant".into();
+                }
+            }
+            StaffError::Invalid(errors).into()
+        }
+        other => other.into(),
+    }
+}
+
+/// `guichet users add`: `tenants` are the `--tenant` options, in order
+/// (the first is the account's primary tenant).
 pub fn add_user(
     settings: &Settings,
-    tenant: Option<String>,
+    tenants_given: Vec<String>,
     email: String,
     role: Role,
 ) -> CmdResult {
     let password = password_from_stdin()?;
     let (mut conn, tenants) = open(settings)?;
     let input = NewStaff {
-        tenant,
+        tenant: None,
+        tenants: Some(tenants_given),
         email,
         role,
         password,
     };
-    let tenant_id = input
+    let tenant_ids = input
         .check(&tenants, settings.auth.min_password_length)
-        .map_err(Refused::from)?;
+        .map_err(as_option)?;
     let hash = hash_now(&input.password).map_err(Refused::from)?;
     let now = Clock::system().now().naive_utc();
     let row = db::write_transaction::<_, ApiError>(&mut conn, |conn| {
-        let row = accounts::insert(conn, &input, tenant_id, hash, now)?;
+        let row = accounts::insert(conn, &input, tenant_ids, hash, now)?;
         audit::record(
             conn,
             audit::Entry {
@@ -174,8 +195,8 @@ pub fn list_users(settings: &Settings, tenant: Option<String>) -> CmdResult {
     let now = Clock::system().now().naive_utc();
     let (rows, _) =
         accounts::list(&mut conn, tenant_id.as_deref(), 0, i64::MAX).map_err(Refused::from)?;
-    for (row, slug) in rows {
-        let view = StaffView::new(row, slug, now);
+    for (row, slugs) in rows {
+        let view = StaffView::new(row, slugs, now);
         let state = if view.disabled {
             "disabled".to_owned()
         } else if let Some(until) = view.locked_until {
@@ -187,10 +208,55 @@ pub fn list_users(settings: &Settings, tenant: Option<String>) -> CmdResult {
             "{:<40} {:<6} {:<12} {}",
             view.email,
             view.role.as_str(),
-            view.tenant.as_deref().unwrap_or("-"),
+            if view.tenants.is_empty() {
+                "-".to_owned()
+            } else {
+                view.tenants.join(",")
+            },
             state
         );
     }
+    Ok(())
+}
+
+/// `guichet users set-tenants`: the tenants the account serves from now
+/// on, the first its primary one.
+pub fn set_tenants(settings: &Settings, email: &str, slugs: Vec<String>) -> CmdResult {
+    let (mut conn, tenants) = open(settings)?;
+    let row = find_user(&mut conn, email)?;
+    let role = Role::parse(&row.role).unwrap_or(Role::Dpo);
+    let ids = TenantsChange { tenants: slugs }
+        .check(&tenants, role)
+        .map_err(as_option)?;
+    let named: Vec<String> = ids
+        .iter()
+        .filter_map(|id| tenants.slug_of(Some(id)))
+        .collect();
+    let now = Clock::system().now().naive_utc();
+    db::write_transaction::<_, ApiError>(&mut conn, |conn| {
+        tenancy::set_tenants(conn, &row.id, &ids, now)?;
+        Ok(audit::record(
+            conn,
+            audit::Entry {
+                tenant_id: ids.first().map(String::as_str),
+                kind: kind::USER_TENANTS_CHANGED,
+                subject_id: Some(&row.id),
+                detail: Some(serde_json::json!({"tenants": named, "by": "command line"})),
+                ..Default::default()
+            },
+            now,
+        )?)
+    })
+    .map_err(Refused::from)?;
+    println!(
+        "{} now serves {}",
+        row.email,
+        if named.is_empty() {
+            "-".to_owned()
+        } else {
+            named.join(",")
+        }
+    );
     Ok(())
 }
 

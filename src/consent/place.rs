@@ -37,10 +37,10 @@ fn key(e: &ConsentEvent) -> (NaiveDateTime, &str) {
     (e.at, e.id.as_str())
 }
 
-/// The tenants whose files a query of one tenant or all reads.
-fn tenants_of(files: &ConsentFiles, tenant_id: Option<&str>) -> QueryResult<Vec<String>> {
-    match tenant_id {
-        Some(t) => Ok(vec![t.to_owned()]),
+/// The tenants whose files a query of some tenants or all reads.
+fn tenants_of(files: &ConsentFiles, tenant_ids: Option<&[String]>) -> QueryResult<Vec<String>> {
+    match tenant_ids {
+        Some(ids) => Ok(ids.to_vec()),
         None => files.tenants(),
     }
 }
@@ -136,15 +136,15 @@ impl Place {
         Ok(merged(out, limit))
     }
 
-    /// Daily counts between two days (inclusive), of one tenant or all.
+    /// Daily counts between two days (inclusive), of some tenants or all.
     pub fn daily_counts(
         &self,
         main: &mut DbConnection,
-        tenant_id: Option<&str>,
+        tenant_ids: Option<&[String]>,
         from: &str,
         to: &str,
     ) -> QueryResult<Vec<DailyCount>> {
-        let here = queries::daily_counts(main, tenant_id, from, to)?;
+        let here = queries::daily_counts(main, tenant_ids, from, to)?;
         let Self::Months(files) = self else {
             return Ok(here);
         };
@@ -158,14 +158,15 @@ impl Place {
             }
         };
         add(here);
-        for tenant in tenants_of(files, tenant_id)? {
+        for tenant in tenants_of(files, tenant_ids)? {
+            let one = std::slice::from_ref(&tenant);
             for file in files.files(&tenant)?.iter() {
                 let (first, last) = (file.month.start().date(), file.month.end().date());
                 if last.to_string().as_str() <= from || first.to_string().as_str() > to {
                     continue;
                 }
                 if let Some(rows) =
-                    files.read(file, |c| queries::daily_counts(c, Some(&tenant), from, to))?
+                    files.read(file, |c| queries::daily_counts(c, Some(one), from, to))?
                 {
                     add(rows);
                 }
@@ -186,22 +187,23 @@ impl Place {
             .collect())
     }
 
-    /// The next `limit` events after `cursor` in `(at, id)` order, of one
-    /// tenant or all, made in `[from, to)`.
+    /// The next `limit` events after `cursor` in `(at, id)` order, of some
+    /// tenants or all, made in `[from, to)`.
     pub fn export_page(
         &self,
         main: &mut DbConnection,
-        tenant_id: Option<&str>,
+        tenant_ids: Option<&[String]>,
         (from, to): (NaiveDateTime, NaiveDateTime),
         cursor: &Cursor,
         limit: i64,
     ) -> QueryResult<Vec<ConsentEvent>> {
         let Self::Months(files) = self else {
-            return queries::export_page(main, tenant_id, from, to, cursor, limit);
+            return queries::export_page(main, tenant_ids, from, to, cursor, limit);
         };
         let mut out = Vec::new();
         let after = cursor.as_ref().map_or(from, |(at, _)| (*at).max(from));
-        for tenant in tenants_of(files, tenant_id)? {
+        for tenant in tenants_of(files, tenant_ids)? {
+            let one = std::slice::from_ref(&tenant);
             // Months in order: once a month has given `limit` events of this
             // tenant, later ones cannot come before them.
             let mut found = 0i64;
@@ -216,7 +218,7 @@ impl Place {
                 }
                 for file in group {
                     let page = files.read(file, |c| {
-                        queries::export_page(c, Some(&tenant), from, to, cursor, limit)
+                        queries::export_page(c, Some(one), from, to, cursor, limit)
                     })?;
                     if let Some(rows) = page {
                         found += rows.len() as i64;
@@ -244,7 +246,8 @@ impl Place {
             return count_here(main, tenant_id);
         };
         let mut n = 0;
-        for tenant in tenants_of(files, tenant_id)? {
+        let one = tenant_id.map(|t| vec![t.to_owned()]);
+        for tenant in tenants_of(files, one.as_deref())? {
             for file in files.files(&tenant)?.iter() {
                 n += files.read(file, |c| count_here(c, None))?.unwrap_or(0);
             }
@@ -264,7 +267,8 @@ impl Place {
                 .unwrap_or_default()
                 .and_time(chrono::NaiveTime::MIN)
         };
-        self.export_page(main, tenant_id, (year(1), year(9999)), &None, i64::MAX)
+        let one = tenant_id.map(|t| vec![t.to_owned()]);
+        self.export_page(main, one.as_deref(), (year(1), year(9999)), &None, i64::MAX)
     }
 }
 

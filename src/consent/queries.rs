@@ -175,10 +175,10 @@ pub struct DailyCount {
     pub withdrawn: i64,
 }
 
-/// Daily counts between two days (inclusive), of one tenant or all.
+/// Daily counts between two days (inclusive), of some tenants or all.
 pub fn daily_counts(
     conn: &mut DbConnection,
-    tenant_id: Option<&str>,
+    tenant_ids: Option<&[String]>,
     from: &str,
     to: &str,
 ) -> QueryResult<Vec<DailyCount>> {
@@ -186,8 +186,8 @@ pub fn daily_counts(
         .filter(counts::day.ge(from.to_owned()))
         .filter(counts::day.le(to.to_owned()))
         .into_boxed();
-    if let Some(t) = tenant_id {
-        q = q.filter(counts::tenant_id.eq(t.to_owned()));
+    if let Some(ids) = tenant_ids {
+        q = q.filter(counts::tenant_id.eq_any(ids.to_vec()));
     }
     q.order((
         counts::day.asc(),
@@ -212,7 +212,7 @@ pub type Cursor = Option<(NaiveDateTime, String)>;
 /// reads a million rows a page at a time, in constant memory.
 pub fn export_page(
     conn: &mut DbConnection,
-    tenant_id: Option<&str>,
+    tenant_ids: Option<&[String]>,
     from: NaiveDateTime,
     to: NaiveDateTime,
     cursor: &Cursor,
@@ -222,9 +222,11 @@ pub fn export_page(
         .filter(events::at.ge(from))
         .filter(events::at.lt(to))
         .into_boxed();
-    if let Some(t) = tenant_id {
-        q = q.filter(events::tenant_id.eq(t.to_owned()));
-    }
+    q = match tenant_ids {
+        None => q,
+        Some([one]) => q.filter(events::tenant_id.eq(one.clone())),
+        Some(ids) => q.filter(events::tenant_id.eq_any(ids.to_vec())),
+    };
     if let Some((at, id)) = cursor {
         q = q.filter(
             events::at

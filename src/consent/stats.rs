@@ -25,7 +25,8 @@ pub struct RangeQuery {
     /// 2199-12-31; default today.
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
-    /// Admins only: one tenant (slug); default every tenant.
+    /// One tenant (slug) among those the account serves (an admin: any);
+    /// default all of them.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
@@ -80,7 +81,9 @@ pub async fn stats(
     query: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = query.resolve(&consent)?;
-    let scope = staff.list_scope(&consent.tenants, query.tenant.as_deref())?;
+    let scope = staff
+        .list_scope(&consent.tenants, query.tenant.as_deref())?
+        .to_ids();
     let rows = consent
         .store
         .daily_counts(scope, from.to_string(), to.to_string())
@@ -187,7 +190,9 @@ pub async fn export_csv(
     query: RangeQuery,
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = query.resolve(&consent)?;
-    let scope = staff.list_scope(&consent.tenants, query.tenant.as_deref())?;
+    let scope = staff
+        .list_scope(&consent.tenants, query.tenant.as_deref())?
+        .to_ids();
     let start = from.and_time(NaiveTime::MIN);
     let end = (to + Duration::days(1)).and_time(NaiveTime::MIN);
     let page = consent.settings.export_page_rows;

@@ -248,11 +248,11 @@ impl ConsentStore {
             .await
     }
 
-    /// Daily counts between two days (`YYYY-MM-DD`, inclusive), of one
-    /// tenant or all.
+    /// Daily counts between two days (`YYYY-MM-DD`, inclusive), of some
+    /// tenants (ids) or all.
     pub async fn daily_counts(
         &self,
-        tenant_id: Option<String>,
+        tenant_ids: Option<Vec<String>>,
         from: String,
         to: String,
     ) -> Result<Vec<DailyCount>, ConsentError> {
@@ -261,16 +261,16 @@ impl ConsentStore {
             .run(move |conn, storage| {
                 Ok(storage
                     .place
-                    .daily_counts(conn, tenant_id.as_deref(), &from, &to)?)
+                    .daily_counts(conn, tenant_ids.as_deref(), &from, &to)?)
             })
             .await
     }
 
-    /// The next `limit` events after `cursor` in `(at, id)` order, of one
-    /// tenant or all, made in `[from, to)`.
+    /// The next `limit` events after `cursor` in `(at, id)` order, of some
+    /// tenants (ids) or all, made in `[from, to)`.
     pub async fn export_page(
         &self,
-        tenant_id: Option<String>,
+        tenant_ids: Option<Vec<String>>,
         range: (NaiveDateTime, NaiveDateTime),
         cursor: Cursor,
         limit: i64,
@@ -280,7 +280,7 @@ impl ConsentStore {
             .run(move |conn, storage| {
                 Ok(storage
                     .place
-                    .export_page(conn, tenant_id.as_deref(), range, &cursor, limit)?)
+                    .export_page(conn, tenant_ids.as_deref(), range, &cursor, limit)?)
             })
             .await
     }
@@ -304,10 +304,11 @@ impl ConsentStore {
         from: &str,
         to: &str,
     ) -> QueryResult<Vec<DailyCount>> {
+        let one = tenant_id.map(|t| vec![t.to_owned()]);
         self.inner
             .storage
             .place
-            .daily_counts(main, tenant_id, from, to)
+            .daily_counts(main, one.as_deref(), from, to)
     }
 
     /// Every event kept, of one tenant or all, in `(at, id)` order.

@@ -33,6 +33,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    staff_tenants (staff_id, tenant_id) {
+        staff_id -> Text,
+        tenant_id -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
     login_locks (lock_key) {
         lock_key -> Text,
         account_id -> Nullable<Text>,
@@ -69,10 +77,13 @@ diesel::table! {
 }
 
 diesel::joinable!(staff_users -> tenants (tenant_id));
+diesel::joinable!(staff_tenants -> staff_users (staff_id));
+diesel::joinable!(staff_tenants -> tenants (tenant_id));
 diesel::joinable!(audit_events -> staff_users (actor_id));
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     staff_users,
+    staff_tenants,
     login_locks,
     staff_revoked_tokens,
     audit_events,

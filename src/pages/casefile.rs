@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use validator::Validate;
 
 use super::answers::{self, answer_errors, ActionForm};
-use super::console::{chrome, days_left, query_param};
+use super::console::{chrome, days_left, query_param, tenant_name};
 use super::errors::OrPage;
 use super::render::{self, date, date_time, text, text_with};
 use super::session::Session;
@@ -180,6 +180,7 @@ fn request_view(
         "arrival": linked::view(lang, rights, detail),
         "r": {
             "id": detail.id, "reference": detail.reference, "tenant": detail.tenant,
+            "tenant_name": tenant_name(rights, &detail.tenant),
             "kind_label": detail.kind.label(lang),
             "status": detail.status.as_str(),
             "status_label": text(lang, &format!("status_{}", detail.status.as_str())),

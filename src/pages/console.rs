@@ -86,19 +86,31 @@ pub fn days_left(lang: Locale, due: DateTime<Utc>, now: DateTime<Utc>, status: S
     }
 }
 
-/// The tenants an account that serves several chooses among (by slug);
-/// none for a DPO, who serves one.
+/// The tenants an account that serves several chooses among (by slug):
+/// every one for an admin, its own for a shared DPO; none for an account
+/// that serves one.
 pub fn tenant_choices(rights: &RightsService, session: &Session) -> Vec<Value> {
-    if !session.staff.is_admin() {
+    let staff = &session.staff;
+    if !staff.serves_several() {
         return Vec::new();
     }
     let mut all: Vec<Value> = rights
         .tenants
         .iter()
+        .filter(|t| staff.can_see(&t.id))
         .map(|t| json!({"slug": t.slug, "name": t.config.name}))
         .collect();
     all.sort_by(|a, b| a["slug"].as_str().cmp(&b["slug"].as_str()));
     all
+}
+
+/// The name of the tenant of this slug (the slug if it is no longer
+/// configured): each row and request says its commune.
+pub fn tenant_name(rights: &RightsService, slug: &str) -> String {
+    rights
+        .tenants
+        .get(slug)
+        .map_or_else(|_| slug.to_owned(), |t| t.config.name.clone())
 }
 
 /// `GET /console`: the queue, most urgent first, with filters and search.
@@ -128,7 +140,7 @@ async fn queue_page(
         q: get("q"),
         sort: None,
         same_person_as: get("same_person_as"),
-        tenant: if session.staff.is_admin() {
+        tenant: if session.staff.serves_several() {
             get("tenant")
         } else {
             None
@@ -154,6 +166,7 @@ async fn queue_page(
         .map(|i| {
             json!({
                 "id": i.id, "reference": i.reference, "tenant": i.tenant,
+                "tenant_name": tenant_name(&rights, &i.tenant),
                 "kind_label": i.kind.label(lang),
                 "status": i.status.as_str(),
                 "status_label": text(lang, &format!("status_{}", i.status.as_str())),

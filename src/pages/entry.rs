@@ -83,13 +83,11 @@ fn form_page(
 ) -> Result<HttpResponse, PageError> {
     let lang = session.lang;
     let limits = &rights.settings.requests;
-    // The rights the DPO's tenant offers; an admin's choice of tenant
-    // is checked when the form is sent.
+    // The rights the DPO's tenant offers; the choice of an account that
+    // serves several is checked when the form is sent.
     let own = session
         .staff
-        .tenant_id
-        .as_deref()
-        .filter(|_| !session.staff.is_admin())
+        .sole_tenant()
         .and_then(|id| rights.tenants.by_id(id));
     let kinds: Vec<Value> = Kind::ALL
         .iter()

@@ -80,7 +80,8 @@ async fn stats(
     let scope = session
         .staff
         .list_scope(&consent.tenants, None)
-        .page(lang)?;
+        .page(lang)?
+        .to_ids();
     let rows = consent
         .store
         .daily_counts(scope, from.to_string(), to.to_string())
@@ -126,7 +127,7 @@ async fn stats(
     let charts: Vec<Value> = listed
         .into_iter()
         .map(|((slug, _), name, by_day)| {
-            let title = if session.staff.is_admin() {
+            let title = if session.staff.serves_several() {
                 format!("{name} ({slug})")
             } else {
                 name
@@ -207,7 +208,7 @@ pub struct RetentionRun {
 }
 
 /// The latest retention sweeps the staff member may see, newest first,
-/// with what each removed of the member's tenant (of every tenant for an
+/// with what each removed of the member's tenants (of every tenant for an
 /// admin).
 pub async fn retention_runs(
     retention: &RetentionService,
@@ -215,26 +216,24 @@ pub async fn retention_runs(
     staff: &Staff,
     lang: Locale,
 ) -> Result<Vec<RetentionRun>, ApiError> {
-    let scope = staff.list_scope(&retention.tenants, None)?.map(|id| {
-        let slug = retention.tenants.slug_of(Some(&id)).unwrap_or_default();
-        (id, slug)
-    });
+    let scope = crate::retention::http::named(
+        &retention.tenants,
+        &staff.list_scope(&retention.tenants, None)?,
+    );
     let tenants = retention.tenants.clone();
     let (items, _) = retention
         .db
         .run(move |conn| {
             Ok(crate::retention::runs::list(
                 conn,
-                scope
-                    .as_ref()
-                    .map(|(id, slug)| (id.as_str(), slug.as_str())),
+                scope.as_deref(),
                 |id| tenants.slug_of(Some(id)),
                 0,
                 50,
             )?)
         })
         .await?;
-    let several = staff.is_admin();
+    let several = staff.serves_several();
     Ok(items
         .into_iter()
         .map(|run| RetentionRun {
@@ -314,14 +313,22 @@ async fn audit_log(
     .resolve(&staff.limits)
     .page(lang)?;
     let filter = Filter {
-        tenant_id: session.staff.list_scope(&staff.tenants, None).page(lang)?,
+        tenant_ids: session
+            .staff
+            .list_scope(&staff.tenants, None)
+            .page(lang)?
+            .to_ids(),
         from: None,
         to: None,
         kind: kind.clone(),
     };
+    let tenants = staff.tenants.clone();
     let (items, total) = staff
         .db
-        .run(move |conn| audit::list(conn, &filter, offset, i64::from(per_page)))
+        .run(move |conn| {
+            let slug_of = |id: &str| tenants.slug_of(Some(id));
+            audit::list(conn, &filter, slug_of, offset, i64::from(per_page))
+        })
         .await
         .page(lang)?;
     let tz = rights.settings.requests.tz();
@@ -334,6 +341,7 @@ async fn audit_log(
                 "kind": i.kind,
                 "label": text_or(lang, &format!("audit_{}", i.kind.replace('.', "_")), &i.kind),
                 "actor": i.actor.as_ref().map(|a| a.email.clone()),
+                "tenant": i.tenant,
                 "subject": i.subject_id,
                 "network": i.ip_pseudonym.as_deref().map(|p| p.chars().take(12).collect::<String>()),
             })
@@ -357,6 +365,7 @@ async fn audit_log(
         "prev_url": (page_no > 1).then(|| link(page_no - 1)),
         "next_url": (page_no < last).then(|| link(page_no + 1)),
         "kind": kind, "families": AUDIT_FAMILIES,
+        "several": session.staff.serves_several(),
     });
     page(&req, lang, StatusCode::OK, "console_audit.html", ctx)
 }

@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::http::{ListResponse, PageQuery};
 use crate::staff::Staff;
-use crate::tenants::Tenants;
+use crate::tenants::{Scope, Tenants};
 
 /// What the retention routes need.
 #[derive(Clone)]
@@ -36,6 +36,15 @@ impl From<RetentionError> for ApiError {
     }
 }
 
+/// The tenants of a scope as (id, slug); `None` for every tenant.
+pub fn named(tenants: &Tenants, scope: &Scope) -> Option<Vec<(String, String)>> {
+    scope.ids().map(|ids| {
+        ids.iter()
+            .map(|id| (id.clone(), tenants.slug_of(Some(id)).unwrap_or_default()))
+            .collect()
+    })
+}
+
 /// The retention's route, with its OpenAPI description (`openapi::routes`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_runs);
@@ -47,7 +56,8 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("bearer" = [])),
     params(RunsQuery),
     responses(
-        (status = 200, description = "Sweeps, newest first; a DPO sees its tenant's counts only.", body = inline(ListResponse<RunItem>)),
+        (status = 200, description = "Sweeps, newest first; a DPO sees its tenants' counts only.", body = inline(ListResponse<RunItem>)),
+        (status = 404, description = "`tenant` names no tenant the account serves."),
     )
 )]
 #[get("/v1/dpo/retention/runs")]
@@ -62,21 +72,17 @@ pub async fn list_runs(
         per_page: q.per_page,
     }
     .resolve(&state.limits)?;
-    let scope = staff
-        .list_scope(&state.tenants, q.tenant.as_deref())?
-        .map(|id| {
-            let slug = state.tenants.slug_of(Some(&id)).unwrap_or_default();
-            (id, slug)
-        });
+    let scope = named(
+        &state.tenants,
+        &staff.list_scope(&state.tenants, q.tenant.as_deref())?,
+    );
     let tenants = state.tenants.clone();
     let (items, total) = state
         .db
         .run(move |conn| {
             Ok(runs::list(
                 conn,
-                scope
-                    .as_ref()
-                    .map(|(id, slug)| (id.as_str(), slug.as_str())),
+                scope.as_deref(),
                 |id| tenants.slug_of(Some(id)),
                 offset,
                 i64::from(per_page),

@@ -227,7 +227,8 @@ pub fn any_running(conn: &mut DbConnection) -> QueryResult<bool> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RunsQuery {
-    /// Admins only: the runs and counts of one tenant (by slug).
+    /// The runs and counts of one tenant (by slug) among those the account
+    /// serves (an admin: any); default all of them.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     #[param(minimum = 1, maximum = 1_000_000, default = 1)]
@@ -263,11 +264,12 @@ pub struct RunItem {
     pub total: i64,
 }
 
-/// Runs newest first. With `slug`, only the runs that concerned that tenant
-/// (every tenant's, or its own), with its counts alone.
+/// Runs newest first. With `scope` (tenants as (id, slug)), only the runs
+/// that concerned those tenants (every tenant's, or one of theirs), with
+/// their counts alone.
 pub fn list(
     conn: &mut DbConnection,
-    scope: Option<(&str, &str)>,
+    scope: Option<&[(String, String)]>,
     slug_of: impl Fn(&str) -> Option<String>,
     offset: i64,
     limit: i64,
@@ -275,12 +277,9 @@ pub fn list(
     type Backend = <DbConnection as diesel::Connection>::Backend;
     let query = || {
         let mut q: runs::BoxedQuery<'static, Backend> = runs::table.into_boxed();
-        if let Some((tenant_id, _)) = scope {
-            q = q.filter(
-                runs::tenant_id
-                    .is_null()
-                    .or(runs::tenant_id.eq(tenant_id.to_owned())),
-            );
+        if let Some(tenants) = scope {
+            let ids: Vec<String> = tenants.iter().map(|(id, _)| id.clone()).collect();
+            q = q.filter(runs::tenant_id.is_null().or(runs::tenant_id.eq_any(ids)));
         }
         q
     };
@@ -295,8 +294,8 @@ pub fn list(
         .into_iter()
         .map(|r| {
             let mut removed = r.removed();
-            if let Some((_, slug)) = scope {
-                removed.retain(|s, _| s == slug);
+            if let Some(tenants) = scope {
+                removed.retain(|s, _| tenants.iter().any(|(_, slug)| slug == s));
             }
             let total = removed.values().flat_map(|c| c.values()).sum();
             RunItem {

@@ -171,8 +171,8 @@ pub fn total(conn: &mut DbConnection, f: &QueueFilter) -> QueryResult<i64> {
         return overdue_total(conn, f, now);
     }
     let mut q = counts::table.into_boxed();
-    if let Some(t) = &f.tenant_id {
-        q = q.filter(counts::tenant_id.eq(t.clone()));
+    if let Some(ids) = &f.tenant_ids {
+        q = q.filter(counts::tenant_id.eq_any(ids.clone()));
     }
     if !f.statuses.is_empty() {
         q = q.filter(counts::status.eq_any(f.statuses.clone()));
@@ -197,8 +197,8 @@ fn overdue_total(conn: &mut DbConnection, f: &QueueFilter, now: NaiveDateTime) -
                 .and(due_days::due_day.lt(today))),
         )
         .into_boxed();
-    if let Some(t) = &f.tenant_id {
-        q = q.filter(due_days::tenant_id.eq(t.clone()));
+    if let Some(ids) = &f.tenant_ids {
+        q = q.filter(due_days::tenant_id.eq_any(ids.clone()));
     }
     if !f.statuses.is_empty() {
         q = q.filter(due_days::status.eq_any(f.statuses.clone()));

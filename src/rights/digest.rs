@@ -1,7 +1,11 @@
-//! The DPO's daily digest: each morning, per tenant, the requests overdue
-//! and those due soon. One slot a day, claimed in the database, so that
-//! several instances send it once.
+//! The DPO's daily digest: each morning, the requests overdue and those due
+//! soon. One e-mail per address, with a section per tenant: each enabled
+//! DPO account gets one covering every tenant it serves, and a tenant's
+//! configured `dpo_email` gets its tenant's, in the same e-mail when an
+//! account has that address (no one gets two). One slot a day, claimed in
+//! the database, so that several instances send it once.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
@@ -12,12 +16,12 @@ use super::error::RightsError;
 use super::lifecycle::Kind;
 use super::notify::human_date;
 use crate::clock::Clock;
-use crate::db::schema::rights_requests as requests;
+use crate::db::schema::{rights_requests as requests, staff_tenants, staff_users};
 use crate::db::{Db, DbConnection, DbError};
 use crate::mail::worker::Chore;
 use crate::mail::{Letter, Mail, Template};
 use crate::schedule::claim;
-use crate::tenants::Tenants;
+use crate::tenants::{Locale, Tenant, Tenants};
 
 pub const JOB: &str = "dpo_digest";
 
@@ -37,6 +41,14 @@ struct Line {
     due_at: String,
     days_late: i64,
     days_left: i64,
+}
+
+/// One tenant's part of a digest.
+#[derive(Debug, Serialize)]
+struct Section {
+    tenant_name: String,
+    overdue: Vec<Line>,
+    due_soon: Vec<Line>,
 }
 
 /// What one run did: the slot, and how many digests were queued.
@@ -82,6 +94,72 @@ impl Digest {
     }
 }
 
+/// Who gets a digest, and of which tenants (ids, in order): every enabled
+/// DPO account, for the tenants it serves (its primary first); then each
+/// tenant's configured `dpo_email`, for that tenant, added to the account
+/// of the same address if there is one. By address, lower case.
+fn recipients(
+    conn: &mut DbConnection,
+    tenants: &Tenants,
+) -> Result<BTreeMap<String, Vec<String>>, RightsError> {
+    let served: Vec<(String, String)> = staff_users::table
+        .inner_join(staff_tenants::table)
+        .filter(staff_users::role.eq(crate::staff::Role::Dpo.as_str()))
+        .filter(staff_users::disabled.eq(false))
+        .order((staff_users::email.asc(), staff_tenants::position.asc()))
+        .select((staff_users::email, staff_tenants::tenant_id))
+        .load(conn)?;
+    let mut to: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut add = |address: &str, tenant_id: &str| {
+        let list = to.entry(address.trim().to_lowercase()).or_default();
+        if !list.iter().any(|t| t == tenant_id) {
+            list.push(tenant_id.to_owned());
+        }
+    };
+    for (email, tenant_id) in &served {
+        if tenants.by_id(tenant_id).is_some() {
+            add(email, tenant_id);
+        }
+    }
+    let mut all: Vec<&Arc<Tenant>> = tenants.iter().collect();
+    all.sort_by(|a, b| a.slug.cmp(&b.slug));
+    for tenant in all {
+        add(&tenant.config.dpo_email, &tenant.id);
+    }
+    Ok(to)
+}
+
+/// The lines of one tenant's section, in the letter's locale.
+fn section(
+    tenant: &Tenant,
+    rows: &[(String, String, chrono::NaiveDateTime)],
+    locale: Locale,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Section {
+    let (mut overdue, mut due_soon) = (Vec::new(), Vec::new());
+    for (reference, kind, due) in rows {
+        let due_utc = due.and_utc();
+        let line = Line {
+            reference: reference.clone(),
+            kind_label: Kind::parse(kind).map_or("", |k| k.label(locale)),
+            due_at: human_date(due_utc, locale, tz),
+            days_late: (now - due_utc).num_days().max(0),
+            days_left: (due_utc - now).num_days().max(0),
+        };
+        if due_utc < now {
+            overdue.push(line);
+        } else {
+            due_soon.push(line);
+        }
+    }
+    Section {
+        tenant_name: tenant.config.name.clone(),
+        overdue,
+        due_soon,
+    }
+}
+
 /// Sends the digest of the slot due at `now`, unless it was sent already.
 /// The claim and the messages commit together.
 pub fn run_due(
@@ -105,48 +183,68 @@ pub fn run_due(
             return Ok(None);
         }
         let horizon = (now + Duration::days(s.digest_window_days)).naive_utc();
+        let due: Vec<(String, String, String, chrono::NaiveDateTime)> = requests::table
+            .filter(requests::is_open.eq(true))
+            .filter(requests::paused_at.is_null())
+            .filter(requests::due_at.le(horizon))
+            .order((requests::due_at.asc(), requests::id.asc()))
+            .select((
+                requests::tenant_id,
+                requests::reference,
+                requests::kind,
+                requests::due_at,
+            ))
+            .load(conn)?;
+        let mut by_tenant: HashMap<String, Vec<(String, String, chrono::NaiveDateTime)>> =
+            HashMap::new();
+        for (tenant_id, reference, kind, due_at) in due {
+            by_tenant
+                .entry(tenant_id)
+                .or_default()
+                .push((reference, kind, due_at));
+        }
+        let console_link = format!("{}/console", public_url.trim_end_matches('/'));
         let mut sent = 0;
-        let mut all: Vec<_> = tenants.iter().cloned().collect();
-        all.sort_by(|a, b| a.slug.cmp(&b.slug));
-        for tenant in all {
-            let rows: Vec<(String, String, chrono::NaiveDateTime)> = requests::table
-                .filter(requests::tenant_id.eq(&tenant.id))
-                .filter(requests::is_open.eq(true))
-                .filter(requests::paused_at.is_null())
-                .filter(requests::due_at.le(horizon))
-                .order(requests::due_at.asc())
-                .select((requests::reference, requests::kind, requests::due_at))
-                .load(conn)?;
-            if rows.is_empty() {
+        for (address, ids) in recipients(conn, tenants)? {
+            let served: Vec<Arc<Tenant>> = ids.iter().filter_map(|id| tenants.by_id(id)).collect();
+            let Some(first) = served.first() else {
                 continue;
-            }
-            let locale = tenant.config.locale;
-            let (mut overdue, mut due_soon) = (Vec::new(), Vec::new());
-            for (reference, kind, due) in rows {
-                let due_utc = due.and_utc();
-                let line = Line {
-                    reference,
-                    kind_label: Kind::parse(&kind).map_or("", |k| k.label(locale)),
-                    due_at: human_date(due_utc, locale, tz),
-                    days_late: (now - due_utc).num_days().max(0),
-                    days_left: (due_utc - now).num_days().max(0),
-                };
-                if due_utc < now {
-                    overdue.push(line);
-                } else {
-                    due_soon.push(line);
-                }
-            }
-            let ctx = serde_json::json!({
+            };
+            // In the locale of the account's primary tenant (or the
+            // address's first); sections by the communes' names.
+            let locale = first.config.locale;
+            let mut due_here: Vec<&Arc<Tenant>> = served
+                .iter()
+                .filter(|t| by_tenant.contains_key(&t.id))
+                .collect();
+            due_here.sort_by(|a, b| a.config.name.cmp(&b.config.name));
+            let sections: Vec<Section> = due_here
+                .iter()
+                .map(|t| section(t, &by_tenant[&t.id], locale, now, tz))
+                .collect();
+            let (tenant, tenant_name) = match due_here.as_slice() {
+                [] => continue,
+                [one] => (Some(one.as_ref()), one.config.name.clone()),
+                several => (None, several_tenants(locale, several.len())),
+            };
+            let mut ctx = serde_json::json!({
                 "date": human_date(now, locale, tz),
-                "overdue": overdue,
-                "due_soon": due_soon,
-                "console_link": format!("{}/console", public_url.trim_end_matches('/')),
+                "overdue_count": sections.iter().map(|s| s.overdue.len()).sum::<usize>(),
+                "due_soon_count": sections.iter().map(|s| s.due_soon.len()).sum::<usize>(),
+                "sections": sections,
+                "console_link": console_link,
+                "tenant_name": tenant_name,
             });
+            if tenant.is_none() {
+                // Of several tenants: the letter's foot names the DPO they
+                // share, and no one tenant's address.
+                ctx["dpo_email"] = address.clone().into();
+                ctx["postal_address"] = "".into();
+            }
             let letter = Letter {
-                tenant: Some(&tenant),
+                tenant,
                 locale,
-                to: &tenant.config.dpo_email,
+                to: &address,
                 template: Template::Digest,
             };
             mail.enqueue(conn, letter, ctx, now.naive_utc())?;
@@ -158,6 +256,14 @@ pub fn run_due(
             sent,
         }))
     })
+}
+
+/// How a digest of several tenants names them, in its heading and subject.
+fn several_tenants(locale: Locale, n: usize) -> String {
+    match locale {
+        Locale::Fr => format!("{n} collectivités"),
+        Locale::En => format!("{n} authorities"),
+    }
 }
 
 #[cfg(test)]

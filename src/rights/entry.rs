@@ -108,7 +108,8 @@ pub async fn enter(
 }
 
 /// The tenant an entry is for: the one named, if the account serves it;
-/// without a name, the account's own (an admin must name one).
+/// without a name, the account's own when it serves one (an admin, or a
+/// DPO of several, must name one).
 fn tenant_of(
     rights: &RightsService,
     staff: &Staff,
@@ -130,9 +131,7 @@ fn tenant_of(
             Ok(tenant)
         }
         None => staff
-            .tenant_id
-            .as_deref()
-            .filter(|_| !staff.is_admin())
+            .sole_tenant()
             .and_then(|id| rights.tenants.by_id(id))
             .ok_or_else(|| RightsError::field("tenant", "is required: the tenant's slug")),
     }

@@ -48,7 +48,8 @@ pub struct QueueQuery {
     /// `received_at`, `-received_at`.
     #[param(pattern = "^-?(due_at|received_at)$")]
     pub sort: Option<String>,
-    /// Admins only: one tenant.
+    /// One of the account's tenants (slug): an admin's any, a DPO's one of
+    /// those it serves (another answers 404).
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
     /// Only the requests of the person who made this one (the same e-mail
@@ -112,7 +113,7 @@ fn slug(rights: &RightsService, tenant_id: &str) -> String {
     params(QueueQuery),
     responses(
         (status = 200, description = "Requests.", body = inline(ListResponse<QueueItem>)),
-        (status = 404, description = "`same_person_as` names no request the account may see."),
+        (status = 404, description = "`same_person_as` names no request the account may see, or `tenant` no tenant it serves."),
         (status = 422, description = "Invalid filter, sort or paging."),
     )
 )]
@@ -185,16 +186,18 @@ pub async fn list(
     };
     let now = rights.clock.now();
     // A referent's queue: what is assigned to it, whatever its tenant.
-    let (tenant_id, assigned_to) = if staff.is_referent() {
+    let (tenant_ids, assigned_to) = if staff.is_referent() {
         (None, Some(staff.id.clone()))
     } else {
         (
-            staff.list_scope(&rights.tenants, q.tenant.as_deref())?,
+            staff
+                .list_scope(&rights.tenants, q.tenant.as_deref())?
+                .to_ids(),
             None,
         )
     };
     let filter = QueueFilter {
-        tenant_id,
+        tenant_ids,
         assigned_to,
         statuses,
         kind: q.kind,

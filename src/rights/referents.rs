@@ -20,12 +20,15 @@ use super::notify::human_date;
 use super::service::RightsService;
 use super::store;
 use crate::audit::{self, Entry};
-use crate::db::schema::{request_assignments as assignments, request_notes as notes, staff_users};
+use crate::db::schema::{
+    request_assignments as assignments, request_notes as notes, staff_tenants, staff_users,
+};
 use crate::db::DbConnection;
 use crate::error::ApiError;
 use crate::http::ValidatedJson;
 use crate::mail::{Letter, Template};
 use crate::staff::accounts::{normalise_email, Role};
+use crate::staff::tenancy;
 use crate::staff::Staff;
 
 /// An assignment to make.
@@ -187,24 +190,29 @@ fn referent_for(
     email: &str,
     tenant_id: &str,
 ) -> Result<(String, String), RightsError> {
-    let found: Option<(String, String, Option<String>)> = staff_users::table
+    let found: Option<(String, String)> = staff_users::table
         .filter(staff_users::email.eq(normalise_email(email)))
         .filter(staff_users::role.eq(Role::Referent.as_str()))
         .filter(staff_users::disabled.eq(false))
-        .select((staff_users::id, staff_users::email, staff_users::tenant_id))
+        .select((staff_users::id, staff_users::email))
         .first(conn)
         .optional()?;
-    match found {
-        None => Err(RightsError::field(
+    let Some((id, email)) = found else {
+        return Err(RightsError::field(
             "referent_email",
             "no enabled referent account has this address",
-        )),
-        Some((_, _, tenant)) if tenant.as_deref() != Some(tenant_id) => Err(RightsError::field(
+        ));
+    };
+    if !tenancy::tenants_of(conn, &id)?
+        .iter()
+        .any(|t| t == tenant_id)
+    {
+        return Err(RightsError::field(
             "referent_email",
             "this referent does not serve the request's tenant",
-        )),
-        Some((id, email, _)) => Ok((id, email)),
+        ));
     }
+    Ok((id, email))
 }
 
 /// Assigns a request the DPO may see to a referent of its tenant: kept,
@@ -493,7 +501,13 @@ pub fn candidates(conn: &mut DbConnection, tenant_id: &str) -> QueryResult<Vec<S
     staff_users::table
         .filter(staff_users::role.eq(Role::Referent.as_str()))
         .filter(staff_users::disabled.eq(false))
-        .filter(staff_users::tenant_id.eq(tenant_id))
+        .filter(
+            staff_users::id.eq_any(
+                staff_tenants::table
+                    .filter(staff_tenants::tenant_id.eq(tenant_id.to_owned()))
+                    .select(staff_tenants::staff_id),
+            ),
+        )
         .order(staff_users::email.asc())
         .select(staff_users::email)
         .load(conn)

@@ -31,7 +31,8 @@ pub struct ReportQuery {
     /// `requests.report_max_days` (1100) days after `from`.
     #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
-    /// Admins only: one tenant (slug); default every tenant.
+    /// One tenant (slug) among those the account serves (an admin: any);
+    /// default all of them.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
@@ -110,8 +111,8 @@ pub async fn requests_report(
         .json(report))
 }
 
-/// The report a staff member may read (its tenant; an admin's, every one
-/// or the one asked for).
+/// The report a staff member may read (its tenants, or an admin's every
+/// one; or the one of them asked for).
 pub async fn report(
     rights: &RightsService,
     staff: &Staff,
@@ -125,7 +126,9 @@ pub async fn report(
         |to| NaiveDate::from_yo_opt(to.year(), 1).unwrap_or(to),
         i64::from(rights.settings.requests.report_max_days),
     )?;
-    let scope = staff.list_scope(&rights.tenants, query.tenant.as_deref())?;
+    let scope = staff
+        .list_scope(&rights.tenants, query.tenant.as_deref())?
+        .to_ids();
     let (start, end) = (
         from.and_hms_opt(0, 0, 0).unwrap_or_default(),
         (to + Duration::days(1))
@@ -138,8 +141,8 @@ pub async fn report(
                 .filter(requests::received_at.ge(start))
                 .filter(requests::received_at.lt(end))
                 .into_boxed();
-            if let Some(tenant) = scope {
-                q = q.filter(requests::tenant_id.eq(tenant));
+            if let Some(ids) = scope {
+                q = q.filter(requests::tenant_id.eq_any(ids));
             }
             Ok(q.select((
                 requests::tenant_id,

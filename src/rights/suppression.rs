@@ -20,7 +20,8 @@ pub struct SuppressionQuery {
     /// The address to check.
     #[param(format = "email", max_length = 254)]
     pub email: String,
-    /// The tenant whose list to check: required for an admin, ignored for a DPO.
+    /// The tenant whose list to check: required for an account that serves
+    /// several (an admin, a shared DPO), and one of those it serves.
     #[param(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
 }
@@ -39,7 +40,8 @@ pub struct SuppressionAnswer {
     responses(
         (status = 200, description = "The answer.", body = SuppressionAnswer),
         (status = 400, description = "No address given."),
-        (status = 422, description = "Not an e-mail address, or an admin who names no tenant."),
+        (status = 404, description = "`tenant` names no tenant the account serves."),
+        (status = 422, description = "Not an e-mail address, or an account serving several tenants that names none."),
     )
 )]
 #[get("/v1/dpo/suppression/check")]
@@ -50,7 +52,14 @@ pub async fn suppression_check(
 ) -> Result<HttpResponse, ApiError> {
     let tenant_id = staff
         .list_scope(&rights.tenants, query.tenant.as_deref())?
-        .ok_or_else(|| ApiError::field("tenant", "is required for an admin"))?;
+        .single()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::field(
+                "tenant",
+                "is required for an account that serves several tenants",
+            )
+        })?;
     let email = query.email.trim().to_lowercase();
     if email.len() > 254 {
         return Err(ApiError::field("email", "must be at most 254 characters"));

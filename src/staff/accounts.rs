@@ -8,8 +8,9 @@ use utoipa::ToSchema;
 use validator::ValidateEmail;
 
 use super::password::check_strength;
+use super::tenancy;
 use super::StaffError;
-use crate::db::schema::{staff_users, tenants};
+use crate::db::schema::{staff_tenants, staff_users};
 use crate::db::DbConnection;
 use crate::error::FieldError;
 use crate::tenants::Tenants;
@@ -17,7 +18,7 @@ use crate::tenants::Tenants;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Works the requests of one tenant.
+    /// Works the requests of its tenants (one, or several for a shared DPO).
     Dpo,
     /// Runs the platform: every tenant.
     Admin,
@@ -49,6 +50,8 @@ impl Role {
 #[diesel(table_name = staff_users)]
 pub struct StaffRow {
     pub id: String,
+    /// The account's first (primary) tenant, which its tokens name; every
+    /// tenant it serves is in `staff_tenants` (`super::tenancy`).
     pub tenant_id: Option<String>,
     pub email: String,
     pub password_hash: String,
@@ -71,8 +74,11 @@ pub struct StaffView {
     pub id: String,
     pub email: String,
     pub role: Role,
-    /// Slug of the account's tenant; none for a platform admin.
+    /// Slug of the account's first (primary) tenant; none for a platform
+    /// admin.
     pub tenant: Option<String>,
+    /// Slugs of every tenant the account serves, the primary first.
+    pub tenants: Vec<String>,
     pub disabled: bool,
     /// Set while the account is locked after failed logins.
     pub locked_until: Option<DateTime<Utc>>,
@@ -80,12 +86,14 @@ pub struct StaffView {
 }
 
 impl StaffView {
-    pub fn new(row: StaffRow, tenant: Option<String>, now: NaiveDateTime) -> Self {
+    /// `tenants`: the slugs of the account's tenants, the primary first.
+    pub fn new(row: StaffRow, tenants: Vec<String>, now: NaiveDateTime) -> Self {
         Self {
             id: row.id,
             email: row.email,
             role: Role::parse(&row.role).unwrap_or(Role::Dpo),
-            tenant,
+            tenant: tenants.first().cloned(),
+            tenants,
             disabled: row.disabled,
             locked_until: row.locked_until.filter(|t| *t > now).map(|t| t.and_utc()),
             created_at: row.created_at.and_utc(),
@@ -93,16 +101,21 @@ impl StaffView {
     }
 }
 
-/// What it takes to create an account.
 /// An account to create, checked first by its own rules (`validate`), then
 /// by those that need the tenants and the configuration (`check`).
 #[derive(Debug, Clone, Deserialize, ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
-    /// Tenant slug; required for a DPO or a referent, optional for an
-    /// admin.
+    /// Tenant slug: the account's only tenant, or with `tenants` its first
+    /// (primary) one, which must then be among them. A DPO or a referent
+    /// needs `tenant` or `tenants`; an admin sees every tenant anyway.
     #[schema(pattern = "^[a-z0-9-]{2,40}$")]
     pub tenant: Option<String>,
+    /// Slugs of every tenant the account serves (a DPO shared by several
+    /// communes); the first is its primary tenant unless `tenant` names
+    /// another. Each must be a known tenant; not empty for a DPO.
+    #[serde(default)]
+    pub tenants: Option<Vec<String>>,
     #[schema(format = "email", max_length = 254)]
     #[validate(custom(function = "staff_email"))]
     pub email: String,
@@ -129,12 +142,9 @@ pub fn normalise_email(email: &str) -> String {
 }
 
 impl NewStaff {
-    /// Checks every field; returns the tenant id.
-    pub fn check(
-        &self,
-        tenants: &Tenants,
-        min_password: usize,
-    ) -> Result<Option<String>, StaffError> {
+    /// Checks every field; returns the ids of the account's tenants, its
+    /// primary one first.
+    pub fn check(&self, tenants: &Tenants, min_password: usize) -> Result<Vec<String>, StaffError> {
         let mut errors = match validator::Validate::validate(self) {
             Ok(()) => Vec::new(),
             Err(found) => crate::http::validation_problem(found).errors,
@@ -149,33 +159,68 @@ impl NewStaff {
         if let Err(why) = check_strength(&self.password, &email, min_password) {
             push("password", format!("Password {why}."));
         }
-        let tenant_id = match (&self.tenant, self.role) {
-            (None, Role::Dpo | Role::Referent) => {
-                push("tenant", "is required for a DPO or a referent".into());
-                None
+        let mut ids = Vec::new();
+        if let Some(slug) = &self.tenant {
+            match tenants.get(slug) {
+                Ok(t) => ids.push(t.id.clone()),
+                Err(_) => push(
+                    "tenant",
+                    format!("no tenant is named `{}`", slug.escape_debug()),
+                ),
             }
-            (None, Role::Admin) => None,
-            (Some(slug), _) => match tenants.get(slug) {
-                Ok(t) => Some(t.id.clone()),
-                Err(_) => {
-                    push("tenant", format!("no tenant is named `{slug}`"));
-                    None
+        }
+        if let Some(slugs) = &self.tenants {
+            match tenancy::tenant_ids(tenants, "tenants", slugs) {
+                Ok(listed) => {
+                    if ids.first().is_some_and(|p| !listed.contains(p)) {
+                        push(
+                            "tenant",
+                            "must be one of `tenants` when both are given".into(),
+                        );
+                    }
+                    for id in listed {
+                        if !ids.contains(&id) {
+                            ids.push(id);
+                        }
+                    }
                 }
-            },
-        };
+                Err(faults) => errors.extend(faults),
+            }
+        }
+        if self.role != Role::Admin
+            && ids.is_empty()
+            && errors.iter().all(|e| !e.field.starts_with("tenant"))
+        {
+            let (field, message) = if self.tenants.is_some() {
+                (
+                    "tenants",
+                    "must name at least one tenant for a DPO or a referent",
+                )
+            } else {
+                (
+                    "tenant",
+                    "is required for a DPO or a referent (or `tenants`)",
+                )
+            };
+            errors.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            });
+        }
         if errors.is_empty() {
-            Ok(tenant_id)
+            Ok(ids)
         } else {
             Err(StaffError::Invalid(errors))
         }
     }
 }
 
-/// Inserts an account; an e-mail address already in use is a 409.
+/// Inserts an account serving `tenant_ids` (the primary first); an e-mail
+/// address already in use is a 409.
 pub fn insert(
     conn: &mut DbConnection,
     input: &NewStaff,
-    tenant_id: Option<String>,
+    tenant_ids: Vec<String>,
     password_hash: String,
     now: NaiveDateTime,
 ) -> Result<StaffRow, StaffError> {
@@ -189,7 +234,7 @@ pub fn insert(
     }
     let row = StaffRow {
         id: uuid::Uuid::now_v7().to_string(),
-        tenant_id,
+        tenant_id: tenant_ids.first().cloned(),
         email,
         password_hash,
         role: input.role.as_str().into(),
@@ -209,6 +254,7 @@ pub fn insert(
             ) => StaffError::EmailTaken,
             other => other.into(),
         })?;
+    tenancy::insert(conn, &row.id, &tenant_ids)?;
     Ok(row)
 }
 
@@ -228,30 +274,50 @@ pub fn find_by_email(conn: &mut DbConnection, email: &str) -> Result<Option<Staf
         .optional()?)
 }
 
-/// An account and its tenant's slug.
-pub type AccountWithTenant = (StaffRow, Option<String>);
+/// An account and the slugs of its tenants, the primary first.
+pub type AccountWithTenants = (StaffRow, Vec<String>);
 
-/// Accounts with their tenant's slug, optionally of one tenant, by e-mail.
+/// Accounts with their tenants' slugs, optionally of those serving one
+/// tenant, by e-mail.
 pub fn list(
     conn: &mut DbConnection,
     tenant_id: Option<&str>,
     offset: i64,
     limit: i64,
-) -> Result<(Vec<AccountWithTenant>, i64), StaffError> {
+) -> Result<(Vec<AccountWithTenants>, i64), StaffError> {
     let base = || {
-        let mut q = staff_users::table.left_join(tenants::table).into_boxed();
+        let mut q = staff_users::table.into_boxed();
         if let Some(t) = tenant_id {
-            q = q.filter(staff_users::tenant_id.eq(t.to_owned()));
+            q = q.filter(
+                staff_users::id.eq_any(
+                    staff_tenants::table
+                        .filter(staff_tenants::tenant_id.eq(t.to_owned()))
+                        .select(staff_tenants::staff_id),
+                ),
+            );
         }
         q
     };
     let total: i64 = base().count().get_result(conn)?;
-    let rows = base()
-        .select((StaffRow::as_select(), tenants::slug.nullable()))
+    let rows: Vec<StaffRow> = base()
+        .select(StaffRow::as_select())
         .order(staff_users::email.asc())
         .offset(offset)
         .limit(limit)
         .load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    let served = tenancy::slugs_of_accounts(conn, &ids)?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let slugs = served
+                .iter()
+                .filter(|(id, _)| *id == row.id)
+                .map(|(_, slug)| slug.clone())
+                .collect();
+            (row, slugs)
+        })
+        .collect();
     Ok((rows, total))
 }
 

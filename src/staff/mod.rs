@@ -13,6 +13,7 @@ pub mod lockout;
 pub mod password;
 pub mod revoked;
 mod service;
+pub mod tenancy;
 pub mod token;
 
 pub use accounts::Role;

@@ -1,7 +1,10 @@
 //! Tenants: the authorities one Guichet serves. Declared in configuration,
 //! synchronised into the database at start, looked up by slug in memory.
 
+mod scope;
 pub mod theme;
+
+pub use scope::Scope;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -223,9 +223,12 @@ async fn lists_refuse_a_tenant_that_cannot_be_a_slug_and_pages_past_the_limit() 
             }
         }
     }
-    // A well-formed slug: a DPO still sees its own tenant, an admin the one named.
-    let res = common::get(&app, &dpo, "/v1/dpo/requests?tenant=dunkerque").await;
+    // A well-formed slug: a DPO sees its own tenant, and knows no other;
+    // an admin the one named.
+    let res = common::get(&app, &dpo, "/v1/dpo/requests?tenant=sevres").await;
     assert_eq!(res.status(), 200);
+    let res = common::get(&app, &dpo, "/v1/dpo/requests?tenant=dunkerque").await;
+    assert_problem(res, 404, "not_found").await;
     let res = common::get(&app, &admin, "/v1/dpo/requests?tenant=nowhere").await;
     assert_problem(res, 404, "not_found").await;
     let res = common::get(&app, &dpo, "/v1/dpo/requests?page=3").await;

@@ -45,6 +45,8 @@ mod requests;
 mod retention;
 mod retention_cli;
 mod security;
+mod shared_dpo;
+mod shared_dpo_accounts;
 mod staff;
 mod staff_cli;
 mod startup;

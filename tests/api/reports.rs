@@ -174,7 +174,10 @@ async fn a_dpo_reads_only_its_own_tenants_figures() {
     app.clock.set(at("2026-05-04T09:00:00Z"));
     submitted(&app, "valparisis", "access").await;
     let sevres = common::dpo(&app, "sevres", "dpo@ville-sevres.fr").await;
+    // Another tenant, asked for by name, is one the DPO does not know.
     let res = get(&app, &sevres, "/v1/dpo/reports/requests?tenant=valparisis").await;
+    assert_problem(res, 404, "not_found").await;
+    let res = get(&app, &sevres, "/v1/dpo/reports/requests").await;
     assert_eq!(res.status(), 200);
     let report: Value = res.json().await.unwrap();
     assert_eq!(

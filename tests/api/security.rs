@@ -148,12 +148,9 @@ async fn every_staff_route_answers_404_for_another_tenants_ids_and_changes_nothi
     ] {
         assert_problem(post(&app, &sevres, &path, body).await, 404, "not_found").await;
     }
-    // Lists show Sèvres' data only, whatever the query asks.
-    for path in [
-        "/v1/dpo/requests",
-        "/v1/dpo/requests?tenant=dunkerque",
-        "/v1/dpo/requests?q=Dubois",
-    ] {
+    // Lists show Sèvres' data only (another tenant asked for by name is one
+    // Sèvres' DPO does not know: below).
+    for path in ["/v1/dpo/requests", "/v1/dpo/requests?q=Dubois"] {
         let body: Value = get(&app, &sevres, path).await.json().await.unwrap();
         let ids: Vec<&str> = body["items"]
             .as_array()
@@ -183,7 +180,20 @@ async fn every_staff_route_answers_404_for_another_tenants_ids_and_changes_nothi
     .await
     .unwrap();
     assert_eq!(listed["listed"], true);
-    let stats: Value = get(&app, &sevres, "/v1/dpo/consents/stats?tenant=dunkerque")
+    // Another tenant's readings, asked for by name: a tenant Sèvres' DPO
+    // does not know.
+    for path in [
+        "/v1/dpo/requests?tenant=dunkerque",
+        "/v1/dpo/reports/requests?tenant=dunkerque",
+        "/v1/dpo/audit?tenant=dunkerque",
+        "/v1/dpo/consents/stats?tenant=dunkerque",
+        "/v1/dpo/consents/export?tenant=dunkerque",
+        "/v1/dpo/retention/runs?tenant=dunkerque",
+        "/v1/dpo/suppression/check?email=liste@example.org&tenant=dunkerque",
+    ] {
+        assert_problem(get(&app, &sevres, path).await, 404, "not_found").await;
+    }
+    let stats: Value = get(&app, &sevres, "/v1/dpo/consents/stats")
         .await
         .json()
         .await
@@ -192,21 +202,12 @@ async fn every_staff_route_answers_404_for_another_tenants_ids_and_changes_nothi
         stats["items"].as_array().unwrap().is_empty(),
         "Sèvres has no consent: {stats}"
     );
-    let csv = get(&app, &sevres, "/v1/dpo/consents/export?tenant=dunkerque")
+    let csv = get(&app, &sevres, "/v1/dpo/consents/export")
         .await
         .text()
         .await
         .unwrap();
     assert_eq!(csv.lines().count(), 1, "the header line only: {csv}");
-    let runs: Value = get(&app, &sevres, "/v1/dpo/retention/runs?tenant=dunkerque")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        runs["items"].as_array().is_some_and(|i| i.is_empty()),
-        "{runs}"
-    );
     // Admin routes are not a DPO's, with any id.
     let admin_id = create_staff(&app, None, "admin@guichet.fr", "admin", PASSWORD).await;
     assert_problem(
@@ -224,6 +225,15 @@ async fn every_staff_route_answers_404_for_another_tenants_ids_and_changes_nothi
     for path in ["/v1/admin/users", "/v1/admin/mail"] {
         assert_problem(get(&app, &sevres, path).await, 403, "forbidden").await;
     }
+    let res = app
+        .client
+        .put(app.url(&format!("/v1/admin/users/{admin_id}/tenants")))
+        .bearer_auth(&sevres)
+        .json(&json!({"tenants": ["sevres", "dunkerque"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 403, "forbidden").await;
 
     // Nothing moved on Dunkerque's side, and no message left for its citizen.
     let after: Value = get(&app, &dunkerque, &r).await.json().await.unwrap();

@@ -298,14 +298,16 @@ async fn a_dpo_sees_only_its_tenant_and_an_admin_sees_all() {
         .unwrap();
     assert_eq!(items(&body).len(), 1);
     assert_eq!(body["items"][0]["actor"]["email"], "dpo@ville-sevres.fr");
-    // Asking for another tenant changes nothing for a DPO.
-    let body: Value = get_auth(&app, "/v1/dpo/audit?tenant=dunkerque", &sevres)
+    assert_eq!(body["items"][0]["tenant"], "sevres");
+    // Another tenant, asked for by name, is one the DPO does not know.
+    let res = get_auth(&app, "/v1/dpo/audit?tenant=dunkerque", &sevres).await;
+    assert_eq!(res.status(), 404);
+    let body: Value = get_auth(&app, "/v1/dpo/audit?tenant=sevres", &sevres)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(body["total"], 1);
-    assert_eq!(body["items"][0]["actor"]["email"], "dpo@ville-sevres.fr");
 
     let body: Value = get_auth(&app, "/v1/dpo/audit", &admin)
         .await

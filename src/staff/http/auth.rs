@@ -1,7 +1,7 @@
 //! The `Staff` extractor: every `/v1/dpo/*` and `/v1/admin/*` handler takes
 //! one, so no such route answers without a valid token of an enabled user,
 //! issued since the account's last password change or disabling, and not
-//! signed out. It also says which tenant a list shows (`Staff::list_scope`,
+//! signed out. It also says which tenants a list shows (`Staff::list_scope`,
 //! refused as a [`ScopeRefused`] that each capability tells in its terms).
 
 use actix_web::dev::Payload;
@@ -12,7 +12,7 @@ use futures_util::future::LocalBoxFuture;
 use crate::error::{ApiError, FieldError};
 use crate::staff::accounts::{self, Role};
 use crate::staff::{revoked, token, StaffError, StaffService};
-use crate::tenants::{Tenants, UnknownTenant};
+use crate::tenants::{Scope, Tenants, UnknownTenant};
 
 /// Why the tenant a list was asked for is refused (`Staff::list_scope`).
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,10 @@ pub struct Staff {
     pub id: String,
     pub email: String,
     pub role: Role,
+    /// The account's first (primary) tenant.
     pub tenant_id: Option<String>,
+    /// Every tenant the account serves, the primary first.
+    pub tenant_ids: Vec<String>,
 }
 
 impl Staff {
@@ -58,21 +61,37 @@ impl Staff {
     }
 
     /// Whether this member may see and act on a resource of `tenant_id`.
-    /// A DPO asking for another tenant's resource must be answered 404, as
-    /// if it did not exist. A referent sees none by its tenant, only the
-    /// requests assigned to it (`rights::referents`).
+    /// A DPO asking for the resource of a tenant it does not serve must be
+    /// answered 404, as if it did not exist. A referent sees none by its
+    /// tenants, only the requests assigned to it (`rights::referents`).
     pub fn can_see(&self, tenant_id: &str) -> bool {
-        self.is_admin() || (self.role == Role::Dpo && self.tenant_id.as_deref() == Some(tenant_id))
+        self.is_admin()
+            || (self.role == Role::Dpo && self.tenant_ids.iter().any(|t| t == tenant_id))
     }
 
-    /// The tenant whose data a list shows: the DPO's own; for an admin,
-    /// the one asked for (by slug) or every tenant (`None`). A slug that
-    /// cannot be one is refused whoever asks.
+    /// Whether the account serves more than one tenant (an admin serves
+    /// every one): its lists then name each row's tenant and offer a choice.
+    pub fn serves_several(&self) -> bool {
+        self.is_admin() || self.tenant_ids.len() > 1
+    }
+
+    /// The tenant of an account that serves exactly one (not an admin).
+    pub fn sole_tenant(&self) -> Option<&str> {
+        match self.tenant_ids.as_slice() {
+            [one] if !self.is_admin() => Some(one),
+            _ => None,
+        }
+    }
+
+    /// The tenants whose data a list shows: every one for an admin, those
+    /// a DPO serves; narrowed to the one asked for (by slug), which must be
+    /// one of them: another is refused as unknown (404). A slug that cannot
+    /// be one is refused whoever asks.
     pub fn list_scope(
         &self,
         tenants: &Tenants,
         asked: Option<&str>,
-    ) -> Result<Option<String>, ScopeRefused> {
+    ) -> Result<Scope, ScopeRefused> {
         if asked.is_some_and(|slug| !crate::tenants::is_valid_slug(slug)) {
             return Err(ScopeRefused::NotASlug(FieldError {
                 field: "tenant".into(),
@@ -82,12 +101,16 @@ impl Staff {
         if self.is_referent() {
             return Err(ScopeRefused::Referent);
         }
-        if !self.is_admin() {
-            return Ok(Some(self.tenant_id.clone().unwrap_or_default()));
-        }
         match asked {
-            None => Ok(None),
-            Some(slug) => Ok(Some(tenants.get(slug)?.id.clone())),
+            None if self.is_admin() => Ok(Scope::Every),
+            None => Ok(Scope::Only(self.tenant_ids.clone())),
+            Some(slug) => {
+                let tenant = tenants.get(slug)?;
+                if !self.can_see(&tenant.id) {
+                    return Err(UnknownTenant(slug.to_owned()).into());
+                }
+                Ok(Scope::Only(vec![tenant.id.clone()]))
+            }
         }
     }
 
@@ -131,9 +154,15 @@ pub async fn from_token(
 ) -> Result<(Staff, token::Claims), ApiError> {
     let claims = token::verify(&service.secrets.jwt, token, service.clock.now())?;
     let (id, jti) = (claims.sub.clone(), claims.jti.clone());
-    let (row, signed_out) = service
+    let (row, signed_out, tenant_ids) = service
         .db
-        .run(move |conn| Ok((accounts::find(conn, &id)?, revoked::is_revoked(conn, &jti)?)))
+        .run(move |conn| {
+            Ok((
+                accounts::find(conn, &id)?,
+                revoked::is_revoked(conn, &jti)?,
+                crate::staff::tenancy::tenants_of(conn, &id)?,
+            ))
+        })
         .await?;
     let row = row
         .filter(|r| !r.disabled && r.token_generation == claims.gen && !signed_out)
@@ -152,6 +181,7 @@ pub async fn from_token(
             email: row.email,
             role,
             tenant_id: row.tenant_id,
+            tenant_ids,
         },
         claims,
     ))

@@ -1,5 +1,5 @@
 //! `GET /v1/dpo/audit`: the connection journal and the staff actions of the
-//! caller's tenant (every tenant for an admin).
+//! caller's tenants (every tenant for an admin), each naming its tenant.
 
 use actix_web::{get, web, HttpResponse};
 
@@ -16,6 +16,7 @@ use crate::staff::StaffService;
     params(AuditQuery),
     responses(
         (status = 200, description = "Entries, newest first.", body = inline(ListResponse<AuditItem>)),
+        (status = 404, description = "`tenant` names no tenant the account serves."),
         (status = 422, description = "Invalid filter or paging, or an instant outside 2000-01-01 to 2199-12-31."),
     )
 )]
@@ -51,14 +52,20 @@ pub async fn list(
         }
     }
     let filter = Filter {
-        tenant_id: staff.list_scope(&state.tenants, q.tenant.as_deref())?,
+        tenant_ids: staff
+            .list_scope(&state.tenants, q.tenant.as_deref())?
+            .to_ids(),
         from: q.from.map(|t| t.naive_utc()),
         to: q.to.map(|t| t.naive_utc()),
         kind: q.kind,
     };
+    let tenants = state.tenants.clone();
     let (items, total) = state
         .db
-        .run(move |conn| audit::list(conn, &filter, offset, i64::from(per_page)))
+        .run(move |conn| {
+            let slug_of = |id: &str| tenants.slug_of(Some(id));
+            audit::list(conn, &filter, slug_of, offset, i64::from(per_page))
+        })
         .await?;
     Ok(HttpResponse::Ok().json(ListResponse {
         items,

@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(admin::list_users)
         .service(admin::create_user)
         .service(admin::disable_user)
+        .service(admin::set_tenants)
         .service(mail::list);
 }
 

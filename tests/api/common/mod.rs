@@ -139,19 +139,33 @@ pub async fn create_staff(
     role: &str,
     password: &str,
 ) -> String {
+    let tenants: Vec<&str> = tenant.into_iter().collect();
+    create_staff_of(app, &tenants, email, role, password).await
+}
+
+/// Creates a staff account serving `tenants` (the first its primary one)
+/// straight in the database.
+pub async fn create_staff_of(
+    app: &TestApp,
+    tenants: &[&str],
+    email: &str,
+    role: &str,
+    password: &str,
+) -> String {
     use guichet::staff::accounts::{self, NewStaff, Role};
     let input = NewStaff {
-        tenant: tenant.map(str::to_owned),
+        tenant: None,
+        tenants: Some(tenants.iter().map(|t| (*t).to_owned()).collect()),
         email: email.to_owned(),
         role: Role::parse(role).expect("dpo or admin"),
         password: password.to_owned(),
     };
-    let tenant_id = input.check(&app.state.tenants, 12).expect("valid account");
+    let tenant_ids = input.check(&app.state.tenants, 12).expect("valid account");
     let hash = guichet::staff::password::hash_now(password).unwrap();
     let now = app.clock.now().naive_utc();
     app.state
         .db
-        .run(move |conn| Ok(accounts::insert(conn, &input, tenant_id, hash, now)?))
+        .run(move |conn| Ok(accounts::insert(conn, &input, tenant_ids, hash, now)?))
         .await
         .expect("account created")
         .id
