@@ -267,6 +267,23 @@ mod tests {
     }
 
     #[test]
+    fn buttons_take_the_tenants_accent_colour() {
+        for (name, source) in FILES_FR.iter().chain(FILES_EN) {
+            for colour in source.split("background-color:").skip(1) {
+                let colour = colour.split(';').next().unwrap_or_default();
+                // Greys and white are the letter's own; colour is the tenant's.
+                let grey = colour.len() == 7
+                    && colour[1..3] == colour[3..5]
+                    && colour[3..5] == colour[5..7];
+                assert!(
+                    colour == "{{ accent }}" || grey,
+                    "{name}: a background's colour is the tenant's accent, not {colour}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_template_renders_in_both_locales_with_escaping() {
         let t = Templates::new();
         for locale in [Locale::Fr, Locale::En] {

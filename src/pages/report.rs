@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::console::{chrome, tenant_choices};
 use super::errors::field_errors;
-use super::render::{text, text_with};
+use super::render::{date, text, text_with};
 use super::session::Session;
 use super::{page, PageError};
 use crate::http::parse_day;
@@ -123,12 +123,19 @@ async fn report_page(
             serde_urlencoded::to_string(&query).unwrap_or_default()
         )
     });
+    // The days as people write them (noon UTC is that day in Europe).
+    let day = |d: &str| {
+        d.parse::<chrono::NaiveDate>()
+            .ok()
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map_or_else(
+                || d.to_owned(),
+                |at| date(at.and_utc(), lang, chrono_tz::UTC),
+            )
+    };
     let caption = report.as_ref().map(|r| {
-        text_with(
-            lang,
-            "report_caption",
-            &[("from", r.from.as_str()), ("to", r.to.as_str())],
-        )
+        let (from, to) = (day(&r.from), day(&r.to));
+        text_with(lang, "report_caption", &[("from", &from), ("to", &to)])
     });
     let summary: Vec<Value> = errors
         .iter()

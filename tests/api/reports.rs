@@ -251,7 +251,7 @@ async fn the_console_report_page_shows_the_figures_and_downloads_them_as_csv() {
     )
     .await;
     assert!(
-        html.contains("Demandes reçues du 2026-01-01 au 2026-12-31"),
+        html.contains("Demandes reçues du 1 janvier 2026 au 31 décembre 2026"),
         "{html}"
     );
     assert!(
