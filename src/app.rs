@@ -347,6 +347,12 @@ impl Application {
         self.state.clone()
     }
 
+    /// Stops the server from elsewhere (a test restarting the service with
+    /// another configuration on the same database).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the server is stopped (SIGTERM, SIGINT), then lets the
     /// background threads finish their piece of work, within
     /// `server.shutdown_timeout_secs`.

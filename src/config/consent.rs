@@ -28,4 +28,7 @@ pub struct ConsentSettings {
     pub stats_max_days: u32,
     /// Rows read per page while streaming an export.
     pub export_page_rows: i64,
+    /// Seconds a browser or a shared cache may keep `consent.js` before it
+    /// asks again (with its ETag, for a 304).
+    pub script_max_age_secs: u64,
 }

@@ -14,7 +14,7 @@ use super::service::ConsentService;
 use crate::error::ApiError;
 
 const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
-const ALLOW_HEADERS: &str = "content-type, sec-gpc, x-request-id";
+const ALLOW_HEADERS: &str = "content-type, idempotency-key, sec-gpc, x-request-id";
 const EXPOSE_HEADERS: &str = "location, x-request-id";
 const MAX_AGE: &str = "86400";
 

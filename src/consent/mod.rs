@@ -12,6 +12,7 @@ mod place;
 pub mod policy;
 pub mod queries;
 pub mod receipt;
+pub mod script;
 mod service;
 pub mod state;
 pub mod stats;
@@ -50,6 +51,7 @@ pub fn tenant_scope(
         .service(http::current)
         .service(http::withdraw)
         .service(http::history)
+        .service(script::script)
         .configure(more)
         .map(|scope| scope.wrap(from_fn(cors::tenant_cors)))
 }

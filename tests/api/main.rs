@@ -24,6 +24,7 @@ mod browser_intake;
 mod citizen_pages;
 mod consent;
 mod consent_reads;
+mod consent_script;
 mod consent_state;
 mod console_pages;
 mod export;

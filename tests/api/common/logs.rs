@@ -58,7 +58,7 @@ impl std::io::Write for Capture {
 
 /// Sends the service's logs, as the JSON format writes them, to a buffer
 /// the tests can read.
-pub(super) fn capture_logs() {
+pub(crate) fn capture_logs() {
     LOGS_INIT.call_once(|| {
         let _ = tracing_subscriber::fmt()
             .json()
