@@ -120,7 +120,12 @@ fn purposes(policy: &Value) -> Vec<Purpose> {
 /// as `accepted` says.
 fn want(all: &[Purpose], accepted: &[&str]) -> BTreeMap<String, bool> {
     all.iter()
-        .map(|p| (p.id.clone(), p.essential || accepted.contains(&p.id.as_str())))
+        .map(|p| {
+            (
+                p.id.clone(),
+                p.essential || accepted.contains(&p.id.as_str()),
+            )
+        })
         .collect()
 }
 
@@ -134,26 +139,55 @@ async fn set(ui: &Ui, page: &Page, p: &Purpose, on: bool) {
         }
         "orejime" => {
             let input = format!("[data-testid=orejime-purpose-{id}]");
-            if page.js(&format!("return document.querySelector('{input}').checked")).await != on {
+            if page
+                .js(&format!("return document.querySelector('{input}').checked"))
+                .await
+                != on
+            {
                 page.click(&input).await;
             }
         }
         "klaro" => {
             let caret = format!("#purpose-item-{} ~ .cm-services .cm-caret a", p.category);
-            if page.js(&format!("return document.querySelector('{caret}').getAttribute('aria-expanded')")).await == "false" {
+            if page
+                .js(&format!(
+                    "return document.querySelector('{caret}').getAttribute('aria-expanded')"
+                ))
+                .await
+                == "false"
+            {
                 page.click(&caret).await;
             }
-            if page.js(&format!("return document.getElementById('service-item-{id}').checked")).await != on {
+            if page
+                .js(&format!(
+                    "return document.getElementById('service-item-{id}').checked"
+                ))
+                .await
+                != on
+            {
                 page.click(&format!("label[for=service-item-{id}]")).await;
             }
         }
         _ => {
             let section = format!("#cc-main .pm button[aria-controls={}-desc]", p.category);
-            if page.js(&format!("return document.querySelector('{section}').getAttribute('aria-expanded')")).await == "false" {
+            if page
+                .js(&format!(
+                    "return document.querySelector('{section}').getAttribute('aria-expanded')"
+                ))
+                .await
+                == "false"
+            {
                 page.click(&section).await;
             }
-            let input = format!("#cc-main .pm input.section__toggle[data-category={}][value={id}]", p.category);
-            if page.js(&format!("return document.querySelector('{input}').checked")).await != on {
+            let input = format!(
+                "#cc-main .pm input.section__toggle[data-category={}][value={id}]",
+                p.category
+            );
+            if page
+                .js(&format!("return document.querySelector('{input}').checked"))
+                .await
+                != on
+            {
                 page.click(&input).await;
             }
         }
@@ -206,12 +240,26 @@ async fn check_given(
 
 /// A reload: consent.js restores the choice from Guichet into the banner,
 /// which stays hidden, though the banner's own cookie is gone.
-async fn reload_restores(ui: &Ui, page: &Page, url: &str, all: &[Purpose], choices: &BTreeMap<String, bool>) {
+async fn reload_restores(
+    ui: &Ui,
+    page: &Page,
+    url: &str,
+    all: &[Purpose],
+    choices: &BTreeMap<String, bool>,
+) {
     page.client.delete_all_cookies().await.unwrap();
     page.goto(url).await;
     page.wait_status("restored").await;
-    assert_eq!(page.js(&format!("return {}", ui.shown)).await, false, "no banner");
-    assert_eq!(&held(ui, page, all).await, choices, "the banner holds the choice");
+    assert_eq!(
+        page.js(&format!("return {}", ui.shown)).await,
+        false,
+        "no banner"
+    );
+    assert_eq!(
+        &held(ui, page, all).await,
+        choices,
+        "the banner holds the choice"
+    );
     let consent = page.js("return Guichet.consent()").await;
     assert_eq!(consent["choices"], json!(choices));
 }
@@ -227,7 +275,11 @@ async fn exercise(ui: &Ui) {
         .await
         .unwrap();
     let all = purposes(&policy);
-    let optional: Vec<&str> = all.iter().filter(|p| !p.essential).map(|p| p.id.as_str()).collect();
+    let optional: Vec<&str> = all
+        .iter()
+        .filter(|p| !p.essential)
+        .map(|p| p.id.as_str())
+        .collect();
     let purpose = |id: &str| all.iter().find(|p| p.id == id).unwrap();
 
     // A first visit: the banner asks; "accept all" is one decision.
@@ -236,12 +288,25 @@ async fn exercise(ui: &Ui) {
     page.wait_for(ui.shown).await;
     page.shot("asks").await;
     let subject = page.subject().await;
-    assert_eq!(uuid::Uuid::parse_str(&subject).unwrap().get_version_num(), 4);
+    assert_eq!(
+        uuid::Uuid::parse_str(&subject).unwrap().get_version_num(),
+        4
+    );
     page.click(ui.accept_all).await;
     let everything = want(&all, &optional);
     let first = check_given(&rig, &subject, 1, &everything, "2026-01", false).await;
-    page.wait_for(&format!("G.status() === 'recorded' && G.consent().consent_id === '{first}'")).await;
-    assert_eq!(page.js("return Guichet.receipt()").await, rig.events(&subject).await[0].receipt.clone().unwrap().as_str());
+    page.wait_for(&format!(
+        "G.status() === 'recorded' && G.consent().consent_id === '{first}'"
+    ))
+    .await;
+    assert_eq!(
+        page.js("return Guichet.receipt()").await,
+        rig.events(&subject).await[0]
+            .receipt
+            .clone()
+            .unwrap()
+            .as_str()
+    );
     assert_eq!(rig.posts().await, 1, "one POST per decision");
 
     // The next visit: no banner, the choice restored from Guichet.
@@ -254,7 +319,14 @@ async fn exercise(ui: &Ui) {
     if ui.name != "tarteaucitron" {
         page.click(ui.save).await;
     }
-    let changed = want(&all, &optional.iter().copied().filter(|id| *id != "audience").collect::<Vec<_>>());
+    let changed = want(
+        &all,
+        &optional
+            .iter()
+            .copied()
+            .filter(|id| *id != "audience")
+            .collect::<Vec<_>>(),
+    );
     check_given(&rig, &subject, 2, &changed, "2026-01", false).await;
     assert_eq!(rig.posts().await, 2, "one POST per decision");
     reload_restores(ui, &page, &url, &all, &changed).await;
@@ -263,7 +335,9 @@ async fn exercise(ui: &Ui) {
     page.click("#withdraw").await;
     let events = rig.wait_events(&subject, 3).await;
     assert_eq!(events[2].event, "withdrawn");
-    let res = rig.get(&format!("/v1/tenants/{TENANT}/consents/{subject}")).await;
+    let res = rig
+        .get(&format!("/v1/tenants/{TENANT}/consents/{subject}"))
+        .await;
     assert_eq!(res.status(), 404);
     page.wait_status("withdrawn").await;
     page.wait_for(ui.shown).await;
@@ -294,8 +368,11 @@ async fn exercise(ui: &Ui) {
 
     // The visitor sees what to quote in a rights request.
     page.click("#receipt").await;
-    page.wait_for("!!document.querySelector('dialog.guichet-receipt[open]')").await;
-    let shown = page.js("return document.querySelector('dialog.guichet-receipt').textContent").await;
+    page.wait_for("!!document.querySelector('dialog.guichet-receipt[open]')")
+        .await;
+    let shown = page
+        .js("return document.querySelector('dialog.guichet-receipt').textContent")
+        .await;
     let shown = shown.as_str().unwrap();
     assert!(shown.contains(&subject) && shown.contains(&last), "{shown}");
     let receipt = rig.events(&subject).await[5].receipt.clone().unwrap();
@@ -332,7 +409,9 @@ async fn exercise(ui: &Ui) {
     page.fresh(&foreign).await;
     page.wait_for("document.readyState === 'complete'").await;
     assert_eq!(page.js("return typeof window.Guichet").await, "undefined");
-    let api = rig.url(&format!("/v1/tenants/{TENANT}/consent-state?subject_id={visitor}"));
+    let api = rig.url(&format!(
+        "/v1/tenants/{TENANT}/consent-state?subject_id={visitor}"
+    ));
     let answers = page
         .client
         .execute_async(
@@ -344,7 +423,11 @@ async fn exercise(ui: &Ui) {
         )
         .await
         .unwrap();
-    assert_eq!(answers, json!(["TypeError", "opaque"]), "refused by CORS, though reachable");
+    assert_eq!(
+        answers,
+        json!(["TypeError", "opaque"]),
+        "refused by CORS, though reachable"
+    );
     page.shot("foreign").await;
     assert_eq!(rig.count_events().await, before, "nothing is written");
     page.client.close().await.unwrap();

@@ -19,9 +19,15 @@ async fn the_script_is_cacheable_and_revalidated_by_its_etag() {
     let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/consent.js")).unwrap();
     assert_eq!(bytes.as_ref(), file.as_slice());
     let etag = headers["etag"].to_str().unwrap().to_owned();
-    assert_eq!(etag, format!("\"{:x}\"", sha2::Sha256::digest(&file)), "strong: the bytes' hash");
+    assert_eq!(
+        etag,
+        format!("\"{:x}\"", sha2::Sha256::digest(&file)),
+        "strong: the bytes' hash"
+    );
     assert!(
-        std::str::from_utf8(&file).unwrap().starts_with("/*! Guichet consent.js "),
+        std::str::from_utf8(&file)
+            .unwrap()
+            .starts_with("/*! Guichet consent.js "),
         "a version in the header"
     );
 
@@ -30,7 +36,12 @@ async fn the_script_is_cacheable_and_revalidated_by_its_etag() {
     assert_eq!(other.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(other.bytes().await.unwrap(), bytes);
 
-    for validator in [etag.clone(), format!("W/{etag}"), format!("\"other\", {etag}"), "*".into()] {
+    for validator in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+        "*".into(),
+    ] {
         let res = app
             .client
             .get(app.url("/v1/tenants/sevres/consent.js"))
@@ -68,7 +79,10 @@ async fn a_tenant_origin_may_pin_it_with_integrity_and_another_may_not_load_it()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["access-control-allow-origin"], "https://sevres-seineouest.opendatasoft.com");
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://sevres-seineouest.opendatasoft.com"
+    );
     let res = app
         .client
         .get(app.url("/v1/tenants/sevres/consent.js"))
@@ -85,7 +99,10 @@ async fn the_script_is_in_the_openapi_document() {
     let app = spawn_app().await;
     let doc: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     let op = &doc["paths"]["/v1/tenants/{tenant}/consent.js"]["get"];
-    assert!(op["responses"]["200"]["content"]["text/javascript"].is_object(), "{op}");
+    assert!(
+        op["responses"]["200"]["content"]["text/javascript"].is_object(),
+        "{op}"
+    );
     assert!(op["responses"]["304"].is_object(), "{op}");
     assert!(op["responses"]["404"].is_object(), "{op}");
 }

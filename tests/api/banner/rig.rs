@@ -119,7 +119,12 @@ impl Rig {
     /// The service, the pages on `port` (allowed) and `port + 1` (not).
     pub async fn start(port: u16) -> Self {
         let (chromium, chromedriver) = chromium_and_driver();
-        for package in ["tarteaucitronjs", "orejime/dist", "klaro/dist", "vanilla-cookieconsent/dist"] {
+        for package in [
+            "tarteaucitronjs",
+            "orejime/dist",
+            "klaro/dist",
+            "vanilla-cookieconsent/dist",
+        ] {
             if !banner_dir().join("node_modules").join(package).exists() {
                 common::not_run("the banners' npm packages (npm ci in tests/banner)");
             }
@@ -204,7 +209,10 @@ impl Rig {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.service.as_ref().expect("a service").address)
+        format!(
+            "{}{path}",
+            self.service.as_ref().expect("a service").address
+        )
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -325,8 +333,8 @@ impl Drop for Rig {
 /// The `integrity` value of the script as README.md's recipe computes it
 /// (its `curl … | openssl …` line, run against this service).
 fn integrity_by_the_readme(address: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     let recipe = readme
         .lines()
         .find(|l| l.starts_with("curl -s https://guichet.example.org/") && l.contains("sha384"))
@@ -336,7 +344,11 @@ fn integrity_by_the_readme(address: &str) -> String {
         .args(["-c", &recipe])
         .output()
         .expect("sh runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let value = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(value.starts_with("sha384-") && value.len() == 71, "{value}");
     value
@@ -353,7 +365,10 @@ impl WebDriverCompatibleCommand for Cdp {
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or("")))
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or("")
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
@@ -378,7 +393,8 @@ impl Page {
     /// in localStorage (a new subject id).
     pub async fn fresh(&self, url: &str) {
         self.client.goto(url).await.unwrap();
-        self.js("localStorage.clear(); sessionStorage.clear();").await;
+        self.js("localStorage.clear(); sessionStorage.clear();")
+            .await;
         self.client.delete_all_cookies().await.unwrap();
         self.client.goto(url).await.unwrap();
     }
@@ -390,7 +406,11 @@ impl Page {
     /// Sends `Sec-GPC: 1` with every request from now on (Chromium has no
     /// setting for Global Privacy Control), or stops.
     pub async fn gpc(&self, on: bool) {
-        let headers = if on { json!({"Sec-GPC": "1"}) } else { json!({}) };
+        let headers = if on {
+            json!({"Sec-GPC": "1"})
+        } else {
+            json!({})
+        };
         for (cmd, params) in [
             ("Network.enable", json!({})),
             ("Network.setExtraHTTPHeaders", json!({"headers": headers})),
