@@ -75,7 +75,7 @@ pub(crate) fn blue_pdf() -> Vec<u8> {
 }
 
 /// A red PNG image, 120 × 80.
-fn red_png() -> Vec<u8> {
+pub(crate) fn red_png() -> Vec<u8> {
     let (width, height) = (120u32, 80u32);
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, width, height);
@@ -117,7 +117,7 @@ impl Browser {
         Self::open_with(driver, chromium, profile, base, false).await
     }
 
-    async fn open_with(
+    pub(crate) async fn open_with(
         driver: &Driver,
         chromium: &Path,
         profile: &Path,

@@ -5,13 +5,13 @@
 //!
 //! Run one area with a filter: `cargo test --test api consent::`.
 //!
-//! The heavy suites (`browser`, `browser_intake`, `banner`, `faults`,
-//! `instances`) are
-//! ignored unless asked for: `cargo test -- --include-ignored` runs them
-//! too, as CI does (`.ci/run`, which installs what they need). Asked for on
-//! a machine without a tool they need (chromium, chromedriver, the banner's
-//! npm package, root, PostgreSQL's server programs), a test fails with
-//! `NOT RUN: …`, never passes without having run.
+//! The heavy suites (`browser`, `browser_intake`, `browser_axe`, `banner`,
+//! `faults`, `instances`) are ignored unless asked for: `cargo test --
+//! --include-ignored` runs them too, as CI does (`.ci/run`, which installs
+//! what they need). Asked for on a machine without a tool they need
+//! (chromium, chromedriver, the npm packages of the banner and of axe,
+//! root, PostgreSQL's server programs), a test fails with `NOT RUN: …`,
+//! never passes without having run.
 
 mod common;
 
@@ -20,6 +20,7 @@ mod answers;
 mod arrivals;
 mod banner;
 mod browser;
+mod browser_axe;
 mod browser_intake;
 mod citizen_pages;
 mod consent;
