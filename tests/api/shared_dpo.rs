@@ -346,6 +346,13 @@ async fn the_console_of_a_shared_dpo_names_each_commune_and_filters_by_tenant() 
         html.contains("<dd id=\"tenant\">Ville de Sèvres</dd>"),
         "{html}"
     );
+    // A request it enters is for one of its tenants, which it chooses.
+    let html = console_page(&app, &shared.cookie, "/console/requests/new").await;
+    assert!(
+        html.contains("<select id=\"f-tenant\" name=\"tenant\""),
+        "{html}"
+    );
+    assert!(html.contains("<option value=\"dunkerque\">") && !html.contains("value=\"nimes\""));
 
     // An account of one tenant has no choice to make, but each row still
     // names its commune.

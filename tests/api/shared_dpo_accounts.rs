@@ -1,6 +1,6 @@
 //! Accounts of several tenants, made and changed through the admin API and
 //! the command line; an unknown tenant refused, naming the field, and
-//! nothing made.
+//! nothing made; a referent of several tenants.
 
 use serde_json::{json, Value};
 
@@ -207,4 +207,35 @@ fn the_command_line_adds_and_changes_an_account_of_several_tenants() {
     assert!(stdout.contains("now serves nimes,sevres"), "{stdout}");
     let (_, listed, _) = cli(dir.path(), &db, &["users", "list", "--tenant", "dunkerque"]);
     assert!(!listed.contains(SHARED), "{listed}");
+}
+
+#[tokio::test]
+async fn a_referent_of_several_tenants_takes_requests_of_each_and_of_no_other() {
+    let app = common::spawn_app().await;
+    create_staff(&app, Some("dunkerque"), "dpo@cud.fr", "dpo", PASSWORD).await;
+    create_staff(&app, Some("nimes"), "dpo@nimes.fr", "dpo", PASSWORD).await;
+    let referent = "urbanisme@agglo.fr";
+    crate::common::create_staff_of(
+        &app,
+        &["sevres", "dunkerque"],
+        referent,
+        "referent",
+        PASSWORD,
+    )
+    .await;
+    let assign = |token: String, id: String| {
+        let app = &app;
+        async move {
+            let path = format!("/v1/dpo/requests/{id}/assignments");
+            let body = json!({"referent_email": referent, "due_at": "2026-03-20T12:00:00Z"});
+            post(app, &token, &path, body).await
+        }
+    };
+    let (dunkerque, _) = request_to(&app, "dunkerque").await;
+    let res = assign(login(&app, "dpo@cud.fr", PASSWORD).await, dunkerque).await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let (nimes, _) = request_to(&app, "nimes").await;
+    let res = assign(login(&app, "dpo@nimes.fr", PASSWORD).await, nimes).await;
+    let problem = assert_problem(res, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "referent_email", "{problem}");
 }
