@@ -165,6 +165,15 @@ impl Application {
             addr: bind.to_string(),
             source,
         })?;
+        if !settings.env.is_production() {
+            if let Some(why) = public_url_mismatch(&settings.server.public_url, port) {
+                tracing::warn!(
+                    public_url = %settings.server.public_url,
+                    listening = %port,
+                    "server.public_url {why}: the links in e-mails and receipts will not reach this instance; set server.public_url"
+                );
+            }
+        }
         let workers = settings.worker_count();
         let shutdown = settings.server.shutdown_timeout_secs;
         let request_timeout = Duration::from_secs(settings.server.client_request_timeout_secs);
@@ -190,6 +199,8 @@ impl Application {
         let _ = metrics
             .registry()
             .register(Box::new(consents.cache_hits().clone()));
+        let recorded = crate::consent::recorded_counter();
+        let _ = metrics.registry().register(Box::new(recorded.clone()));
         let mail_worker = Worker {
             db: db.clone(),
             mail: mail.clone(),
@@ -234,6 +245,7 @@ impl Application {
             settings: settings.consent.clone(),
             server: settings.server.clone(),
             pseudonym: secrets.pseudonym.clone(),
+            recorded,
         });
         let staff = StaffService {
             db: db.clone(),
@@ -278,6 +290,7 @@ impl Application {
             state.metrics.clone(),
             &settings.database,
             move || uploads.in_use(),
+            read_signals(state.tenants.clone(), clock.clone()),
         ));
         let retention_runs = web::Data::new(RetentionService {
             db: db.clone(),
@@ -395,4 +408,54 @@ fn routes(cfg: &mut web::ServiceConfig) {
             .insert_header(("location", "/docs/"))
             .finish()
     }));
+}
+
+/// What `/metrics` tells of the capabilities: the outbox's backlog, the
+/// overdue requests per tenant, the last completed sweep.
+fn read_signals(tenants: Tenants, clock: Clock) -> crate::ops::ReadSignals {
+    Arc::new(move |conn| {
+        let ids: Vec<String> = tenants.iter().map(|t| t.id.clone()).collect();
+        let now = clock.now().naive_utc();
+        let overdue = crate::rights::counts::overdue_by_tenant(conn, &ids, now)?
+            .into_iter()
+            .filter_map(|(id, n)| Some((tenants.slug_of(Some(&id))?, n)))
+            .collect();
+        Ok(crate::ops::Signals {
+            outbox_pending: crate::mail::outbox::count_by_status(
+                conn,
+                crate::mail::outbox::Status::Pending,
+            )?,
+            overdue,
+            last_sweep_success: crate::retention::runs::last_success(conn)?
+                .map(|t| t.and_utc().timestamp()),
+        })
+    })
+}
+
+/// Why `public_url` cannot be this instance's address, when it names this
+/// machine (a loopback host) on another port than the one listened on; a
+/// public name is left alone (a proxy stands in front).
+fn public_url_mismatch(public_url: &str, listening: std::net::SocketAddr) -> Option<&'static str> {
+    let url = url::Url::parse(public_url).ok()?;
+    let local = match url.host()? {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback() || ip.is_unspecified(),
+        url::Host::Ipv6(ip) => ip.is_loopback() || ip.is_unspecified(),
+    };
+    let port = url.port_or_known_default()?;
+    (local && port != listening.port()).then_some("names this machine on another port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url_mismatch;
+
+    #[test]
+    fn a_local_public_url_on_another_port_is_told() {
+        let at = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        assert!(public_url_mismatch("http://127.0.0.1:8080", at(9000)).is_some());
+        assert!(public_url_mismatch("http://localhost:8080", at(9000)).is_some());
+        assert!(public_url_mismatch("http://127.0.0.1:8080", at(8080)).is_none());
+        assert!(public_url_mismatch("https://guichet.ville-sevres.fr", at(8080)).is_none());
+    }
 }

@@ -19,6 +19,10 @@ pub mod kind {
     pub const LOGIN_RATE_LIMITED: &str = "login.rate_limited";
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_ENABLED: &str = "user.enabled";
+    /// An account deleted; its entries, this one included, name it by a
+    /// pseudonym from then on.
+    pub const USER_DELETED: &str = "user.deleted";
     pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
     /// The tenants an account serves were replaced; the detail lists them.
     pub const USER_TENANTS_CHANGED: &str = "user.tenants_changed";
@@ -65,6 +69,7 @@ struct Row {
     ip_pseudonym: Option<String>,
     subject_id: Option<String>,
     detail: Option<String>,
+    actor_pseudonym: Option<String>,
 }
 
 /// Writes one entry, in the caller's transaction; only the database can
@@ -79,6 +84,7 @@ pub fn record(conn: &mut DbConnection, entry: Entry<'_>, at: NaiveDateTime) -> Q
         ip_pseudonym: entry.ip_pseudonym.map(str::to_owned),
         subject_id: entry.subject_id.map(str::to_owned),
         detail: entry.detail.map(|d| d.to_string()),
+        actor_pseudonym: None,
     };
     diesel::insert_into(audit_events::table)
         .values(&row)
@@ -122,6 +128,9 @@ pub struct AuditItem {
     pub tenant: Option<String>,
     /// The staff member, when known.
     pub actor: Option<Actor>,
+    /// For an account since deleted, the pseudonym its entries share
+    /// (`deleted-…`), in place of `actor`.
+    pub actor_pseudonym: Option<String>,
     /// Keyed pseudonym of the client's network, for connections.
     pub ip_pseudonym: Option<String>,
     /// What the action was about (a request, a document, an account…).
@@ -198,6 +207,7 @@ pub fn list(
                     })
             }),
             tenant: r.tenant_id.as_deref().and_then(&slug_of),
+            actor_pseudonym: r.actor_pseudonym,
             id: r.id,
             at: r.at.and_utc(),
             kind: r.kind,
@@ -207,4 +217,20 @@ pub fn list(
         })
         .collect();
     Ok((items, total))
+}
+
+/// A deleted account's entries: its id, as actor or as subject, replaced by
+/// one pseudonym shared by all of them and linked to nothing kept.
+pub fn pseudonymise_account(conn: &mut DbConnection, account_id: &str) -> QueryResult<String> {
+    let pseudonym = format!("deleted-{}", uuid::Uuid::new_v4().simple());
+    diesel::update(audit_events::table.filter(audit_events::actor_id.eq(account_id)))
+        .set((
+            audit_events::actor_id.eq(None::<String>),
+            audit_events::actor_pseudonym.eq(Some(&pseudonym)),
+        ))
+        .execute(conn)?;
+    diesel::update(audit_events::table.filter(audit_events::subject_id.eq(account_id)))
+        .set(audit_events::subject_id.eq(Some(&pseudonym)))
+        .execute(conn)?;
+    Ok(pseudonym)
 }

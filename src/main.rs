@@ -154,6 +154,18 @@ enum UsersCommand {
         #[arg(long)]
         email: String,
     },
+    /// Enable a disabled account: it signs in again.
+    Enable {
+        /// The account's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Delete an account; its journal entries stay, under a pseudonym.
+    Delete {
+        /// The account's e-mail address.
+        #[arg(long)]
+        email: String,
+    },
     /// Replace an account's password (read from standard input) and lift any lock.
     SetPassword {
         #[arg(long)]
@@ -196,6 +208,8 @@ fn main() -> ExitCode {
                 cli::set_tenants(&settings, &email, tenant)
             }
             UsersCommand::Disable { email } => cli::disable_user(&settings, &email),
+            UsersCommand::Enable { email } => cli::enable_user(&settings, &email),
+            UsersCommand::Delete { email } => cli::delete_user(&settings, &email),
             UsersCommand::SetPassword { email, .. } => cli::set_password(&settings, &email),
         },
         Command::Mail {

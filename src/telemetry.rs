@@ -11,9 +11,12 @@ pub fn init(settings: &LogSettings) {
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(&settings.level));
+    // Colour codes only for a person at a terminal: never in a file, a
+    // pipe or the journal.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let result = match settings.format {
         LogFormat::Text => builder.try_init(),

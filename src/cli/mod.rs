@@ -287,15 +287,52 @@ fn journal(
 }
 
 pub fn disable_user(settings: &Settings, email: &str) -> CmdResult {
+    set_enabled(settings, email, false)
+}
+
+pub fn enable_user(settings: &Settings, email: &str) -> CmdResult {
+    set_enabled(settings, email, true)
+}
+
+/// Disables an account (its tokens stop working) or enables it again,
+/// journaled.
+fn set_enabled(settings: &Settings, email: &str, enabled: bool) -> CmdResult {
     let (mut conn, _) = open(settings)?;
     let row = find_user(&mut conn, email)?;
     let now = Clock::system().now().naive_utc();
+    let what = if enabled {
+        kind::USER_ENABLED
+    } else {
+        kind::USER_DISABLED
+    };
     db::write_transaction::<_, ApiError>(&mut conn, |conn| {
-        accounts::set_disabled(conn, &row.id, true, now)?;
-        journal(conn, &row, kind::USER_DISABLED, now)
+        accounts::set_disabled(conn, &row.id, !enabled, now)?;
+        journal(conn, &row, what, now)
     })
     .map_err(Refused::from)?;
-    println!("disabled {}", row.email);
+    if enabled {
+        println!("enabled {} (it signs in again)", row.email);
+    } else {
+        println!("disabled {}", row.email);
+    }
+    Ok(())
+}
+
+/// Deletes an account; its journal entries stay under a pseudonym, this
+/// deletion's among them.
+pub fn delete_user(settings: &Settings, email: &str) -> CmdResult {
+    let (mut conn, _) = open(settings)?;
+    let row = find_user(&mut conn, email)?;
+    let now = Clock::system().now().naive_utc();
+    let pseudonym = db::write_transaction::<_, ApiError>(&mut conn, |conn| {
+        journal(conn, &row, kind::USER_DELETED, now)?;
+        Ok(accounts::delete(conn, &row.id)?)
+    })
+    .map_err(Refused::from)?;
+    println!(
+        "deleted {}; its journal entries name it {pseudonym}",
+        row.email
+    );
     Ok(())
 }
 

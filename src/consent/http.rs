@@ -182,6 +182,7 @@ async fn record_new(
     };
     let out = view(&tenant.slug, &row, &rules.policy_version);
     consent.store.record(row).await?;
+    consent.recorded.inc();
     Ok(out)
 }
 

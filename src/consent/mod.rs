@@ -27,7 +27,7 @@ use actix_web::middleware::from_fn;
 pub use error::ConsentError;
 pub use queries::ConsentEvent;
 pub use receipt::ReceiptSigner;
-pub use service::ConsentService;
+pub use service::{recorded_counter, ConsentService};
 pub use store::ConsentStore;
 
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what

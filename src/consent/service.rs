@@ -23,4 +23,15 @@ pub struct ConsentService {
     pub server: ServerSettings,
     /// The key of the clients' network pseudonyms.
     pub pseudonym: Key,
+    /// Consents recorded by this instance (`guichet_consents_recorded_total`).
+    pub recorded: prometheus::IntCounter,
+}
+
+/// The counter of consents recorded, to register in the service's metrics.
+pub fn recorded_counter() -> prometheus::IntCounter {
+    prometheus::IntCounter::new(
+        "consents_recorded_total",
+        "Consents recorded (choices given, refusals included) since the instance started.",
+    )
+    .expect("a valid metric")
 }

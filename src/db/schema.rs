@@ -73,6 +73,7 @@ diesel::table! {
         ip_pseudonym -> Nullable<Text>,
         subject_id -> Nullable<Text>,
         detail -> Nullable<Text>,
+        actor_pseudonym -> Nullable<Text>,
     }
 }
 

@@ -12,7 +12,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use super::Monitor;
+use super::{Monitor, Signals};
 use crate::error::ApiError;
 
 /// The service's Prometheus registry.
@@ -24,6 +24,9 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
     uploads_reserved: IntGauge,
+    outbox_pending: IntGauge,
+    overdue: IntGaugeVec,
+    last_sweep: IntGauge,
 }
 
 impl Metrics {
@@ -61,8 +64,29 @@ impl Metrics {
             "Bytes of the upload memory budget held by forms in flight.",
         )
         .expect("valid metric");
+        let outbox_pending = IntGauge::new(
+            "mail_outbox_pending",
+            "Messages waiting in the outbox to be sent.",
+        )
+        .expect("valid metric");
+        let overdue = IntGaugeVec::new(
+            Opts::new(
+                "requests_overdue",
+                "Open rights requests past their due date, by tenant.",
+            ),
+            &["tenant"],
+        )
+        .expect("valid metric");
+        let last_sweep = IntGauge::new(
+            "retention_last_success_timestamp_seconds",
+            "When the last completed retention sweep finished (0: none yet).",
+        )
+        .expect("valid metric");
         for c in [
-            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(outbox_pending.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(overdue.clone()),
+            Box::new(last_sweep.clone()),
+            Box::new(http_requests.clone()),
             Box::new(http_duration.clone()),
             Box::new(pool_connections.clone()),
             Box::new(pool_max.clone()),
@@ -79,6 +103,9 @@ impl Metrics {
             pool_connections,
             pool_max,
             uploads_reserved,
+            outbox_pending,
+            overdue,
+            last_sweep,
         }
     }
 
@@ -99,7 +126,13 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    fn render(&self, monitor: &Monitor) -> Result<String, prometheus::Error> {
+    fn render(&self, monitor: &Monitor, signals: &Signals) -> Result<String, prometheus::Error> {
+        self.outbox_pending.set(signals.outbox_pending);
+        // Tenants are the configured ones: a fixed set of labels.
+        for (tenant, n) in &signals.overdue {
+            self.overdue.with_label_values(&[tenant.as_str()]).set(*n);
+        }
+        self.last_sweep.set(signals.last_sweep_success.unwrap_or(0));
         let pool = monitor.db.pool().state();
         let idle = i64::from(pool.idle_connections);
         self.pool_connections.with_label_values(&["idle"]).set(idle);
@@ -152,9 +185,14 @@ impl Default for Metrics {
 )]
 #[get("/metrics")]
 pub async fn metrics(monitor: web::Data<Monitor>) -> Result<HttpResponse, ApiError> {
+    let read = monitor.signals.clone();
+    let signals = monitor
+        .db
+        .run_as(move |conn| read(conn).map_err(ApiError::from))
+        .await?;
     let text = monitor
         .metrics
-        .render(&monitor)
+        .render(&monitor, &signals)
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -340,7 +340,11 @@ async fn audit_log(
                 "datetime": i.at.to_rfc3339(),
                 "kind": i.kind,
                 "label": text_or(lang, &format!("audit_{}", i.kind.replace('.', "_")), &i.kind),
-                "actor": i.actor.as_ref().map(|a| a.email.clone()),
+                "actor": i.actor.as_ref().map(|a| a.email.clone()).or_else(|| {
+                    i.actor_pseudonym.as_ref().map(|p| {
+                        text_with(lang, "audit_deleted_actor", &[("who", p.as_str())])
+                    })
+                }),
                 "tenant": i.tenant,
                 "subject": i.subject_id,
                 "network": i.ip_pseudonym.as_deref().map(|p| p.chars().take(12).collect::<String>()),

@@ -315,3 +315,11 @@ pub fn list(
         .collect();
     Ok((items, total))
 }
+
+/// When the last sweep that completed finished (for `/metrics`).
+pub fn last_success(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    runs::table
+        .filter(runs::status.eq(status::COMPLETED))
+        .select(diesel::dsl::max(runs::finished_at))
+        .first(conn)
+}

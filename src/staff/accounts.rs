@@ -368,3 +368,27 @@ pub fn show_lock(
         .execute(conn)?;
     Ok(())
 }
+
+/// Deletes an account, its sign-in locks and its tenants; its journal
+/// entries stay under a pseudonym (`audit::pseudonymise_account`). An
+/// account that requests are assigned to is refused: disable it instead.
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<String, StaffError> {
+    use crate::db::schema::{login_locks, request_assignments, staff_tenants};
+    let assigned: i64 = request_assignments::table
+        .filter(request_assignments::referent_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if assigned > 0 {
+        return Err(StaffError::Invalid(vec![FieldError {
+            field: "email".into(),
+            message: format!(
+                "requests are assigned to this account ({assigned}); disable it instead"
+            ),
+        }]));
+    }
+    let pseudonym = crate::audit::pseudonymise_account(conn, id)?;
+    diesel::delete(login_locks::table.filter(login_locks::account_id.eq(id))).execute(conn)?;
+    diesel::delete(staff_tenants::table.filter(staff_tenants::staff_id.eq(id))).execute(conn)?;
+    diesel::delete(staff_users::table.find(id)).execute(conn)?;
+    Ok(pseudonym)
+}

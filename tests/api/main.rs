@@ -49,6 +49,7 @@ mod retention_cli;
 mod security;
 mod shared_dpo;
 mod shared_dpo_accounts;
+mod signals;
 mod staff;
 mod staff_cli;
 mod startup;
