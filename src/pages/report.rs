@@ -11,7 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::console::{chrome, tenant_choices};
+use super::console::{chrome, tenant_choices, tenant_name};
 use super::errors::field_errors;
 use super::render::{date, text, text_with};
 use super::session::Session;
@@ -95,10 +95,7 @@ async fn report_page(
         .iter()
         .flat_map(|r| &r.rows)
         .map(|row| {
-            let tenant = rights
-                .tenants
-                .get(&row.tenant)
-                .map_or_else(|_| row.tenant.clone(), |t| t.config.name.clone());
+            let tenant = tenant_name(&rights, &row.tenant);
             json!({
                 "tenant": tenant,
                 "kind_label": row.kind.label(lang),

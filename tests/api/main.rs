@@ -42,6 +42,7 @@ mod operations;
 mod queue;
 mod races;
 mod referents;
+mod report_pages;
 mod reports;
 mod requests;
 mod retention;
