@@ -95,6 +95,7 @@ enum SecretsCommand {
 enum MailCommand {
     /// Send one test message through the configured transport, now.
     Test {
+        /// The address to send the test message to.
         #[arg(long, value_name = "ADDRESS")]
         to: String,
     },
@@ -127,8 +128,10 @@ enum UsersCommand {
         /// primary one.
         #[arg(long)]
         tenant: Vec<String>,
+        /// The account's e-mail address.
         #[arg(long)]
         email: String,
+        /// What the account may do: dpo, admin or referent.
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Read the password from the first line of standard input.
@@ -137,12 +140,14 @@ enum UsersCommand {
     },
     /// List accounts.
     List {
+        /// Only the accounts serving this tenant (slug).
         #[arg(long)]
         tenant: Option<String>,
     },
     /// Replace the tenants an account serves (the first becomes its
     /// primary tenant).
     SetTenants {
+        /// The account's e-mail address.
         #[arg(long)]
         email: String,
         /// Tenant slug; repeat it for several (at least one for a DPO).
@@ -151,6 +156,7 @@ enum UsersCommand {
     },
     /// Disable an account: no more sign-in, its tokens stop working.
     Disable {
+        /// The account's e-mail address.
         #[arg(long)]
         email: String,
     },
@@ -168,8 +174,10 @@ enum UsersCommand {
     },
     /// Replace an account's password (read from standard input) and lift any lock.
     SetPassword {
+        /// The account's e-mail address.
         #[arg(long)]
         email: String,
+        /// Read the new password from the first line of standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
     },

@@ -195,6 +195,7 @@ pub fn list_users(settings: &Settings, tenant: Option<String>) -> CmdResult {
     let now = Clock::system().now().naive_utc();
     let (rows, _) =
         accounts::list(&mut conn, tenant_id.as_deref(), 0, i64::MAX).map_err(Refused::from)?;
+    println!("{:<40} {:<8} {:<12} STATE", "EMAIL", "ROLE", "TENANTS");
     for (row, slugs) in rows {
         let view = StaffView::new(row, slugs, now);
         let state = if view.disabled {
@@ -205,7 +206,7 @@ pub fn list_users(settings: &Settings, tenant: Option<String>) -> CmdResult {
             "active".to_owned()
         };
         println!(
-            "{:<40} {:<6} {:<12} {}",
+            "{:<40} {:<8} {:<12} {}",
             view.email,
             view.role.as_str(),
             if view.tenants.is_empty() {

@@ -22,6 +22,47 @@ pub enum SendError {
     Permanent(String),
 }
 
+impl SendError {
+    /// Why, in a word an operator can act on and that carries nothing of
+    /// the message or its recipient: `refused` (for good), `tls`,
+    /// `unreachable`, or `deferred` (the server asked to try later).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Permanent(_) => "refused",
+            Self::Transient(why) => transient_reason(why),
+        }
+    }
+}
+
+/// The word for a failure worth trying again (`SendError::reason`).
+pub fn transient_reason(why: &str) -> &'static str {
+    let why = why.to_ascii_lowercase();
+    if ["tls", "certificate", "handshake", "ssl"]
+        .iter()
+        .any(|w| why.contains(w))
+    {
+        "tls"
+    } else if [
+        "connection",
+        "connect",
+        "timed out",
+        "timeout",
+        "resolve",
+        "dns",
+        "network",
+        "unreachable",
+        "broken pipe",
+        "reset",
+    ]
+    .iter()
+    .any(|w| why.contains(w))
+    {
+        "unreachable"
+    } else {
+        "deferred"
+    }
+}
+
 pub enum Transport {
     Smtp(Box<SmtpTransport>),
     File(PathBuf),
@@ -131,4 +172,38 @@ pub fn build(
             html.to_owned(),
         ))
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_told_in_a_word_that_carries_no_address() {
+        let said = |e: SendError| e.reason();
+        assert_eq!(
+            said(SendError::Permanent(
+                "550 5.1.1 <zoe@example.org> unknown".into()
+            )),
+            "refused"
+        );
+        assert_eq!(
+            said(SendError::Transient(
+                "Connection refused (os error 111)".into()
+            )),
+            "unreachable"
+        );
+        assert_eq!(
+            said(SendError::Transient(
+                "tls handshake: certificate expired".into()
+            )),
+            "tls"
+        );
+        assert_eq!(
+            said(SendError::Transient(
+                "451 4.7.1 greylisted, try later".into()
+            )),
+            "deferred"
+        );
+    }
 }

@@ -104,6 +104,7 @@ impl Worker {
                         tracing::info!(message = %row.id, template = %row.template, "mail sent");
                     }
                     Err(SendError::Transient(why)) => {
+                        let reason = transport::transient_reason(&why);
                         let wait = outbox::backoff(
                             row.attempts,
                             Span::seconds(settings.retry_base_secs as i64),
@@ -118,13 +119,13 @@ impl Worker {
                         )?;
                         pass.retried += 1;
                         self.metrics.outcomes.with_label_values(&["retry"]).inc();
-                        tracing::warn!(message = %row.id, attempts = row.attempts, retry_in_secs = wait.num_seconds(), "mail delivery failed; will retry");
+                        tracing::warn!(message = %row.id, attempts = row.attempts, retry_in_secs = wait.num_seconds(), reason, "mail delivery failed; will retry");
                     }
                     Err(SendError::Permanent(why)) => {
                         outbox::mark_dead(&mut conn, &row.id, &scrub(&why, &row.recipient))?;
                         pass.dead += 1;
                         self.metrics.outcomes.with_label_values(&["dead"]).inc();
-                        tracing::error!(message = %row.id, template = %row.template, "mail refused for good; marked dead");
+                        tracing::error!(message = %row.id, template = %row.template, reason = "refused", "mail refused for good; marked dead");
                     }
                 }
             }

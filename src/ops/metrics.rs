@@ -126,13 +126,19 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    fn render(&self, monitor: &Monitor, signals: &Signals) -> Result<String, prometheus::Error> {
-        self.outbox_pending.set(signals.outbox_pending);
-        // Tenants are the configured ones: a fixed set of labels.
-        for (tenant, n) in &signals.overdue {
-            self.overdue.with_label_values(&[tenant.as_str()]).set(*n);
+    fn render(
+        &self,
+        monitor: &Monitor,
+        signals: Option<&Signals>,
+    ) -> Result<String, prometheus::Error> {
+        if let Some(signals) = signals {
+            self.outbox_pending.set(signals.outbox_pending);
+            // Tenants are the configured ones: a fixed set of labels.
+            for (tenant, n) in &signals.overdue {
+                self.overdue.with_label_values(&[tenant.as_str()]).set(*n);
+            }
+            self.last_sweep.set(signals.last_sweep_success.unwrap_or(0));
         }
-        self.last_sweep.set(signals.last_sweep_success.unwrap_or(0));
         let pool = monitor.db.pool().state();
         let idle = i64::from(pool.idle_connections);
         self.pool_connections.with_label_values(&["idle"]).set(idle);
@@ -185,14 +191,20 @@ impl Default for Metrics {
 )]
 #[get("/metrics")]
 pub async fn metrics(monitor: web::Data<Monitor>) -> Result<HttpResponse, ApiError> {
+    // The signals need the database; the rest does not, and is what an
+    // operator reads when the database is down: then the signals keep
+    // their last values.
     let read = monitor.signals.clone();
     let signals = monitor
         .db
         .run_as(move |conn| read(conn).map_err(ApiError::from))
-        .await?;
+        .await;
+    if let Err(e) = &signals {
+        tracing::warn!(error = %e, "metrics: the signals could not be read; their last values stay");
+    }
     let text = monitor
         .metrics
-        .render(&monitor, &signals)
+        .render(&monitor, signals.ok().as_ref())
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

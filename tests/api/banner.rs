@@ -49,7 +49,9 @@ struct Ui {
 const TARTEAUCITRON: Ui = Ui {
     name: "tarteaucitron",
     port: 18361,
-    shown: "(e => !!e && getComputedStyle(e).display === 'block')(document.getElementById('tarteaucitronAlertBig'))",
+    // The alert, and every service consent.js declared in its panel: a
+    // click before tarteaucitron has taken them in answers for none.
+    shown: "(e => !!e && getComputedStyle(e).display === 'block')(document.getElementById('tarteaucitronAlertBig')) && ['audience', 'twitter', 'facebook', 'linkedin'].every(k => !!document.getElementById('guichet_' + k + 'Line'))",
     accept_all: "#tarteaucitronPersonalize2",
     refuse_all: "#tarteaucitronAllDenied2",
     customise: "#tarteaucitronCloseAlert",

@@ -140,9 +140,11 @@ fn accounts_are_added_listed_disabled_and_given_new_passwords() {
     let list = guichet(dir.path(), &db, &["users", "list"], None);
     let (stdout, _) = text(&list);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with("admin@guichet.fr") && lines[0].ends_with("active"));
-    assert!(lines[1].contains("sevres"));
+    assert_eq!(lines.len(), 3, "a header and two accounts: {stdout}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["EMAIL", "ROLE", "TENANTS", "STATE"], "{stdout}");
+    assert!(lines[1].starts_with("admin@guichet.fr") && lines[1].ends_with("active"));
+    assert!(lines[2].contains("sevres"));
 
     let out = guichet(
         dir.path(),
