@@ -128,11 +128,15 @@ impl ConsentPolicyConfig {
 
     /// The SHA-256 of `canonical`, in lower-case hexadecimal.
     pub fn sha256(&self, tenant: &str) -> String {
+        self.proof(tenant).1
+    }
+
+    /// `canonical` and its `sha256`, computed once.
+    pub fn proof(&self, tenant: &str) -> (String, String) {
         use sha2::Digest;
-        format!(
-            "{:x}",
-            sha2::Sha256::digest(self.canonical(tenant).as_bytes())
-        )
+        let canonical = self.canonical(tenant);
+        let sha256 = format!("{:x}", sha2::Sha256::digest(canonical.as_bytes()));
+        (canonical, sha256)
     }
 }
 

@@ -156,7 +156,7 @@ async fn record_new(
         policy_version: rules.policy_version.clone(),
         choices: choices.clone(),
         gpc,
-        policy_sha256: Some(rules.sha256(&tenant.slug)),
+        policy_sha256: Some(tenant.policy_sha256.clone()),
     };
     let receipt = consent.receipts.sign(&claims)?;
     let ip = client_ip(req, &consent.server);

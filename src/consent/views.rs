@@ -37,7 +37,7 @@ impl ConsentPolicy {
             policy_version: c.policy_version.clone(),
             purposes: c.purposes.iter().map(PurposeView::of).collect(),
             validity_months: c.validity_months,
-            sha256: c.sha256(&tenant.slug),
+            sha256: tenant.policy_sha256.clone(),
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct Tenant {
     pub config: TenantConfig,
     /// Its logo and accent stylesheet, made at start.
     pub theme: Arc<theme::Theme>,
+    /// The SHA-256 of its consent policy's canonical JSON, computed once
+    /// here rather than on each banner's read and each receipt.
+    pub policy_sha256: String,
 }
 
 impl Tenant {
@@ -173,7 +176,7 @@ pub fn sync(
                         .execute(conn)?;
                 }
             }
-            record_policy(conn, &row.id, slug, &cfg.consent, now)?;
+            let policy_sha256 = record_policy(conn, &row.id, slug, &cfg.consent, now)?;
             by_slug.insert(
                 slug.clone(),
                 Arc::new(Tenant {
@@ -181,6 +184,7 @@ pub fn sync(
                     slug: slug.clone(),
                     config: cfg.clone(),
                     theme: Default::default(),
+                    policy_sha256,
                 }),
             );
         }
@@ -202,16 +206,16 @@ pub fn sync(
 
 /// Records the tenant's consent policy among those it has served, unless it
 /// is the current one already: the current one's validity ends now and
-/// this one's begins (`consent_policy_versions`).
+/// this one's begins (`consent_policy_versions`). Returns its SHA-256.
 fn record_policy(
     conn: &mut DbConnection,
     tenant_id: &str,
     slug: &str,
     policy: &ConsentPolicyConfig,
     now: NaiveDateTime,
-) -> Result<(), DbError> {
+) -> Result<String, DbError> {
     use crate::db::schema::consent_policy_versions as versions;
-    let sha256 = policy.sha256(slug);
+    let (canonical, sha256) = policy.proof(slug);
     let current: Option<(String, String)> = versions::table
         .filter(versions::tenant_id.eq(tenant_id))
         .filter(versions::valid_to.is_null())
@@ -219,7 +223,7 @@ fn record_policy(
         .first(conn)
         .optional()?;
     match current {
-        Some((_, hash)) if hash == sha256 => return Ok(()),
+        Some((_, hash)) if hash == sha256 => return Ok(sha256),
         Some((id, _)) => {
             diesel::update(versions::table.find(id))
                 .set(versions::valid_to.eq(Some(now)))
@@ -233,12 +237,12 @@ fn record_policy(
             versions::tenant_id.eq(tenant_id),
             versions::policy_version.eq(&policy.policy_version),
             versions::sha256.eq(&sha256),
-            versions::policy.eq(policy.canonical(slug)),
+            versions::policy.eq(&canonical),
             versions::valid_from.eq(now),
             versions::valid_to.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(sha256)
 }
 
 fn same_content(a: &TenantRow, b: &TenantRow) -> bool {
