@@ -211,7 +211,7 @@ mod tests {
             "due_soon": [], "sent_at": "2 mars 2026", "has_id_document": true,
             "sections": [{"tenant_name": "Ville de Sèvres", "due_soon": [],
                 "overdue": [{"reference": "DR-1", "kind_label": "effacement", "due_at": "1 mars", "days_late": 1}]}],
-            "overdue_count": 1, "due_soon_count": 0,
+            "overdue_count": 1, "due_soon_count": 0, "window_days": 7,
             "minutes": 60, "attempts": 3, "lock_minutes": 15,
             "attachments": 2, "answered": true,
             "uploaded_at": "12 mars 2026", "documents": 2,

@@ -234,6 +234,7 @@ pub fn run_due(
                 "sections": sections,
                 "console_link": console_link,
                 "tenant_name": tenant_name,
+                "window_days": s.digest_window_days,
             });
             if tenant.is_none() {
                 // Of several tenants: the letter's foot names the DPO they

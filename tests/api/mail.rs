@@ -388,6 +388,8 @@ async fn the_daily_digest_lists_due_and_overdue_requests_once_per_day() {
     let msg = MessageParser::default().parse(all.last().unwrap()).unwrap();
     let subject = msg.subject().unwrap().to_owned();
     assert!(subject.contains("1 en retard"), "{subject}");
+    // The window the digest looks ahead, as configured (mail.digest_window_days).
+    assert!(subject.contains("à échéance sous 7 jours"), "{subject}");
 }
 
 #[tokio::test]
