@@ -127,11 +127,7 @@ impl Notifier<'_> {
 
     /// The request's page in the console, for the DPO's letters.
     fn console_link(&self, row: &RequestRow) -> String {
-        format!(
-            "{}/console/requests/{}",
-            self.state.settings.server.public_url.trim_end_matches('/'),
-            row.id
-        )
+        console_link(&self.state.settings.server.public_url, &row.id)
     }
 
     fn to_dpo(
@@ -306,6 +302,14 @@ impl Notifier<'_> {
         });
         self.to_requester(conn, row, Template::DpoMessage, ctx, now)
     }
+}
+
+/// The console's page of a request, for the staff's letters.
+pub fn console_link(public_url: &str, request_id: &str) -> String {
+    format!(
+        "{}/console/requests/{request_id}",
+        public_url.trim_end_matches('/')
+    )
 }
 
 #[cfg(test)]

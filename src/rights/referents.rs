@@ -16,7 +16,7 @@ use super::access::{readable, visible};
 use super::answer_form::check_length;
 use super::error::RightsError;
 use super::lifecycle::Action;
-use super::notify::human_date;
+use super::notify::{console_link, human_date};
 use super::service::RightsService;
 use super::store;
 use crate::audit::{self, Entry};
@@ -314,7 +314,7 @@ pub async fn assign(
                     "request_due_at": human_date(row.due_at.and_utc(), locale, tz),
                     "assigned_by": actor.email,
                     "note": assignment.note,
-                    "link": console_link(&rights2, &row.id),
+                    "link": console_link(&rights2.settings.server.public_url, &row.id),
                 });
                 let letter = Letter {
                     tenant: Some(&tenant),
@@ -327,14 +327,6 @@ pub async fn assign(
             })
         })
         .await
-}
-
-/// The console's page of a request.
-pub fn console_link(rights: &RightsService, request_id: &str) -> String {
-    format!(
-        "{}/console/requests/{request_id}",
-        rights.settings.server.public_url.trim_end_matches('/')
-    )
 }
 
 /// Adds an internal note to a request the staff member may read; a

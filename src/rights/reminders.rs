@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::error::RightsError;
 use super::lifecycle::Kind;
-use super::notify::human_date;
+use super::notify::{console_link, human_date};
 use crate::clock::Clock;
 use crate::db::schema::{
     request_assignments as assignments, rights_requests as requests, staff_users,
@@ -93,10 +93,7 @@ impl Reminders {
                 "due_at": human_date(due_at.and_utc(), locale, tz),
                 "assigned_at": human_date(assigned_at.and_utc(), locale, tz),
                 "request_due_at": human_date(request_due.and_utc(), locale, tz),
-                "link": format!(
-                    "{}/console/requests/{request_id}",
-                    self.public_url.trim_end_matches('/')
-                ),
+                "link": console_link(&self.public_url, &request_id),
             });
             let queued = crate::db::write_transaction(conn, |conn| {
                 // The claim: of two instances, one updates the row.
