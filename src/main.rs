@@ -67,6 +67,15 @@ enum Command {
         #[arg(long, value_name = "SECONDS")]
         wait: Option<u64>,
     },
+    /// Copy every record of the configured database into an empty one
+    /// (SQLite to PostgreSQL, or back), then compare the counts of each
+    /// table and check every consent receipt there.
+    Copy {
+        /// The database to copy into: postgres://… or sqlite://path; it
+        /// must hold no Guichet data (it is migrated first).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Outgoing mail.
     Mail {
         #[command(subcommand)]
@@ -223,6 +232,7 @@ fn main() -> ExitCode {
         Command::Mail {
             command: MailCommand::Test { to },
         } => cli::mail_test(&settings, &to),
+        Command::Copy { to } => cli::copy::copy(&settings, &to),
         Command::Secrets {
             command: SecretsCommand::Rotate { pseudonym: _ },
         } => cli::rotate_pseudonym(&settings),

@@ -2,6 +2,7 @@
 //! service: migrations, tenants, staff accounts; and the rotation of a
 //! generated key; and a retention sweep (`purge`).
 
+pub mod copy;
 pub mod purge;
 
 use std::io::BufRead;

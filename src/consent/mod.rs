@@ -18,6 +18,7 @@ pub mod state;
 pub mod stats;
 mod store;
 mod sync;
+pub mod transfer;
 pub mod upgrade;
 pub mod views;
 mod writer;

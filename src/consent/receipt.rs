@@ -71,6 +71,13 @@ impl ReceiptSigner {
         Ok(jws)
     }
 
+    /// What checks its receipts: its public key alone.
+    pub fn verifier(&self) -> ReceiptVerifier {
+        ReceiptVerifier {
+            key: self.key.verifying_key(),
+        }
+    }
+
     /// The JSON Web Key Set publishing the public key.
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({
@@ -83,6 +90,33 @@ impl ReceiptSigner {
                 "alg": "EdDSA",
             }]
         })
+    }
+}
+
+/// Checks receipts with the public key, as anyone holding
+/// `/.well-known/jwks.json` can.
+pub struct ReceiptVerifier {
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl ReceiptVerifier {
+    /// The claims of a receipt whose signature the key makes; why not
+    /// otherwise.
+    pub fn verify(&self, jws: &str) -> Result<ReceiptClaims, &'static str> {
+        let (signed, signature) = jws.rsplit_once('.').ok_or("not a compact JWS")?;
+        let (_, payload) = signed.split_once('.').ok_or("not a compact JWS")?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+            .ok_or("an unreadable signature")?;
+        self.key
+            .verify_strict(signed.as_bytes(), &signature)
+            .map_err(|_| "a signature the receipt key did not make")?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| "an unreadable payload")?;
+        serde_json::from_slice(&payload).map_err(|_| "an unreadable payload")
     }
 }
 
@@ -126,5 +160,11 @@ mod tests {
             parts[2]
         );
         assert!(jsonwebtoken::decode::<ReceiptClaims>(&forged, &key, &v).is_err());
+
+        let verifier = signer.verifier();
+        assert_eq!(verifier.verify(&jws).unwrap(), claims);
+        assert!(verifier.verify(&forged).is_err());
+        let other = ReceiptSigner::new(&Key::from_bytes([6; 32])).verifier();
+        assert!(other.verify(&jws).is_err());
     }
 }

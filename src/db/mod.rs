@@ -6,6 +6,7 @@ mod manager;
 pub mod migrate;
 pub mod schema;
 pub mod storage;
+pub mod transfer;
 
 use std::time::Duration;
 

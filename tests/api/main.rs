@@ -6,8 +6,9 @@
 //! Run one area with a filter: `cargo test --test api consent::`.
 //!
 //! The heavy suites (`browser`, `browser_intake`, `browser_axe`, `banner`,
-//! `faults`, `instances`) are ignored unless asked for: `cargo test --
-//! --include-ignored` runs them too, as CI does (`.ci/run`, which installs
+//! `faults`, `instances`, and `copy`'s round trip between the backends,
+//! which needs a PostgreSQL server on either run) are ignored unless asked
+//! for: `cargo test -- --include-ignored` runs them too, as CI does (`.ci/run`, which installs
 //! what they need). Asked for on a machine without a tool they need
 //! (chromium, chromedriver, the npm packages of the banner and of axe,
 //! root, PostgreSQL's server programs), a test fails with `NOT RUN: …`,
@@ -28,6 +29,7 @@ mod consent_reads;
 mod consent_script;
 mod consent_state;
 mod console_pages;
+mod copy;
 mod export;
 mod faults;
 mod hostile_http;

@@ -23,25 +23,33 @@ impl TestDatabase {
             .ok()
             .filter(|u| !u.is_empty())
         {
-            None => Self {
-                url: format!("sqlite://{}", dir.join("guichet.db").display()),
-                admin_url: None,
-                name: None,
-            },
-            Some(admin_url) => {
-                let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = PgConnection::establish(&admin_url)
-                    .expect("TEST_DATABASE_URL must accept connections");
-                conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
-                    .expect("create test database");
-                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    admin_url: Some(admin_url),
-                    name: Some(name),
-                }
-            }
+            None => Self::sqlite(dir),
+            Some(admin_url) => Self::postgres(&admin_url),
+        }
+    }
+
+    /// A new SQLite file in `dir`.
+    pub fn sqlite(dir: &std::path::Path) -> Self {
+        Self {
+            url: format!("sqlite://{}", dir.join("guichet.db").display()),
+            admin_url: None,
+            name: None,
+        }
+    }
+
+    /// A fresh database on the PostgreSQL server `admin_url` names.
+    pub fn postgres(admin_url: &str) -> Self {
+        let name = format!("guichet_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn =
+            PgConnection::establish(admin_url).expect("the PostgreSQL server accepts connections");
+        conn.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create test database");
+        let mut url = url::Url::parse(admin_url).expect("the server's URL is a URL");
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            admin_url: Some(admin_url.to_owned()),
+            name: Some(name),
         }
     }
 }

@@ -264,7 +264,8 @@ pub async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
 }
 
 /// Runs the `guichet` binary in `dir` on `db`, with nothing of the test's
-/// environment but `PATH`, `stdin` (if any) as its standard input.
+/// environment but `PATH`, `stdin` (if any) as its standard input; its data
+/// folder (the generated secrets) is `dir`, as [`test_settings`] makes it.
 pub fn guichet_cli(
     dir: &std::path::Path,
     db: &TestDatabase,
@@ -278,6 +279,7 @@ pub fn guichet_cli(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("GUICHET__DATABASE__URL", &db.url)
+        .env("GUICHET__STORAGE__DATA_DIR", dir)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
