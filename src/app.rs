@@ -23,6 +23,7 @@ use crate::ops::{Metrics, Monitor};
 use crate::retention::scheduler::Scheduler;
 use crate::retention::RetentionService;
 use crate::rights::digest::Digest;
+use crate::rights::documents::{missing_key, KeyRing};
 use crate::rights::reminders::Reminders;
 use crate::rights::service::RightsService;
 use crate::rights::uploads::UploadBudget;
@@ -72,6 +73,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error(transparent)]
     AlreadyServing(#[from] db::migrate::SingleInstanceError),
+    #[error("stored documents are sealed under key `{key_id}`, which the configured keys lack (secrets.document, secrets.document_retired, {file}): restore the secrets of this database")]
+    MissingKey { key_id: String, file: String },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -99,6 +102,26 @@ pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, D
         }
         tenants::sync(conn, &settings.tenants, clock.now().naive_utc())
     })
+}
+
+/// Refuses a database holding files sealed under a document key the
+/// secrets lack (restored without its secrets, or a key dropped from
+/// configuration): naming the key beats failing on every download.
+fn refuse_missing_keys(db: &Db, secrets: &Secrets, settings: &Settings) -> Result<(), StartError> {
+    let ring = KeyRing::new(&secrets.document, &secrets.document_retired);
+    let mut conn = db.pool().get().map_err(DbError::from)?;
+    match missing_key(&mut conn, &ring).map_err(DbError::from)? {
+        None => Ok(()),
+        Some(key_id) => Err(StartError::MissingKey {
+            key_id,
+            file: settings
+                .storage
+                .data_dir
+                .join("secrets.toml")
+                .display()
+                .to_string(),
+        }),
+    }
 }
 
 /// Extra routes a caller may add (tests use it for routes that misbehave
@@ -156,6 +179,7 @@ impl Application {
         let sqlite_guard = db::migrate::single_instance(&settings.database)?.map(Arc::new);
         let tenants = prepare_database(&settings, &clock)?.with_themes(&themes);
         let db = Db::new(&settings.database)?;
+        refuse_missing_keys(&db, &secrets, &settings)?;
         let bind = settings.bind_addr()?;
         let listener = TcpListener::bind(bind).map_err(|source| StartError::Bind {
             addr: bind.to_string(),

@@ -76,6 +76,21 @@ enum Command {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Copy, while the service runs, everything needed to restore it: the
+    /// database (SQLite files or a PostgreSQL dump) and the secrets, into a
+    /// new or empty folder, files mode 0600, with a manifest.
+    Backup {
+        /// The folder to write the backup into (new or empty).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Put a backup back into an empty data folder or database (the
+    /// configured one), its secrets into the data folder.
+    Restore {
+        /// A folder `guichet backup` wrote.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Outgoing mail.
     Mail {
         #[command(subcommand)]
@@ -229,6 +244,8 @@ fn main() -> ExitCode {
             UsersCommand::Delete { email } => cli::delete_user(&settings, &email),
             UsersCommand::SetPassword { email, .. } => cli::set_password(&settings, &email),
         },
+        Command::Backup { dir } => cli::backup::backup(&settings, &dir),
+        Command::Restore { dir } => cli::backup::restore(&settings, &dir),
         Command::Mail {
             command: MailCommand::Test { to },
         } => cli::mail_test(&settings, &to),

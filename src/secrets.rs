@@ -22,7 +22,7 @@ use crate::config::{Environment, SecretSettings};
 mod generated;
 
 use generated::load_or_create;
-pub use generated::rotate_pseudonym;
+pub use generated::{backup_text, place_backup, rotate_pseudonym};
 
 pub const KEY_LEN: usize = 32;
 const NAMES: [&str; 4] = ["jwt", "pseudonym", "receipt", "document"];
@@ -96,6 +96,8 @@ pub enum SecretsError {
     },
     #[error("{path} is not a valid secrets file: {why}")]
     Corrupt { path: PathBuf, why: String },
+    #[error("{0} does not exist and keys are not all configured: run this with the service's configuration and data folder (storage.data_dir)")]
+    NoFile(PathBuf),
     #[error("`secrets.{0}` is set in configuration, not generated: rotate it there (the new key in `secrets.{0}`, the old one first in `secrets.{0}_retired`), then restart every instance")]
     Configured(&'static str),
 }
@@ -135,6 +137,7 @@ impl Secrets {
             }
         }
         let mut pseudonym_retired = decode_all(&configured.pseudonym_retired, "pseudonym_retired")?;
+        let mut document_retired = decode_all(&configured.document_retired, "document_retired")?;
         if !missing.is_empty() {
             let stored = load_or_create(&data_dir.join("secrets.toml"))?;
             for name in &missing {
@@ -144,6 +147,9 @@ impl Secrets {
             if missing.contains(&"pseudonym") {
                 pseudonym_retired.extend(stored.pseudonym_retired);
             }
+            if missing.contains(&"document") {
+                document_retired.extend(stored.document_retired);
+            }
         }
         let take = |name: &str| keys.get(name).cloned().expect("every key is set above");
         Ok(Self {
@@ -151,10 +157,38 @@ impl Secrets {
             pseudonym: take("pseudonym"),
             receipt: take("receipt"),
             document: take("document"),
-            document_retired: decode_all(&configured.document_retired, "document_retired")?,
+            document_retired,
             pseudonym_retired,
             generated: missing,
         })
+    }
+}
+
+impl Secrets {
+    /// The keys in effect, as `load` finds them, never generating any: a
+    /// copy of the keys (a backup) must be of those the service uses, and a
+    /// missing file then means the wrong data folder.
+    pub fn load_existing(
+        configured: &SecretSettings,
+        data_dir: &Path,
+        env: &Environment,
+    ) -> Result<Self, SecretsError> {
+        let path = data_dir.join("secrets.toml");
+        let all_configured = [
+            &configured.jwt,
+            &configured.pseudonym,
+            &configured.receipt,
+            &configured.document,
+        ]
+        .iter()
+        .all(|v| {
+            v.as_ref()
+                .is_some_and(|v| !v.expose_secret().trim().is_empty())
+        });
+        if !all_configured && !path.exists() {
+            return Err(SecretsError::NoFile(path));
+        }
+        Self::load(configured, data_dir, env)
     }
 }
 
@@ -282,6 +316,46 @@ mod tests {
         rotate_pseudonym(&SecretSettings::default(), dir.path()).unwrap();
         let s = Secrets::load(&configured, dir.path(), &Environment::Development).unwrap();
         assert!(s.pseudonym_retired.is_empty());
+    }
+
+    #[test]
+    fn a_backup_of_the_keys_restores_every_one_and_replaces_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::Development;
+        let none = SecretSettings::default();
+        assert!(matches!(
+            Secrets::load_existing(&none, dir.path(), &env),
+            Err(SecretsError::NoFile(_))
+        ));
+        assert!(
+            !dir.path().join("secrets.toml").exists(),
+            "nothing generated"
+        );
+        let configured = SecretSettings {
+            receipt: Some(STANDARD.encode([5u8; KEY_LEN]).into()),
+            document_retired: vec![STANDARD.encode([6u8; KEY_LEN]).into()],
+            ..Default::default()
+        };
+        Secrets::load(&none, dir.path(), &env).unwrap();
+        let taken = Secrets::load_existing(&configured, dir.path(), &env).unwrap();
+        let text = backup_text(&taken);
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let data = elsewhere.path().join("data");
+        let path = place_backup(&data, text.as_bytes()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let restored = Secrets::load(&none, &data, &env).unwrap();
+        assert_eq!(restored.receipt, Key::from_bytes([5u8; KEY_LEN]));
+        assert_eq!(
+            (&restored.jwt, &restored.pseudonym, &restored.document),
+            (&taken.jwt, &taken.pseudonym, &taken.document)
+        );
+        assert_eq!(restored.document_retired, taken.document_retired);
+        // Again with the same keys: nothing to do; with others: refused.
+        place_backup(&data, text.as_bytes()).unwrap();
+        let err = place_backup(&data, b"jwt = \"other\"\n").unwrap_err();
+        assert!(err.to_string().contains("other keys"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]

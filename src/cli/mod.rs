@@ -1,7 +1,9 @@
 //! Operator commands that work on the database directly, without the HTTP
 //! service: migrations, tenants, staff accounts; and the rotation of a
-//! generated key; and a retention sweep (`purge`).
+//! generated key; a retention sweep (`purge`); copies to another database
+//! (`copy`) and backups (`backup`).
 
+pub mod backup;
 pub mod copy;
 pub mod purge;
 

@@ -4,6 +4,7 @@
 pub mod copy;
 mod manager;
 pub mod migrate;
+pub mod online_backup;
 pub mod schema;
 pub mod storage;
 pub mod transfer;

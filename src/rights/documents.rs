@@ -4,9 +4,12 @@
 
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
+use diesel::QueryResult;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::db::schema::request_documents as docs;
+use crate::db::DbConnection;
 use crate::secrets::Key;
 
 /// The content type of a PDF, JPEG or PNG file, from its first bytes;
@@ -97,6 +100,13 @@ impl KeyRing {
         Ok((self.current.0.clone(), nonce.to_vec()))
     }
 
+    /// Whether the ring has the key of this id.
+    pub fn holds(&self, key_id: &str) -> bool {
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .any(|(id, _)| id == key_id)
+    }
+
     /// Decrypts in place with the key the document names.
     pub fn open(
         &self,
@@ -115,6 +125,20 @@ impl KeyRing {
             .decrypt_in_place(&Nonce::from(nonce), document_id.as_bytes(), sealed)
             .map_err(|_| "the document does not decrypt: altered, or another key".to_owned())
     }
+}
+
+/// The first key id that files still held (identity documents, answers'
+/// attachments) are sealed under and the ring lacks: a start refuses to
+/// serve such a database rather than fail on each download. One pass over
+/// the key ids, never over the contents.
+pub fn missing_key(conn: &mut DbConnection, ring: &KeyRing) -> QueryResult<Option<String>> {
+    use diesel::prelude::*;
+    let ids: Vec<String> = docs::table
+        .filter(docs::ciphertext.is_not_null())
+        .select(docs::key_id)
+        .distinct()
+        .load(conn)?;
+    Ok(ids.into_iter().find(|id| !ring.holds(id)))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod common;
 mod answer_pages;
 mod answers;
 mod arrivals;
+mod backup;
 mod banner;
 mod browser;
 mod browser_axe;

@@ -95,6 +95,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings), extra: Configure
     adjust(&mut settings);
     let clock = Clock::fixed(start_time());
     let app = Application::build_with(settings, clock.clone(), extra).expect("app starts");
+    launch(app, clock, db, dir)
+}
+
+/// Runs a built application; the test keeps its database and folder.
+pub fn launch(app: Application, clock: Clock, db: TestDatabase, dir: TempDir) -> TestApp {
     let port = app.port();
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
@@ -272,13 +277,23 @@ pub fn guichet_cli(
     args: &[&str],
     stdin: Option<&str>,
 ) -> std::process::Output {
+    guichet_cli_on(dir, &db.url, args, stdin)
+}
+
+/// `guichet_cli` on the database `url` names.
+pub fn guichet_cli_on(
+    dir: &std::path::Path,
+    url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_guichet"));
     cmd.current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GUICHET__DATABASE__URL", &db.url)
+        .env("GUICHET__DATABASE__URL", url)
         .env("GUICHET__STORAGE__DATA_DIR", dir)
         .args(args)
         .stdin(Stdio::piped())
