@@ -335,19 +335,13 @@ impl ConsentStore {
     /// whether they all ended.
     pub fn join(&self, timeout: Duration) -> bool {
         self.stop();
-        let mut threads: Vec<_> = self
-            .inner
-            .writer
-            .as_ref()
-            .and_then(|w| w.take_thread())
-            .into_iter()
-            .collect();
-        if let Some(listener) = &self.inner.listener {
-            threads.extend(listener.take_threads());
-        }
+        let threads = [
+            self.inner.writer.as_ref().and_then(|w| w.take_thread()),
+            self.inner.listener.as_ref().and_then(|l| l.take_thread()),
+        ];
         let deadline = Instant::now() + timeout;
         let mut all = true;
-        for thread in threads {
+        for thread in threads.into_iter().flatten() {
             while !thread.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }

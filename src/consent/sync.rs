@@ -11,14 +11,8 @@
 //! arriving together share one sync. When the listener is down, or a sync
 //! takes longer than `consent.cache_sync_wait_ms`, the read goes to the
 //! database, and the memory is emptied whenever the listener reconnects.
-//!
-//! The listener holds [`CONNECTIONS`] connections, each on a thread of its
-//! own, each hearing every notification. A read that arrives while one
-//! sync is under way need not wait for it to end before the next starts:
-//! another connection starts it at once, so a read waits about one sync,
-//! not one and a half.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,9 +29,6 @@ use crate::db::{ConnectionManager, DbConnection};
 
 pub const CHANNEL: &str = "guichet_consent";
 
-/// Connections listening at once, so that syncs overlap.
-const CONNECTIONS: usize = 2;
-
 #[derive(Default)]
 struct Wake {
     /// A read waits for a sync.
@@ -46,18 +37,15 @@ struct Wake {
     stopping: bool,
 }
 
-/// The PostgreSQL listener of this instance, on threads of its own.
+/// The PostgreSQL listener of this instance, on a thread of its own.
 pub struct Listener {
-    /// When the latest completed sync started.
+    /// When the last completed sync started.
     synced: watch::Sender<Option<Instant>>,
     wake: Mutex<Wake>,
     bell: Condvar,
-    /// Connections listening now.
-    up: AtomicUsize,
-    /// Asked to stop: reads no longer wait for a sync.
-    stopped: AtomicBool,
+    up: AtomicBool,
     syncs: AtomicU64,
-    threads: Mutex<Vec<JoinHandle<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -70,36 +58,29 @@ impl Listener {
             synced: watch::channel(None).0,
             wake: Mutex::default(),
             bell: Condvar::new(),
-            up: AtomicUsize::new(0),
-            stopped: AtomicBool::new(false),
+            up: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
-            threads: Mutex::new(Vec::new()),
+            thread: Mutex::new(None),
         });
-        for n in 0..CONNECTIONS {
-            let (this, manager, cache) = (listener.clone(), manager.clone(), cache.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("consent-listener-{n}"))
-                .spawn(move || this.run(manager, cache))
-                .expect("spawn the consent listener thread");
-            lock(&listener.threads).push(thread);
-        }
+        let this = listener.clone();
+        let thread = std::thread::Builder::new()
+            .name("consent-listener".into())
+            .spawn(move || this.run(manager, cache))
+            .expect("spawn the consent listener thread");
+        *lock(&listener.thread) = Some(thread);
         listener
     }
 
-    /// Asks the threads to end (each closes its connection); see `join`.
+    /// Asks the thread to end (it closes its connection); see `join`.
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
         lock(&self.wake).stopping = true;
+        self.up.store(false, Ordering::Release);
         self.bell.notify_all();
     }
 
-    /// The threads, once asked to stop, to be waited for.
-    pub fn take_threads(&self) -> Vec<JoinHandle<()>> {
-        std::mem::take(&mut *lock(&self.threads))
-    }
-
-    fn listening(&self) -> bool {
-        self.up.load(Ordering::Acquire) > 0 && !self.stopped.load(Ordering::Acquire)
+    /// The thread, once asked to stop, to be waited for.
+    pub fn take_thread(&self) -> Option<JoinHandle<()>> {
+        lock(&self.thread).take()
     }
 
     fn stopping(&self) -> bool {
@@ -108,7 +89,7 @@ impl Listener {
 
     /// Waits (at most `wait`) for a sync that started after `arrival`.
     pub async fn synced_after(&self, arrival: Instant, wait: Duration) -> bool {
-        if !self.listening() {
+        if !self.up.load(Ordering::Acquire) {
             return false;
         }
         let mut rx = self.synced.subscribe();
@@ -117,11 +98,11 @@ impl Listener {
         }
         {
             // A sync already wanted has not started yet: it starts after
-            // this read arrived, and a connection is already woken for it.
+            // this read arrived, and the listener is already woken for it.
             let mut wake = lock(&self.wake);
             if !wake.wanted {
                 wake.wanted = true;
-                self.bell.notify_one();
+                self.bell.notify_all();
             }
         }
         let synced = tokio::time::timeout(wait, rx.wait_for(|s| s.is_some_and(|s| s >= arrival)))
@@ -142,6 +123,8 @@ impl Listener {
                 Ok(DbConnection::Sqlite(_)) => return,
                 Err(e) => tracing::warn!(error = %e, "consent listener cannot connect"),
             }
+            self.up.store(false, Ordering::Release);
+            cache.clear();
             // A second before trying again, unless the service stops.
             let wake = lock(&self.wake);
             let _ = self
@@ -164,23 +147,7 @@ impl Listener {
         // What was kept before this connection listened may have missed
         // notifications.
         cache.clear();
-        self.up.fetch_add(1, Ordering::AcqRel);
-        let result = self.sync(conn, cache, token);
-        // What this connection no longer hears, the others may not have
-        // heard either (they may be reconnecting).
-        self.up.fetch_sub(1, Ordering::AcqRel);
-        cache.clear();
-        result
-    }
-
-    /// Syncs when a read asks (at least once a second) until the
-    /// connection fails or the service stops.
-    fn sync(
-        &self,
-        conn: &mut PgConnection,
-        cache: &ConsentCache,
-        token: &str,
-    ) -> diesel::QueryResult<()> {
+        self.up.store(true, Ordering::Release);
         loop {
             {
                 let wake = lock(&self.wake);
@@ -216,15 +183,7 @@ impl Listener {
                 conn.batch_execute("SELECT 1")?;
             }
             if heard {
-                // Syncs end out of order across connections: the latest
-                // start counts.
-                self.synced.send_if_modified(|synced| {
-                    let later = synced.is_none_or(|s| s < started);
-                    if later {
-                        *synced = Some(started);
-                    }
-                    later
-                });
+                self.synced.send_replace(Some(started));
             }
         }
     }
