@@ -263,6 +263,7 @@ impl Application {
         let consent = web::Data::new(ConsentService {
             store: consents.clone(),
             db: db.clone(),
+            policies: crate::consent::Policies::of(&tenants),
             tenants: tenants.clone(),
             clock: clock.clone(),
             receipts,

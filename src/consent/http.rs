@@ -37,7 +37,7 @@ pub async fn policy(
     let tenant = consent.tenants.get(&path)?;
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "public, max-age=300"))
-        .json(ConsentPolicy::of(&tenant)))
+        .json(&consent.policies.get(&tenant).json))
 }
 
 /// Records the visitor's choices (refusals too).

@@ -30,6 +30,7 @@ pub use queries::ConsentEvent;
 pub use receipt::ReceiptSigner;
 pub use service::{recorded_counter, ConsentService};
 pub use store::ConsentStore;
+pub use views::Policies;
 
 /// The public routes under `/v1/tenants/{tenant}`: consent, then what
 /// `more` adds (the rights request form), behind the tenant's CORS policy.

@@ -7,6 +7,7 @@ use crate::db::Db;
 use crate::secrets::Key;
 use crate::tenants::Tenants;
 
+use super::views::Policies;
 use super::{ConsentStore, ReceiptSigner};
 
 pub struct ConsentService {
@@ -14,6 +15,8 @@ pub struct ConsentService {
     /// The main database: the policies served, the idempotency keys.
     pub db: Db,
     pub tenants: Tenants,
+    /// Each tenant's policy as the banners read it, written once.
+    pub policies: Policies,
     pub clock: Clock,
     /// Signs the receipts; publishes their key.
     pub receipts: ReceiptSigner,

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::queries;
 use super::service::ConsentService;
 use super::views::{
-    parse_subject, view, ConsentPolicy, ConsentState, PolicyVersion, PolicyVersions,
+    parse_subject, view, ConsentState, ConsentStateBody, PolicyVersion, PolicyVersions,
 };
 use crate::db::schema::consent_policy_versions as versions;
 use crate::db::DbError;
@@ -46,12 +46,12 @@ pub async fn consent_state(
     query: web::Query<StateQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = consent.tenants.get(&path)?;
-    let policy = ConsentPolicy::of(&tenant);
+    let policy = consent.policies.get(&tenant);
     let Some(raw) = query.subject_id.as_deref() else {
         return Ok(HttpResponse::Ok()
             .insert_header(("cache-control", "public, max-age=300"))
-            .json(ConsentState {
-                policy,
+            .json(ConsentStateBody {
+                policy: &policy.json,
                 current: None,
                 needs_consent: true,
             }));
@@ -67,8 +67,8 @@ pub async fn consent_state(
     let needs_consent = !current.as_ref().is_some_and(|c| c.policy_current);
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "private, no-store"))
-        .json(ConsentState {
-            policy,
+        .json(ConsentStateBody {
+            policy: &policy.json,
             current,
             needs_consent,
         }))

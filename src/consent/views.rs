@@ -2,9 +2,11 @@
 //! sees it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use validator::{Validate, ValidationError};
@@ -13,7 +15,7 @@ use super::policy::clean_page_url;
 use super::queries::ConsentEvent;
 use crate::config::ConsentSettings;
 use crate::error::ApiError;
-use crate::tenants::{PurposeCategory, PurposeConfig, Tenant};
+use crate::tenants::{PurposeCategory, PurposeConfig, Tenant, Tenants};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConsentPolicy {
@@ -39,6 +41,49 @@ impl ConsentPolicy {
             validity_months: c.validity_months,
             sha256: tenant.policy_sha256.clone(),
         }
+    }
+}
+
+/// A tenant's policy as the banners' routes send it, written as JSON once:
+/// it changes only with the configuration, and every page's load reads it.
+#[derive(Debug)]
+pub struct PolicyJson {
+    pub policy_version: String,
+    pub json: Box<RawValue>,
+}
+
+impl PolicyJson {
+    pub fn of(tenant: &Tenant) -> Self {
+        let policy = ConsentPolicy::of(tenant);
+        let json = serde_json::value::to_raw_value(&policy)
+            .expect("a policy of strings, numbers and booleans writes as JSON");
+        Self {
+            policy_version: policy.policy_version,
+            json,
+        }
+    }
+}
+
+/// Every tenant's [`PolicyJson`], by tenant id, made at start.
+#[derive(Debug, Default)]
+pub struct Policies(HashMap<String, Arc<PolicyJson>>);
+
+impl Policies {
+    pub fn of(tenants: &Tenants) -> Self {
+        Self(
+            tenants
+                .iter()
+                .map(|t| (t.id.clone(), Arc::new(PolicyJson::of(t))))
+                .collect(),
+        )
+    }
+
+    /// The tenant's policy; written now for a tenant not known at start.
+    pub fn get(&self, tenant: &Tenant) -> Arc<PolicyJson> {
+        self.0
+            .get(&tenant.id)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(PolicyJson::of(tenant)))
     }
 }
 
@@ -75,6 +120,15 @@ pub struct ConsentState {
     pub current: Option<ConsentView>,
     /// True when there is no consent in force, or when it was given under
     /// another `policy_version`: the banner must ask.
+    pub needs_consent: bool,
+}
+
+/// [`ConsentState`] as sent: the same fields, the policy's JSON written
+/// once (`PolicyJson`).
+#[derive(Serialize)]
+pub struct ConsentStateBody<'a> {
+    pub policy: &'a RawValue,
+    pub current: Option<ConsentView>,
     pub needs_consent: bool,
 }
 

@@ -64,6 +64,23 @@ async fn one_answer_tells_the_banner_the_policy_the_consent_and_whether_to_ask()
         .to_str()
         .unwrap()
         .contains("public"));
+    // The policy part is the tenant's policy, as `/consent-policy` gives it.
+    let policy: Value = app
+        .get("/v1/tenants/sevres/consent-policy")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["policy"], policy);
+    assert_eq!(
+        first["policy"]["sha256"],
+        app.state
+            .tenants
+            .get("sevres")
+            .unwrap()
+            .policy_sha256
+            .as_str()
+    );
     let version = first["policy"]["policy_version"]
         .as_str()
         .unwrap()
