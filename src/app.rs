@@ -100,6 +100,21 @@ pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, D
                 "upgraded the consent files"
             );
         }
+        // Without them, the coming months' consents go to the default
+        // partition; the scheduler tries again.
+        match crate::consent::partitions::ensure_ahead(conn, clock.now().naive_utc()) {
+            Ok(created) if !created.is_empty() => {
+                let months: Vec<String> = created.iter().map(ToString::to_string).collect();
+                tracing::info!(
+                    ?months,
+                    "created the consent partitions of the coming months"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "consent partitions of the coming months not created")
+            }
+        }
         tenants::sync(conn, &settings.tenants, clock.now().naive_utc())
     })
 }

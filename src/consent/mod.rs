@@ -8,6 +8,7 @@ pub mod files;
 pub mod http;
 pub mod idempotency;
 mod months;
+pub mod partitions;
 mod place;
 pub mod policy;
 pub mod queries;

@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::clock::Cutoffs;
-use crate::consent::files::{self, ConsentFiles, EventFile};
+use crate::consent::files::{self, ConsentFiles, EventFile, Month};
 use crate::consent::queries::{self as store, DailyCount};
 use crate::db::schema::{consent_events as events, consent_file_folds as folds};
 use crate::db::{write_transaction, DbConnection};
@@ -34,11 +34,13 @@ pub enum Fate {
     Keep,
 }
 
-pub fn fate(file: &EventFile, cut: &Cutoffs, now: NaiveDateTime) -> Fate {
-    let end = file.month.end();
+/// The fate of a month's records (a SQLite file's, or on PostgreSQL a
+/// partition's, for one tenant).
+pub fn fate(month: Month, cut: &Cutoffs, now: NaiveDateTime) -> Fate {
+    let end = month.end();
     if end <= cut.sure.naive_utc() && end + QUIET_AFTER_MONTH <= now {
         Fate::Whole
-    } else if file.month.start() <= cut.edge.naive_utc() {
+    } else if month.start() <= cut.edge.naive_utc() {
         Fate::Rows
     } else {
         Fate::Keep
@@ -110,7 +112,6 @@ pub fn would_remove(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consent::files::Month;
     use crate::retention::Period;
     use chrono::{TimeZone, Utc};
 
@@ -134,10 +135,10 @@ mod tests {
         let cut = period.cutoffs(as_of);
         let now = as_of.naive_utc();
         // 13 months before 1 December 2026 03:00 is 1 November 2025 03:00.
-        assert_eq!(fate(&file("2025-10"), &cut, now), Fate::Whole);
-        assert_eq!(fate(&file("2025-11"), &cut, now), Fate::Rows);
-        assert_eq!(fate(&file("2025-12"), &cut, now), Fate::Keep);
-        assert_eq!(fate(&file("2026-11"), &cut, now), Fate::Keep);
+        assert_eq!(fate(file("2025-10").month, &cut, now), Fate::Whole);
+        assert_eq!(fate(file("2025-11").month, &cut, now), Fate::Rows);
+        assert_eq!(fate(file("2025-12").month, &cut, now), Fate::Keep);
+        assert_eq!(fate(file("2026-11").month, &cut, now), Fate::Keep);
     }
 
     #[test]
@@ -146,10 +147,16 @@ mod tests {
         let as_of = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
         let cut = period.cutoffs(as_of);
         // November is past its period (one day) at noon on 1 December...
-        assert_eq!(fate(&file("2026-11"), &cut, as_of.naive_utc()), Fate::Rows);
+        assert_eq!(
+            fate(file("2026-11").month, &cut, as_of.naive_utc()),
+            Fate::Rows
+        );
         // ...and goes whole a day after it ended.
         let later = Utc.with_ymd_and_hms(2026, 12, 2, 0, 0, 0).unwrap();
         let cut = period.cutoffs(later);
-        assert_eq!(fate(&file("2026-11"), &cut, later.naive_utc()), Fate::Whole);
+        assert_eq!(
+            fate(file("2026-11").month, &cut, later.naive_utc()),
+            Fate::Whole
+        );
     }
 }

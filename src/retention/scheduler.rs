@@ -104,6 +104,15 @@ impl Scheduler {
         Ok(Tick::Ran(report))
     }
 
+    /// On PostgreSQL, creates the consent partitions of the coming months
+    /// that are missing (`consent::partitions`).
+    pub fn prepare_months(&self) -> Result<(), RetentionError> {
+        let mut conn = self.db.pool().get().map_err(DbError::from)?;
+        let now = self.clock.now().naive_utc();
+        crate::consent::partitions::ensure_ahead(&mut conn, now)?;
+        Ok(())
+    }
+
     /// Looks at the schedule every `tick_secs` in a thread of its own until
     /// the service stops.
     pub fn spawn(self, stop: crate::shutdown::Stop) -> std::thread::JoinHandle<()> {
@@ -111,6 +120,9 @@ impl Scheduler {
         std::thread::Builder::new()
             .name("retention".into())
             .spawn(move || loop {
+                if let Err(e) = self.prepare_months() {
+                    tracing::warn!(error = %ApiError::from(e).detail, "consent partitions not created; will try again");
+                }
                 if let Err(e) = self.tick() {
                     tracing::warn!(error = %ApiError::from(e).detail, "retention sweep failed; will try again");
                 }

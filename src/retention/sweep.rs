@@ -25,8 +25,9 @@ use super::steps::{
     Step, PLATFORM_STEPS, TENANT_STEPS,
 };
 use super::RetentionError;
+use crate::clock::Cutoffs;
 use crate::config::{Periods, RetentionSettings};
-use crate::consent::ConsentStore;
+use crate::consent::{partitions, ConsentStore};
 use crate::db::schema::tenants;
 use crate::db::DbConnection;
 use crate::error::ApiError;
@@ -142,7 +143,14 @@ pub fn run(
     let outcome = conn
         .batch_execute(session(conn, true))
         .map_err(RetentionError::from)
-        .and_then(|()| sweep.scopes(conn, consents, &scopes, opts.dry_run));
+        .and_then(|()| {
+            // A month goes whole only in a sweep of every tenant: its
+            // partition holds the records of all.
+            if opts.tenant.is_none() {
+                sweep.whole_months(conn, &scopes, opts.dry_run)?;
+            }
+            sweep.scopes(conn, consents, &scopes, opts.dry_run)
+        });
     // The connection may go back to a pool: as the others again, before
     // the record's last commit, which is then flushed with all before it.
     let _ = conn.batch_execute(session(conn, false));
@@ -232,6 +240,96 @@ impl Sweep<'_> {
         Ok(())
     }
 
+    /// On PostgreSQL, the months whose every record is due go whole, before
+    /// the batches: those past the period of some tenant, where each other
+    /// tenant's period is over too or the tenant has no record. Each partition is detached, then in one
+    /// transaction its events are counted by tenant, the counts added to
+    /// the run's and the table dropped (their daily counts were kept as
+    /// they were recorded). Should a tenant whose period is not over have a
+    /// record there after all (written meanwhile), the month is attached
+    /// again and left to the batches. A month left detached by a stopped
+    /// sweep is finished the same way. A dry run counts only such
+    /// leftovers: the batches' count covers the rest.
+    fn whole_months(
+        &mut self,
+        conn: &mut DbConnection,
+        scopes: &[Scope],
+        dry_run: bool,
+    ) -> Result<(), RetentionError> {
+        let DbConnection::Pg(_) = conn else {
+            return Ok(());
+        };
+        let now = (self.now)();
+        let tenants: Vec<(&Scope, Cutoffs)> = scopes
+            .iter()
+            .filter(|s| s.tenant_id.is_some())
+            .map(|s| {
+                (
+                    s,
+                    Step::ConsentEvents.period(&s.periods).cutoffs(self.as_of),
+                )
+            })
+            .collect();
+        let slug_of = |tenant_id: &str| {
+            tenants
+                .iter()
+                .find(|(s, _)| s.tenant_id.as_deref() == Some(tenant_id))
+                .map_or_else(|| tenant_id.to_owned(), |(s, _)| s.slug.clone())
+        };
+        for table in partitions::tables(conn)? {
+            // The tenants whose records of this month may not all be due.
+            let kept: Vec<String> = tenants
+                .iter()
+                .filter(|(_, cut)| monthly::fate(table.month, cut, now) != Fate::Whole)
+                .filter_map(|(s, _)| s.tenant_id.clone())
+                .collect();
+            // Due for one tenant at least, and none of the others has a
+            // record there (an empty month still to come stays).
+            let due = kept.len() < tenants.len()
+                && (kept.is_empty() || !partitions::holds_any(conn, &table, &kept)?);
+            if dry_run {
+                if due && !table.attached {
+                    for (tenant_id, n) in partitions::counts(conn, &table)? {
+                        self.add(&slug_of(&tenant_id), category::CONSENT_EVENTS, n);
+                    }
+                }
+                continue;
+            }
+            if !due {
+                if !table.attached {
+                    partitions::attach(conn, table.month)?;
+                }
+                continue;
+            }
+            if table.attached && !partitions::detach(conn, &table)? {
+                tracing::warn!(month = %table.month, "consent month busy; swept in batches");
+                continue;
+            }
+            let (run_id, at) = (self.run_id.clone().unwrap_or_default(), (self.now)());
+            let mut next = self.removed.clone();
+            let dropped = crate::db::write_transaction(conn, |c| -> QueryResult<bool> {
+                let counts = partitions::counts(c, &table)?;
+                if counts.iter().any(|(t, _)| kept.contains(t)) {
+                    return Ok(false);
+                }
+                for (tenant_id, n) in counts {
+                    let slug = slug_of(&tenant_id);
+                    count_in(&mut next, &slug, vec![(category::CONSENT_EVENTS, n)]);
+                }
+                partitions::drop_detached(c, &table)?;
+                runs::progress(c, &run_id, &next, at)?;
+                Ok(true)
+            })?;
+            if dropped {
+                self.removed = next;
+            } else {
+                partitions::attach(conn, table.month)?;
+            }
+            self.rest(false);
+        }
+        Ok(())
+    }
+
     /// The consents: the table's (on SQLite, those recorded before the
     /// monthly files), then, on SQLite, the tenant's files: whole or row by
     /// row, as `consent_files` says.
@@ -251,7 +349,7 @@ impl Sweep<'_> {
             .period(&scope.periods)
             .cutoffs(self.as_of);
         for file in files.files(tenant)?.iter() {
-            match monthly::fate(file, &cut, (self.now)()) {
+            match monthly::fate(file.month, &cut, (self.now)()) {
                 Fate::Whole if dry_run => {
                     let n = monthly::would_remove(conn, files, file)?;
                     self.add(&scope.slug, category::CONSENT_EVENTS, n);

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 /// A second `guichet serve` on the same database (PostgreSQL only: SQLite
 /// serves one instance).
-async fn second_instance(app: &TestApp) -> String {
+pub(crate) async fn second_instance(app: &TestApp) -> String {
     let settings = common::test_settings(app.dir.path(), &app.db);
     let other = Application::build_with(settings, app.clock.clone(), |_| {}).expect("starts");
     let port = other.port();
@@ -33,7 +33,7 @@ async fn policy_version(client: &reqwest::Client, base: &str) -> Value {
     policy["policy_version"].clone()
 }
 
-async fn give(
+pub(crate) async fn give(
     client: &reqwest::Client,
     base: &str,
     subject: &str,

@@ -42,6 +42,7 @@ mod intake_pages;
 mod lockout;
 mod mail;
 mod operations;
+mod partitions;
 mod queue;
 mod races;
 mod referents;

@@ -1,0 +1,220 @@
+//! On PostgreSQL, `consent_events` is partitioned by month of `at` (UTC):
+//! one table per month, `consent_events_pYYYY_MM`, and a default partition
+//! for any instant whose month has none (an old or far-future one), so
+//! that an insert never fails for want of a partition. The service creates
+//! the partitions of the coming months ahead, at start and from its
+//! scheduler, never on a consent's path; the retention sweep detaches and
+//! drops a month whose every record is due (`retention::sweep`).
+//!
+//! PostgreSQL refuses `DETACH PARTITION … CONCURRENTLY` on a table that
+//! has a default partition: a month is detached plainly, under a short
+//! lock timeout (catalogue work only, a moment of exclusive lock on the
+//! table), then dropped in a transaction of its own. A month left detached
+//! (a sweep stopped in between) is a table of that name that is no longer
+//! a partition: the next sweep finishes it, or attaches it again.
+//!
+//! Every function here but `ensure_ahead` is for PostgreSQL only.
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use super::files::Month;
+use crate::db::DbConnection;
+
+/// Months created ahead of the current one.
+pub const AHEAD: u32 = 3;
+
+/// Key of the advisory lock held while a partition is attached ("parts").
+const ATTACH_LOCK: i64 = 0x70_61_72_74_73;
+
+/// How long a detach or an attach waits for its lock on the table before
+/// giving up: meanwhile the consents' writes and reads wait behind it.
+const LOCK_TIMEOUT: &str = "2s";
+
+/// One monthly table: a partition, or left detached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthTable {
+    pub month: Month,
+    pub name: String,
+    pub attached: bool,
+}
+
+/// The name of a month's table.
+pub fn table_name(month: Month) -> String {
+    format!("consent_events_p{:04}_{:02}", month.year, month.month)
+}
+
+fn month_of(name: &str) -> Option<Month> {
+    let (y, m) = name.strip_prefix("consent_events_p")?.split_once('_')?;
+    let (year, month) = (y.parse().ok()?, m.parse().ok()?);
+    (y.len() == 4 && m.len() == 2 && (1..=12).contains(&month)).then_some(Month { year, month })
+}
+
+fn instant(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+#[derive(QueryableByName)]
+struct Listed {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Bool)]
+    attached: bool,
+}
+
+/// The monthly tables, attached or not, oldest first.
+pub fn tables(conn: &mut DbConnection) -> QueryResult<Vec<MonthTable>> {
+    let rows: Vec<Listed> = diesel::sql_query(
+        "SELECT relname::text AS name, relispartition AS attached FROM pg_class \
+         WHERE relkind = 'r' AND relname ~ '^consent_events_p[0-9]{4}_[0-9]{2}$' \
+         AND pg_table_is_visible(oid) ORDER BY relname",
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(MonthTable {
+                month: month_of(&r.name)?,
+                name: r.name,
+                attached: r.attached,
+            })
+        })
+        .collect())
+}
+
+/// Creates the partitions of the month of `now` and of the [`AHEAD`] next
+/// ones, those missing; nothing on SQLite. Returns the months created.
+pub fn ensure_ahead(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Month>> {
+    let DbConnection::Pg(_) = conn else {
+        return Ok(Vec::new());
+    };
+    let existing = tables(conn)?;
+    let mut month = Month::of(now);
+    let mut created = Vec::new();
+    for _ in 0..=AHEAD {
+        if !existing.iter().any(|t| t.month == month && t.attached) && attach(conn, month)? {
+            created.push(month);
+        }
+        month = Month::of(month.end());
+    }
+    Ok(created)
+}
+
+/// Makes `month` a partition: its table (created if need be, or the one
+/// left detached) receives the default partition's events of that month,
+/// then is attached, in one transaction. Instances take turns; false when
+/// another one had done it.
+pub fn attach(conn: &mut DbConnection, month: Month) -> QueryResult<bool> {
+    let name = table_name(month);
+    let (from, to) = (instant(month.start()), instant(month.end()));
+    conn.transaction(|c| {
+        c.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock({ATTACH_LOCK})"
+        ))?;
+        if tables(c)?.iter().any(|t| t.name == name && t.attached) {
+            return Ok(false);
+        }
+        c.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {name} \
+                 (LIKE consent_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+             LOCK TABLE consent_events_default IN ACCESS EXCLUSIVE MODE;
+             WITH moved AS (DELETE FROM consent_events_default \
+                 WHERE at >= '{from}' AND at < '{to}' RETURNING *) \
+             INSERT INTO {name} SELECT * FROM moved;
+             ALTER TABLE consent_events ATTACH PARTITION {name} \
+                 FOR VALUES FROM ('{from}') TO ('{to}')"
+        ))?;
+        Ok(true)
+    })
+}
+
+/// Detaches a month's partition: no read or write reaches its events any
+/// more. False when the table was too busy to be locked in time (the month
+/// is then left to the sweep's batches).
+pub fn detach(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<bool> {
+    let done = conn.transaction(|c| {
+        c.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';
+             ALTER TABLE consent_events DETACH PARTITION {}",
+            table.name
+        ))
+    });
+    match done {
+        Ok(()) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("lock timeout") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(QueryableByName)]
+struct TenantCount {
+    #[diesel(sql_type = Text)]
+    tenant_id: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many events a month's table holds, per tenant id.
+pub fn counts(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<Vec<(String, i64)>> {
+    let rows: Vec<TenantCount> = diesel::sql_query(format!(
+        "SELECT tenant_id, count(*) AS n FROM {} GROUP BY tenant_id ORDER BY tenant_id",
+        table.name
+    ))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.tenant_id, r.n)).collect())
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = Bool)]
+    found: bool,
+}
+
+/// Whether a month's table holds an event of one of these tenants (ids):
+/// one probe of its index per tenant.
+pub fn holds_any(
+    conn: &mut DbConnection,
+    table: &MonthTable,
+    tenant_ids: &[String],
+) -> QueryResult<bool> {
+    for tenant_id in tenant_ids {
+        let found: Found = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = $1) AS found",
+            table.name
+        ))
+        .bind::<Text, _>(tenant_id)
+        .get_result(conn)?;
+        if found.found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Drops a detached month's table, in the caller's transaction.
+pub fn drop_detached(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<()> {
+    conn.batch_execute(&format!("DROP TABLE {}", table.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_names_its_table_and_back() {
+        let m = Month {
+            year: 2026,
+            month: 3,
+        };
+        assert_eq!(table_name(m), "consent_events_p2026_03");
+        assert_eq!(month_of("consent_events_p2026_03"), Some(m));
+        assert_eq!(month_of("consent_events_p2026_13"), None);
+        assert_eq!(month_of("consent_events_default"), None);
+    }
+}
