@@ -102,6 +102,33 @@ pub fn ensure_ahead(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<
     Ok(created)
 }
 
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = diesel::sql_types::Timestamp)]
+    month: NaiveDateTime,
+}
+
+/// Makes a partition of every month the default partition holds events of,
+/// moving them into it: after a bulk load (`guichet copy`), so that the
+/// loaded months go whole when due. Nothing on SQLite.
+pub fn attach_held(conn: &mut DbConnection) -> QueryResult<Vec<Month>> {
+    let DbConnection::Pg(_) = conn else {
+        return Ok(Vec::new());
+    };
+    let held: Vec<Held> = diesel::sql_query(
+        "SELECT DISTINCT CAST(date_trunc('month', at) AS timestamp) AS month \
+         FROM consent_events_default ORDER BY month",
+    )
+    .load(conn)?;
+    let mut attached = Vec::new();
+    for month in held.into_iter().map(|h| Month::of(h.month)) {
+        if attach(conn, month)? {
+            attached.push(month);
+        }
+    }
+    Ok(attached)
+}
+
 /// Makes `month` a partition: its table (created if need be, or the one
 /// left detached) receives the default partition's events of that month,
 /// then is attached, in one transaction. Instances take turns; false when

@@ -293,6 +293,11 @@ pub fn copy(
     from.each(from_main, |e| sink.push(e))?;
     sink.flush()?;
     let written = sink.written;
+    if let Place::Table = to.place {
+        // On PostgreSQL the events landed in the default partition: each
+        // month gets its own.
+        super::partitions::attach_held(to_main)?;
+    }
     from.each_file_counts(from_main, |rows| {
         to_main.transaction(|c| queries::add_daily_counts(c, &rows))
     })?;

@@ -156,9 +156,13 @@ struct JsonRow {
 /// diesel's record of migrations.
 pub fn tables(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
     let sql = match conn {
+        // Tables, partitioned ones among them, not their partitions (the
+        // consent events' months, read and written through their table).
         DbConnection::Pg(_) => {
-            "SELECT CAST(table_name AS TEXT) AS name FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            "SELECT CAST(c.relname AS TEXT) AS name FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND NOT c.relispartition"
         }
         DbConnection::Sqlite(_) => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"

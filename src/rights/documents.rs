@@ -100,6 +100,11 @@ impl KeyRing {
         Ok((self.current.0.clone(), nonce.to_vec()))
     }
 
+    /// The id of the key that seals new documents.
+    pub fn current_id(&self) -> &str {
+        &self.current.0
+    }
+
     /// Whether the ring has the key of this id.
     pub fn holds(&self, key_id: &str) -> bool {
         std::iter::once(&self.current)

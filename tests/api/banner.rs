@@ -309,7 +309,7 @@ async fn exercise(ui: &Ui) {
             .unwrap()
             .as_str()
     );
-    assert_eq!(rig.posts().await, 1, "one POST per decision");
+    rig.wait_posts(1).await;
 
     // The next visit: no banner, the choice restored from Guichet.
     reload_restores(ui, &page, &url, &all, &everything).await;
@@ -330,7 +330,7 @@ async fn exercise(ui: &Ui) {
             .collect::<Vec<_>>(),
     );
     check_given(&rig, &subject, 2, &changed, "2026-01", false).await;
-    assert_eq!(rig.posts().await, 2, "one POST per decision");
+    rig.wait_posts(2).await;
     reload_restores(ui, &page, &url, &all, &changed).await;
 
     // The banner's reset (the page's button) withdraws; the banner asks.
@@ -350,7 +350,7 @@ async fn exercise(ui: &Ui) {
     page.click(ui.refuse_all).await;
     let nothing = want(&all, &[]);
     check_given(&rig, &subject, 4, &nothing, "2026-01", false).await;
-    assert_eq!(rig.posts().await, 3, "one POST per decision");
+    rig.wait_posts(3).await;
     reload_restores(ui, &page, &url, &all, &nothing).await;
 
     // A custom choice after Guichet's own withdrawal.
@@ -365,7 +365,7 @@ async fn exercise(ui: &Ui) {
     page.click(ui.save).await;
     let custom = want(&all, &["audience", "linkedin"]);
     let last = check_given(&rig, &subject, 6, &custom, "2026-01", false).await;
-    assert_eq!(rig.posts().await, 4, "one POST per decision");
+    rig.wait_posts(4).await;
     reload_restores(ui, &page, &url, &all, &custom).await;
 
     // The visitor sees what to quote in a rights request.
@@ -391,7 +391,7 @@ async fn exercise(ui: &Ui) {
     page.shot("new-policy").await;
     page.click(ui.accept_all).await;
     check_given(&rig, &subject, 7, &everything, "2026-02", false).await;
-    assert_eq!(rig.posts().await, 1, "one POST per decision");
+    rig.wait_posts(1).await;
 
     // A new visitor whose browser sends Global Privacy Control.
     page.gpc(true).await;

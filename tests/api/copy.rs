@@ -234,6 +234,37 @@ fn copied(dir: &Path, db: &TestDatabase, to: &TestDatabase) {
         "{stdout}"
     );
     assert!(stdout.contains("every count matches"), "{stdout}");
+    if to.url.starts_with("postgres") {
+        // The copied months are partitions of their own, none left in the
+        // default partition.
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = crate::faults::support::connect(&to.url);
+        let count = |conn: &mut guichet::db::DbConnection, sql: &str| -> i64 {
+            guichet::on_backend!(conn, |c| diesel::sql_query(sql).get_result::<N>(c))
+                .unwrap()
+                .n
+        };
+        assert_eq!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM consent_events_default"
+            ),
+            0
+        );
+        assert!(
+            count(
+                &mut conn,
+                "SELECT COUNT(*) AS n FROM pg_class WHERE relispartition \
+                 AND relname LIKE 'consent_events_p%'"
+            ) >= 2,
+            "the two months of the consents"
+        );
+    }
 }
 
 #[tokio::test]

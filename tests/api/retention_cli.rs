@@ -79,7 +79,7 @@ fn purge_removes_what_is_due_and_a_dry_run_says_so_first() {
     seed::consents(&mut conn, &db.url, &sevres, 30, 500);
     seed::consents(&mut conn, &db.url, &nimes, 7, 500);
     seed::consents(&mut conn, &db.url, &sevres, 11, 10);
-    seed::closed_requests(&mut conn, &sevres, 3, 400);
+    seed::closed_requests(&mut conn, &dir.path().join("data"), &sevres, 3, 400);
 
     let out = guichet(dir.path(), &db, &["purge", "--dry-run", "--json"], &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -272,7 +272,13 @@ fn a_sweep_killed_halfway_leaves_consistent_data_and_the_next_finishes() {
     let sevres = seed::tenant_id(&mut conn, "sevres");
     const REQUESTS: i64 = 300;
     const CONSENTS: i64 = 3000;
-    seed::closed_requests(&mut conn, &dunkerque, REQUESTS as usize, 800);
+    seed::closed_requests(
+        &mut conn,
+        &dir.path().join("data"),
+        &dunkerque,
+        REQUESTS as usize,
+        800,
+    );
     seed::consents(&mut conn, &db.url, &sevres, CONSENTS as usize, 500);
     // Small batches with pauses: the sweep takes seconds, time enough to
     // kill it while it erases requests.

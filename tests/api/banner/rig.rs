@@ -262,6 +262,25 @@ impl Rig {
             .unwrap()
     }
 
+    /// Waits until the service has counted `n` POSTs on `…/consents` (its
+    /// count follows the answer, the record is in the database before), and
+    /// checks there are no more: one POST per decision.
+    pub async fn wait_posts(&self, n: u64) {
+        let start = std::time::Instant::now();
+        loop {
+            let posts = self.posts().await;
+            if posts >= n {
+                assert_eq!(posts, n, "one POST per decision");
+                return;
+            }
+            assert!(
+                start.elapsed() < PAGE_TIMEOUT,
+                "waited for {n} POSTs, the service counted {posts}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The POSTs the service has answered on `…/consents` since it started.
     pub async fn posts(&self) -> u64 {
         let text = self.get("/metrics").await.text().await.unwrap();

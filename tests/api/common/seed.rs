@@ -1,6 +1,8 @@
 //! Old data for a sweep to remove, written straight into the tables, and
 //! the check that a sweep stopped anywhere left no record half removed.
 
+use std::path::Path;
+
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use guichet::consent::{ConsentEvent, ConsentStore};
@@ -70,8 +72,23 @@ pub fn consent_ids(conn: &mut DbConnection, url: &str) -> Vec<String> {
         .collect()
 }
 
-/// `n` access requests closed `age_days` ago, each with a document.
-pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days: i64) {
+/// `n` access requests closed `age_days` ago, each with a document sealed
+/// under the document key of `data_dir` (generated there when missing, as
+/// the service does at start).
+pub fn closed_requests(
+    conn: &mut DbConnection,
+    data_dir: &Path,
+    tenant: &str,
+    n: usize,
+    age_days: i64,
+) {
+    let secrets = guichet::secrets::Secrets::load(
+        &Default::default(),
+        data_dir,
+        &guichet::config::Environment::Test,
+    )
+    .unwrap();
+    let ring = guichet::rights::documents::KeyRing::new(&secrets.document, &[]);
     let closed = days_ago(age_days);
     guichet::db::write_transaction(conn, |conn| -> QueryResult<()> {
         for i in 0..n {
@@ -116,18 +133,22 @@ pub fn closed_requests(conn: &mut DbConnection, tenant: &str, n: usize, age_days
                 on_behalf_relation: None,
             };
             guichet::rights::store::insert(conn, &row)?;
+            let document_id = uuid::Uuid::now_v7().to_string();
+            let content = b"%PDF-1.4\n%%EOF\n";
+            let mut sealed = content.to_vec();
+            let (key_id, nonce) = ring.seal(&document_id, &mut sealed).unwrap();
             guichet::rights::store::insert_document(
                 conn,
                 &DocumentRow {
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: document_id,
                     request_id: id,
                     filename: "carte.pdf".into(),
                     content_type: "application/pdf".into(),
-                    size: 4,
-                    sha256: "00".into(),
-                    key_id: "k".into(),
-                    nonce: vec![0; 12],
-                    ciphertext: Some(vec![1, 2, 3, 4]),
+                    size: content.len() as i64,
+                    sha256: guichet::rights::documents::sha256_hex(content),
+                    key_id,
+                    nonce,
+                    ciphertext: Some(sealed),
                     uploaded_at: closed - chrono::Duration::days(10),
                     purged_at: None,
                     role: guichet::rights::lifecycle::Role::IdDocument,

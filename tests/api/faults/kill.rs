@@ -258,7 +258,13 @@ async fn serve_killed_mid_sweep_resumes_it_at_restart_and_keeps_new_consents() {
     let mut conn = connect(&db.url);
     let dunkerque = seed::tenant_id(&mut conn, "dunkerque");
     let sevres = seed::tenant_id(&mut conn, "sevres");
-    seed::closed_requests(&mut conn, &dunkerque, REQUESTS, 800);
+    seed::closed_requests(
+        &mut conn,
+        &dir.path().join("data"),
+        &dunkerque,
+        REQUESTS,
+        800,
+    );
     seed::consents(&mut conn, &db.url, &sevres, CONSENTS, 500);
 
     // The scheduled slot has not run yet: the sweep starts with the
