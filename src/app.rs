@@ -102,7 +102,8 @@ pub fn prepare_database(settings: &Settings, clock: &Clock) -> Result<Tenants, D
         }
         // Without them, the coming months' consents go to the default
         // partition; the scheduler tries again.
-        match crate::consent::partitions::ensure_ahead(conn, clock.now().naive_utc()) {
+        let rules = crate::consent::partitions::Partitioning::of(&settings.retention);
+        match crate::consent::partitions::ensure_ahead(conn, rules, clock.now().naive_utc()) {
             Ok(created) if !created.is_empty() => {
                 let months: Vec<String> = created.iter().map(ToString::to_string).collect();
                 tracing::info!(

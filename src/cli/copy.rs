@@ -11,6 +11,7 @@
 
 use super::{open, CmdResult, Refused};
 use crate::config::Settings;
+use crate::consent::partitions::Partitioning;
 use crate::consent::transfer::{self as consents, Events};
 use crate::consent::ReceiptSigner;
 use crate::db::transfer::{self, TABLES};
@@ -63,7 +64,8 @@ pub fn copy(settings: &Settings, to_url: &str) -> CmdResult {
     transfer::check_known(&mut to)?;
 
     transfer::begin_snapshot(&mut from)?;
-    let lines = copy_all(&mut from, &from_events, &mut to, &to_events);
+    let partitioning = Partitioning::of(&target.retention);
+    let lines = copy_all(&mut from, &from_events, &mut to, &to_events, partitioning);
     let _ = transfer::end_snapshot(&mut from);
     let lines = lines.map_err(|e| {
         Refused(format!(
@@ -138,6 +140,7 @@ fn copy_all(
     from_events: &Events,
     to: &mut DbConnection,
     to_events: &Events,
+    partitioning: Partitioning,
 ) -> Result<Vec<Line>, Box<dyn std::error::Error>> {
     use diesel::Connection;
     to.transaction(|to| {
@@ -146,7 +149,7 @@ fn copy_all(
         }
         Ok::<_, transfer::TransferError>(())
     })?;
-    consents::copy(from_events, from, to_events, to)?;
+    consents::copy(from_events, from, to_events, to, partitioning)?;
     let mut lines = Vec::new();
     for spec in TABLES.iter().filter(|t| t.counted) {
         lines.push(Line::counts(

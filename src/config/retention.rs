@@ -23,6 +23,14 @@ pub struct RetentionSettings {
     pub batch_pause_ms: u64,
     /// Seconds between two looks of the scheduler at the schedule.
     pub tick_secs: u64,
+    /// On PostgreSQL, months whose consent partition is made ahead of the
+    /// current one (at start and by the scheduler).
+    pub partition_months_ahead: u32,
+    /// On PostgreSQL, how long attaching or detaching a month's partition
+    /// waits for its lock on the consent table, in milliseconds (consents
+    /// wait behind it meanwhile); a month not detached in time goes in
+    /// batches.
+    pub partition_lock_timeout_ms: u64,
     /// The periods of every tenant, unless it overrides them.
     pub periods: Periods,
 }

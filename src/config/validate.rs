@@ -194,6 +194,18 @@ impl Settings {
                 "is not an IANA time zone such as Europe/Paris",
             ));
         }
+        if !(1..=24).contains(&self.retention.partition_months_ahead) {
+            return Err(ConfigError::key(
+                "retention.partition_months_ahead",
+                "must be between 1 and 24",
+            ));
+        }
+        if !(100..=60_000).contains(&self.retention.partition_lock_timeout_ms) {
+            return Err(ConfigError::key(
+                "retention.partition_lock_timeout_ms",
+                "must be between 100 and 60000",
+            ));
+        }
         if !(1..=60).contains(&self.mail.digest_window_days) {
             return Err(ConfigError::key(
                 "mail.digest_window_days",

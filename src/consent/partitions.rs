@@ -21,17 +21,29 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::files::Month;
+use crate::config::RetentionSettings;
 use crate::db::DbConnection;
-
-/// Months created ahead of the current one.
-pub const AHEAD: u32 = 3;
 
 /// Key of the advisory lock held while a partition is attached ("parts").
 const ATTACH_LOCK: i64 = 0x70_61_72_74_73;
 
-/// How long a detach or an attach waits for its lock on the table before
-/// giving up: meanwhile the consents' writes and reads wait behind it.
-const LOCK_TIMEOUT: &str = "2s";
+/// How far ahead partitions are made, and how long an attach or a detach
+/// waits for its lock on the table before giving up (meanwhile the
+/// consents' writes and reads wait behind it): `retention.partition_*`.
+#[derive(Debug, Clone, Copy)]
+pub struct Partitioning {
+    pub months_ahead: u32,
+    pub lock_timeout_ms: u64,
+}
+
+impl Partitioning {
+    pub fn of(settings: &RetentionSettings) -> Self {
+        Self {
+            months_ahead: settings.partition_months_ahead,
+            lock_timeout_ms: settings.partition_lock_timeout_ms,
+        }
+    }
+}
 
 /// One monthly table: a partition, or left detached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,17 +96,22 @@ pub fn tables(conn: &mut DbConnection) -> QueryResult<Vec<MonthTable>> {
         .collect())
 }
 
-/// Creates the partitions of the month of `now` and of the [`AHEAD`] next
-/// ones, those missing; nothing on SQLite. Returns the months created.
-pub fn ensure_ahead(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<Vec<Month>> {
+/// Creates the partitions of the month of `now` and of the
+/// `months_ahead` next ones, those missing; nothing on SQLite. Returns the
+/// months created.
+pub fn ensure_ahead(
+    conn: &mut DbConnection,
+    rules: Partitioning,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Month>> {
     let DbConnection::Pg(_) = conn else {
         return Ok(Vec::new());
     };
     let existing = tables(conn)?;
     let mut month = Month::of(now);
     let mut created = Vec::new();
-    for _ in 0..=AHEAD {
-        if !existing.iter().any(|t| t.month == month && t.attached) && attach(conn, month)? {
+    for _ in 0..=rules.months_ahead {
+        if !existing.iter().any(|t| t.month == month && t.attached) && attach(conn, rules, month)? {
             created.push(month);
         }
         month = Month::of(month.end());
@@ -111,7 +128,7 @@ struct Held {
 /// Makes a partition of every month the default partition holds events of,
 /// moving them into it: after a bulk load (`guichet copy`), so that the
 /// loaded months go whole when due. Nothing on SQLite.
-pub fn attach_held(conn: &mut DbConnection) -> QueryResult<Vec<Month>> {
+pub fn attach_held(conn: &mut DbConnection, rules: Partitioning) -> QueryResult<Vec<Month>> {
     let DbConnection::Pg(_) = conn else {
         return Ok(Vec::new());
     };
@@ -122,7 +139,7 @@ pub fn attach_held(conn: &mut DbConnection) -> QueryResult<Vec<Month>> {
     .load(conn)?;
     let mut attached = Vec::new();
     for month in held.into_iter().map(|h| Month::of(h.month)) {
-        if attach(conn, month)? {
+        if attach(conn, rules, month)? {
             attached.push(month);
         }
     }
@@ -133,12 +150,13 @@ pub fn attach_held(conn: &mut DbConnection) -> QueryResult<Vec<Month>> {
 /// left detached) receives the default partition's events of that month,
 /// then is attached, in one transaction. Instances take turns; false when
 /// another one had done it.
-pub fn attach(conn: &mut DbConnection, month: Month) -> QueryResult<bool> {
+pub fn attach(conn: &mut DbConnection, rules: Partitioning, month: Month) -> QueryResult<bool> {
+    let timeout = rules.lock_timeout_ms;
     let name = table_name(month);
     let (from, to) = (instant(month.start()), instant(month.end()));
     conn.transaction(|c| {
         c.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock({ATTACH_LOCK})"
+            "SET LOCAL lock_timeout = '{timeout}ms'; SELECT pg_advisory_xact_lock({ATTACH_LOCK})"
         ))?;
         if tables(c)?.iter().any(|t| t.name == name && t.attached) {
             return Ok(false);
@@ -160,12 +178,16 @@ pub fn attach(conn: &mut DbConnection, month: Month) -> QueryResult<bool> {
 /// Detaches a month's partition: no read or write reaches its events any
 /// more. False when the table was too busy to be locked in time (the month
 /// is then left to the sweep's batches).
-pub fn detach(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<bool> {
+pub fn detach(
+    conn: &mut DbConnection,
+    rules: Partitioning,
+    table: &MonthTable,
+) -> QueryResult<bool> {
     let done = conn.transaction(|c| {
         c.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}';
+            "SET LOCAL lock_timeout = '{}ms';
              ALTER TABLE consent_events DETACH PARTITION {}",
-            table.name
+            rules.lock_timeout_ms, table.name
         ))
     });
     match done {

@@ -283,6 +283,7 @@ pub fn copy(
     from_main: &mut DbConnection,
     to: &Events,
     to_main: &mut DbConnection,
+    partitioning: super::partitions::Partitioning,
 ) -> QueryResult<i64> {
     let mut sink = Sink {
         to: &to.place,
@@ -296,7 +297,7 @@ pub fn copy(
     if let Place::Table = to.place {
         // On PostgreSQL the events landed in the default partition: each
         // month gets its own.
-        super::partitions::attach_held(to_main)?;
+        super::partitions::attach_held(to_main, partitioning)?;
     }
     from.each_file_counts(from_main, |rows| {
         to_main.transaction(|c| queries::add_daily_counts(c, &rows))

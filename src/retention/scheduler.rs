@@ -109,7 +109,8 @@ impl Scheduler {
     pub fn prepare_months(&self) -> Result<(), RetentionError> {
         let mut conn = self.db.pool().get().map_err(DbError::from)?;
         let now = self.clock.now().naive_utc();
-        crate::consent::partitions::ensure_ahead(&mut conn, now)?;
+        let rules = crate::consent::partitions::Partitioning::of(&self.settings);
+        crate::consent::partitions::ensure_ahead(&mut conn, rules, now)?;
         Ok(())
     }
 

@@ -123,6 +123,7 @@ pub fn run(
         as_of: opts.as_of,
         batch: settings.batch_size,
         pause: Duration::from_millis(settings.batch_pause_ms),
+        partitioning: partitions::Partitioning::of(settings),
         run_id: None,
         removed: Removed::new(),
         now: &now,
@@ -210,6 +211,8 @@ struct Sweep<'a> {
     as_of: DateTime<Utc>,
     batch: i64,
     pause: Duration,
+    /// How months' partitions are detached and attached again.
+    partitioning: partitions::Partitioning,
     run_id: Option<String>,
     removed: Removed,
     now: &'a dyn Fn() -> NaiveDateTime,
@@ -297,11 +300,11 @@ impl Sweep<'_> {
             }
             if !due {
                 if !table.attached {
-                    partitions::attach(conn, table.month)?;
+                    partitions::attach(conn, self.partitioning, table.month)?;
                 }
                 continue;
             }
-            if table.attached && !partitions::detach(conn, &table)? {
+            if table.attached && !partitions::detach(conn, self.partitioning, &table)? {
                 tracing::warn!(month = %table.month, "consent month busy; swept in batches");
                 continue;
             }
@@ -323,7 +326,7 @@ impl Sweep<'_> {
             if dropped {
                 self.removed = next;
             } else {
-                partitions::attach(conn, table.month)?;
+                partitions::attach(conn, self.partitioning, table.month)?;
             }
             self.rest(false);
         }

@@ -9,7 +9,7 @@ use crate::common;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use guichet::consent::partitions::{self, MonthTable};
+use guichet::consent::partitions::{self, MonthTable, Partitioning};
 use guichet::consent::ConsentEvent;
 use guichet::db::DbConnection;
 use guichet::retention::sweep::Report;
@@ -112,6 +112,11 @@ fn placement(conn: &mut DbConnection) -> Vec<(String, i64)> {
     .collect()
 }
 
+/// The service's partitioning settings.
+fn rules(app: &TestApp) -> Partitioning {
+    Partitioning::of(&app.state.settings.retention)
+}
+
 fn removed(report: &Report, slug: &str) -> i64 {
     report
         .removed
@@ -139,11 +144,13 @@ async fn the_coming_months_have_their_partitions_from_the_start() {
     let app = common::spawn_app().await;
     if !app.db.is_postgres() {
         // SQLite keeps each month in files of its own: nothing to create.
-        assert!(
-            partitions::ensure_ahead(&mut connect(&app), naive("2026-03-02T09:30:00Z"))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(partitions::ensure_ahead(
+            &mut connect(&app),
+            rules(&app),
+            naive("2026-03-02T09:30:00Z")
+        )
+        .unwrap()
+        .is_empty());
         return;
     }
     // The clock says 2 March 2026: that month and the next three.
@@ -186,11 +193,25 @@ async fn the_coming_months_have_their_partitions_from_the_start() {
         ]
     );
     // A second look, or a second instance, creates nothing more.
-    assert!(
-        partitions::ensure_ahead(&mut connect(&app), naive("2026-06-20T00:00:00Z"))
+    assert!(partitions::ensure_ahead(
+        &mut connect(&app),
+        rules(&app),
+        naive("2026-06-20T00:00:00Z")
+    )
+    .unwrap()
+    .is_empty());
+    // Further ahead when the operator asks (retention.partition_months_ahead).
+    let further = Partitioning {
+        months_ahead: 5,
+        ..rules(&app)
+    };
+    let created: Vec<String> =
+        partitions::ensure_ahead(&mut connect(&app), further, naive("2026-06-20T00:00:00Z"))
             .unwrap()
-            .is_empty()
-    );
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    assert_eq!(created.len(), 2, "October and November: {created:?}");
     let history = app
         .get(&format!(
             "/v1/tenants/sevres/consents/{}/history",
