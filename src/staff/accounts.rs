@@ -369,8 +369,39 @@ pub fn show_lock(
     Ok(())
 }
 
+/// Where requests name a staff member by address (their timelines, the
+/// messages and notes they wrote, the assignments they made, the identity
+/// they verified), the pseudonym of the deleted account instead.
+fn pseudonymise_in_requests(
+    conn: &mut DbConnection,
+    email: &str,
+    pseudonym: &str,
+) -> QueryResult<()> {
+    use crate::db::schema::{
+        request_assignments as assignments, request_events as events, request_messages as messages,
+        request_notes as notes, rights_requests as requests,
+    };
+    diesel::update(events::table.filter(events::actor.eq(email)))
+        .set(events::actor.eq(pseudonym))
+        .execute(conn)?;
+    diesel::update(messages::table.filter(messages::author.eq(email)))
+        .set(messages::author.eq(pseudonym))
+        .execute(conn)?;
+    diesel::update(notes::table.filter(notes::author.eq(email)))
+        .set(notes::author.eq(pseudonym))
+        .execute(conn)?;
+    diesel::update(assignments::table.filter(assignments::assigned_by.eq(email)))
+        .set(assignments::assigned_by.eq(pseudonym))
+        .execute(conn)?;
+    diesel::update(requests::table.filter(requests::identity_by.eq(email)))
+        .set(requests::identity_by.eq(pseudonym))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Deletes an account, its sign-in locks and its tenants; its journal
-/// entries stay under a pseudonym (`audit::pseudonymise_account`). An
+/// entries stay under a pseudonym (`audit::pseudonymise_account`), and so
+/// do the requests' records of what it did (`pseudonymise_in_requests`). An
 /// account that requests are assigned to is refused: disable it instead.
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<String, StaffError> {
     use crate::db::schema::{login_locks, request_assignments, staff_tenants};
@@ -386,7 +417,12 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> Result<String, StaffError> {
             ),
         }]));
     }
+    let email: String = staff_users::table
+        .find(id)
+        .select(staff_users::email)
+        .first(conn)?;
     let pseudonym = crate::audit::pseudonymise_account(conn, id)?;
+    pseudonymise_in_requests(conn, &email, &pseudonym)?;
     diesel::delete(login_locks::table.filter(login_locks::account_id.eq(id))).execute(conn)?;
     diesel::delete(staff_tenants::table.filter(staff_tenants::staff_id.eq(id))).execute(conn)?;
     diesel::delete(staff_users::table.find(id)).execute(conn)?;

@@ -264,6 +264,51 @@ fn a_disabled_account_is_enabled_again_and_a_deleted_one_leaves_its_journal_pseu
     };
     let (named, _) = journal_of(dir.path(), &db, &id);
     assert!(named >= 3, "created, disabled, enabled: {named}");
+    // What it did on a request: a move in the timeline, a note, the
+    // identity it verified.
+    let request = {
+        use diesel::prelude::*;
+        use guichet::db::schema::{request_notes, rights_requests};
+        let mut conn = connect(dir.path(), &db);
+        let nimes = crate::common::seed::tenant_id(&mut conn, "nimes");
+        let data = crate::common::test_settings(dir.path(), &db)
+            .storage
+            .data_dir;
+        crate::common::seed::closed_requests(&mut conn, &data, &nimes, 1, 10);
+        let request: String = rights_requests::table
+            .filter(rights_requests::tenant_id.eq(&nimes))
+            .select(rights_requests::id)
+            .first(&mut conn)
+            .unwrap();
+        let at = chrono::Utc::now().naive_utc();
+        guichet::rights::store::add_event(
+            &mut conn,
+            &request,
+            at,
+            "dpo@nimes.fr",
+            guichet::rights::lifecycle::Action::Transition,
+            None,
+            None,
+        )
+        .unwrap();
+        guichet::on_backend!(&mut conn, |c| diesel::insert_into(request_notes::table)
+            .values((
+                request_notes::id.eq(uuid::Uuid::now_v7().to_string()),
+                request_notes::request_id.eq(&request),
+                request_notes::at.eq(at),
+                request_notes::author.eq("dpo@nimes.fr"),
+                request_notes::body.eq(Some("Pièce vérifiée.")),
+            ))
+            .execute(c))
+        .unwrap();
+        guichet::on_backend!(&mut conn, |c| diesel::update(
+            rights_requests::table.find(&request)
+        )
+        .set(rights_requests::identity_by.eq(Some("dpo@nimes.fr")))
+        .execute(c))
+        .unwrap();
+        request
+    };
 
     let out = guichet(
         dir.path(),
@@ -278,6 +323,32 @@ fn a_disabled_account_is_enabled_again_and_a_deleted_one_leaves_its_journal_pseu
     assert!(!list.contains("dpo@nimes.fr"), "{list}");
     let (named, pseudonymous) = journal_of(dir.path(), &db, &id);
     assert_eq!(named, 0, "no entry names the deleted account");
+    // The request's records name it by the same pseudonym, never by address.
+    let pseudonym = stdout.split_whitespace().last().unwrap().to_owned();
+    {
+        use diesel::prelude::*;
+        use guichet::db::schema::{request_events, request_notes, rights_requests};
+        let mut conn = connect(dir.path(), &db);
+        let actors: Vec<String> = request_events::table
+            .filter(request_events::request_id.eq(&request))
+            .select(request_events::actor)
+            .load(&mut conn)
+            .unwrap();
+        assert!(actors.contains(&pseudonym), "{actors:?}");
+        let authors: Vec<String> = request_notes::table
+            .filter(request_notes::request_id.eq(&request))
+            .select(request_notes::author)
+            .load(&mut conn)
+            .unwrap();
+        assert_eq!(authors, std::slice::from_ref(&pseudonym));
+        let verified: Option<String> = rights_requests::table
+            .find(&request)
+            .select(rights_requests::identity_by)
+            .first(&mut conn)
+            .unwrap();
+        assert_eq!(verified.as_deref(), Some(pseudonym.as_str()));
+        assert!(!actors.iter().any(|a| a.contains("dpo@nimes.fr")));
+    }
     assert!(
         pseudonymous >= 4,
         "its entries stay, the deletion's too: {pseudonymous}"
