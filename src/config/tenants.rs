@@ -100,7 +100,7 @@ fn default_validity() -> u32 {
 impl ConsentPolicyConfig {
     /// The policy as the public proof of what was asked: JSON with its keys
     /// in lexicographic order, no white space, every purpose with its
-    /// category, for `tenant` (the slug). Its SHA-256 (`sha256`) is what
+    /// category, for `tenant` (the slug). Its SHA-256 (`proof`) is what
     /// each receipt carries.
     pub fn canonical(&self, tenant: &str) -> String {
         let purposes: Vec<serde_json::Value> = self
@@ -126,12 +126,8 @@ impl ConsentPolicyConfig {
         .to_string()
     }
 
-    /// The SHA-256 of `canonical`, in lower-case hexadecimal.
-    pub fn sha256(&self, tenant: &str) -> String {
-        self.proof(tenant).1
-    }
-
-    /// `canonical` and its `sha256`, computed once.
+    /// `canonical` and its SHA-256 in lower-case hexadecimal, which each
+    /// receipt carries.
     pub fn proof(&self, tenant: &str) -> (String, String) {
         use sha2::Digest;
         let canonical = self.canonical(tenant);
@@ -403,7 +399,7 @@ mod tests {
         assert!(t.validate("sevres").unwrap_err().1.contains("`essential`"));
         // The canonical form is stable and hashes to what receipts carry.
         let t = demo("sevres");
-        assert_eq!(t.consent.sha256("sevres"), t.consent.sha256("sevres"));
+        assert_eq!(t.consent.proof("sevres"), t.consent.proof("sevres"));
         assert!(t
             .consent
             .canonical("sevres")

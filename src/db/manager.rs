@@ -63,7 +63,7 @@ impl ConnectionManager {
     fn connect_to(&self, create: bool) -> Result<DbConnection, DbError> {
         let fail = |reason: String| DbError::Connect {
             target: describe_url(self.url.expose_secret()),
-            reason: first_line(&reason),
+            reason: first_line(&reason).unwrap_or("unknown error").to_owned(),
         };
         match self.backend {
             Backend::Postgres => PgConnection::establish(self.url.expose_secret())
@@ -222,12 +222,10 @@ fn with_connect_timeout(url: &str, secs: u64) -> String {
     format!("{url}{sep}connect_timeout={secs}")
 }
 
-fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("unknown error")
-        .to_owned()
+/// The first line of a message that says something (a server's or a
+/// tool's), trimmed.
+pub fn first_line(s: &str) -> Option<&str> {
+    s.lines().map(str::trim).find(|l| !l.is_empty())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use diesel::pg::PgConnection;
 use diesel::sqlite::SqliteConnection;
 
 pub(crate) use manager::{existing_file_uri, prepare_sqlite_file};
-pub use manager::{init_openssl, ConnectionManager, Pooled};
+pub use manager::{first_line, init_openssl, ConnectionManager, Pooled};
 
 pub(crate) use crate::config::sqlite_path;
 use crate::config::DatabaseSettings;

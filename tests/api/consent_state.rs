@@ -203,7 +203,7 @@ async fn a_new_policy_closes_the_old_one_and_the_banner_asks_again() {
     let new = tenants.get("sevres").unwrap();
     assert_eq!(
         items[1]["sha256"],
-        new.config.consent.sha256("sevres").as_str()
+        new.config.consent.proof("sevres").1.as_str()
     );
 
     // Against the new version, the consent in force is not current: asked.

@@ -60,11 +60,7 @@ fn run(mut cmd: Command, name: &str) -> Result<(), Refused> {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no message");
+    let line = crate::db::first_line(&stderr).unwrap_or("no message");
     Err(Refused(format!("{name} failed: {line}")))
 }
 
