@@ -16,6 +16,11 @@ pub struct ConsentSettings {
     /// On PostgreSQL, how long a read waits for this instance to have heard
     /// the other instances' writes before it asks the database instead.
     pub cache_sync_wait_ms: u64,
+    /// On PostgreSQL, how long the lease of an instance that is the only
+    /// writer of consents lasts, renewed five times as often; it answers
+    /// from memory without waiting for the others' news meanwhile, and a
+    /// writer waits out a lease its holder vanished without giving up.
+    pub alone_lease_ms: u64,
     /// Characters of the user agent kept.
     pub user_agent_max: usize,
     /// Longest TCF string accepted, in bytes.

@@ -194,6 +194,12 @@ impl Settings {
                 "is not an IANA time zone such as Europe/Paris",
             ));
         }
+        if !(200..=60_000).contains(&self.consent.alone_lease_ms) {
+            return Err(ConfigError::key(
+                "consent.alone_lease_ms",
+                "must be between 200 and 60000",
+            ));
+        }
         if !(1..=24).contains(&self.retention.partition_months_ahead) {
             return Err(ConfigError::key(
                 "retention.partition_months_ahead",

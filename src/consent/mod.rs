@@ -7,6 +7,7 @@ mod error;
 pub mod files;
 pub mod http;
 pub mod idempotency;
+mod lease;
 mod months;
 pub mod partitions;
 mod place;

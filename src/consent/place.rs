@@ -15,7 +15,7 @@ use diesel::prelude::*;
 
 use super::files::{ConsentFiles, EventFile, Month};
 use super::queries::{self, ConsentEvent, Cursor, DailyCount};
-use super::sync;
+use super::{lease, sync};
 use crate::db::DbConnection;
 
 /// Where a database keeps its consent events.
@@ -54,12 +54,20 @@ fn merged(mut rows: Vec<ConsentEvent>, limit: i64) -> Vec<ConsentEvent> {
 
 impl Place {
     /// Inserts events and adds them to the daily counts: on PostgreSQL in
-    /// one transaction that also tells the other instances (`sync.rs`); on
-    /// SQLite, in the file of each event's tenant and month, one
-    /// transaction per file.
-    pub fn insert(&self, main: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
+    /// one transaction, by `writer` (see `lease.rs`), that also tells the
+    /// other instances (`sync.rs`); on SQLite, in the file of each event's
+    /// tenant and month, one transaction per file.
+    pub fn insert(
+        &self,
+        main: &mut DbConnection,
+        rows: &[ConsentEvent],
+        writer: &str,
+    ) -> QueryResult<()> {
         let Self::Months(files) = self else {
             return main.transaction(|conn| {
+                if let DbConnection::Pg(c) = conn {
+                    lease::check(c, writer)?;
+                }
                 queries::insert_in_transaction(conn, rows)?;
                 match conn {
                     DbConnection::Pg(c) => sync::notify(c, rows),

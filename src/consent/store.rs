@@ -33,9 +33,17 @@ use crate::db::{write_transaction, Backend, Db, DbConnection, DbError};
 pub(crate) struct Storage {
     pub(crate) db: Db,
     pub(crate) place: Place,
+    /// This instance's name as a writer of consents on PostgreSQL
+    /// (`lease.rs`); empty when it never holds the lease.
+    writer: String,
 }
 
 impl Storage {
+    /// Inserts events as this instance (see `Place::insert`).
+    pub(crate) fn insert(&self, main: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
+        self.place.insert(main, rows, &self.writer)
+    }
+
     /// Runs `f` with a pooled connection on the blocking thread pool.
     async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, ConsentError>
     where
@@ -90,11 +98,22 @@ impl ConsentStore {
             Some(files) => Place::Months(Box::new(files)),
             None => Place::Table,
         };
-        let storage = Arc::new(Storage { db, place });
         let cache = Arc::new(ConsentCache::new(serve.map_or(0, |s| s.cache_entries)));
-        let listener =
-            (serve.is_some() && cache.enabled() && storage.db.backend() == Backend::Postgres)
-                .then(|| Listener::start(storage.db.manager().clone(), cache.clone()));
+        let listens = cache.enabled() && db.backend() == Backend::Postgres;
+        // A listening instance may hold the lease; a tool never does.
+        let writer = match serve {
+            Some(_) if listens => uuid::Uuid::new_v4().simple().to_string(),
+            _ => String::new(),
+        };
+        let listener = serve.filter(|_| listens).map(|s| {
+            Listener::start(
+                db.manager().clone(),
+                cache.clone(),
+                writer.clone(),
+                Duration::from_millis(s.alone_lease_ms),
+            )
+        });
+        let storage = Arc::new(Storage { db, place, writer });
         let writer = serve.map(|s| {
             ConsentWriter::start(
                 storage.clone(),
@@ -137,7 +156,7 @@ impl ConsentStore {
                 let rows = [row];
                 self.inner
                     .storage
-                    .run(move |conn, s| Ok(s.place.insert(conn, &rows)?))
+                    .run(move |conn, s| Ok(s.insert(conn, &rows)?))
                     .await?
             }
         }
@@ -222,7 +241,7 @@ impl ConsentStore {
                         receipt: None,
                         ..consent
                     };
-                    storage.place.insert(conn, std::slice::from_ref(&row))?;
+                    storage.insert(conn, std::slice::from_ref(&row))?;
                     Ok(Some(row))
                 })
                 .map_err(|e: diesel::result::Error| ConsentError::from(e))
@@ -286,9 +305,21 @@ impl ConsentStore {
     }
 
     /// Inserts events as they are, on `main` (a connection to the main
-    /// database), for tools and tests that write what the service would.
+    /// database), for tools and tests that write what the service would:
+    /// as a tool, not through this instance's memory, so an instance that
+    /// holds the lease of the only writer gives it up first.
     pub fn insert_on(&self, main: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-        self.inner.storage.place.insert(main, rows)
+        self.inner.storage.place.insert(main, rows, "")
+    }
+
+    /// Whether this instance now answers current consents from memory
+    /// without hearing the others' news: on PostgreSQL, while it holds the
+    /// lease of the only writer (`lease.rs`).
+    pub fn alone(&self) -> bool {
+        self.inner
+            .listener
+            .as_ref()
+            .is_some_and(|l| l.alone_at(Instant::now()))
     }
 
     /// How many events are kept, of one tenant or all.

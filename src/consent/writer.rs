@@ -120,7 +120,7 @@ fn commit(storage: &Storage, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
         }
     };
     let rows: Vec<ConsentEvent> = batch.iter().map(|j| j.row.clone()).collect();
-    let error = match storage.place.insert(&mut conn, &rows) {
+    let error = match storage.insert(&mut conn, &rows) {
         Ok(()) => {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Ok(()));
@@ -157,7 +157,6 @@ fn commit(storage: &Storage, batch: &mut Vec<Job>) -> Result<(), r2d2::Error> {
     tracing::warn!(error = %error, size = batch.len(), "consent batch failed; retrying singly");
     for job in batch.drain(..) {
         let result = storage
-            .place
             .insert(&mut conn, std::slice::from_ref(&job.row))
             .map_err(|e| failed(&e));
         let _ = job.reply.send(result);

@@ -153,14 +153,7 @@ async fn a_choice_or_withdrawal_on_one_instance_is_read_at_once_on_another() {
         use diesel::Connection;
         diesel::PgConnection::establish(&app.db.url).unwrap()
     };
-    use diesel::RunQueryDsl;
-    let killed = diesel::sql_query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND query LIKE '%guichet_consent%' \
-         AND pid <> pg_backend_pid()",
-    )
-    .execute(&mut admin)
-    .unwrap();
+    let killed = cut_listeners(&mut admin);
     assert!(killed >= 1, "the listeners' connections were found");
     rounds(&app.client, &app.address, &other, 10, None).await;
     // Once reconnected (by itself, a second after losing the database),
@@ -180,4 +173,108 @@ async fn a_choice_or_withdrawal_on_one_instance_is_read_at_once_on_another() {
     )
     .await;
     rounds(&app.client, &app.address, &other, 5, Some((&app, false))).await;
+}
+
+/// Ends the connections of the instances' consent listeners; answers how
+/// many.
+fn cut_listeners(admin: &mut diesel::PgConnection) -> usize {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'guichet consent listener' \
+         AND pid <> pg_backend_pid()",
+    )
+    .execute(admin)
+    .unwrap()
+}
+
+/// A consent for `subject` written by a tool, straight into the database
+/// (as `guichet copy` or a test's seed would), not through the instance.
+async fn tool_gives(app: &TestApp, subject: &str) -> String {
+    let (url, subject) = (app.db.url.clone(), subject.to_owned());
+    let mut conn = app.state.db.pool().get().unwrap();
+    tokio::task::spawn_blocking(move || {
+        let tenant = common::seed::tenant_id(&mut conn, "sevres");
+        let row = guichet::consent::ConsentEvent {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant,
+            subject_id: subject,
+            event: "given".into(),
+            policy_version: "2026-01".into(),
+            choices: r#"{"essential":true,"audience":true}"#.into(),
+            gpc: false,
+            at: chrono::Utc::now().naive_utc(),
+            expires_at: Some((chrono::Utc::now() + chrono::Duration::days(30)).naive_utc()),
+            ip_pseudonym: None,
+            user_agent: None,
+            page_url: None,
+            tc_string: None,
+            receipt: None,
+        };
+        common::seed::store(&url)
+            .insert_on(&mut conn, std::slice::from_ref(&row))
+            .unwrap();
+        row.id
+    })
+    .await
+    .unwrap()
+}
+
+async fn until_alone(app: &TestApp) {
+    common::wait_until(
+        "the instance holds the lease of the only writer",
+        Duration::from_secs(30),
+        || async { app.state.consents.alone() },
+    )
+    .await;
+}
+
+/// Alone on its PostgreSQL database, an instance answers the current
+/// consent from memory without first hearing the others' news. Anyone else
+/// who writes makes it give that up first: a tool, an instance starting;
+/// and a writer waits out the lease of an instance whose connection was
+/// cut, which may still answer from memory until it runs out. No read is
+/// ever staler than the database.
+#[tokio::test]
+async fn an_instance_alone_answers_from_memory_and_gives_way_to_any_other_writer() {
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        // One instance on SQLite: always alone (the test above).
+        return;
+    }
+    let (client, base) = (&app.client, app.address.as_str());
+    until_alone(&app).await;
+    // Its own writes and reads, from memory.
+    rounds(client, base, base, 5, Some((&app, true))).await;
+
+    // A tool writes for a subject the memory knows as without consent.
+    let subject = uuid::Uuid::new_v4().to_string();
+    assert!(current(client, base, &subject).await.is_none());
+    let before = hits(&app);
+    assert!(current(client, base, &subject).await.is_none());
+    assert_eq!(hits(&app), before + 1, "answered from memory");
+    let written = tool_gives(&app, &subject).await;
+    let seen = current(client, base, &subject).await.expect("seen at once");
+    assert_eq!(seen["consent_id"], written.as_str());
+
+    // The listener's connection is cut while it holds the lease: a tool's
+    // write waits the lease out rather than go unheard.
+    until_alone(&app).await;
+    let subject = uuid::Uuid::new_v4().to_string();
+    assert!(current(client, base, &subject).await.is_none());
+    let mut admin = {
+        use diesel::Connection;
+        diesel::PgConnection::establish(&app.db.url).unwrap()
+    };
+    assert_eq!(cut_listeners(&mut admin), 1);
+    let written = tool_gives(&app, &subject).await;
+    let seen = current(client, base, &subject).await.expect("seen at once");
+    assert_eq!(seen["consent_id"], written.as_str());
+
+    // A second instance starts: each reads at once what the other wrote.
+    until_alone(&app).await;
+    let other = second_instance(&app).await;
+    rounds(client, base, &other, 10, None).await;
+    rounds(client, &other, base, 10, None).await;
+    assert!(!app.state.consents.alone(), "two instances listen");
 }
