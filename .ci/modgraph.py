@@ -29,7 +29,7 @@ import sys
 # lower one (docs/README.md, "Layers": foundations, capabilities, edges).
 KINDS = {
     "foundation": {
-        "alloc", "audit", "clock", "config", "db", "error", "http", "ops",
+        "alloc", "audit", "clock", "config", "db", "error", "http", "oidc", "ops",
         "privacy", "schedule", "secrets", "shutdown", "telemetry",
     },
     "capability": {"consent", "mail", "retention", "rights", "staff", "tenants"},

@@ -75,6 +75,8 @@ pub enum StartError {
     AlreadyServing(#[from] db::migrate::SingleInstanceError),
     #[error("stored documents are sealed under key `{key_id}`, which the configured keys lack (secrets.document, secrets.document_retired, {file}): restore the secrets of this database")]
     MissingKey { key_id: String, file: String },
+    #[error("{0}")]
+    IdentityProvider(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -190,6 +192,10 @@ impl Application {
         // is written.
         let themes = tenants::theme::load(&settings.tenants, settings.limits.max_logo_bytes)?;
         let secrets = Secrets::load(&settings.secrets, &settings.storage.data_dir, &settings.env)?;
+        let providers = web::Data::new(
+            crate::oidc::providers::Providers::of(&settings, secrets.jwt.clone())
+                .map_err(StartError::IdentityProvider)?,
+        );
         // Before anything touches the file: a second service on it is
         // refused at once, rather than meeting the first one's migrations.
         let sqlite_guard = db::migrate::single_instance(&settings.database)?.map(Arc::new);
@@ -347,6 +353,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(monitor.clone())
                 .app_data(retention_runs.clone())
+                .app_data(providers.clone())
                 // Pages first: a tracking link opened in a browser meets
                 // its page before the API's JSON at the same address.
                 .configure(crate::pages::routes)

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod pages;

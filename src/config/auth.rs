@@ -30,6 +30,17 @@ pub struct AuthSettings {
     pub hash_queue_timeout_secs: u64,
     /// Shortest password accepted for a staff account.
     pub min_password_length: usize,
+    /// Whether staff may sign in with a password; off, only through the
+    /// provider of `[auth.oidc]`.
+    #[serde(default = "yes")]
+    pub password_sign_in: bool,
+    /// The OpenID Connect provider staff sign in through, if any.
+    #[serde(default)]
+    pub oidc: Option<super::OidcSettings>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl AuthSettings {

@@ -64,6 +64,10 @@ pub struct TenantConfig {
     pub greeting: Greeting,
     #[serde(default = "default_true")]
     pub require_id_document: bool,
+    /// FranceConnect for its citizens: the form offers it, and a request
+    /// sent through it needs no identity document.
+    #[serde(default, skip_serializing)]
+    pub franceconnect: Option<super::OidcSettings>,
     /// Whether the DPO's `verified` decision on a requester's identity
     /// destroys the identity documents' contents at once (their metadata
     /// and the decision stay), rather than at the end of their retention

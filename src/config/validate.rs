@@ -155,6 +155,16 @@ impl Settings {
                 "is not an IANA time zone such as Europe/Paris",
             ));
         }
+        if let Some(oidc) = &auth.oidc {
+            oidc.validate()
+                .map_err(|(field, why)| ConfigError::key(&format!("auth.oidc.{field}"), why))?;
+        }
+        if !auth.password_sign_in && auth.oidc.is_none() {
+            return Err(ConfigError::key(
+                "auth.password_sign_in",
+                "may be false only with [auth.oidc]: staff would have no way to sign in",
+            ));
+        }
         let consent = &self.consent;
         if consent.write_queue == 0 || consent.max_batch == 0 || consent.max_batch > 1000 {
             return Err(ConfigError::key(
@@ -238,6 +248,11 @@ impl Settings {
             tenant.validate(slug).map_err(|(field, why)| {
                 ConfigError::key(&format!("tenants.{slug}.{field}"), why)
             })?;
+            if let Some(fc) = &tenant.franceconnect {
+                fc.validate().map_err(|(field, why)| {
+                    ConfigError::key(&format!("tenants.{slug}.franceconnect.{field}"), why)
+                })?;
+            }
             self.retention
                 .periods
                 .with(&tenant.retention)

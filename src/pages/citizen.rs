@@ -15,6 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::errors::{field_errors, file_errors, OrPage};
+use super::franceconnect::{self, Citizen};
 use super::render::{self, date, date_time, text};
 use super::{page, see_other, PageError};
 use crate::error::ApiError;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/suivi/{token}").get(follow))
         .service(web::resource("/suivi/{token}/document").post(upload))
         .service(web::resource("/accessibilite").get(super::accessibility::statement))
+        .configure(super::franceconnect::routes)
         .configure(super::theme::routes)
         .configure(super::delivery::routes);
 }
@@ -87,6 +89,9 @@ struct FormView<'a> {
     kinds: &'a [String],
     errors: Vec<(String, String)>,
     global: Option<String>,
+    /// The citizen FranceConnect identified, whose names and e-mail the
+    /// form shows and does not let change.
+    citizen: Option<&'a Citizen>,
 }
 
 /// The fields of the form, in its order (the error summary follows it).
@@ -157,6 +162,7 @@ fn form_page(
         "details_max": limits.details_max_chars,
         "max_subject_ids": limits.max_subject_ids,
         "here": format!("/t/{}/droits", tenant.slug),
+        "franceconnect": franceconnect::form_ctx(req, view.citizen, &tenant.slug),
     });
     page(req, lang, status, "citizen_form.html", ctx)
 }
@@ -170,11 +176,13 @@ async fn form(
     let tenant = tenant_of(&rights, &path, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
     let values = HashMap::new();
+    let citizen = franceconnect::identified(&req, &rights, &tenant.slug);
     let view = FormView {
         values: &values,
         kinds: &[],
         errors: Vec::new(),
-        global: None,
+        global: franceconnect::notice(&req, lang),
+        citizen: citizen.as_ref(),
     };
     form_page(&req, &rights, &tenant, lang, StatusCode::OK, view)
 }
@@ -190,12 +198,14 @@ async fn send(
 ) -> Result<HttpResponse, PageError> {
     let tenant = tenant_of(&rights, &path, render::lang(&req, Locale::Fr))?;
     let lang = render::lang(&req, tenant.config.locale);
+    let citizen = franceconnect::identified(&req, &rights, &tenant.slug);
     let refuse = |values: &HashMap<String, String>, kinds: &[String], status, errors, global| {
         let view = FormView {
             values,
             kinds,
             errors,
             global,
+            citizen: citizen.as_ref(),
         };
         form_page(&req, &rights, &tenant, lang, status, view)
     };
@@ -240,6 +250,18 @@ async fn send(
         .chain(intake.lists.get("kinds").into_iter().flatten())
         .cloned()
         .collect();
+    // FranceConnect's names and e-mail, whatever the form said.
+    if let Some(c) = &citizen {
+        intake
+            .fields
+            .insert("first_name".into(), c.given_name.clone());
+        intake
+            .fields
+            .insert("last_name".into(), c.family_name.clone());
+        if let Some(email) = &c.email {
+            intake.fields.insert("email".into(), email.clone());
+        }
+    }
     // Without script the opposition's fields stay on screen for every
     // kind: they count only for an opposition.
     let opposition = kinds.iter().any(|k| k == "opposition");
@@ -264,6 +286,7 @@ async fn send(
     let has_error =
         |errors: &[(String, String)], field: &str| errors.iter().any(|(f, _)| f == field);
     if tenant.config.require_id_document
+        && citizen.is_none()
         && !intake.has("id_document")
         && !has_error(&errors, "id_document")
     {
@@ -286,11 +309,19 @@ async fn send(
         let global = Some(text(lang, "form_has_errors"));
         return refuse(&values, &kinds, status, errors, global);
     }
-    match submit::accept(&rights, tenant.clone(), intake).await {
-        Ok(done) => Ok(see_other(format!(
-            "/t/{}/droits/confirmation/{}",
-            tenant.slug, done.tracking_token
-        ))),
+    let verified = citizen.as_ref().map(Citizen::verified);
+    match submit::accept(&rights, tenant.clone(), intake, verified).await {
+        Ok(done) => {
+            let next = format!(
+                "/t/{}/droits/confirmation/{}",
+                tenant.slug, done.tracking_token
+            );
+            Ok(match citizen {
+                // The provider's session ends on the way out.
+                Some(_) => franceconnect::leave(&req, &rights, &tenant.slug, next),
+                None => see_other(next),
+            })
+        }
         Err(RightsError::TooManyFromAddress { .. } | RightsError::TooManyFromEmail { .. }) => {
             let global = Some(text(lang, "error_rate"));
             refuse(

@@ -14,6 +14,7 @@ mod console;
 mod delivery;
 mod entry;
 mod errors;
+mod franceconnect;
 mod identity;
 mod insight;
 mod letters;

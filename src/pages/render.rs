@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "error.html",
     "citizen_form.html",
     "citizen_sent.html",
+    "citizen_leaving.html",
     "citizen_accessibility.html",
     "citizen_track.html",
     "citizen_answers.html",

@@ -192,6 +192,7 @@ fn arrival_of(
         channel: channel?,
         received_at: received_at?,
         entered_by: Some(staff.email.clone()),
+        verified: None,
     })
 }
 

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::arrival::{Channel, Relation};
 use super::error::RightsError;
 use super::form::{Form, FormLimits, FIELDS};
+use super::identity::{IdentityMethod, IdentityOutcome};
 use super::intake::{body_kind, read_json, read_multipart, BodyKind, FormRules, Intake, Upload};
 use super::lifecycle::{Action, Kind, Role, Status};
 use super::notify::Notifier;
@@ -73,7 +74,22 @@ pub struct Arrival {
     pub received_at: DateTime<Utc>,
     /// The staff member who entered it.
     pub entered_by: Option<String>,
+    /// The requester's identity, as an identity provider vouched for it
+    /// when the request was sent: no identity document is then needed.
+    pub verified: Option<Verified>,
 }
+
+/// An identity an identity provider vouched for (FranceConnect).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The provider's identifier of the person, as a keyed hash only.
+    pub subject_hash: String,
+    /// When the provider vouched for it.
+    pub at: DateTime<Utc>,
+}
+
+/// Who vouched for an identity verified when the request was sent.
+pub const FRANCECONNECT: &str = "franceconnect";
 
 /// Submits a rights request.
 #[utoipa::path(
@@ -118,7 +134,7 @@ pub async fn submit(
             read_json(payload, rights.settings.limits.json_body_bytes, FIELDS).await?
         }
     };
-    let submitted = accept(&rights, tenant, intake).await?;
+    let submitted = accept(&rights, tenant, intake, None).await?;
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
         .json(submitted))
@@ -130,11 +146,13 @@ pub async fn accept(
     rights: &RightsService,
     tenant: Arc<Tenant>,
     intake: Intake,
+    verified: Option<Verified>,
 ) -> Result<Submitted, RightsError> {
     let arrival = Arrival {
         channel: Channel::Web,
         received_at: rights.clock.now(),
         entered_by: None,
+        verified,
     };
     let limits = FormLimits::of(&rights.settings.requests);
     receive(rights, tenant, intake, &limits, arrival).await
@@ -161,7 +179,12 @@ pub async fn receive(
     let from_staff = arrival.entered_by.is_some();
     let form = Form::parse(&intake.fields, &intake.lists, limits)?;
     offered(&tenant, &form, &intake)?;
-    check_files(&tenant, &form, &intake, from_staff)?;
+    check_files(
+        &tenant,
+        &form,
+        &intake,
+        from_staff || arrival.verified.is_some(),
+    )?;
     // Kept under the current key; an earlier request of the same address
     // may be under a retired one.
     let email_hashes = Arc::new(
@@ -182,6 +205,7 @@ pub async fn receive(
     let due = deadline::initial_due(arrival.received_at);
     let case_id = uuid::Uuid::now_v7().to_string();
     let has_document = intake.has("id_document");
+    let verified = arrival.verified.clone();
     let rows: Vec<RequestRow> = form
         .kinds
         .iter()
@@ -214,10 +238,10 @@ pub async fn receive(
                 erased_at: None,
                 updated_at: now.naive_utc(),
                 subject_ids: store::subject_ids_text(&form.subject_ids),
-                identity_outcome: None,
-                identity_method: None,
-                identity_at: None,
-                identity_by: None,
+                identity_outcome: verified.as_ref().map(|_| IdentityOutcome::Verified),
+                identity_method: verified.as_ref().map(|_| IdentityMethod::Franceconnect),
+                identity_at: verified.as_ref().map(|v| v.at.naive_utc()),
+                identity_by: verified.as_ref().map(|_| FRANCECONNECT.to_owned()),
                 identity_note: None,
                 new_document_at: None,
                 channel: arrival.channel,
@@ -232,7 +256,15 @@ pub async fn receive(
     let entered = arrival
         .entered_by
         .as_ref()
-        .map(|_| serde_json::json!({"channel": arrival.channel, "entered_at": now}));
+        .map(|_| serde_json::json!({"channel": arrival.channel, "entered_at": now}))
+        .or_else(|| {
+            verified.as_ref().map(|v| {
+                serde_json::json!({"identity": {
+                    "outcome": "verified", "method": FRANCECONNECT,
+                    "at": v.at, "subject_hash": v.subject_hash,
+                }})
+            })
+        });
     let actor = arrival.entered_by.unwrap_or_else(|| "requester".to_owned());
     let mut attempt = 0;
     let (rows, token) = loop {

@@ -33,6 +33,8 @@ mod console_pages;
 mod copy;
 mod export;
 mod faults;
+mod franceconnect;
+mod franceconnect_refusals;
 mod hostile_http;
 mod http_errors;
 mod identity;

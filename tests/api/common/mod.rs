@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod cluster_clients;
 pub mod database;
 pub mod logs;
+pub mod oidc;
 pub mod pages;
 pub mod seed;
 pub mod smtp;
