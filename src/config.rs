@@ -281,4 +281,35 @@ mod tests {
         let err = s.validate().unwrap_err().to_string();
         assert!(err.contains("`server.bind`"), "{err}");
     }
+
+    #[test]
+    fn identity_providers_are_checked_and_a_password_off_needs_one() {
+        let mut s = Settings::embedded_defaults().unwrap();
+        assert!(s.auth.password_sign_in, "passwords by default");
+        s.auth.password_sign_in = false;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("`auth.password_sign_in`"), "{err}");
+        let provider: OidcSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "http://idp.example.org", "client_id": "guichet", "client_secret": "s",
+        }))
+        .unwrap();
+        s.auth.oidc = Some(provider.clone());
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("`auth.oidc.issuer`"), "{err}");
+        s.auth.oidc = Some(OidcSettings {
+            issuer: "https://idp.example.org/realms/mairie".into(),
+            ..provider.clone()
+        });
+        s.validate().unwrap();
+        s.tenants.get_mut("sevres").unwrap().franceconnect = Some(OidcSettings {
+            issuer: "https://fcp-low.integ01.dev-franceconnect.fr/api/v2".into(),
+            timeout_secs: 0,
+            ..provider
+        });
+        let err = s.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("`tenants.sevres.franceconnect.timeout_secs`"),
+            "{err}"
+        );
+    }
 }

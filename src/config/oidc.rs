@@ -30,6 +30,15 @@ pub struct OidcSettings {
     /// Minutes a citizen's form keeps the identity the provider answered.
     #[serde(default = "default_identity_minutes")]
     pub identity_minutes: u32,
+    /// Staff: whether the provider must say the e-mail address verified
+    /// (`email_verified: true`). Off only for a provider that vouches for
+    /// every address it gives and does not say so (ProConnect).
+    #[serde(default = "default_true")]
+    pub require_email_verified: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_identity_minutes() -> u32 {
@@ -117,6 +126,7 @@ mod tests {
             timeout_secs: 10,
             flow_minutes: 15,
             identity_minutes: 60,
+            require_email_verified: true,
         }
     }
 

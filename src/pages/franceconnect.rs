@@ -11,7 +11,7 @@
 //! provider's logout. Of the identity, the request keeps the names and
 //! e-mail, the instant, and the provider's `sub` as a keyed hash only.
 
-use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -20,9 +20,10 @@ use serde_json::json;
 
 use super::citizen::{tenant_ctx, tenant_of};
 use super::render::{self, text};
+use super::sealed::{providers_of, with_cookie, Carrier};
 use super::{page, see_other, PageError};
 use crate::oidc::providers::{citizen_logged_out, Providers};
-use crate::oidc::{seal, Callback, OidcError, Pending, RelyingParty};
+use crate::oidc::{Callback, OidcError, Pending, RelyingParty};
 use crate::privacy::keyed_hash;
 use crate::rights::service::RightsService;
 use crate::rights::submit::Verified;
@@ -75,21 +76,19 @@ enum Carried {
     },
 }
 
-fn providers_of(req: &HttpRequest) -> Option<&Providers> {
-    req.app_data::<web::Data<Providers>>().map(|p| p.get_ref())
+/// The cookie of this tenant's pages.
+fn carrier(slug: &str) -> Carrier {
+    Carrier {
+        name: COOKIE,
+        purpose: PURPOSE,
+        path: format!("/t/{slug}"),
+    }
 }
 
-fn cookie_path(slug: &str) -> String {
-    format!("/t/{slug}")
+fn carried(req: &HttpRequest, providers: &Providers, slug: &str, now: i64) -> Option<Carried> {
+    carrier(slug).open(req, providers, now)
 }
 
-fn carried(req: &HttpRequest, providers: &Providers, now: i64) -> Option<Carried> {
-    let value = req.cookie(COOKIE)?;
-    seal::open(&providers.key, PURPOSE, value.value(), now)
-}
-
-/// The cookie carrying `what` until `exp` (seconds since 1970). `Lax`: the
-/// provider's redirect back is a navigation from another site.
 fn carry(
     providers: &Providers,
     slug: &str,
@@ -97,39 +96,18 @@ fn carry(
     now: i64,
     secs: i64,
 ) -> Cookie<'static> {
-    let value = seal::seal(&providers.key, PURPOSE, what, now + secs);
-    Cookie::build(COOKIE, value)
-        .path(cookie_path(slug))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(providers.secure)
-        .max_age(CookieDuration::seconds(secs))
-        .finish()
+    carrier(slug).carry(providers, what, now, secs)
 }
 
 fn removal(providers: &Providers, slug: &str) -> Cookie<'static> {
-    Cookie::build(COOKIE, "")
-        .path(cookie_path(slug))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(providers.secure)
-        .max_age(CookieDuration::seconds(0))
-        .finish()
-}
-
-fn with_cookie(mut res: HttpResponse, cookie: &Cookie<'_>) -> HttpResponse {
-    if let Ok(value) = cookie.encoded().to_string().parse() {
-        res.headers_mut()
-            .append(actix_web::http::header::SET_COOKIE, value);
-    }
-    res
+    carrier(slug).removal(providers)
 }
 
 /// The citizen FranceConnect identified on this tenant's pages, if any.
 pub(super) fn identified(req: &HttpRequest, rights: &RightsService, slug: &str) -> Option<Citizen> {
     let providers = providers_of(req)?;
     providers.citizens.get(slug)?;
-    match carried(req, providers, rights.clock.now().timestamp())? {
+    match carried(req, providers, slug, rights.clock.now().timestamp())? {
         Carried::Identified(citizen) => Some(citizen),
         _ => None,
     }
@@ -168,7 +146,7 @@ pub(super) fn leave(
         return see_other(next);
     };
     let now = rights.clock.now().timestamp();
-    let id_token = match carried(req, providers, now) {
+    let id_token = match carried(req, providers, slug, now) {
         Some(Carried::Identified(c)) => Some(c.id_token),
         _ => None,
     };
@@ -273,7 +251,7 @@ async fn callback(
     let slug = path.into_inner();
     let (_, lang, party) = party_of(&req, &rights, &providers, &slug)?;
     let now = rights.clock.now();
-    let Some(Carried::Flow(pending)) = carried(&req, &providers, now.timestamp()) else {
+    let Some(Carried::Flow(pending)) = carried(&req, &providers, &slug, now.timestamp()) else {
         return Ok(failed(&providers, &slug, &OidcError::State));
     };
     let answer = Callback {
@@ -323,7 +301,7 @@ async fn logout(
     let (tenant, lang, party) = party_of(&req, &rights, &providers, &slug)?;
     let now = rights.clock.now().timestamp();
     let form = format!("/t/{slug}/droits");
-    let (id_token, next) = match carried(&req, &providers, now) {
+    let (id_token, next) = match carried(&req, &providers, &slug, now) {
         Some(Carried::Identified(c)) => (Some(c.id_token), form),
         Some(Carried::Leaving { id_token, next, .. }) => (id_token, next),
         _ => (None, form),
@@ -369,7 +347,7 @@ async fn logged_out(
     let slug = path.into_inner();
     party_of(&req, &rights, &providers, &slug)?;
     let now = rights.clock.now().timestamp();
-    let next = match carried(&req, &providers, now) {
+    let next = match carried(&req, &providers, &slug, now) {
         Some(Carried::Leaving {
             state: Some(state),
             next,

@@ -21,8 +21,10 @@ mod letters;
 mod linked;
 pub mod render;
 mod report;
+mod sealed;
 pub mod session;
 mod signin;
+mod signin_oidc;
 mod theme;
 
 use actix_web::http::header::{self, HeaderValue};

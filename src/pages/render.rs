@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = embed!(
     "citizen_form.html",
     "citizen_sent.html",
     "citizen_leaving.html",
+    "console_signed_in.html",
     "citizen_accessibility.html",
     "citizen_track.html",
     "citizen_answers.html",

@@ -22,18 +22,22 @@ use crate::tenants::Locale;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/login").get(login_form).post(login))
-        .service(web::resource("/logout").post(logout));
+        .service(web::resource("/logout").post(logout))
+        .configure(super::signin_oidc::routes);
 }
 
 /// What the sign-in form carries from one showing to the next.
-struct Filled<'a> {
-    email: &'a str,
-    next: &'a str,
+pub(super) struct Filled<'a> {
+    pub email: &'a str,
+    pub next: &'a str,
     /// The unlock link's token, when the form was opened from one.
-    unlock: &'a str,
+    pub unlock: &'a str,
 }
 
-fn login_page(
+/// The sign-in page: the form for a password unless the instance takes
+/// none (`auth.password_sign_in`), the identity provider's way in when
+/// `[auth.oidc]` names one.
+pub(super) fn login_page(
     req: &HttpRequest,
     service: &StaffService,
     lang: Locale,
@@ -42,9 +46,13 @@ fn login_page(
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let (cookie, token) = session::login_nonce(service);
+    let oidc = super::sealed::providers_of(req)
+        .filter(|p| p.staff.is_some())
+        .map(|_| super::signin_oidc::start_url(filled.next));
     let ctx = json!({
         "email": filled.email, "next": filled.next, "unlock": filled.unlock,
         "csrf": token, "error": error, "here": "/console/login",
+        "password": service.auth.password_sign_in, "oidc": oidc,
     });
     let mut res = page(req, lang, status, "console_login.html", ctx)?;
     res.add_cookie(&cookie)
@@ -128,6 +136,7 @@ async fn login(
                 (429, true) => "login_locked",
                 (429, false) => "error_rate",
                 (503, _) => "login_busy",
+                (403, _) => "login_password_off",
                 _ => return Err(PageError::api(lang, e)),
             };
             let mut res = again(e.status, text(lang, key))?;

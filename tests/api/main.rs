@@ -59,5 +59,6 @@ mod shared_dpo_accounts;
 mod signals;
 mod staff;
 mod staff_cli;
+mod staff_oidc;
 mod startup;
 mod theme;

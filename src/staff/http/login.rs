@@ -60,6 +60,17 @@ fn locked(retry_after_secs: u64) -> ApiError {
     ApiError::too_many_requests(retry_after_secs, LOCKED)
 }
 
+/// The answer to a password where this instance takes none
+/// (`auth.password_sign_in = false`): its staff sign in through the
+/// identity provider of `[auth.oidc]`.
+pub fn password_off() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "password_sign_in_off",
+        "Password sign-in is switched off on this instance: sign in through its identity provider.",
+    )
+}
+
 /// Whether a sign-in was refused by the lock of its e-mail address (rather
 /// than by the rate limit of its client address).
 pub fn is_locked(e: &ApiError) -> bool {
@@ -76,6 +87,7 @@ pub fn is_locked(e: &ApiError) -> bool {
         (status = 401, description = "Unknown e-mail or wrong password (one answer for both)."),
         (status = 413, description = "Body too large."),
         (status = 422, description = "Invalid fields."),
+        (status = 403, description = "Password sign-in is switched off on this instance (auth.password_sign_in = false)."),
         (status = 429, description = "E-mail address locked after repeated failures (whether an account has it or not), or too many attempts from this client address; see Retry-After."),
         (status = 503, description = "Too many sign-ins at once; try again."),
     )
@@ -120,9 +132,12 @@ pub async fn sign_in(
     password: String,
     unlock_token: Option<String>,
 ) -> Result<SignedIn, ApiError> {
+    let auth = &state.auth;
+    if !auth.password_sign_in {
+        return Err(password_off());
+    }
     let now = state.clock.now();
     let pseudonym = ip.map(|ip| ip_pseudonym(&state.secrets.pseudonym, ip));
-    let auth = &state.auth;
 
     if let Some(ip) = ip {
         if let Err(refused) = state.login_limiter.check(ip) {
@@ -289,20 +304,7 @@ pub async fn sign_in(
         return Err(invalid_credentials());
     };
 
-    let lifetime = auth.token_lifetime_secs;
-    let tenant_slug = state.tenants.slug_of(row.tenant_id.as_deref());
-    let claims = Claims {
-        iss: token::ISSUER.into(),
-        sub: row.id.clone(),
-        tenant: tenant_slug,
-        role: Role::parse(&row.role).unwrap_or(Role::Dpo).as_str().into(),
-        gen: row.token_generation,
-        jti: uuid::Uuid::now_v7().to_string(),
-        iat: now.timestamp(),
-        exp: now.timestamp() + lifetime as i64,
-    };
-    let access_token = token::issue(&state.secrets.jwt, &claims)?;
-    let jti = claims.jti.clone();
+    let (signed, jti) = issue(state, &row, now)?;
     state
         .db
         .run(move |conn| {
@@ -327,10 +329,33 @@ pub async fn sign_in(
             })
         })
         .await?;
-    Ok(SignedIn {
+    Ok(signed)
+}
+
+/// The token of an account just signed in, and its id (`jti`), which the
+/// journal's entry of the sign-in names.
+pub(super) fn issue(
+    state: &StaffService,
+    row: &StaffRow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(SignedIn, String), ApiError> {
+    let lifetime = state.auth.token_lifetime_secs;
+    let claims = Claims {
+        iss: token::ISSUER.into(),
+        sub: row.id.clone(),
+        tenant: state.tenants.slug_of(row.tenant_id.as_deref()),
+        role: Role::parse(&row.role).unwrap_or(Role::Dpo).as_str().into(),
+        gen: row.token_generation,
+        jti: uuid::Uuid::now_v7().to_string(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + lifetime as i64,
+    };
+    let access_token = token::issue(&state.secrets.jwt, &claims)?;
+    let signed = SignedIn {
         access_token,
         expires_in: lifetime,
-    })
+    };
+    Ok((signed, claims.jti))
 }
 
 /// Queues the unlock link to the locked account's own address, in the

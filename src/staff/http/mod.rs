@@ -7,6 +7,7 @@ pub mod auth;
 pub mod journal;
 pub mod login;
 pub mod mail;
+pub mod vouched;
 
 use actix_web::http::StatusCode;
 

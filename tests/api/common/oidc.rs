@@ -183,6 +183,7 @@ pub fn franceconnect(issuer: &str, slug: &str) -> OidcSettings {
         timeout_secs: 5,
         flow_minutes: 15,
         identity_minutes: 60,
+        require_email_verified: true,
     }
 }
 
@@ -205,6 +206,55 @@ pub async fn franceconnect_app(
         move |s| {
             on_port(s, port);
             s.tenants.get_mut(slug).unwrap().franceconnect = Some(franceconnect(&issuer, slug));
+        },
+        |_| {},
+    )
+    .await;
+    (app, provider)
+}
+
+/// The staff at the provider: login → (e-mail address, verified).
+pub const STAFF: [(&str, &str, bool); 4] = [
+    ("agent", "dpo@ville-sevres.fr", true),
+    ("stranger", "inconnu@ville-sevres.fr", true),
+    ("unverified", "dpo@ville-sevres.fr", false),
+    ("former", "ancien@ville-sevres.fr", true),
+];
+
+/// The service with `[auth.oidc]` at a provider behaving as said, which
+/// knows the staff of `STAFF`; `adjust` changes the service's settings
+/// further.
+pub async fn staff_app(
+    behaviour: Behaviour,
+    adjust: impl FnOnce(&mut Settings) + 'static,
+) -> (crate::common::TestApp, Provider) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let accounts: serde_json::Map<String, Value> = STAFF
+        .iter()
+        .map(|(login, email, verified)| {
+            let claims =
+                json!({"sub": format!("{login}-sub"), "email": email, "email_verified": verified});
+            ((*login).to_owned(), claims)
+        })
+        .collect();
+    let provider = Provider::start(
+        &behaviour,
+        vec![client(&base, None, behaviour.signed_userinfo)],
+        Value::Object(accounts),
+    )
+    .await;
+    let issuer = provider.issuer.clone();
+    let app = crate::common::spawn_app_with(
+        move |s| {
+            on_port(s, port);
+            s.auth.oidc = Some(OidcSettings {
+                client_id: "guichet-staff".into(),
+                scopes: vec!["openid".into(), "email".into()],
+                acr_values: Vec::new(),
+                ..franceconnect(&issuer, "staff")
+            });
+            adjust(s);
         },
         |_| {},
     )
