@@ -11,8 +11,11 @@ CREATE TABLE consent_file (
     retired BOOLEAN NOT NULL DEFAULT 0
 );
 
+-- Found by (at, id), the order of an export, a sweep and `guichet copy`,
+-- and by (subject_id, at): the current consent and the history. The file
+-- holds one tenant: `tenant_id` needs no index.
 CREATE TABLE consent_events (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     subject_id TEXT NOT NULL,
     event TEXT NOT NULL CHECK (event IN ('given', 'withdrawn')),
@@ -27,8 +30,8 @@ CREATE TABLE consent_events (
     tc_string TEXT,
     receipt TEXT
 );
-CREATE INDEX consent_events_subject ON consent_events (tenant_id, subject_id, at, id);
-CREATE INDEX consent_events_tenant_at ON consent_events (tenant_id, at, id);
+CREATE UNIQUE INDEX consent_events_at ON consent_events (at, id);
+CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
 
 CREATE TABLE consent_daily_counts (
     tenant_id TEXT NOT NULL,

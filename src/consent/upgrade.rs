@@ -38,7 +38,34 @@ const MOVE_BATCH: i64 = 1000;
 /// Changes that take a file from one version to the next: `STEPS[n]` from
 /// version `n` to `n + 1`. Files made before versions existed (version 0)
 /// already have the schema of version 1.
-const STEPS: [&str; VERSION as usize] = [""];
+const STEPS: [&str; VERSION as usize] = ["", LEAN_INDEXES];
+
+/// Version 2: the events found by (at, id) and by (subject_id, at) only;
+/// `id` no longer has an index of its own (the table is rebuilt without
+/// its primary key).
+const LEAN_INDEXES: &str = "
+CREATE TABLE consent_events_v2 (
+    id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('given', 'withdrawn')),
+    policy_version TEXT NOT NULL,
+    choices TEXT NOT NULL,
+    gpc BOOLEAN NOT NULL,
+    at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    ip_pseudonym TEXT,
+    user_agent TEXT,
+    page_url TEXT,
+    tc_string TEXT,
+    receipt TEXT
+);
+INSERT INTO consent_events_v2 SELECT * FROM consent_events ORDER BY at, id;
+DROP TABLE consent_events;
+ALTER TABLE consent_events_v2 RENAME TO consent_events;
+CREATE UNIQUE INDEX consent_events_at ON consent_events (at, id);
+CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
+";
 
 /// Brings the month files of the database `main` belongs to up to date.
 pub fn upgrade(main: &mut DbConnection, database: &DatabaseSettings) -> QueryResult<Upgraded> {
@@ -48,7 +75,10 @@ pub fn upgrade(main: &mut DbConnection, database: &DatabaseSettings) -> QueryRes
     let mut done = Upgraded::default();
     for tenant in files.tenants()? {
         for file in files.files(&tenant)?.iter() {
-            if upgrade_file(&mut files.open(file)?)? {
+            let mut conn = files.open(file)?;
+            if upgrade_file(&mut conn)? {
+                // The old table's pages go back to the system.
+                conn.batch_execute("VACUUM")?;
                 done.files += 1;
             }
         }
@@ -152,6 +182,12 @@ mod tests {
         }
     }
 
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        name: Option<String>,
+    }
+
     #[test]
     fn legacy_events_move_into_month_files_once_and_files_get_their_version() {
         let dir = tempfile::tempdir().unwrap();
@@ -182,14 +218,40 @@ mod tests {
             ))
             .execute(&mut main)
             .unwrap();
-        // A file made before files had a version.
+        // A file made before files had a version, with the indexes of
+        // version 1 and an event.
         let files = ConsentFiles::for_database(&settings.database).unwrap();
         let march = Month {
             year: 2026,
             month: 3,
         };
+        let kept = ConsentEvent {
+            ip_pseudonym: Some("0f".repeat(16)),
+            user_agent: Some("Mozilla/5.0".into()),
+            page_url: Some("https://example.org/".into()),
+            receipt: Some("h.p.s".into()),
+            expires_at: Some("2027-03-02T09:30:00.123456".parse().unwrap()),
+            ..event("d", "2026-03-02T09:30:00.123456")
+        };
         files
-            .write("t1", march, |c| c.batch_execute("PRAGMA user_version = 0"))
+            .write("t1", march, |c| {
+                c.batch_execute(
+                    "DROP TABLE consent_events;
+                     CREATE TABLE consent_events (
+                         id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
+                         subject_id TEXT NOT NULL,
+                         event TEXT NOT NULL CHECK (event IN ('given', 'withdrawn')),
+                         policy_version TEXT NOT NULL, choices TEXT NOT NULL,
+                         gpc BOOLEAN NOT NULL, at TIMESTAMP NOT NULL,
+                         expires_at TIMESTAMP, ip_pseudonym TEXT, user_agent TEXT,
+                         page_url TEXT, tc_string TEXT, receipt TEXT);
+                     CREATE INDEX consent_events_subject
+                         ON consent_events (tenant_id, subject_id, at, id);
+                     CREATE INDEX consent_events_tenant_at ON consent_events (tenant_id, at, id);
+                     PRAGMA user_version = 0",
+                )?;
+                diesel::insert_into(events::table).values(&kept).execute(c)
+            })
             .unwrap();
 
         let first = upgrade(&mut main, &settings.database).unwrap();
@@ -201,13 +263,20 @@ mod tests {
             crate::db::Db::new(&settings.database).unwrap(),
             &settings.database,
         );
-        let kept: Vec<String> = store
+        let debug: Vec<String> = store
+            .all_on(&mut main, None)
+            .unwrap()
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect();
+        assert_eq!(debug[3], format!("{kept:?}"), "the file's event, unchanged");
+        let ids: Vec<String> = store
             .all_on(&mut main, None)
             .unwrap()
             .into_iter()
             .map(|e| e.id)
             .collect();
-        assert_eq!(kept, ["a", "b", "c"]);
+        assert_eq!(ids, ["a", "b", "c", "d"]);
         let left: i64 = events::table.count().get_result(&mut main).unwrap();
         assert_eq!(left, 0, "the main file keeps none");
         // The counts were the main file's already: not counted again.
@@ -216,11 +285,29 @@ mod tests {
         let stats = store
             .count_on(&mut main, Some("t1"))
             .expect("counted in the files");
-        assert_eq!(stats, 3);
+        assert_eq!(stats, 4);
         for tenant in files.tenants().unwrap() {
             for file in files.files(&tenant).unwrap().iter() {
                 let mut conn = files.open(file).unwrap();
                 assert_eq!(file_version(&mut conn).unwrap(), VERSION);
+                let indexes: Vec<String> = diesel::sql_query(
+                    "SELECT sql AS name FROM sqlite_master WHERE type = 'index' \
+                     AND tbl_name = 'consent_events' ORDER BY sql",
+                )
+                .load::<Named>(&mut conn)
+                .unwrap()
+                .into_iter()
+                .map(|n| n.name.unwrap_or_default())
+                .collect();
+                assert_eq!(
+                    indexes,
+                    [
+                        "CREATE INDEX consent_events_subject ON consent_events (subject_id, at)",
+                        "CREATE UNIQUE INDEX consent_events_at ON consent_events (at, id)",
+                    ],
+                    "{}",
+                    file.name
+                );
                 let counted: i64 = counts::table.count().get_result(&mut conn).unwrap();
                 assert_eq!(counted, 0, "{}", file.name);
             }

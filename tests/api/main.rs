@@ -26,6 +26,7 @@ mod browser_axe;
 mod browser_intake;
 mod citizen_pages;
 mod consent;
+mod consent_layout;
 mod consent_reads;
 mod consent_script;
 mod consent_state;
