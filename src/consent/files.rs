@@ -30,7 +30,7 @@ pub use super::months::{EventFile, Month};
 use crate::config::DatabaseSettings;
 use crate::db::{existing_file_uri, prepare_sqlite_file, write_transaction, DbConnection};
 
-const SCHEMA: &str = include_str!("files.sql");
+const SCHEMA: &str = concat!(include_str!("files.sql"), include_str!("file_events.sql"));
 
 /// The version of `files.sql`, kept in each file's `user_version`; the
 /// migrations step brings older files to it (`upgrade.rs`).

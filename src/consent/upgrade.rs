@@ -43,29 +43,14 @@ const STEPS: [&str; VERSION as usize] = ["", LEAN_INDEXES];
 /// Version 2: the events found by (at, id) and by (subject_id, at) only;
 /// `id` no longer has an index of its own (the table is rebuilt without
 /// its primary key).
-const LEAN_INDEXES: &str = "
-CREATE TABLE consent_events_v2 (
-    id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    subject_id TEXT NOT NULL,
-    event TEXT NOT NULL CHECK (event IN ('given', 'withdrawn')),
-    policy_version TEXT NOT NULL,
-    choices TEXT NOT NULL,
-    gpc BOOLEAN NOT NULL,
-    at TIMESTAMP NOT NULL,
-    expires_at TIMESTAMP,
-    ip_pseudonym TEXT,
-    user_agent TEXT,
-    page_url TEXT,
-    tc_string TEXT,
-    receipt TEXT
+const LEAN_INDEXES: &str = concat!(
+    "ALTER TABLE consent_events RENAME TO consent_events_v1;
+     DROP INDEX IF EXISTS consent_events_subject;
+     DROP INDEX IF EXISTS consent_events_tenant_at;",
+    include_str!("file_events.sql"),
+    "INSERT INTO consent_events SELECT * FROM consent_events_v1 ORDER BY at, id;
+     DROP TABLE consent_events_v1;"
 );
-INSERT INTO consent_events_v2 SELECT * FROM consent_events ORDER BY at, id;
-DROP TABLE consent_events;
-ALTER TABLE consent_events_v2 RENAME TO consent_events;
-CREATE UNIQUE INDEX consent_events_at ON consent_events (at, id);
-CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
-";
 
 /// Brings the month files of the database `main` belongs to up to date.
 pub fn upgrade(main: &mut DbConnection, database: &DatabaseSettings) -> QueryResult<Upgraded> {

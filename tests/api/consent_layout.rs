@@ -68,9 +68,6 @@ fn indexes(conn: &mut DbConnection, table: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_lean_indexes_replace_the_old_ones_and_every_record_stays() {
-    use diesel::migration::MigrationSource;
-    use diesel_migrations::MigrationHarness;
-
     let dir = tempfile::tempdir().unwrap();
     let db = common::TestDatabase::create(dir.path());
     if !db.is_postgres() {
@@ -83,17 +80,7 @@ async fn the_lean_indexes_replace_the_old_ones_and_every_record_stays() {
         .open()
         .unwrap();
     // The database of the release before: every migration before this one's.
-    let all =
-        MigrationSource::<diesel::pg::Pg>::migrations(&guichet::db::migrate::POSTGRES).unwrap();
-    let this = all
-        .iter()
-        .position(|m| m.name().to_string().ends_with("_consent_indexes"))
-        .unwrap();
-    let DbConnection::Pg(pg) = &mut conn else {
-        unreachable!()
-    };
-    diesel::migration::MigrationConnection::setup(pg).unwrap();
-    pg.run_migrations(&all[..this]).unwrap();
+    let left = common::database::postgres_before(&mut conn, "_consent_indexes");
     let now = naive("2026-03-02T09:30:00Z");
     guichet::tenants::sync(&mut conn, &settings.tenants, now).unwrap();
     let (sevres, nimes) = (
@@ -118,7 +105,8 @@ async fn the_lean_indexes_replace_the_old_ones_and_every_record_stays() {
     conn.batch_execute("ALTER TABLE consent_events DETACH PARTITION consent_events_p2026_01")
         .unwrap();
 
-    guichet::db::migrate::run_pending(&mut conn).unwrap();
+    let applied = guichet::db::migrate::run_pending(&mut conn).unwrap();
+    assert_eq!(applied.len(), left);
 
     assert_eq!(
         indexes(&mut conn, "consent_events"),
@@ -143,9 +131,8 @@ async fn the_lean_indexes_replace_the_old_ones_and_every_record_stays() {
         "attached again, the month has the table's indexes"
     );
     let after = store.all_on(&mut conn, None).unwrap();
-    let debug = |rows: &[ConsentEvent]| -> Vec<String> {
-        rows.iter().map(|e| format!("{e:?}")).collect()
-    };
+    let debug =
+        |rows: &[ConsentEvent]| -> Vec<String> { rows.iter().map(|e| format!("{e:?}")).collect() };
     assert_eq!(debug(&after), debug(&before), "every record, unchanged");
     assert_eq!(after.len(), rows.len());
     // A subject's events are found by the new index.

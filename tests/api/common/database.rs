@@ -64,3 +64,24 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Brings a new PostgreSQL database to the release before a migration:
+/// every migration before the one whose name ends with `suffix`. Answers
+/// how many migrations are left to run from there.
+pub fn postgres_before(conn: &mut guichet::db::DbConnection, suffix: &str) -> usize {
+    use diesel::migration::MigrationSource;
+    use diesel_migrations::MigrationHarness;
+
+    let all =
+        MigrationSource::<diesel::pg::Pg>::migrations(&guichet::db::migrate::POSTGRES).unwrap();
+    let this = all
+        .iter()
+        .position(|m| m.name().to_string().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no migration named …{suffix}"));
+    let guichet::db::DbConnection::Pg(pg) = conn else {
+        panic!("a PostgreSQL connection")
+    };
+    diesel::migration::MigrationConnection::setup(pg).unwrap();
+    pg.run_migrations(&all[..this]).unwrap();
+    all.len() - this
+}
