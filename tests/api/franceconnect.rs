@@ -7,9 +7,9 @@
 //! change, the request needs no identity document and records the identity
 //! verified by FranceConnect (the provider's `sub` only as a keyed hash),
 //! the provider's session ends on the way out, the tracking page works.
-//! Then each bad answer of the provider, walked by a client that keeps
-//! cookies (a test must replay or change an address): the form again with
-//! a notice, no identity kept, nothing recorded, no 5xx.
+//! Then, walked by a client that keeps cookies and sends what it likes:
+//! names and an address sent in place of the identity are ignored, and
+//! the citizen may leave FranceConnect without sending anything.
 //!
 //! Heavy: ignored unless asked for; needs `node` and `npm ci` in
 //! `tests/oidc`, `chromium` and `chromium-driver` (else NOT RUN).
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::browser::Browser;
 use crate::common::oidc::{
-    franceconnect_app, Behaviour, Provider, EMAIL, FAMILY_NAME, GIVEN_NAME, SUB,
+    franceconnect_app, Behaviour, Provider, Walker, EMAIL, FAMILY_NAME, GIVEN_NAME, LOGIN, SUB,
 };
 use crate::common::webdriver::{chromium_and_driver, Driver};
 use crate::common::{self, get, TestApp};
@@ -168,4 +168,77 @@ async fn user_info_answered_as_plain_json_is_read_too() {
         ..Behaviour::default()
     })
     .await;
+}
+
+/// From the form's button to the provider and back: the form, identified.
+async fn identified(app: &TestApp, walker: &mut Walker) {
+    let (at, res) = walker
+        .visit(&app.url(&format!("/t/{TENANT}/franceconnect/login")))
+        .await;
+    let page = res.text().await.unwrap();
+    let back = walker.sign_in_at_provider(&at, &page, LOGIN).await;
+    let callback = back.headers()["location"].to_str().unwrap().to_owned();
+    let (at, res) = walker.visit(&callback).await;
+    assert_eq!(at, app.url(&format!("/t/{TENANT}/droits")));
+    assert!(common::pages::page_of(res)
+        .await
+        .contains("franceconnect-identity"));
+}
+
+#[tokio::test]
+#[ignore = "heavy: needs node and npm ci in tests/oidc; cargo test -- --include-ignored"]
+async fn names_sent_in_place_of_the_identity_are_ignored_and_the_citizen_may_sign_out() {
+    let (app, _provider) = setup(Behaviour::default()).await;
+    let mut walker = Walker::new();
+    identified(&app, &mut walker).await;
+    let form = reqwest::multipart::Form::new()
+        .text("kinds", "access")
+        .text("first_name", "Mallory")
+        .text("last_name", "Usurpateur")
+        .text("email", "mallory@example.org")
+        .text("details", "Je souhaite obtenir les données me concernant.");
+    let url = app.url(&format!("/t/{TENANT}/droits"));
+    let res = walker.post_multipart(&url, form).await;
+    assert_eq!(res.status(), 303, "sent without a document");
+    let token = common::dpo(&app, TENANT, DPO).await;
+    let items = requests_recorded(&app, &token).await;
+    assert_eq!(items.len(), 1);
+    let id = items[0]["id"].as_str().unwrap();
+    let detail: Value = get(&app, &token, &format!("/v1/dpo/requests/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["first_name"], GIVEN_NAME, "{detail}");
+    assert_eq!(detail["last_name"], FAMILY_NAME);
+    assert_eq!(detail["email"], EMAIL);
+
+    // Identified again, the citizen signs out of FranceConnect from the
+    // form: through the provider's logout, back to the form, unidentified.
+    let mut walker = Walker::new();
+    identified(&app, &mut walker).await;
+    let (at, res) = walker
+        .visit(&app.url(&format!("/t/{TENANT}/franceconnect/logout")))
+        .await;
+    assert_eq!(at, app.url(&format!("/t/{TENANT}/franceconnect/logout")));
+    let html = res.text().await.unwrap();
+    let end = crate::common::oidc::between(&html, "id=\"continue\" href=\"", "\"");
+    assert!(
+        end.contains("/session/end?") && end.contains("id_token_hint="),
+        "{end}"
+    );
+    let (at, res) = walker.visit(&end).await;
+    let page = res.text().await.unwrap();
+    let action = crate::common::oidc::between(&page, "method=\"post\" action=\"", "\"");
+    let xsrf = crate::common::oidc::between(&page, "name=\"xsrf\" value=\"", "\"");
+    let confirm = reqwest::Url::parse(&at).unwrap().join(&action).unwrap();
+    let res = walker
+        .post_form(confirm.as_str(), &[("xsrf", &xsrf), ("logout", "yes")])
+        .await;
+    let (at, res) = walker.follow(confirm.as_str(), res).await;
+    assert_eq!(at, app.url(&format!("/t/{TENANT}/droits")));
+    let html = common::pages::page_of(res).await;
+    assert!(!html.contains("franceconnect-identity"), "signed out");
+    assert!(html.contains("class=\"fr-connect\""), "offered again");
+    assert!(!walker.jar.contains_key("guichet_franceconnect"));
 }

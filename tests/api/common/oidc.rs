@@ -317,29 +317,32 @@ impl Walker {
         }
     }
 
-    pub async fn get(&mut self, url: &str) -> reqwest::Response {
-        let res = self
-            .http
-            .get(url)
+    /// Sends `request` to `url` with the cookies, and keeps the new ones.
+    async fn send(&mut self, url: &str, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let res = request
             .header("cookie", self.cookie_header())
             .send()
             .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
         self.keep(&res);
         res
     }
 
+    pub async fn get(&mut self, url: &str) -> reqwest::Response {
+        self.send(url, self.http.get(url)).await
+    }
+
     pub async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        let res = self
-            .http
-            .post(url)
-            .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-        self.keep(&res);
-        res
+        self.send(url, self.http.post(url).form(fields)).await
+    }
+
+    /// `POST url` with a multipart form, as the citizen's form is sent.
+    pub async fn post_multipart(
+        &mut self,
+        url: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.send(url, self.http.post(url).multipart(form)).await
     }
 
     /// Follows the redirects from `res` (answered at `url`) to the first
