@@ -6,7 +6,10 @@
 //! request, the accessibility statement, the error pages; the console's
 //! sign-in (and its error), queue, request pages, entry form (and its
 //! errors), letters, statistics, annual report, retention sweeps and
-//! audit log, as the DPO, as a referent and as an admin. axe runs
+//! audit log, as the DPO, as a referent and as an admin; through a real
+//! OpenID Connect provider (`tests/oidc/`), FranceConnect on the form
+//! (offered, then identified) and the sign-in offering the staff's
+//! provider. axe runs
 //! its default rules (WCAG 2 A and AA, best practices) and must find no
 //! violation; at 375 px nothing may be wider than the window, 360 px
 //! inside its scrollbar (no sideways scrolling, WCAG 1.4.10; a table may
@@ -17,8 +20,8 @@
 //! the other browser tests check that the pages work without.
 //!
 //! Heavy: ignored unless asked for (`cargo test -- --include-ignored`).
-//! Needs `chromium`, `chromium-driver` and `tests/axe/node_modules`
-//! (`npm ci` there); without them the test fails as NOT RUN.
+//! Needs `chromium`, `chromium-driver`, `tests/axe/node_modules` and
+//! `tests/oidc/node_modules` (`npm ci` there); without them the test fails as NOT RUN.
 
 mod checks;
 
@@ -27,6 +30,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
 use crate::browser::{red_png, Browser};
+use crate::common::oidc::{franceconnect_app, staff_app, Behaviour};
 use crate::common::pages::{request_id, submit, submit_with, TWO_RIGHTS_FOR_A_CHILD};
 use crate::common::webdriver::{chromium_and_driver, screenshots_dir, Driver};
 use crate::common::{self, create_staff, deliver, login, post, SmtpServer, TestApp, PASSWORD};
@@ -290,6 +294,45 @@ async fn every_page_passes_axe_at_a_phone_and_a_desktop_width() {
     c.signed_in(ADMIN, admin).await;
     c.b.client.close().await.unwrap();
 
+    assert!(
+        c.failures.is_empty(),
+        "{} pages checked; what axe and the widths found:\n{}",
+        c.pages,
+        c.failures.join("\n")
+    );
+}
+
+/// FranceConnect on the citizen's form, offered and then identified, and
+/// the console's sign-in offering the staff's identity provider, each
+/// through a real provider (`tests/oidc/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs chromium, npm ci in tests/axe and tests/oidc; cargo test -- --include-ignored"]
+async fn the_identity_providers_pages_pass_axe() {
+    let (chromium, chromedriver) = chromium_and_driver();
+    let axe = axe_source();
+    let (app, _franceconnect) = franceconnect_app(Behaviour::default(), "sevres").await;
+    let (staff, _provider) = staff_app(Behaviour::default(), |_| {}).await;
+    let driver = Driver::start(&chromedriver);
+    let profile = tempfile::tempdir().unwrap();
+    let b = Browser::open_with(&driver, &chromium, profile.path(), &app.address, true).await;
+    let mut c = Checker {
+        b,
+        axe,
+        shots: screenshots_dir(),
+        failures: Vec::new(),
+        pages: 0,
+    };
+    c.step(visit("/t/sevres/droits", "franceconnect-offered"))
+        .await;
+    c.b.click("a.fr-connect").await;
+    c.b.text_of("#login").await;
+    c.b.click("#continue").await;
+    c.b.text_of("#franceconnect-identity").await;
+    c.step(Step::Here("franceconnect-identified".into())).await;
+    c.b.client.goto(&staff.url("/console/login")).await.unwrap();
+    c.b.text_of("#oidc-login").await;
+    c.step(Step::Here("console-login-oidc".into())).await;
+    c.b.client.close().await.unwrap();
     assert!(
         c.failures.is_empty(),
         "{} pages checked; what axe and the widths found:\n{}",

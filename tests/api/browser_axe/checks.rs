@@ -123,9 +123,10 @@ impl Checker {
                 self.b.click(button).await;
                 self.b.text_of(".error-summary, #login-error").await;
             }
+            Step::Here(_) => {}
         }
         let name = match step {
-            Step::Visit(_, name) | Step::Send(_, name) => name,
+            Step::Visit(_, name) | Step::Send(_, name) | Step::Here(name) => name,
         };
         self.b.text_of("h1").await;
         self.check(&name).await;
@@ -189,6 +190,8 @@ pub enum Step {
     Visit(String, String),
     /// A click on this button of the page before: a form sent with errors.
     Send(&'static str, String),
+    /// The page the browser is on, reached by the test's own clicks.
+    Here(String),
 }
 
 pub fn visit(path: impl Into<String>, name: &str) -> Step {
