@@ -15,13 +15,15 @@ pub mod seal;
 
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreGenderClaim, CoreJsonWebKeySet,
+    CoreJsonWebKeyType, CoreJwsSigningAlgorithm, CoreUserInfoClaims,
 };
+use openidconnect::reqwest::header::{ACCEPT, CONTENT_TYPE};
 use openidconnect::{
-    AuthType, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyAdditionalClaims, IdTokenClaims, IssuerUrl, LogoutRequest, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
-    RedirectUrl, Scope, TokenResponse,
+    AccessToken, AuthType, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret,
+    CsrfToken, EmptyAdditionalClaims, IdTokenClaims, IssuerUrl, JwsSigningAlgorithm, LogoutRequest,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl,
+    ProviderMetadataWithLogout, RedirectUrl, Scope, SubjectIdentifier, TokenResponse, UserInfoUrl,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -224,7 +226,14 @@ impl RelyingParty {
         let Some(code) = &answer.code else {
             return Err(OidcError::Refused("no code".into()));
         };
-        let client = self.client(self.metadata().await?);
+        let metadata = self.metadata().await?;
+        let user_info_at = UserInfoAt {
+            url: metadata.userinfo_endpoint().cloned(),
+            keys: metadata.jwks().clone(),
+            algorithms: user_info_algorithms(metadata.userinfo_signing_alg_values_supported()),
+            issuer: metadata.issuer().clone(),
+        };
+        let client = self.client(metadata);
         let token = client
             .exchange_code(AuthorizationCode::new(code.clone()))
             .map_err(|e| OidcError::Exchange(e.to_string()))?
@@ -257,15 +266,9 @@ impl RelyingParty {
                 openidconnect::ClaimsVerificationError::InvalidAuthContext(_) => OidcError::Acr,
                 e => OidcError::IdToken(e.to_string()),
             })?;
-        let user_info: CoreUserInfoClaims = client
-            .user_info(token.access_token().clone(), Some(claims.subject().clone()))
-            .map_err(|e| OidcError::UserInfo(e.to_string()))?
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                openidconnect::UserInfoError::Request(e) => unreachable(error_chain(&e)),
-                e => OidcError::UserInfo(error_chain(&e)),
-            })?;
+        let user_info = self
+            .user_info(user_info_at, token.access_token(), claims.subject())
+            .await?;
         Ok(Identity {
             subject: claims.subject().as_str().to_owned(),
             given_name: text(user_info.given_name()).or_else(|| text(claims.given_name())),
@@ -281,6 +284,63 @@ impl RelyingParty {
             acr: claims.auth_context_ref().map(|a| a.as_str().to_owned()),
             id_token: id_token.to_string(),
         })
+    }
+
+    /// The user info of the person the access token is for, as JSON or as
+    /// a JWT signed with one of the provider's keys and algorithms, for
+    /// `subject` alone. Read here rather than by the crate's request, which
+    /// accepts a signed answer in RS256 only, where FranceConnect may sign
+    /// in ES256.
+    async fn user_info(
+        &self,
+        at: UserInfoAt,
+        token: &AccessToken,
+        subject: &SubjectIdentifier,
+    ) -> Result<CoreUserInfoClaims, OidcError> {
+        let bad = |why: String| OidcError::UserInfo(why);
+        let url = at
+            .url
+            .clone()
+            .ok_or_else(|| bad("the provider names no user info endpoint".into()))?;
+        let answer = self
+            .http
+            .get(url.url().clone())
+            .bearer_auth(token.secret())
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        if !answer.status().is_success() {
+            return Err(bad(format!("the provider answered {}", answer.status())));
+        }
+        let essence = answer
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let body = answer
+            .bytes()
+            .await
+            .map_err(|e| unreachable(error_chain(&e)))?;
+        match essence.as_str() {
+            "application/json" => {
+                CoreUserInfoClaims::from_json::<std::io::Error>(&body, Some(subject))
+                    .map_err(|e| bad(error_chain(&e)))
+            }
+            "application/jwt" => {
+                let jwt = std::str::from_utf8(&body)
+                    .map_err(|_| bad("the signed user info is not text".into()))?;
+                let claims = signed_claims(jwt.trim(), &at, &self.settings.client_id, subject)?;
+                CoreUserInfoClaims::from_json::<std::io::Error>(&claims, Some(subject))
+                    .map_err(|e| bad(error_chain(&e)))
+            }
+            other => Err(bad(format!("an answer of type `{}`", printable(other)))),
+        }
     }
 
     /// The address that ends the person's session at the provider, back to
@@ -306,6 +366,77 @@ impl RelyingParty {
             .set_state(CsrfToken::new(state.to_owned()))
             .http_get_url();
         Ok(Some(url.to_string()))
+    }
+}
+
+/// Where and how the user info is read, from the provider's documents.
+struct UserInfoAt {
+    url: Option<UserInfoUrl>,
+    keys: CoreJsonWebKeySet,
+    algorithms: Vec<CoreJwsSigningAlgorithm>,
+    issuer: IssuerUrl,
+}
+
+/// The claims of a user info signed as a JWT, checked: signed by one of
+/// the provider's published keys with an algorithm it lists, issued by
+/// it, for this client, unexpired, about `subject`. Checked by the
+/// `jsonwebtoken` crate, as the `openidconnect` crate's own check of a
+/// signed user info takes RS256 alone.
+fn signed_claims(
+    jwt: &str,
+    at: &UserInfoAt,
+    client_id: &str,
+    subject: &SubjectIdentifier,
+) -> Result<Vec<u8>, OidcError> {
+    let bad = |why: &str| OidcError::UserInfo(why.to_owned());
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| bad("an unreadable JWT header"))?;
+    serde_json::to_value(header.alg)
+        .ok()
+        .and_then(|v| serde_json::from_value::<CoreJwsSigningAlgorithm>(v).ok())
+        .filter(|a| at.algorithms.contains(a))
+        .ok_or_else(|| bad("signed with an algorithm the provider does not list"))?;
+    let keys: jsonwebtoken::jwk::JwkSet = serde_json::to_value(&at.keys)
+        .and_then(serde_json::from_value)
+        .map_err(|_| bad("the provider's keys are unreadable"))?;
+    let key = keys
+        .keys
+        .iter()
+        .find(|k| match &header.kid {
+            Some(kid) => k.common.key_id.as_deref() == Some(kid.as_str()),
+            None => keys.keys.len() == 1,
+        })
+        .ok_or_else(|| bad("signed with a key the provider does not publish"))?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(key)
+        .map_err(|_| bad("the provider's key is unreadable"))?;
+    let mut rules = jsonwebtoken::Validation::new(header.alg);
+    rules.set_issuer(&[at.issuer.as_str()]);
+    rules.set_audience(&[client_id]);
+    rules.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &rules)
+        .map_err(|e| OidcError::UserInfo(format!("the signed user info: {e}")))?
+        .claims;
+    if claims.get("sub").and_then(|s| s.as_str()) != Some(subject.as_str()) {
+        return Err(bad("the signed user info is about another person"));
+    }
+    serde_json::to_vec(&claims).map_err(|_| bad("unreadable claims"))
+}
+
+/// The algorithms a signed user info may use: those the provider says it
+/// signs with, public-key ones only (a shared secret or none proves
+/// nothing here), RS256 when it says none (the standard's default).
+fn user_info_algorithms(
+    said: Option<&Vec<CoreJwsSigningAlgorithm>>,
+) -> Vec<CoreJwsSigningAlgorithm> {
+    let public: Vec<_> = said
+        .into_iter()
+        .flatten()
+        .filter(|a| matches!(a.key_type(), Some(k) if k != CoreJsonWebKeyType::Symmetric))
+        .cloned()
+        .collect();
+    if public.is_empty() {
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+    } else {
+        public
     }
 }
 

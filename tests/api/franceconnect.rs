@@ -164,7 +164,18 @@ async fn a_citizen_identified_by_franceconnect_sends_a_request_without_a_documen
 #[ignore = "heavy: needs node, npm ci in tests/oidc, chromium; cargo test -- --include-ignored"]
 async fn user_info_answered_as_plain_json_is_read_too() {
     citizen_journey(Behaviour {
-        signed_userinfo: false,
+        userinfo_alg: None,
+        ..Behaviour::default()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "heavy: needs node, npm ci in tests/oidc, chromium; cargo test -- --include-ignored"]
+async fn user_info_signed_with_an_elliptic_curve_key_is_read_too() {
+    // FranceConnect v2 signs in ES256 or RS256, as the service chose.
+    citizen_journey(Behaviour {
+        userinfo_alg: Some("ES256"),
         ..Behaviour::default()
     })
     .await;

@@ -1,7 +1,8 @@
 // A real OpenID Connect provider (oidc-provider, certified) on the
 // loopback for Guichet's tests (tests/api/common/oidc.rs starts it),
 // configured as FranceConnect answers: its scopes (one per claim), the
-// `acr` values `eidas1`…`eidas3`, the user info as a signed JWT, the end of
+// `acr` values `eidas1`…`eidas3`, the user info as a signed JWT (RS256 or
+// ES256, as each client asks), the end of
 // the session at `end_session_endpoint`; and `email_verified` for staff.
 //
 // Its settings come as JSON in OIDC_TEST_CONFIG:
@@ -32,12 +33,15 @@ const issuer = `http://127.0.0.1:${server.address().port}`;
 const signing = await generateKeyPair('RS256', { extractable: true });
 const stranger = await generateKeyPair('RS256', { extractable: true });
 const jwk = { ...(await exportJWK(signing.privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
+// FranceConnect v2 signs in ES256 or RS256: a client may ask for either.
+const curve = await generateKeyPair('ES256', { extractable: true });
+const ecJwk = { ...(await exportJWK(curve.privateKey)), kid: 'test-key-ec', alg: 'ES256', use: 'sig' };
 
 const html = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 const provider = new Provider(issuer, {
   clients: config.clients || [],
-  jwks: { keys: [jwk] },
+  jwks: { keys: [jwk, ecJwk] },
   // FranceConnect's scopes, one per claim, and e-mail with its check.
   claims: {
     openid: ['sub'],

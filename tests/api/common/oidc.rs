@@ -50,8 +50,9 @@ pub struct Behaviour {
     pub acr: Option<&'static str>,
     /// How its ID tokens are altered (`audience`, `issuer`, `signature`).
     pub tamper: Option<&'static str>,
-    /// Whether its user info is a signed JWT (FranceConnect v2) or JSON.
-    pub signed_userinfo: bool,
+    /// The algorithm its user info is signed with as a JWT (FranceConnect
+    /// v2: "RS256" or "ES256"), or None: answered as plain JSON.
+    pub userinfo_alg: Option<&'static str>,
     /// The port to listen on (0: any).
     pub port: u16,
     /// Seconds an ID token is valid.
@@ -63,7 +64,7 @@ impl Default for Behaviour {
         Self {
             acr: Some("eidas1"),
             tamper: None,
-            signed_userinfo: true,
+            userinfo_alg: Some("RS256"),
             port: 0,
             id_token_ttl: 3600,
         }
@@ -72,7 +73,7 @@ impl Default for Behaviour {
 
 /// The client a service at `base` is, for tenant `slug` (FranceConnect)
 /// or for its staff (`slug` None).
-pub fn client(base: &str, slug: Option<&str>, signed_userinfo: bool) -> Value {
+pub fn client(base: &str, slug: Option<&str>, userinfo_alg: Option<&str>) -> Value {
     let (id, redirect, logout) = match slug {
         Some(slug) => (
             format!("guichet-{slug}"),
@@ -93,8 +94,8 @@ pub fn client(base: &str, slug: Option<&str>, signed_userinfo: bool) -> Value {
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
     });
-    if signed_userinfo {
-        client["userinfo_signed_response_alg"] = "RS256".into();
+    if let Some(alg) = userinfo_alg {
+        client["userinfo_signed_response_alg"] = alg.into();
     }
     client
 }
@@ -197,7 +198,7 @@ pub async fn franceconnect_app(
     let base = format!("http://127.0.0.1:{port}");
     let provider = Provider::start(
         &behaviour,
-        vec![client(&base, Some(slug), behaviour.signed_userinfo)],
+        vec![client(&base, Some(slug), behaviour.userinfo_alg)],
         accounts(),
     )
     .await;
@@ -240,7 +241,7 @@ pub async fn staff_app(
         .collect();
     let provider = Provider::start(
         &behaviour,
-        vec![client(&base, None, behaviour.signed_userinfo)],
+        vec![client(&base, None, behaviour.userinfo_alg)],
         Value::Object(accounts),
     )
     .await;
