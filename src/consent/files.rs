@@ -34,7 +34,7 @@ const SCHEMA: &str = concat!(include_str!("files.sql"), include_str!("file_event
 
 /// The version of `files.sql`, kept in each file's `user_version`; the
 /// migrations step brings older files to it (`upgrade.rs`).
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// How long a listing of another process's changes may be trusted without
 /// reading the folder again (changes made here are seen at once).

@@ -3,6 +3,7 @@
 
 mod cache;
 pub mod cors;
+mod dictionary;
 mod error;
 pub mod files;
 pub mod http;
@@ -19,6 +20,7 @@ mod service;
 pub mod state;
 pub mod stats;
 mod store;
+pub(crate) mod stored;
 mod sync;
 pub mod transfer;
 pub mod upgrade;

@@ -8,6 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 
+use super::stored::{self, Kept};
+use crate::db::columns;
 use crate::db::schema::{consent_daily_counts as counts, consent_events as events};
 use crate::db::DbConnection;
 use crate::on_backend;
@@ -15,8 +17,11 @@ use crate::on_backend;
 pub const GIVEN: &str = "given";
 pub const WITHDRAWN: &str = "withdrawn";
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = events)]
+/// A consent event as the service handles it; `stored.rs` keeps it
+/// compact. Its fields are the columns of the former layout (SQLite's main
+/// file, month files before version 3), which `upgrade.rs` reads.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = crate::db::schema::legacy_consent_events)]
 pub struct ConsentEvent {
     pub id: String,
     pub tenant_id: String,
@@ -73,9 +78,7 @@ fn tally(rows: &[ConsentEvent]) -> BTreeMap<(String, String, String), Tally> {
 /// transaction: no savepoint, whose journal SQLite would write to a
 /// temporary file for a batch of any size.
 pub fn insert_in_transaction(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    on_backend!(conn, |c| diesel::insert_into(events::table)
-        .values(rows)
-        .execute(c))?;
+    super::stored::insert(conn, rows)?;
     let counts: Vec<DailyCount> = tally(rows)
         .into_iter()
         .map(|((tenant_id, day, purpose_id), t)| DailyCount {
@@ -134,19 +137,19 @@ pub fn latest(
         () => {
             events::table
                 .filter(events::tenant_id.eq(tenant_id))
-                .filter(events::subject_id.eq(subject_id))
+                .filter(events::subject_id.eq(columns::uuid(subject_id)))
                 .order((events::at.desc(), events::id.desc()))
-                .select(ConsentEvent::as_select())
+                .select(Kept::as_select())
         };
     }
-    match conn {
-        DbConnection::Pg(c) => query!().first(c).optional(),
+    let row = match conn {
+        DbConnection::Pg(c) => query!().first(c).optional()?,
         DbConnection::Sqlite(c) => {
-            let mut rows =
-                query!().load_iter::<ConsentEvent, diesel::connection::DefaultLoadingMode>(c)?;
-            rows.next().transpose()
+            let mut rows = query!().load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)?;
+            rows.next().transpose()?
         }
-    }
+    };
+    Ok(stored::events_of(conn, row.into_iter().collect())?.pop())
 }
 
 /// The subject's events, oldest first (at most `limit`).
@@ -156,13 +159,14 @@ pub fn history(
     subject_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
-    events::table
+    let rows = events::table
         .filter(events::tenant_id.eq(tenant_id))
-        .filter(events::subject_id.eq(subject_id))
+        .filter(events::subject_id.eq(columns::uuid(subject_id)))
         .order((events::at.asc(), events::id.asc()))
         .limit(limit)
-        .select(ConsentEvent::as_select())
-        .load(conn)
+        .select(Kept::as_select())
+        .load(conn)?;
+    stored::events_of(conn, rows)
 }
 
 #[derive(Debug, Queryable)]
@@ -219,8 +223,8 @@ pub fn export_page(
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
     let mut q = events::table
-        .filter(events::at.ge(from))
-        .filter(events::at.lt(to))
+        .filter(events::at.ge(columns::instant(from)))
+        .filter(events::at.lt(columns::instant(to)))
         .into_boxed();
     q = match tenant_ids {
         None => q,
@@ -229,15 +233,17 @@ pub fn export_page(
     };
     if let Some((at, id)) = cursor {
         q = q.filter(
-            events::at
-                .gt(*at)
-                .or(events::at.eq(*at).and(events::id.gt(id.clone()))),
+            events::at.gt(columns::instant(*at)).or(events::at
+                .eq(columns::instant(*at))
+                .and(events::id.gt(columns::uuid(id.clone())))),
         );
     }
-    q.order((events::at.asc(), events::id.asc()))
+    let rows = q
+        .order((events::at.asc(), events::id.asc()))
         .limit(limit)
-        .select(ConsentEvent::as_select())
-        .load(conn)
+        .select(Kept::as_select())
+        .load(conn)?;
+    stored::events_of(conn, rows)
 }
 
 #[cfg(test)]

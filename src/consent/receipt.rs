@@ -34,6 +34,80 @@ pub struct ReceiptClaims {
     pub policy_sha256: Option<String>,
 }
 
+/// What a receipt holds besides its event's own fields: its header and
+/// the claims many events share. With the event and the signature it makes
+/// the receipt again, byte for byte (`assemble`): what is kept of a receipt
+/// is its form (shared, `stored.rs`) and its signature.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReceiptForm {
+    /// The first part of the compact JWS, as signed.
+    pub header: String,
+    pub iss: String,
+    pub tenant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
+}
+
+/// A receipt's claims that are its event's own.
+pub struct EventClaims {
+    pub sub: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub policy_version: String,
+    pub choices: BTreeMap<String, bool>,
+    pub gpc: bool,
+}
+
+/// The receipt of `form`, `event` and `signature`, as it was signed.
+pub fn assemble(
+    form: &ReceiptForm,
+    event: EventClaims,
+    signature: &[u8],
+) -> Result<String, serde_json::Error> {
+    let claims = ReceiptClaims {
+        iss: form.iss.clone(),
+        sub: event.sub,
+        jti: event.jti,
+        iat: event.iat,
+        exp: event.exp,
+        tenant: form.tenant.clone(),
+        policy_version: event.policy_version,
+        choices: event.choices,
+        gpc: event.gpc,
+        policy_sha256: form.policy_sha256.clone(),
+    };
+    let payload = serde_json::to_vec(&claims)?;
+    Ok(format!(
+        "{}.{}.{}",
+        form.header,
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// The form and signature of a receipt, when `assemble` makes it again
+/// byte for byte from them and `event`; `None` otherwise (the receipt is
+/// then kept whole).
+pub fn split(jws: &str, event: EventClaims) -> Option<(ReceiptForm, Vec<u8>)> {
+    let mut parts = jws.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let claims: ReceiptClaims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let form = ReceiptForm {
+        header: header.to_owned(),
+        iss: claims.iss,
+        tenant: claims.tenant,
+        policy_sha256: claims.policy_sha256,
+    };
+    let again = assemble(&form, event, &signature).ok()?;
+    (again == jws).then_some((form, signature))
+}
+
 pub struct ReceiptSigner {
     key: SigningKey,
     kid: String,
@@ -160,6 +234,23 @@ mod tests {
             parts[2]
         );
         assert!(jsonwebtoken::decode::<ReceiptClaims>(&forged, &key, &v).is_err());
+
+        let own = |c: &ReceiptClaims| EventClaims {
+            sub: c.sub.clone(),
+            jti: c.jti.clone(),
+            iat: c.iat,
+            exp: c.exp,
+            policy_version: c.policy_version.clone(),
+            choices: c.choices.clone(),
+            gpc: c.gpc,
+        };
+        let (form, signature) = split(&jws, own(&claims)).expect("a receipt of its event");
+        assert_eq!(assemble(&form, own(&claims), &signature).unwrap(), jws);
+        assert!(
+            split(&jws, own(&tampered)).is_none(),
+            "not the event's receipt"
+        );
+        assert!(split("h.p.s", own(&claims)).is_none());
 
         let verifier = signer.verifier();
         assert_eq!(verifier.verify(&jws).unwrap(), claims);

@@ -390,6 +390,8 @@ impl ConsentStore {
 mod tests {
     use super::*;
 
+    const SUBJECT: &str = "6f1c2b9e-5d4a-4e3b-9c2d-1a0b9c8d7e6f";
+
     #[tokio::test]
     async fn its_threads_end_when_stopped_and_it_then_refuses_consents() {
         let dir = tempfile::tempdir().unwrap();
@@ -402,7 +404,7 @@ mod tests {
         let row = ConsentEvent {
             id: uuid::Uuid::now_v7().to_string(),
             tenant_id: "t1".into(),
-            subject_id: "s".into(),
+            subject_id: SUBJECT.into(),
             event: queries::GIVEN.into(),
             policy_version: "v1".into(),
             choices: "{}".into(),
@@ -416,7 +418,7 @@ mod tests {
             receipt: None,
         };
         store.record(row.clone()).await.unwrap();
-        let read = store.latest("t1", "s").await.unwrap();
+        let read = store.latest("t1", SUBJECT).await.unwrap();
         assert_eq!(read.map(|e| e.id.clone()), Some(row.id.clone()));
         assert_eq!(store.cache_hits().get(), 1, "read from memory");
         assert!(store.join(Duration::from_secs(5)), "the writer ended");

@@ -18,13 +18,13 @@ use super::files::{ConsentFiles, Month};
 use super::place::Place;
 use super::queries::{self, ConsentEvent};
 use super::receipt::ReceiptVerifier;
+use super::stored::{self, event_of, Kept};
 use crate::config::DatabaseSettings;
 use crate::db::schema::{consent_events as events, consent_file_folds as folds};
 use crate::db::DbConnection;
-use crate::on_backend;
 
 /// Events written to the target per transaction (PostgreSQL takes at most
-/// 65535 bound values a statement: 14 columns a row).
+/// 65535 bound values a statement: 12 columns a row).
 const BATCH: usize = 1000;
 
 /// A day's counts: accepted, refused, withdrawn, by (tenant, day, purpose).
@@ -194,29 +194,29 @@ fn all_counts(conn: &mut DbConnection) -> QueryResult<Vec<queries::DailyCount>> 
     queries::daily_counts(conn, None, "0000-00-00", "9999-99-99")
 }
 
-/// Runs `f` on every event of the table on `conn`, a row at a time.
+/// Runs `f` on every event of the table on `conn`, a row at a time (the
+/// strings they share read first, all of them).
 fn stream(
     conn: &mut DbConnection,
     f: &mut impl FnMut(ConsentEvent) -> QueryResult<()>,
 ) -> QueryResult<()> {
+    let strings = super::dictionary::all(conn)?;
     macro_rules! rows {
         () => {
             events::table
                 .order((events::tenant_id, events::at, events::id))
-                .select(ConsentEvent::as_select())
+                .select(Kept::as_select())
         };
     }
     match conn {
         DbConnection::Pg(c) => {
-            for row in rows!().load_iter::<ConsentEvent, diesel::pg::PgRowByRowLoadingMode>(c)? {
-                f(row?)?;
+            for row in rows!().load_iter::<Kept, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                f(event_of(&strings, row?)?)?;
             }
         }
         DbConnection::Sqlite(c) => {
-            for row in
-                rows!().load_iter::<ConsentEvent, diesel::connection::DefaultLoadingMode>(c)?
-            {
-                f(row?)?;
+            for row in rows!().load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)? {
+                f(event_of(&strings, row?)?)?;
             }
         }
     }
@@ -268,10 +268,7 @@ impl Sink<'_> {
 }
 
 fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    on_backend!(conn, |c| diesel::insert_into(events::table)
-        .values(rows)
-        .execute(c))
-    .map(drop)
+    stored::insert(conn, rows)
 }
 
 /// Copies every event kept on `from` to `to`, and the daily counts of

@@ -15,12 +15,14 @@ use std::collections::BTreeMap;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
+use diesel::sql_types::{BigInt, Integer};
 
 use super::files::{ConsentFiles, Month, VERSION};
 use super::queries::ConsentEvent;
+use super::stored;
 use crate::config::DatabaseSettings;
-use crate::db::schema::consent_events as events;
+use crate::db::columns;
+use crate::db::schema::{consent_events as events, legacy_consent_events as legacy};
 use crate::db::{write_transaction, DbConnection};
 
 /// What an upgrade changed.
@@ -35,21 +37,46 @@ pub struct Upgraded {
 /// How many legacy events move per transaction of the main file.
 const MOVE_BATCH: i64 = 1000;
 
-/// Changes that take a file from one version to the next: `STEPS[n]` from
-/// version `n` to `n + 1`. Files made before versions existed (version 0)
-/// already have the schema of version 1.
-const STEPS: [&str; VERSION as usize] = ["", LEAN_INDEXES];
+/// Changes that take a file from one version to the next in SQL:
+/// `STEPS[n]` from version `n` to `n + 1`. Files made before versions
+/// existed (version 0) already have the schema of version 1. Version 3 is
+/// made in Rust (`compact`).
+const STEPS: [&str; 2] = ["", LEAN_INDEXES];
 
 /// Version 2: the events found by (at, id) and by (subject_id, at) only;
 /// `id` no longer has an index of its own (the table is rebuilt without
 /// its primary key).
-const LEAN_INDEXES: &str = concat!(
-    "ALTER TABLE consent_events RENAME TO consent_events_v1;
-     DROP INDEX IF EXISTS consent_events_subject;
-     DROP INDEX IF EXISTS consent_events_tenant_at;",
-    include_str!("file_events.sql"),
-    "INSERT INTO consent_events SELECT * FROM consent_events_v1 ORDER BY at, id;
-     DROP TABLE consent_events_v1;"
+const LEAN_INDEXES: &str = "
+    ALTER TABLE consent_events RENAME TO consent_events_v1;
+    DROP INDEX IF EXISTS consent_events_subject;
+    DROP INDEX IF EXISTS consent_events_tenant_at;
+    CREATE TABLE consent_events (
+        id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('given', 'withdrawn')),
+        policy_version TEXT NOT NULL,
+        choices TEXT NOT NULL,
+        gpc BOOLEAN NOT NULL,
+        at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP,
+        ip_pseudonym TEXT,
+        user_agent TEXT,
+        page_url TEXT,
+        tc_string TEXT,
+        receipt TEXT
+    );
+    CREATE UNIQUE INDEX consent_events_at ON consent_events (at, id);
+    CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
+    INSERT INTO consent_events SELECT * FROM consent_events_v1 ORDER BY at, id;
+    DROP TABLE consent_events_v1;";
+
+/// Version 3 begins: the version 2 table steps aside for the compact one.
+const COMPACT: &str = concat!(
+    "ALTER TABLE consent_events RENAME TO consent_events_v2;
+     DROP INDEX consent_events_at;
+     DROP INDEX consent_events_subject;",
+    include_str!("file_events.sql")
 );
 
 /// Brings the month files of the database `main` belongs to up to date.
@@ -92,12 +119,43 @@ fn upgrade_file(conn: &mut DbConnection) -> QueryResult<bool> {
         if from >= VERSION as usize {
             return Ok(false);
         }
-        for step in &STEPS[from..] {
+        for step in STEPS.iter().skip(from) {
             c.batch_execute(step)?;
         }
+        compact(c)?;
         c.batch_execute(&format!("PRAGMA user_version = {VERSION}"))?;
         Ok(true)
     })
+}
+
+#[derive(QueryableByName)]
+struct Numbered {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(embed)]
+    event: ConsentEvent,
+}
+
+/// Version 3: every event of the version 2 table written again, compact,
+/// in `(at, id)` order, a batch at a time; then that table goes.
+fn compact(c: &mut DbConnection) -> QueryResult<()> {
+    c.batch_execute(COMPACT)?;
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<Numbered> = diesel::sql_query(
+            "SELECT rowid AS n, * FROM consent_events_v2 WHERE rowid > ? ORDER BY rowid LIMIT ?",
+        )
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(MOVE_BATCH)
+        .load(c)?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.n;
+        let events: Vec<ConsentEvent> = rows.into_iter().map(|r| r.event).collect();
+        stored::insert(c, &events)?;
+    }
+    c.batch_execute("DROP TABLE consent_events_v2")
 }
 
 /// Moves the main file's consent events into the month files, a batch at a
@@ -105,42 +163,39 @@ fn upgrade_file(conn: &mut DbConnection) -> QueryResult<bool> {
 fn move_legacy(main: &mut DbConnection, files: &ConsentFiles) -> QueryResult<usize> {
     let mut moved = 0;
     loop {
-        let rows: Vec<ConsentEvent> = events::table
-            .order((events::at.asc(), events::id.asc()))
+        let rows: Vec<ConsentEvent> = legacy::table
+            .order((legacy::at.asc(), legacy::id.asc()))
             .limit(MOVE_BATCH)
             .select(ConsentEvent::as_select())
             .load(main)?;
         if rows.is_empty() {
             return Ok(moved);
         }
-        let mut groups: BTreeMap<(&str, Month), Vec<&ConsentEvent>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, Month), Vec<ConsentEvent>> = BTreeMap::new();
         for row in &rows {
             groups
                 .entry((row.tenant_id.as_str(), Month::of(row.at)))
                 .or_default()
-                .push(row);
+                .push(row.clone());
         }
         for ((tenant, month), group) in groups {
             files.write(tenant, month, |c| copy_rows(c, &group))?;
         }
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        moved += diesel::delete(events::table.filter(events::id.eq_any(ids))).execute(main)?;
+        moved += diesel::delete(legacy::table.filter(legacy::id.eq_any(ids))).execute(main)?;
     }
 }
 
-/// Inserts the events a file does not have yet, without counting them.
-fn copy_rows(conn: &mut DbConnection, rows: &[&ConsentEvent]) -> QueryResult<()> {
-    let DbConnection::Sqlite(c) = conn else {
-        return Err(diesel::result::Error::QueryBuilderError(
-            "consent month files are SQLite files".into(),
-        ));
-    };
-    for row in rows {
-        diesel::insert_or_ignore_into(events::table)
-            .values(*row)
-            .execute(c)?;
-    }
-    Ok(())
+/// Writes the events a file does not have yet, without counting them.
+fn copy_rows(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
+    let mut rows = rows.to_vec();
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let there: Vec<String> = events::table
+        .filter(events::id.eq_any(columns::uuids(ids)))
+        .select(events::id)
+        .load(conn)?;
+    rows.retain(|r| !there.contains(&r.id));
+    stored::insert(conn, &rows)
 }
 
 #[cfg(test)]
@@ -148,11 +203,16 @@ mod tests {
     use super::*;
     use crate::db::schema::consent_daily_counts as counts;
 
+    /// An event id, in the order of its letter.
+    fn id(letter: &str) -> String {
+        format!("0190f3a4-5b6c-7d8e-9fa0-b1c2d3e4f5a{letter}")
+    }
+
     fn event(id: &str, at: &str) -> ConsentEvent {
         ConsentEvent {
             id: id.into(),
             tenant_id: "t1".into(),
-            subject_id: "s".into(),
+            subject_id: "6f1c2b9e-5d4a-4e3b-9c2d-1a0b9c8d7e6f".into(),
             event: "given".into(),
             policy_version: "v1".into(),
             choices: r#"{"essential":true}"#.into(),
@@ -184,12 +244,12 @@ mod tests {
         // No tenant row: what is tested here needs none.
         main.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
         let legacy = [
-            event("a", "2026-01-31T23:59:59"),
-            event("b", "2026-02-01T00:00:00"),
-            event("c", "2026-02-03T10:00:00"),
+            event(&id("a"), "2026-01-31T23:59:59"),
+            event(&id("b"), "2026-02-01T00:00:00"),
+            event(&id("c"), "2026-02-03T10:00:00"),
         ];
         for e in &legacy {
-            diesel::insert_into(events::table)
+            diesel::insert_into(legacy::table)
                 .values(e)
                 .execute(&mut main)
                 .unwrap();
@@ -216,12 +276,13 @@ mod tests {
             page_url: Some("https://example.org/".into()),
             receipt: Some("h.p.s".into()),
             expires_at: Some("2027-03-02T09:30:00.123456".parse().unwrap()),
-            ..event("d", "2026-03-02T09:30:00.123456")
+            ..event(&id("d"), "2026-03-02T09:30:00.123456")
         };
         files
             .write("t1", march, |c| {
                 c.batch_execute(
                     "DROP TABLE consent_events;
+                     DROP TABLE consent_strings;
                      CREATE TABLE consent_events (
                          id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL,
                          subject_id TEXT NOT NULL,
@@ -235,7 +296,7 @@ mod tests {
                      CREATE INDEX consent_events_tenant_at ON consent_events (tenant_id, at, id);
                      PRAGMA user_version = 0",
                 )?;
-                diesel::insert_into(events::table).values(&kept).execute(c)
+                diesel::insert_into(legacy::table).values(&kept).execute(c)
             })
             .unwrap();
 
@@ -261,8 +322,8 @@ mod tests {
             .into_iter()
             .map(|e| e.id)
             .collect();
-        assert_eq!(ids, ["a", "b", "c", "d"]);
-        let left: i64 = events::table.count().get_result(&mut main).unwrap();
+        assert_eq!(ids, ["a", "b", "c", "d"].map(id));
+        let left: i64 = legacy::table.count().get_result(&mut main).unwrap();
         assert_eq!(left, 0, "the main file keeps none");
         // The counts were the main file's already: not counted again.
         let main_counts: i64 = counts::table.count().get_result(&mut main).unwrap();

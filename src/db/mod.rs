@@ -1,6 +1,7 @@
 //! The database: one connection type over SQLite and PostgreSQL, a pool,
 //! embedded migrations, and the few places where the two backends differ.
 
+pub mod columns;
 pub mod copy;
 mod manager;
 pub mod migrate;

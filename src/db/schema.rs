@@ -89,6 +89,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     staff_revoked_tokens,
     audit_events,
     consent_events,
+    consent_strings,
     consent_daily_counts,
     mail_outbox,
     rights_requests,
@@ -143,7 +144,35 @@ diesel::table! {
 }
 
 diesel::table! {
-    consent_events (id) {
+    use diesel::sql_types::*;
+    use crate::db::columns::{Hex16, Instant, Uuid16};
+
+    /// The consent events, kept compact (`consent/stored.rs`): on
+    /// PostgreSQL partitioned by month of `at`, on SQLite one table per
+    /// month file. `context`, `user_agent` and `page_url` refer to
+    /// `consent_strings`; a receipt is kept as its signature and rebuilt.
+    consent_events (at, id) {
+        at -> Instant,
+        expires_at -> Nullable<Instant>,
+        id -> Uuid16,
+        subject_id -> Uuid16,
+        tenant_id -> Text,
+        context -> Integer,
+        user_agent -> Nullable<Integer>,
+        page_url -> Nullable<Integer>,
+        ip_pseudonym -> Nullable<Hex16>,
+        tc_string -> Nullable<Text>,
+        signature -> Nullable<Binary>,
+        receipt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The consent events' table before the compact rows: still the layout
+    /// of SQLite's main file (whose events move into month files,
+    /// `consent/upgrade.rs`) and of month files before version 3.
+    #[sql_name = "consent_events"]
+    legacy_consent_events (id) {
         id -> Text,
         tenant_id -> Text,
         subject_id -> Text,
@@ -158,6 +187,17 @@ diesel::table! {
         page_url -> Nullable<Text>,
         tc_string -> Nullable<Text>,
         receipt -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    /// The strings many consent events share, each kept once: an event's
+    /// context (its kind, policy version, choices and receipt form), user
+    /// agents, pages. Found by the SHA-256 of the value.
+    consent_strings (id) {
+        id -> Integer,
+        digest -> Binary,
+        value -> Text,
     }
 }
 

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use crate::clock::Period;
 use crate::config::Periods;
+use crate::db::columns;
 use crate::db::schema::{
     audit_events as journal, consent_events as consents, mail_outbox as mail,
     request_documents as docs, request_events as events, request_messages as messages,
@@ -130,12 +131,19 @@ pub fn candidates(
     let t = tenant.unwrap_or_default().to_owned();
     match step {
         Step::ConsentEvents => {
-            let q = consents::table
+            let mut q = consents::table
                 .filter(consents::tenant_id.eq(t))
-                .filter(consents::at.le(upto))
+                .filter(consents::at.le(columns::instant(upto)))
                 .into_boxed();
-            after!(q, consents::at, consents::id, after)
-                .select((consents::at, consents::id))
+            if let Some((at, id)) = after {
+                let (at, id) = (columns::instant(*at), columns::uuid(id));
+                q = q.filter(consents::at.ge(at)).filter(
+                    consents::at
+                        .gt(at)
+                        .or(consents::at.eq(at).and(consents::id.gt(id))),
+                );
+            }
+            q.select((consents::at, consents::id))
                 .order((consents::at.asc(), consents::id.asc()))
                 .limit(limit)
                 .load(conn)
@@ -253,7 +261,8 @@ pub fn remove(
     };
     let n = match step {
         Step::ConsentEvents => {
-            diesel::delete(consents::table.filter(consents::id.eq_any(ids))).execute(conn)?
+            diesel::delete(consents::table.filter(consents::id.eq_any(columns::uuids(ids))))
+                .execute(conn)?
         }
         Step::Documents { .. } => {
             let n = destroy_documents(conn, ids, Some(&Role::GIVEN), as_of)?;
@@ -396,7 +405,7 @@ pub fn consent_count(
 ) -> QueryResult<i64> {
     consents::table
         .filter(consents::tenant_id.eq(tenant))
-        .filter(consents::at.le(upto))
+        .filter(consents::at.le(columns::instant(upto)))
         .count()
         .get_result(conn)
 }
@@ -412,13 +421,16 @@ pub fn delete_consents(
     from: Option<&Key>,
     batch: i64,
 ) -> QueryResult<(Option<Key>, usize)> {
-    // Every stored instant is after the epoch: the first batch's floor.
-    let (t0, id0) = from
-        .cloned()
-        .unwrap_or((DateTime::UNIX_EPOCH.naive_utc(), String::new()));
+    // Every stored instant is after the epoch, every id above the nil
+    // UUID: the first batch's floor.
+    let (t0, id0) = from.cloned().unwrap_or((
+        DateTime::UNIX_EPOCH.naive_utc(),
+        uuid::Uuid::nil().to_string(),
+    ));
+    let (t0, id0) = (columns::instant(t0), columns::uuid(id0));
     let in_range = consents::table
         .filter(consents::tenant_id.eq(tenant.to_owned()))
-        .filter(consents::at.le(upto))
+        .filter(consents::at.le(columns::instant(upto)))
         .filter(consents::at.ge(t0))
         .filter(
             consents::at
@@ -433,14 +445,17 @@ pub fn delete_consents(
         .first(conn)
         .optional()?;
     let n = match &bound {
-        Some((t, id)) => diesel::delete(
-            in_range.filter(
-                consents::at
-                    .lt(*t)
-                    .or(consents::at.eq(*t).and(consents::id.le(id.clone()))),
-            ),
-        )
-        .execute(conn)?,
+        Some((t, id)) => {
+            let (t, id) = (columns::instant(*t), columns::uuid(id));
+            diesel::delete(
+                in_range.filter(
+                    consents::at
+                        .lt(t)
+                        .or(consents::at.eq(t).and(consents::id.le(id))),
+                ),
+            )
+            .execute(conn)?
+        }
         None => diesel::delete(in_range).execute(conn)?,
     };
     Ok((bound, n))

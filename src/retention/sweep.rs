@@ -333,9 +333,9 @@ impl Sweep<'_> {
         Ok(())
     }
 
-    /// The consents: the table's (on SQLite, those recorded before the
-    /// monthly files), then, on SQLite, the tenant's files: whole or row by
-    /// row, as `consent_files` says.
+    /// The consents: PostgreSQL's table, or on SQLite the tenant's files,
+    /// whole or row by row, as `consent_files` says (the main file keeps
+    /// none: those recorded before the files moved into them at start).
     fn consent_events(
         &mut self,
         conn: &mut DbConnection,
@@ -343,9 +343,10 @@ impl Sweep<'_> {
         scope: &Scope,
         dry_run: bool,
     ) -> Result<(), RetentionError> {
-        self.step(conn, None, scope, Step::ConsentEvents, dry_run)?;
-        let (Some(files), Some(tenant)) = (consents.month_files(), scope.tenant_id.as_deref())
-        else {
+        let Some(files) = consents.month_files() else {
+            return self.step(conn, None, scope, Step::ConsentEvents, dry_run);
+        };
+        let Some(tenant) = scope.tenant_id.as_deref() else {
             return Ok(());
         };
         let cut = Step::ConsentEvents
@@ -414,7 +415,8 @@ impl Sweep<'_> {
             } else {
                 self.consents_up_to(conn, apart.as_deref_mut(), scope, sure)?;
             }
-            after = Some((sure, String::new()));
+            // Past those, the month-end window, from the nil UUID on.
+            after = Some((sure, uuid::Uuid::nil().to_string()));
         }
         loop {
             let records = apart.as_deref_mut().unwrap_or(&mut *conn);

@@ -249,22 +249,20 @@ async fn a_migration_moves_the_records_of_the_last_release_into_months() {
     let mut rows = events(&sevres, "2025-11-30T23:30:00Z", 120);
     rows.extend(events(&nimes, "2026-01-31T23:50:00Z", 40));
     rows.extend(events(&sevres, "2031-05-01T00:00:00Z", 3));
-    conn.transaction(|c| guichet::consent::queries::insert_in_transaction(c, &rows))
-        .unwrap();
+    common::database::insert_former(&mut conn, &rows);
     let counts_before = daily_of(&mut conn);
 
     let applied = guichet::db::migrate::run_pending(&mut conn).unwrap();
     assert_eq!(applied.len(), left, "this one's and those after");
 
     // Every record, once, unchanged.
-    let stored: Vec<String> = guichet::db::schema::consent_events::table
-        .select(ConsentEvent::as_select())
-        .order(guichet::db::schema::consent_events::id.asc())
-        .load(&mut conn)
-        .unwrap()
-        .iter()
-        .map(|e| format!("{e:?}"))
-        .collect();
+    let store = guichet::consent::ConsentStore::open(
+        guichet::db::Db::new(&settings.database).unwrap(),
+        &settings.database,
+    );
+    let mut stored = store.all_on(&mut conn, None).unwrap();
+    stored.sort_by(|a, b| a.id.cmp(&b.id));
+    let stored: Vec<String> = stored.iter().map(|e| format!("{e:?}")).collect();
     rows.sort_by(|a, b| a.id.cmp(&b.id));
     let given: Vec<String> = rows.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(stored, given);

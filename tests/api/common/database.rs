@@ -85,3 +85,49 @@ pub fn postgres_before(conn: &mut guichet::db::DbConnection, suffix: &str) -> us
     pg.run_migrations(&all[..this]).unwrap();
     all.len() - this
 }
+
+/// Writes consent events as the releases before the compact rows did (the
+/// former layout of `consent_events`), with their daily counts.
+pub fn insert_former(
+    conn: &mut guichet::db::DbConnection,
+    rows: &[guichet::consent::ConsentEvent],
+) {
+    use diesel::RunQueryDsl;
+    use guichet::db::schema::legacy_consent_events as former;
+    let guichet::db::DbConnection::Pg(pg) = conn else {
+        panic!("a PostgreSQL connection")
+    };
+    diesel::insert_into(former::table)
+        .values(rows)
+        .execute(pg)
+        .unwrap();
+    let mut counts: std::collections::BTreeMap<(String, String, String), (i64, i64)> =
+        Default::default();
+    for row in rows {
+        for (purpose, accepted) in row.choices() {
+            let day = row.at.date().to_string();
+            let t = counts
+                .entry((row.tenant_id.clone(), day, purpose))
+                .or_default();
+            if accepted {
+                t.0 += 1
+            } else {
+                t.1 += 1
+            }
+        }
+    }
+    let counts: Vec<_> = counts
+        .into_iter()
+        .map(|((tenant_id, day, purpose_id), (accepted, refused))| {
+            guichet::consent::queries::DailyCount {
+                tenant_id,
+                day,
+                purpose_id,
+                accepted,
+                refused,
+                withdrawn: 0,
+            }
+        })
+        .collect();
+    guichet::consent::queries::add_daily_counts(conn, &counts).unwrap();
+}

@@ -1,0 +1,175 @@
+-- Compact consent events (`src/consent/stored.rs`), a few hundred bytes
+-- each where they took one and a half kilobytes:
+-- - ids as `uuid`, the IP pseudonym as its 16 bytes;
+-- - what many events share kept once in `consent_strings` and referred to
+--   by number: the event's context (kind, policy version, choices, Global
+--   Privacy Control, and the receipt's form: header, issuer, tenant,
+--   policy hash), its user agent, its page;
+-- - a receipt kept as its 64-byte signature, the rest being rebuilt from
+--   the form and the event byte for byte. A receipt is split only where
+--   the payload rebuilt here from the row is exactly the one signed;
+--   any other stays whole in `receipt`.
+--
+-- Every row is moved into the new table's partitions (the same months) in
+-- this migration's transaction: none lost, none twice. A month left
+-- detached by a sweep stopped between detach and drop is converted too,
+-- and stays detached for the next sweep to drop.
+CREATE TABLE consent_strings (
+    id SERIAL PRIMARY KEY,
+    digest BYTEA NOT NULL UNIQUE,
+    value TEXT NOT NULL
+);
+
+-- The signed payload of a compact JWS, as text; null when it is not one.
+CREATE FUNCTION pg_temp.receipt_payload(receipt TEXT) RETURNS TEXT
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    p TEXT := split_part(receipt, '.', 2);
+    t TEXT;
+BEGIN
+    IF receipt !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' THEN
+        RETURN NULL;
+    END IF;
+    t := convert_from(decode(translate(p, '-_', '+/') || repeat('=', (4 - length(p) % 4) % 4),
+                             'base64'), 'UTF8');
+    PERFORM t::json;
+    RETURN t;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;
+
+-- Base64url without padding, decoded.
+CREATE FUNCTION pg_temp.unbase64url(s TEXT) RETURNS BYTEA
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT decode(translate(s, '-_', '+/') || repeat('=', (4 - length(s) % 4) % 4), 'base64')
+$$;
+
+-- Moves the events of `src` (the former layout) into `dst` (the compact
+-- one), adding their strings.
+CREATE FUNCTION pg_temp.compact(src TEXT, dst TEXT) RETURNS VOID
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format($q$
+        CREATE TEMPORARY VIEW compacting AS
+        WITH parts AS (
+            SELECT e.*, pg_temp.receipt_payload(e.receipt) AS payload
+            FROM %s e
+        ), claims AS (
+            SELECT p.*, p.payload::json ->> 'iss' AS iss, p.payload::json ->> 'tenant' AS slug,
+                   p.payload::json ->> 'policy_sha256' AS sha
+            FROM parts p
+        ), checked AS (
+            SELECT c.*,
+                   c.payload IS NOT NULL AND c.expires_at IS NOT NULL AND c.payload =
+                       '{"iss":' || to_json(c.iss)::text
+                       || ',"sub":' || to_json(c.subject_id)::text
+                       || ',"jti":' || to_json(c.id)::text
+                       || ',"iat":' || floor(extract(epoch FROM c.at))::bigint
+                       || ',"exp":' || floor(extract(epoch FROM c.expires_at))::bigint
+                       || ',"tenant":' || to_json(c.slug)::text
+                       || ',"policy_version":' || to_json(c.policy_version)::text
+                       || ',"choices":' || c.choices
+                       || ',"gpc":' || c.gpc::text
+                       || coalesce(',"policy_sha256":' || to_json(c.sha)::text, '')
+                       || '}' AS split
+            FROM claims c
+        )
+        SELECT k.*,
+               '{"event":' || to_json(k.event)::text
+               || ',"policy_version":' || to_json(k.policy_version)::text
+               || ',"choices":' || to_json(k.choices)::text
+               || ',"gpc":' || k.gpc::text
+               || CASE WHEN k.split THEN
+                      ',"receipt":{"header":' || to_json(split_part(k.receipt, '.', 1))::text
+                      || ',"iss":' || to_json(k.iss)::text
+                      || ',"tenant":' || to_json(k.slug)::text
+                      || coalesce(',"policy_sha256":' || to_json(k.sha)::text, '')
+                      || '}'
+                  ELSE '' END
+               || '}' AS context
+        FROM checked k
+    $q$, src);
+
+    EXECUTE $q$
+        INSERT INTO consent_strings (digest, value)
+        SELECT sha256(convert_to(v, 'UTF8')), v
+        FROM (SELECT context AS v FROM compacting
+              UNION SELECT user_agent FROM compacting WHERE user_agent IS NOT NULL
+              UNION SELECT page_url FROM compacting WHERE page_url IS NOT NULL) s
+        ON CONFLICT (digest) DO NOTHING
+    $q$;
+
+    EXECUTE format($q$
+        INSERT INTO %s (at, expires_at, id, subject_id, tenant_id, context, user_agent,
+                        page_url, ip_pseudonym, tc_string, signature, receipt)
+        SELECT k.at, k.expires_at, k.id::uuid, k.subject_id::uuid, k.tenant_id, c.id, u.id, p.id,
+               decode(k.ip_pseudonym, 'hex'), k.tc_string,
+               CASE WHEN k.split THEN pg_temp.unbase64url(split_part(k.receipt, '.', 3)) END,
+               CASE WHEN k.split THEN NULL ELSE k.receipt END
+        FROM compacting k
+        JOIN consent_strings c ON c.digest = sha256(convert_to(k.context, 'UTF8'))
+        LEFT JOIN consent_strings u ON u.digest = sha256(convert_to(k.user_agent, 'UTF8'))
+        LEFT JOIN consent_strings p ON p.digest = sha256(convert_to(k.page_url, 'UTF8'))
+    $q$, dst);
+
+    EXECUTE 'DROP VIEW compacting';
+END
+$$;
+
+-- The former table, its partitions and its indexes step aside.
+ALTER TABLE consent_events RENAME TO consent_events_v2;
+ALTER TABLE consent_events_v2 RENAME CONSTRAINT consent_events_pkey TO consent_events_v2_pkey;
+ALTER INDEX consent_events_subject RENAME TO consent_events_v2_subject;
+
+-- Found by (at, id): the order of an export, a sweep and `guichet copy`;
+-- by (subject_id, at): the current consent and the history. The strings
+-- are not foreign keys: a row refers to them as it is written, in the
+-- same transaction, and they are never deleted.
+CREATE TABLE consent_events (
+    at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    id UUID NOT NULL,
+    subject_id UUID NOT NULL,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    context INTEGER NOT NULL,
+    user_agent INTEGER,
+    page_url INTEGER,
+    ip_pseudonym BYTEA,
+    tc_string TEXT,
+    signature BYTEA,
+    receipt TEXT,
+    PRIMARY KEY (at, id)
+) PARTITION BY RANGE (at);
+CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
+
+DO $$
+DECLARE
+    r RECORD;
+BEGIN
+    FOR r IN SELECT c.relname::text AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+             FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'consent_events_v2'::regclass LOOP
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', r.name,
+                       replace(r.name, 'consent_events_', 'consent_events_v2_'));
+        EXECUTE format('CREATE TABLE %I PARTITION OF consent_events %s', r.name, r.bound);
+    END LOOP;
+    PERFORM pg_temp.compact('consent_events_v2', 'consent_events');
+
+    FOR r IN SELECT relname::text AS name FROM pg_class
+             WHERE relkind = 'r' AND NOT relispartition
+               AND relname ~ '^consent_events_p[0-9]{4}_[0-9]{2}$'
+               AND pg_table_is_visible(oid) LOOP
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', r.name,
+                       replace(r.name, 'consent_events_', 'consent_events_v2_'));
+        EXECUTE format('CREATE TABLE %I (LIKE consent_events INCLUDING DEFAULTS)', r.name);
+        PERFORM pg_temp.compact(replace(r.name, 'consent_events_', 'consent_events_v2_'), r.name);
+        EXECUTE format('DROP TABLE %I', replace(r.name, 'consent_events_', 'consent_events_v2_'));
+    END LOOP;
+END
+$$;
+
+DROP TABLE consent_events_v2;
+DROP FUNCTION pg_temp.compact(TEXT, TEXT);
+DROP FUNCTION pg_temp.unbase64url(TEXT);
+DROP FUNCTION pg_temp.receipt_payload(TEXT);
