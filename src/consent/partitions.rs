@@ -212,7 +212,7 @@ struct TenantCount {
 /// How many events a month's table holds, per tenant id.
 pub fn counts(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<Vec<(String, i64)>> {
     let rows: Vec<TenantCount> = diesel::sql_query(format!(
-        "SELECT tenant_id, count(*) AS n FROM {} GROUP BY tenant_id ORDER BY tenant_id",
+        "SELECT tenant_id::text AS tenant_id, count(*) AS n FROM {} GROUP BY 1 ORDER BY 1",
         table.name
     ))
     .load(conn)?;
@@ -225,8 +225,7 @@ struct Found {
     found: bool,
 }
 
-/// Whether a month's table holds an event of one of these tenants (ids):
-/// one probe of its index per tenant.
+/// Whether a month's table holds an event of one of these tenants (ids).
 pub fn holds_any(
     conn: &mut DbConnection,
     table: &MonthTable,
@@ -234,7 +233,7 @@ pub fn holds_any(
 ) -> QueryResult<bool> {
     for tenant_id in tenant_ids {
         let found: Found = diesel::sql_query(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = $1) AS found",
+            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = $1::uuid) AS found",
             table.name
         ))
         .bind::<Text, _>(tenant_id)

@@ -244,7 +244,7 @@ impl Place {
         let count_here = |c: &mut DbConnection, t: Option<&str>| -> QueryResult<i64> {
             match t {
                 Some(t) => events::table
-                    .filter(events::tenant_id.eq(t.to_owned()))
+                    .filter(events::tenant_id.eq(crate::db::columns::uuid(t)))
                     .count()
                     .get_result(c),
                 None => events::table.count().get_result(c),

@@ -136,7 +136,7 @@ pub fn latest(
     macro_rules! query {
         () => {
             events::table
-                .filter(events::tenant_id.eq(tenant_id))
+                .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
                 .filter(events::subject_id.eq(columns::uuid(subject_id)))
                 .order((events::at.desc(), events::id.desc()))
                 .select(Kept::as_select())
@@ -160,7 +160,7 @@ pub fn history(
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
     let rows = events::table
-        .filter(events::tenant_id.eq(tenant_id))
+        .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
         .filter(events::subject_id.eq(columns::uuid(subject_id)))
         .order((events::at.asc(), events::id.asc()))
         .limit(limit)
@@ -228,8 +228,8 @@ pub fn export_page(
         .into_boxed();
     q = match tenant_ids {
         None => q,
-        Some([one]) => q.filter(events::tenant_id.eq(one.clone())),
-        Some(ids) => q.filter(events::tenant_id.eq_any(ids.to_vec())),
+        Some([one]) => q.filter(events::tenant_id.eq(columns::uuid(one))),
+        Some(ids) => q.filter(events::tenant_id.eq_any(columns::uuids(ids))),
     };
     if let Some((at, id)) = cursor {
         q = q.filter(

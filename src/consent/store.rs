@@ -390,6 +390,7 @@ impl ConsentStore {
 mod tests {
     use super::*;
 
+    const TENANT: &str = "0190f3a4-0000-7000-8000-000000000001";
     const SUBJECT: &str = "6f1c2b9e-5d4a-4e3b-9c2d-1a0b9c8d7e6f";
 
     #[tokio::test]
@@ -403,7 +404,7 @@ mod tests {
         let store = ConsentStore::serve(db, &settings.database, &settings.consent);
         let row = ConsentEvent {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: "t1".into(),
+            tenant_id: TENANT.into(),
             subject_id: SUBJECT.into(),
             event: queries::GIVEN.into(),
             policy_version: "v1".into(),
@@ -418,7 +419,7 @@ mod tests {
             receipt: None,
         };
         store.record(row.clone()).await.unwrap();
-        let read = store.latest("t1", SUBJECT).await.unwrap();
+        let read = store.latest(TENANT, SUBJECT).await.unwrap();
         assert_eq!(read.map(|e| e.id.clone()), Some(row.id.clone()));
         assert_eq!(store.cache_hits().get(), 1, "read from memory");
         assert!(store.join(Duration::from_secs(5)), "the writer ended");

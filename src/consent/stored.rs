@@ -1,5 +1,5 @@
-//! How a consent event is kept: a compact row (`consent_events`, ids and
-//! the pseudonym as bytes, instants in 8 bytes) whose repeated parts are
+//! How a consent event is kept: a compact row (`consent_events`, ids
+//! (its own, its subject's, its tenant's) and the pseudonym as bytes, instants in 8 bytes) whose repeated parts are
 //! numbers in `dictionary.rs`:
 //! - its context: the kind of event, the policy version, the choices, the
 //!   Global Privacy Control flag and, for a consent with a receipt, the
@@ -170,7 +170,7 @@ pub fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()>
                 events::expires_at.eq(columns::instant_or_null(k.expires_at)),
                 events::id.eq(columns::uuid(k.id)),
                 events::subject_id.eq(columns::uuid(k.subject_id)),
-                events::tenant_id.eq(k.tenant_id),
+                events::tenant_id.eq(columns::uuid(k.tenant_id)),
                 events::context.eq(k.context),
                 events::user_agent.eq(k.user_agent),
                 events::page_url.eq(k.page_url),

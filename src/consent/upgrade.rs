@@ -203,6 +203,8 @@ mod tests {
     use super::*;
     use crate::db::schema::consent_daily_counts as counts;
 
+    const TENANT: &str = "0190f3a4-0000-7000-8000-000000000001";
+
     /// An event id, in the order of its letter.
     fn id(letter: &str) -> String {
         format!("0190f3a4-5b6c-7d8e-9fa0-b1c2d3e4f5a{letter}")
@@ -211,7 +213,7 @@ mod tests {
     fn event(id: &str, at: &str) -> ConsentEvent {
         ConsentEvent {
             id: id.into(),
-            tenant_id: "t1".into(),
+            tenant_id: TENANT.into(),
             subject_id: "6f1c2b9e-5d4a-4e3b-9c2d-1a0b9c8d7e6f".into(),
             event: "given".into(),
             policy_version: "v1".into(),
@@ -256,7 +258,7 @@ mod tests {
         }
         diesel::insert_into(counts::table)
             .values((
-                counts::tenant_id.eq("t1"),
+                counts::tenant_id.eq(TENANT),
                 counts::day.eq("2026-01-31"),
                 counts::purpose_id.eq("essential"),
                 counts::accepted.eq(1i64),
@@ -274,12 +276,31 @@ mod tests {
             ip_pseudonym: Some("0f".repeat(16)),
             user_agent: Some("Mozilla/5.0".into()),
             page_url: Some("https://example.org/".into()),
-            receipt: Some("h.p.s".into()),
             expires_at: Some("2027-03-02T09:30:00.123456".parse().unwrap()),
             ..event(&id("d"), "2026-03-02T09:30:00.123456")
         };
+        // Its receipt, as the service signed it.
+        let signer = super::super::ReceiptSigner::new(&crate::secrets::Key::from_bytes([7; 32]));
+        let receipt = signer
+            .sign(&super::super::receipt::ReceiptClaims {
+                iss: "https://guichet.example".into(),
+                sub: kept.subject_id.clone(),
+                jti: kept.id.clone(),
+                iat: kept.at.and_utc().timestamp(),
+                exp: kept.expires_at.unwrap().and_utc().timestamp(),
+                tenant: "sevres".into(),
+                policy_version: kept.policy_version.clone(),
+                choices: kept.choices(),
+                gpc: kept.gpc,
+                policy_sha256: Some("0".repeat(64)),
+            })
+            .unwrap();
+        let kept = ConsentEvent {
+            receipt: Some(receipt),
+            ..kept
+        };
         files
-            .write("t1", march, |c| {
+            .write(TENANT, march, |c| {
                 c.batch_execute(
                     "DROP TABLE consent_events;
                      DROP TABLE consent_strings;
@@ -329,7 +350,7 @@ mod tests {
         let main_counts: i64 = counts::table.count().get_result(&mut main).unwrap();
         assert_eq!(main_counts, 1);
         let stats = store
-            .count_on(&mut main, Some("t1"))
+            .count_on(&mut main, Some(TENANT))
             .expect("counted in the files");
         assert_eq!(stats, 4);
         for tenant in files.tenants().unwrap() {
@@ -356,6 +377,14 @@ mod tests {
                 );
                 let counted: i64 = counts::table.count().get_result(&mut conn).unwrap();
                 assert_eq!(counted, 0, "{}", file.name);
+                if file.month == march {
+                    // The receipt kept as its signature, rebuilt whole.
+                    let kept: Vec<(Option<Vec<u8>>, Option<String>)> = events::table
+                        .select((events::signature, events::receipt))
+                        .load(&mut conn)
+                        .unwrap();
+                    assert!(matches!(&kept[..], [(Some(s), None)] if s.len() == 64));
+                }
             }
         }
     }

@@ -156,7 +156,7 @@ diesel::table! {
         expires_at -> Nullable<Instant>,
         id -> Uuid16,
         subject_id -> Uuid16,
-        tenant_id -> Text,
+        tenant_id -> Uuid16,
         context -> Integer,
         user_agent -> Nullable<Integer>,
         page_url -> Nullable<Integer>,

@@ -74,8 +74,10 @@ pub const TABLES: &[TableSpec] = &[
     table("retention_runs"),
 ];
 
-/// Tables the copy knows but does not copy here.
-pub const ELSEWHERE: &[&str] = &["consent_events"];
+/// Tables the copy knows but does not copy here: the consent events go
+/// through `consent::transfer`, which writes the strings they share into
+/// the target's own `consent_strings` (numbered there).
+pub const ELSEWHERE: &[&str] = &["consent_events", "consent_strings"];
 
 /// What the instances serving a database keep among themselves, not data:
 /// neither copied nor counted.

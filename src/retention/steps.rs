@@ -132,7 +132,7 @@ pub fn candidates(
     match step {
         Step::ConsentEvents => {
             let mut q = consents::table
-                .filter(consents::tenant_id.eq(t))
+                .filter(consents::tenant_id.eq(columns::uuid(t)))
                 .filter(consents::at.le(columns::instant(upto)))
                 .into_boxed();
             if let Some((at, id)) = after {
@@ -404,7 +404,7 @@ pub fn consent_count(
     upto: NaiveDateTime,
 ) -> QueryResult<i64> {
     consents::table
-        .filter(consents::tenant_id.eq(tenant))
+        .filter(consents::tenant_id.eq(columns::uuid(tenant)))
         .filter(consents::at.le(columns::instant(upto)))
         .count()
         .get_result(conn)
@@ -429,7 +429,7 @@ pub fn delete_consents(
     ));
     let (t0, id0) = (columns::instant(t0), columns::uuid(id0));
     let in_range = consents::table
-        .filter(consents::tenant_id.eq(tenant.to_owned()))
+        .filter(consents::tenant_id.eq(columns::uuid(tenant)))
         .filter(consents::at.le(columns::instant(upto)))
         .filter(consents::at.ge(t0))
         .filter(

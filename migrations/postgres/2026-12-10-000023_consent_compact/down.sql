@@ -11,7 +11,7 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO %s (id, tenant_id, subject_id, event, policy_version, choices, gpc, at,
                         expires_at, ip_pseudonym, user_agent, page_url, tc_string, receipt)
-        SELECT e.id::text, e.tenant_id, e.subject_id::text, x.j ->> 'event',
+        SELECT e.id::text, e.tenant_id::text, e.subject_id::text, x.j ->> 'event',
                x.j ->> 'policy_version', x.j ->> 'choices', (x.j ->> 'gpc')::boolean, e.at,
                e.expires_at, encode(e.ip_pseudonym, 'hex'), u.value, p.value, e.tc_string,
                CASE
@@ -42,7 +42,7 @@ END
 $$;
 
 ALTER TABLE consent_events RENAME TO consent_events_v3;
-ALTER TABLE consent_events_v3 RENAME CONSTRAINT consent_events_pkey TO consent_events_v3_pkey;
+ALTER INDEX consent_events_at RENAME TO consent_events_v3_at;
 ALTER INDEX consent_events_subject RENAME TO consent_events_v3_subject;
 
 CREATE TABLE consent_events (

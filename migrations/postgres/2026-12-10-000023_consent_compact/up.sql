@@ -1,6 +1,7 @@
 -- Compact consent events (`src/consent/stored.rs`), a few hundred bytes
 -- each where they took one and a half kilobytes:
--- - ids as `uuid`, the IP pseudonym as its 16 bytes;
+-- - ids as `uuid` (the event's, its subject's, its tenant's), the IP
+--   pseudonym as its 16 bytes;
 -- - what many events share kept once in `consent_strings` and referred to
 --   by number: the event's context (kind, policy version, choices, Global
 --   Privacy Control, and the receipt's form: header, issuer, tenant,
@@ -103,7 +104,7 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO %s (at, expires_at, id, subject_id, tenant_id, context, user_agent,
                         page_url, ip_pseudonym, tc_string, signature, receipt)
-        SELECT k.at, k.expires_at, k.id::uuid, k.subject_id::uuid, k.tenant_id, c.id, u.id, p.id,
+        SELECT k.at, k.expires_at, k.id::uuid, k.subject_id::uuid, k.tenant_id::uuid, c.id, u.id, p.id,
                decode(k.ip_pseudonym, 'hex'), k.tc_string,
                CASE WHEN k.split THEN pg_temp.unbase64url(split_part(k.receipt, '.', 3)) END,
                CASE WHEN k.split THEN NULL ELSE k.receipt END
@@ -122,26 +123,31 @@ ALTER TABLE consent_events RENAME TO consent_events_v2;
 ALTER TABLE consent_events_v2 RENAME CONSTRAINT consent_events_pkey TO consent_events_v2_pkey;
 ALTER INDEX consent_events_subject RENAME TO consent_events_v2_subject;
 
--- Found by (at, id): the order of an export, a sweep and `guichet copy`;
--- by (subject_id, at): the current consent and the history. The strings
--- are not foreign keys: a row refers to them as it is written, in the
--- same transaction, and they are never deleted.
+-- Found by `at`: an export, a sweep and `guichet copy` read in (at, id)
+-- order, which the index on `at` gives but for the few events of one
+-- instant, sorted as they come; by `subject_id`: the current consent and
+-- the history, a subject's few events sorted as they come. Neither holds
+-- the other's columns, and there is no primary key: ids are UUIDv7 drawn
+-- by the service, and a unique (at, id) index would take 46 bytes an
+-- event. References to the tenants and the strings are not foreign keys:
+-- the tenants are never deleted, the strings are written in the event's
+-- transaction and never deleted, and every check would cost each insert.
 CREATE TABLE consent_events (
     at TIMESTAMP NOT NULL,
     expires_at TIMESTAMP,
     id UUID NOT NULL,
     subject_id UUID NOT NULL,
-    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    tenant_id UUID NOT NULL,
     context INTEGER NOT NULL,
     user_agent INTEGER,
     page_url INTEGER,
     ip_pseudonym BYTEA,
     tc_string TEXT,
     signature BYTEA,
-    receipt TEXT,
-    PRIMARY KEY (at, id)
+    receipt TEXT
 ) PARTITION BY RANGE (at);
-CREATE INDEX consent_events_subject ON consent_events (subject_id, at);
+CREATE INDEX consent_events_at ON consent_events (at);
+CREATE INDEX consent_events_subject ON consent_events (subject_id);
 
 DO $$
 DECLARE
