@@ -133,6 +133,9 @@ pub fn latest(
     tenant_id: &str,
     subject_id: &str,
 ) -> QueryResult<Option<ConsentEvent>> {
+    if !stored::may_hold(tenant_id, subject_id) {
+        return Ok(None);
+    }
     macro_rules! query {
         () => {
             events::table
@@ -159,6 +162,9 @@ pub fn history(
     subject_id: &str,
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
+    if !stored::may_hold(tenant_id, subject_id) {
+        return Ok(Vec::new());
+    }
     let rows = events::table
         .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
         .filter(events::subject_id.eq(columns::uuid(subject_id)))

@@ -422,6 +422,8 @@ mod tests {
         let read = store.latest(TENANT, SUBJECT).await.unwrap();
         assert_eq!(read.map(|e| e.id.clone()), Some(row.id.clone()));
         assert_eq!(store.cache_hits().get(), 1, "read from memory");
+        // An id that is not a UUID names no subject kept: nothing, no error.
+        assert!(store.history(TENANT, "s-1", 10).await.unwrap().is_empty());
         assert!(store.join(Duration::from_secs(5)), "the writer ended");
         let refused = store.record(row).await.unwrap_err();
         assert!(matches!(refused, ConsentError::Internal(_)), "{refused}");

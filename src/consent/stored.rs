@@ -54,6 +54,12 @@ pub struct Kept {
     pub receipt: Option<String>,
 }
 
+/// Whether events of this tenant and subject may be kept: both ids are
+/// UUIDs (a subject id from elsewhere, say an old request, may not be).
+pub fn may_hold(tenant_id: &str, subject_id: &str) -> bool {
+    uuid::Uuid::parse_str(tenant_id).is_ok() && uuid::Uuid::parse_str(subject_id).is_ok()
+}
+
 /// A receipt's claims that are the event's own, as its fields give them.
 fn own_claims(
     id: &str,

@@ -21,22 +21,22 @@ CREATE TABLE consent_strings (
     value TEXT NOT NULL
 );
 
--- The signed payload of a compact JWS, as text; null when it is not one.
+-- The signed payload of a receipt made by the service, as text; null for
+-- anything else (a receipt's payload begins with its issuer).
 CREATE FUNCTION pg_temp.receipt_payload(receipt TEXT) RETURNS TEXT
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     p TEXT := split_part(receipt, '.', 2);
-    t TEXT;
+    b BYTEA;
 BEGIN
-    IF receipt !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' THEN
+    IF receipt !~ '^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$' OR length(p) % 4 = 1 THEN
         RETURN NULL;
     END IF;
-    t := convert_from(decode(translate(p, '-_', '+/') || repeat('=', (4 - length(p) % 4) % 4),
-                             'base64'), 'UTF8');
-    PERFORM t::json;
-    RETURN t;
-EXCEPTION WHEN others THEN
-    RETURN NULL;
+    b := decode(translate(p, '-_', '+/') || repeat('=', (4 - length(p) % 4) % 4), 'base64');
+    IF substring(b FROM 1 FOR 7) <> '\x7b22697373223a'::bytea THEN
+        RETURN NULL;
+    END IF;
+    RETURN convert_from(b, 'UTF8');
 END
 $$;
 
@@ -47,22 +47,22 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- Moves the events of `src` (the former layout) into `dst` (the compact
--- one), adding their strings.
+-- one), adding their strings: each row is read and worked out once, into
+-- a temporary table, then written.
 CREATE FUNCTION pg_temp.compact(src TEXT, dst TEXT) RETURNS VOID
 LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format($q$
-        CREATE TEMPORARY VIEW compacting AS
-        WITH parts AS (
+        CREATE TEMPORARY TABLE compacting ON COMMIT DROP AS
+        WITH parts AS MATERIALIZED (
             SELECT e.*, pg_temp.receipt_payload(e.receipt) AS payload
             FROM %s e
-        ), claims AS (
-            SELECT p.*, p.payload::json ->> 'iss' AS iss, p.payload::json ->> 'tenant' AS slug,
-                   p.payload::json ->> 'policy_sha256' AS sha
-            FROM parts p
+        ), claims AS MATERIALIZED (
+            SELECT p.*, j ->> 'iss' AS iss, j ->> 'tenant' AS slug, j ->> 'policy_sha256' AS sha
+            FROM parts p LEFT JOIN LATERAL (SELECT p.payload::json AS j) x ON true
         ), checked AS (
             SELECT c.*,
-                   c.payload IS NOT NULL AND c.expires_at IS NOT NULL AND c.payload =
+                   coalesce(c.payload IS NOT NULL AND c.expires_at IS NOT NULL AND c.payload =
                        '{"iss":' || to_json(c.iss)::text
                        || ',"sub":' || to_json(c.subject_id)::text
                        || ',"jti":' || to_json(c.id)::text
@@ -73,10 +73,14 @@ BEGIN
                        || ',"choices":' || c.choices
                        || ',"gpc":' || c.gpc::text
                        || coalesce(',"policy_sha256":' || to_json(c.sha)::text, '')
-                       || '}' AS split
+                       || '}', false) AS split
             FROM claims c
         )
-        SELECT k.*,
+        SELECT k.at, k.expires_at, k.id, k.subject_id, k.tenant_id, k.user_agent, k.page_url,
+               k.ip_pseudonym, k.tc_string,
+               CASE WHEN k.split THEN pg_temp.unbase64url(split_part(k.receipt, '.', 3)) END
+                   AS signature,
+               CASE WHEN k.split THEN NULL ELSE k.receipt END AS receipt,
                '{"event":' || to_json(k.event)::text
                || ',"policy_version":' || to_json(k.policy_version)::text
                || ',"choices":' || to_json(k.choices)::text
@@ -92,29 +96,26 @@ BEGIN
         FROM checked k
     $q$, src);
 
-    EXECUTE $q$
-        INSERT INTO consent_strings (digest, value)
-        SELECT sha256(convert_to(v, 'UTF8')), v
-        FROM (SELECT context AS v FROM compacting
-              UNION SELECT user_agent FROM compacting WHERE user_agent IS NOT NULL
-              UNION SELECT page_url FROM compacting WHERE page_url IS NOT NULL) s
-        ON CONFLICT (digest) DO NOTHING
-    $q$;
+    INSERT INTO consent_strings (digest, value)
+    SELECT sha256(convert_to(v, 'UTF8')), v
+    FROM (SELECT DISTINCT context AS v FROM compacting
+          UNION SELECT DISTINCT user_agent FROM compacting WHERE user_agent IS NOT NULL
+          UNION SELECT DISTINCT page_url FROM compacting WHERE page_url IS NOT NULL) s
+    ON CONFLICT (digest) DO NOTHING;
 
     EXECUTE format($q$
         INSERT INTO %s (at, expires_at, id, subject_id, tenant_id, context, user_agent,
                         page_url, ip_pseudonym, tc_string, signature, receipt)
-        SELECT k.at, k.expires_at, k.id::uuid, k.subject_id::uuid, k.tenant_id::uuid, c.id, u.id, p.id,
-               decode(k.ip_pseudonym, 'hex'), k.tc_string,
-               CASE WHEN k.split THEN pg_temp.unbase64url(split_part(k.receipt, '.', 3)) END,
-               CASE WHEN k.split THEN NULL ELSE k.receipt END
+        SELECT k.at, k.expires_at, k.id::uuid, k.subject_id::uuid, k.tenant_id::uuid, c.id, u.id,
+               p.id, decode(k.ip_pseudonym, 'hex'), k.tc_string, k.signature, k.receipt
         FROM compacting k
-        JOIN consent_strings c ON c.digest = sha256(convert_to(k.context, 'UTF8'))
-        LEFT JOIN consent_strings u ON u.digest = sha256(convert_to(k.user_agent, 'UTF8'))
-        LEFT JOIN consent_strings p ON p.digest = sha256(convert_to(k.page_url, 'UTF8'))
+        JOIN consent_strings c ON c.value = k.context
+        LEFT JOIN consent_strings u ON u.value = k.user_agent
+        LEFT JOIN consent_strings p ON p.value = k.page_url
+        ORDER BY k.at, k.id
     $q$, dst);
 
-    EXECUTE 'DROP VIEW compacting';
+    DROP TABLE compacting;
 END
 $$;
 
