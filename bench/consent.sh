@@ -35,9 +35,13 @@ run_backend() {
   local baseline=""
   if [[ $backend == postgres ]]; then
     psql "$BENCH_DATABASE_URL" -qc "CREATE TABLE bench_consents (LIKE consent_events INCLUDING ALL)"
+    # A compact row as the service writes one (src/consent/stored.rs): random
+    # ids, the context, user agent and page as numbers in consent_strings (the
+    # copy has no foreign key: the numbers need not exist), a 16-byte
+    # pseudonym, a receipt kept as its 64-byte signature.
     cat >"$WORK/insert.sql" <<'SQL'
-INSERT INTO bench_consents (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-VALUES (gen_random_uuid()::text, 't', gen_random_uuid()::text, 'given', '2026-01', '{"audience":true,"essential":true,"facebook":false,"linkedin":false,"twitter":false}', false, now(), now() + interval '13 months', md5(random()::text), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/explore/', repeat('r', 600));
+INSERT INTO bench_consents (at, expires_at, id, subject_id, tenant_id, context, user_agent, page_url, ip_pseudonym, tc_string, signature, receipt)
+VALUES (now() AT TIME ZONE 'UTC', (now() AT TIME ZONE 'UTC') + interval '13 months', gen_random_uuid(), gen_random_uuid(), '00000000-0000-7000-8000-000000000001', 1, 2, 3, substring(uuid_send(gen_random_uuid()) FROM 1 FOR 16), NULL, uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), NULL);
 SQL
     pgbench -n -c 64 -j 2 -T "$SECS" -f "$WORK/insert.sql" "$BENCH_DATABASE_URL" >"$WORK/pgbench" 2>&1
     baseline=$(awk '/^tps = / {print $3}' "$WORK/pgbench")

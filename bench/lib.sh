@@ -75,6 +75,94 @@ sqlite_consents() {
   echo "$n"
 }
 
+# The context string of the consents the benches write directly (what the
+# service keeps once in `consent_strings` and an event refers to by number,
+# src/consent/stored.rs): a consent given, its choices a JSON string inside.
+BENCH_CONTEXT='{"event":"given","policy_version":"2026-01","choices":"{\"audience\":true,\"essential\":true}","gpc":false}'
+BENCH_USER_AGENT='bench/1.0'
+BENCH_PAGE_URL='https://sevres-seineouest.opendatasoft.com/'
+
+# seed_postgres_consents N AGE_DAYS: N compact consents of the tenant
+# sevres given AGE_DAYS ago, one a millisecond, expiring 13 months after;
+# their strings added to consent_strings first (as the service adds them),
+# ids in time order as UUIDv7 are (made from the instant: 48 bits of
+# milliseconds, version 7, random bits), random subjects (as banners make
+# them), a 16-byte pseudonym and a 64-byte signature.
+seed_postgres_consents() {
+  psql "$BENCH_DATABASE_URL" -q -v ON_ERROR_STOP=1 <<SQL
+INSERT INTO consent_strings (digest, value)
+SELECT sha256(convert_to(v, 'UTF8')), v FROM unnest(ARRAY['$BENCH_CONTEXT', '$BENCH_USER_AGENT', '$BENCH_PAGE_URL']) AS v
+ON CONFLICT (digest) DO NOTHING;
+INSERT INTO consent_events (at, expires_at, id, subject_id, tenant_id, context, user_agent, page_url, ip_pseudonym, tc_string, signature, receipt)
+SELECT x.at, x.start + interval '13 months',
+       (lpad(to_hex((extract(epoch FROM x.at) * 1000)::bigint), 12, '0') || '7' || substr(x.r, 1, 3) || '8' || substr(x.r, 4, 15))::uuid,
+       gen_random_uuid(), (SELECT id FROM tenants WHERE slug = 'sevres')::uuid,
+       (SELECT id FROM consent_strings WHERE digest = sha256(convert_to('$BENCH_CONTEXT', 'UTF8'))),
+       (SELECT id FROM consent_strings WHERE digest = sha256(convert_to('$BENCH_USER_AGENT', 'UTF8'))),
+       (SELECT id FROM consent_strings WHERE digest = sha256(convert_to('$BENCH_PAGE_URL', 'UTF8'))),
+       substring(uuid_send(gen_random_uuid()) FROM 1 FOR 16), NULL,
+       uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()),
+       NULL
+FROM generate_series(1, $1) AS n,
+     LATERAL (SELECT date_trunc('milliseconds', now() AT TIME ZONE 'UTC') - interval '$2 days' AS start) s,
+     LATERAL (SELECT s.start + n * interval '1 millisecond' AS at, s.start, md5(random()::text || n) AS r) x;
+SQL
+}
+
+# seed_sqlite_month N AGE_DAYS: N compact consents of the tenant sevres in a
+# new file for the month AGE_DAYS ago, made as the service makes one
+# (src/consent/files.rs): files.sql then file_events.sql, user_version 3,
+# written under a draft name and renamed whole, so that no reader sees it
+# half made. Events from the month's first instant, one a millisecond,
+# instants as microseconds since 1970, expiring 13 months after; ids in
+# time order as UUIDv7 are, random subjects, the tenant's id, the
+# pseudonym and the signature as bytes; the file's own consent_strings
+# rows. SQLite 3.40 has no unhex(): Python writes the rows.
+seed_sqlite_month() {
+  local tenant
+  tenant=$(sqlite3 -cmd ".timeout 10000" "$WORK/guichet.db" "SELECT id FROM tenants WHERE slug = 'sevres'")
+  python3 - "$1" "$2" "$tenant" "$WORK/guichet.db-consents" "$BENCH_CONTEXT" "$BENCH_USER_AGENT" "$BENCH_PAGE_URL" <<'PY'
+import datetime, hashlib, os, random, sqlite3, sys, uuid
+n, age, tenant, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+strings = sys.argv[5:8]
+day = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=age)
+first = datetime.datetime(day.year, day.month, 1, tzinfo=datetime.timezone.utc)
+month = first.strftime("%Y-%m")
+y, m = divmod(first.month - 1 + 13, 12)
+start = int(first.timestamp()) * 1_000_000
+expires = int(first.replace(year=first.year + y, month=m + 1).timestamp()) * 1_000_000
+file_id = uuid.uuid4().hex
+folder = os.path.join(root, tenant)
+os.makedirs(folder, mode=0o700, exist_ok=True)
+draft = os.path.join(folder, f".{month}.{file_id}.db.draft")
+os.close(os.open(draft, os.O_CREAT | os.O_WRONLY, 0o600))
+db = sqlite3.connect(draft)
+db.executescript(open("src/consent/files.sql").read() + open("src/consent/file_events.sql").read())
+db.execute("PRAGMA user_version = 3")
+db.execute("INSERT INTO consent_file (id, tenant_id, month, retired) VALUES (?, ?, ?, 0)", (file_id, tenant, month))
+number = {}
+for s in strings:
+    number[s] = db.execute("INSERT INTO consent_strings (digest, value) VALUES (?, ?) RETURNING id",
+                           (hashlib.sha256(s.encode()).digest(), s)).fetchone()[0]
+rnd = random.Random()
+tenant_bytes = uuid.UUID(tenant).bytes
+def rows():
+    for i in range(1, n + 1):
+        at = start + i * 1000
+        r = bytearray((at // 1000).to_bytes(6, "big") + rnd.randbytes(10))
+        r[6] = 0x70 | (r[6] & 0x0F)
+        r[8] = 0x80 | (r[8] & 0x3F)
+        yield (at, expires, bytes(r), rnd.randbytes(16), tenant_bytes, number[strings[0]], number[strings[1]],
+               number[strings[2]], rnd.randbytes(16), None, rnd.randbytes(64), None)
+db.executemany("INSERT INTO consent_events (at, expires_at, id, subject_id, tenant_id, context, user_agent, page_url,"
+               " ip_pseudonym, tc_string, signature, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
+db.commit()
+db.execute("ANALYZE")
+db.close()
+os.rename(draft, os.path.join(folder, f"{month}.{file_id}.db"))
+PY
+}
+
 # Records a result section read from standard input in bench/RESULTS.md, at
 # the top of its history (below the marker line; latest runs first). The
 # table of latest figures above it is kept by hand: a reminder is printed.

@@ -26,21 +26,12 @@ command -v sqlite3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninte
 results=()
 verdicts=()
 
-# seed_BACKEND N AGE_DAYS PREFIX: consents given AGE_DAYS ago, one a
+# seed_BACKEND N AGE_DAYS: compact consents given AGE_DAYS ago, one a
 # millisecond, with ids in time order (as UUIDv7 are) and random subjects
-# (as banners make them).
+# (as banners make them); see bench/lib.sh.
 seed_postgres() {
-  psql "$BENCH_DATABASE_URL" -q <<SQL
-INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-SELECT '$3' || lpad(n::text, 12, '0'), (SELECT id FROM tenants WHERE slug = 'sevres'), md5(n::text), 'given', '2026-01',
-       '{"audience":true,"essential":true}', false,
-       (now() AT TIME ZONE 'UTC') - interval '$2 days' + n * interval '1 millisecond',
-       (now() AT TIME ZONE 'UTC') - interval '$2 days' + interval '13 months',
-       md5((n * 7)::text), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', repeat('r', 300)
-FROM generate_series(1, $1) AS n;
-VACUUM ANALYZE consent_events;
-CHECKPOINT;
-SQL
+  seed_postgres_consents "$1" "$2"
+  psql "$BENCH_DATABASE_URL" -q -c "VACUUM ANALYZE consent_events" -c "CHECKPOINT"
 }
 
 # On SQLite the events are in one file per tenant and month beside the
@@ -48,26 +39,7 @@ SQL
 # service would, from the same schema, its events from the month's first
 # instant.
 seed_sqlite() {
-  local tenant month id dir
-  tenant=$(sqlite3 "$WORK/guichet.db" "SELECT id FROM tenants WHERE slug = 'sevres'")
-  month=$(date -u -d "-$2 days" +%Y-%m)
-  id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
-  dir="$WORK/guichet.db-consents/$tenant"
-  mkdir -p -m 700 "$dir"
-  sqlite3 "$dir/.$month.$id.db.draft" >/dev/null <<SQL
-$(cat src/consent/files.sql)
-INSERT INTO consent_file (id, tenant_id, month, retired) VALUES ('$id', '$tenant', '$month', 0);
-WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $1)
-INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at, ip_pseudonym, user_agent, page_url, receipt)
-SELECT printf('%s%012d', '$3', n), '$tenant', hex(randomblob(16)), 'given', '2026-01',
-       '{"audience":true,"essential":true}', 0,
-       strftime('%Y-%m-%d %H:%M:%f', '$month-01', '+' || (n / 1000.0) || ' seconds'),
-       strftime('%Y-%m-%d %H:%M:%f', '$month-01', '+13 months'),
-       hex(randomblob(16)), 'bench/1.0', 'https://sevres-seineouest.opendatasoft.com/', printf('%.300c', 'r')
-FROM s;
-ANALYZE;
-SQL
-  mv "$dir/.$month.$id.db.draft" "$dir/$month.$id.db"
+  seed_sqlite_month "$1" "$2"
 }
 
 count_rows() {
@@ -85,8 +57,8 @@ run_backend() {
   export GUICHET__RETENTION__SCHEDULER=false
   bench_start
   echo "[$backend] seeding $EXPIRED expired and $KEPT recent consents" >&2
-  "seed_$backend" "$EXPIRED" 500 x
-  "seed_$backend" "$KEPT" 30 k
+  "seed_$backend" "$EXPIRED" 500
+  "seed_$backend" "$KEPT" 30
   # The seed's pages on their way to the disk would slow every fsync of
   # the runs below.
   sync

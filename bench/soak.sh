@@ -47,22 +47,15 @@ sql() {
   else sqlite3 -cmd ".timeout 10000" "$WORK/guichet.db" "$1"; fi
 }
 
-# EXPIRED_BATCH consents given 500 days ago, past their 13 months (on SQLite
-# in the main file, where events recorded before the monthly files stay).
+# EXPIRED_BATCH compact consents given 500 days ago, past their 13 months
+# (bench/lib.sh); on SQLite in a new file of that month beside the
+# database, where the sweep finds events (the main file keeps only the
+# table of the layout before the monthly files).
 add_expired() {
   if [[ $BACKEND == postgres ]]; then
-    sql "INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at)
-      SELECT 'soak-' || $1 || '-' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), md5(random()::text), 'given', '2026-01',
-        '{\"essential\":true}', false, (now() AT TIME ZONE 'UTC') - interval '500 days' + n * interval '1 millisecond',
-        (now() AT TIME ZONE 'UTC') - interval '100 days'
-      FROM generate_series(1, $EXPIRED_BATCH) AS n"
+    seed_postgres_consents "$EXPIRED_BATCH" 500
   else
-    sql "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < $EXPIRED_BATCH)
-      INSERT INTO consent_events (id, tenant_id, subject_id, event, policy_version, choices, gpc, at, expires_at)
-      SELECT 'soak-' || $1 || '-' || n, (SELECT id FROM tenants WHERE slug = 'sevres'), hex(randomblob(16)), 'given', '2026-01',
-        '{\"essential\":true}', 0, strftime('%Y-%m-%d %H:%M:%f', 'now', '-500 days', '+' || (n / 1000.0) || ' seconds'),
-        strftime('%Y-%m-%d %H:%M:%f', 'now', '-100 days')
-      FROM s"
+    seed_sqlite_month "$EXPIRED_BATCH" 500
   fi
 }
 
@@ -82,7 +75,7 @@ sweeps() {
   while (( $(date +%s) - start + PURGE_EVERY < DURATION )); do
     sleep "$PURGE_EVERY"
     round=$((round + 1))
-    add_expired "$round"
+    add_expired
     if "$BIN" purge --wait 120 --json >"$WORK/purge-$round.json" 2>>"$WORK/purge.log"; then
       echo "purge $round ok"
     else
@@ -109,7 +102,7 @@ run_backend() {
   export GUICHET__AUTH__TOKEN_LIFETIME_SECS=$((DURATION + 600))
   export GUICHET__LOG__FORMAT=json
   bench_start
-  add_expired 0
+  add_expired
   TOKEN=$(curl -fsS -H 'content-type: application/json' \
     -d "{\"email\":\"soak@ville-sevres.fr\",\"password\":\"$PASSWORD\"}" "$BASE/v1/auth/login" |
     sed 's/.*"access_token":"\([^"]*\)".*/\1/')
@@ -142,11 +135,16 @@ run_backend() {
   purge_failed=$(grep -c 'FAILED' "$WORK/sweeps" || true)
   local expired_added=$(( (rounds + purge_failed + 1) * EXPIRED_BATCH ))
   local expired_left scheduled cli incomplete removed rows log_problems submissions
+  # The expired consents left: those given more than 400 days ago (the
+  # batches are 500 days old, the mix's consents of the run's own days).
   if [[ $BACKEND == postgres ]]; then
-    expired_left=$(sql "SELECT count(*) FROM consent_events WHERE id LIKE 'soak-%'")
+    expired_left=$(sql "SELECT count(*) FROM consent_events WHERE at < (now() AT TIME ZONE 'UTC') - interval '400 days'")
     rows=$(sql "SELECT count(*) FROM consent_events")
   else
-    expired_left=$(sqlite_consents "WHERE id LIKE 'soak-%'")
+    # Microseconds since 1970 in the month files (the main file's table,
+    # with instants as text, has none of them: text never compares below a
+    # number in SQLite).
+    expired_left=$(sqlite_consents "WHERE at < $(( ($(date +%s) - 400 * 86400) * 1000000 ))")
     rows=$(sqlite_consents)
   fi
   scheduled=$(sql "SELECT count(*) FROM retention_runs WHERE trigger = 'schedule'")
