@@ -30,6 +30,7 @@ mod consent_layout;
 mod consent_reads;
 mod consent_script;
 mod consent_state;
+mod consent_strings;
 mod console_pages;
 mod copy;
 mod export;
