@@ -18,7 +18,7 @@ pub fn keyed_hash(key: &Key, domain: &str, value: &[u8]) -> String {
     mac.update(&[0]);
     mac.update(value);
     let digest = mac.finalize().into_bytes();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..16])
 }
 
 /// The pseudonym of an e-mail address (lower-cased by the caller) under
@@ -56,10 +56,7 @@ pub fn ip_pseudonym(key: &Key, ip: IpAddr) -> String {
 /// unlock link): its SHA-256, in hex, so that the database alone cannot
 /// open what the link opens.
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

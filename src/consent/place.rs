@@ -195,8 +195,9 @@ impl Place {
             .collect())
     }
 
-    /// The next `limit` events after `cursor` in `(at, id)` order, of some
-    /// tenants or all, made in `[from, to)`.
+    /// The next events after `cursor` in `(at, id)` order, of some tenants
+    /// or all, made in `[from, to)`: `limit` of them, or on SQLite with
+    /// several tenants at least one and at most `limit`; none at the end.
     pub fn export_page(
         &self,
         main: &mut DbConnection,
@@ -208,17 +209,23 @@ impl Place {
         let Self::Months(files) = self else {
             return queries::export_page(main, tenant_ids, from, to, cursor, limit);
         };
-        let mut out = Vec::new();
+        // Each tenant gives its share of the page; the page then ends at
+        // the earliest last event of a tenant that gave its whole share
+        // (past it, that tenant may have events not read yet).
+        let tenants = tenants_of(files, tenant_ids)?;
+        let share = (limit / tenants.len().max(1) as i64).max(1);
         let after = cursor.as_ref().map_or(from, |(at, _)| (*at).max(from));
-        for tenant in tenants_of(files, tenant_ids)? {
+        let mut out = Vec::new();
+        let mut bound: Option<(NaiveDateTime, String)> = None;
+        for tenant in tenants {
             let one = std::slice::from_ref(&tenant);
-            // Months in order: once a month has given `limit` events of this
+            // Months in order: once a month has given `share` events of this
             // tenant, later ones cannot come before them.
-            let mut found = 0i64;
+            let mut rows = Vec::new();
             let listed = files.files(&tenant)?;
             for group in by_month(&listed) {
                 let month = group[0].month;
-                if found >= limit {
+                if rows.len() as i64 >= share {
                     break;
                 }
                 if month.end() <= after || month.start() >= to {
@@ -226,14 +233,24 @@ impl Place {
                 }
                 for file in group {
                     let page = files.read(file, |c| {
-                        queries::export_page(c, Some(one), from, to, cursor, limit)
+                        queries::export_page(c, Some(one), from, to, cursor, share)
                     })?;
-                    if let Some(rows) = page {
-                        found += rows.len() as i64;
-                        out.extend(rows);
+                    rows.extend(page.into_iter().flatten());
+                }
+            }
+            let rows = merged(rows, share);
+            if rows.len() as i64 == share {
+                if let Some(last) = rows.last() {
+                    let last = (last.at, last.id.clone());
+                    if bound.as_ref().is_none_or(|b| last < *b) {
+                        bound = Some(last);
                     }
                 }
             }
+            out.extend(rows);
+        }
+        if let Some((at, id)) = &bound {
+            out.retain(|e| key(e) <= (*at, id.as_str()));
         }
         Ok(merged(out, limit))
     }

@@ -238,7 +238,8 @@ pub fn export_page(
         Some(ids) => q.filter(events::tenant_id.eq_any(columns::uuids(ids))),
     };
     if let Some((at, id)) = cursor {
-        q = q.filter(
+        // The bound on `at` alone lets the index start at the cursor.
+        q = q.filter(events::at.ge(columns::instant(*at))).filter(
             events::at.gt(columns::instant(*at)).or(events::at
                 .eq(columns::instant(*at))
                 .and(events::id.gt(columns::uuid(id.clone())))),

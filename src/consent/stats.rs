@@ -129,7 +129,7 @@ fn csv_page(
     rows: &[ConsentEvent],
     header: bool,
 ) -> Result<web::Bytes, ApiError> {
-    let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 600));
+    let mut out = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 1100));
     if header {
         out.write_record(CSV_HEADER).map_err(ApiError::internal)?;
     }
@@ -197,47 +197,54 @@ pub async fn export_csv(
     let end = (to + Duration::days(1)).and_time(NaiveTime::MIN);
     let page = consent.settings.export_page_rows;
     let filename = format!("consents-{from}-{to}.csv");
-    struct Walk {
-        cursor: Cursor,
+    // Each page is read while the one before is written out: the next
+    // read starts as soon as a page is in hand.
+    let read = move |cursor: Cursor| {
+        let consent = consent.clone();
+        let scope = scope.clone();
+        actix_web::rt::spawn(async move {
+            let rows = consent
+                .store
+                .export_page(scope, (start, end), cursor, page)
+                .await;
+            (consent, rows)
+        })
+    };
+    struct Walk<R> {
+        reading: Option<actix_web::rt::task::JoinHandle<R>>,
         first: bool,
-        done: bool,
     }
-    let body = stream::unfold(
-        Walk {
-            cursor: None,
-            first: true,
-            done: false,
-        },
-        move |mut walk| {
-            let consent = consent.clone();
-            let scope = scope.clone();
-            async move {
-                if walk.done {
-                    return None;
-                }
-                let cursor = walk.cursor.clone();
-                let rows = consent
-                    .store
-                    .export_page(scope, (start, end), cursor, page)
-                    .await;
-                let rows = match rows {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "consent export stopped");
-                        return Some((
-                            Err(actix_web::error::ErrorInternalServerError("export failed")),
-                            Walk { done: true, ..walk },
-                        ));
-                    }
-                };
-                walk.done = (rows.len() as i64) < page;
-                walk.cursor = rows.last().map(|r| (r.at, r.id.clone()));
-                let bytes = csv_page(&consent, &rows, walk.first);
-                walk.first = false;
-                Some((bytes.map_err(actix_web::Error::from), walk))
-            }
-        },
-    );
+    let first = Walk {
+        reading: Some(read(None)),
+        first: true,
+    };
+    let body = stream::unfold(first, move |mut walk| {
+        let read = read.clone();
+        async move {
+            let reading = walk.reading.take()?;
+            let failed = |e: &dyn std::fmt::Display| {
+                tracing::error!(error = %e, "consent export stopped");
+                Some((
+                    Err(actix_web::error::ErrorInternalServerError("export failed")),
+                    Walk {
+                        reading: None,
+                        first: false,
+                    },
+                ))
+            };
+            let (consent, rows) = match reading.await {
+                Ok((consent, Ok(rows))) => (consent, rows),
+                Ok((_, Err(e))) => return failed(&e),
+                Err(e) => return failed(&e),
+            };
+            // A page may hold fewer than `page` events before the end
+            // (SQLite's files, several tenants): done after an empty one.
+            walk.reading = rows.last().map(|r| read(Some((r.at, r.id.clone()))));
+            let bytes = csv_page(&consent, &rows, walk.first);
+            walk.first = false;
+            Some((bytes.map_err(actix_web::Error::from), walk))
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -285,8 +285,8 @@ impl ConsentStore {
             .await
     }
 
-    /// The next `limit` events after `cursor` in `(at, id)` order, of some
-    /// tenants (ids) or all, made in `[from, to)`.
+    /// The next events (at most `limit`; none at the end) after `cursor`
+    /// in `(at, id)` order, of some tenants (ids) or all, made in `[from, to)`.
     pub async fn export_page(
         &self,
         tenant_ids: Option<Vec<String>>,

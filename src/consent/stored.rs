@@ -203,49 +203,78 @@ pub fn events_of(conn: &mut DbConnection, rows: Vec<Kept>) -> QueryResult<Vec<Co
     numbers.sort_unstable();
     numbers.dedup();
     let strings = super::dictionary::values(conn, numbers)?;
-    rows.into_iter().map(|r| event_of(&strings, r)).collect()
+    let mut contexts = Contexts::default();
+    rows.into_iter()
+        .map(|r| contexts.event_of(&strings, r))
+        .collect()
 }
 
 /// The event of a row, its strings given.
 pub fn event_of(strings: &HashMap<i32, String>, row: Kept) -> QueryResult<ConsentEvent> {
-    let text = |n: i32| {
-        strings
-            .get(&n)
-            .cloned()
-            .ok_or_else(|| internal(format!("consent string {n} is missing")))
-    };
-    let context: Context = serde_json::from_str(&text(row.context)?).map_err(internal)?;
-    let receipt = match (row.receipt, context.receipt, row.signature) {
-        (Some(whole), _, _) => Some(whole),
-        (None, Some(form), Some(signature)) => {
-            let own = own_claims(
-                &row.id,
-                &row.subject_id,
-                row.at,
-                row.expires_at,
-                &context.policy_version,
-                &context.choices,
-                context.gpc,
-            )
-            .ok_or_else(|| internal("a receipt without its event's claims"))?;
-            Some(receipt::assemble(&form, own, &signature).map_err(internal)?)
-        }
-        _ => None,
-    };
-    Ok(ConsentEvent {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        subject_id: row.subject_id,
-        event: context.event,
-        policy_version: context.policy_version,
-        choices: context.choices,
-        gpc: context.gpc,
-        at: row.at,
-        expires_at: row.expires_at,
-        ip_pseudonym: row.ip_pseudonym,
-        user_agent: row.user_agent.map(text).transpose()?,
-        page_url: row.page_url.map(text).transpose()?,
-        tc_string: row.tc_string,
-        receipt,
-    })
+    Contexts::default().event_of(strings, row)
+}
+
+/// A context as read, with its choices as a receipt's claims hold them.
+struct Parsed {
+    context: Context,
+    choices: Option<BTreeMap<String, bool>>,
+}
+
+/// The contexts read so far, by number: rows of one read share a handful.
+#[derive(Default)]
+struct Contexts(HashMap<i32, Parsed>);
+
+impl Contexts {
+    fn event_of(&mut self, strings: &HashMap<i32, String>, row: Kept) -> QueryResult<ConsentEvent> {
+        let text = |n: i32| {
+            strings
+                .get(&n)
+                .ok_or_else(|| internal(format!("consent string {n} is missing")))
+        };
+        let parsed = match self.0.entry(row.context) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let context: Context =
+                    serde_json::from_str(text(row.context)?).map_err(internal)?;
+                let choices = serde_json::from_str(&context.choices).ok();
+                e.insert(Parsed { context, choices })
+            }
+        };
+        let context = &parsed.context;
+        let receipt = match (row.receipt, &context.receipt, row.signature) {
+            (Some(whole), _, _) => Some(whole),
+            (None, Some(form), Some(signature)) => {
+                let (Some(exp), Some(choices)) = (row.expires_at, &parsed.choices) else {
+                    return Err(internal("a receipt without its event's claims"));
+                };
+                let own = EventClaims {
+                    sub: row.subject_id.clone(),
+                    jti: row.id.clone(),
+                    iat: row.at.and_utc().timestamp(),
+                    exp: exp.and_utc().timestamp(),
+                    policy_version: context.policy_version.clone(),
+                    choices: choices.clone(),
+                    gpc: context.gpc,
+                };
+                Some(receipt::assemble(form, own, &signature).map_err(internal)?)
+            }
+            _ => None,
+        };
+        Ok(ConsentEvent {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            subject_id: row.subject_id,
+            event: context.event.clone(),
+            policy_version: context.policy_version.clone(),
+            choices: context.choices.clone(),
+            gpc: context.gpc,
+            at: row.at,
+            expires_at: row.expires_at,
+            ip_pseudonym: row.ip_pseudonym,
+            user_agent: row.user_agent.map(text).transpose()?.cloned(),
+            page_url: row.page_url.map(text).transpose()?.cloned(),
+            tc_string: row.tc_string,
+            receipt,
+        })
+    }
 }

@@ -47,27 +47,15 @@ fn uuid_bytes(text: &str) -> Result<[u8; 16], Box<dyn std::error::Error + Send +
 }
 
 fn uuid_text(bytes: &[u8]) -> deserialize::Result<String> {
-    Ok(uuid::Uuid::from_slice(bytes)?.hyphenated().to_string())
+    let id = uuid::Uuid::from_slice(bytes)?;
+    Ok(id
+        .hyphenated()
+        .encode_lower(&mut uuid::Uuid::encode_buffer())
+        .to_owned())
 }
 
 fn hex_bytes(text: &str) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-    let digit = |c: u8| -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
-        (c as char)
-            .to_digit(16)
-            .map(|d| d as u8)
-            .ok_or_else(|| format!("not hexadecimal: {text:?}").into())
-    };
-    let raw = text.as_bytes();
-    if !raw.len().is_multiple_of(2) {
-        return Err(format!("odd hexadecimal length: {text:?}").into());
-    }
-    raw.chunks(2)
-        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
-}
-
-fn hex_text(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::decode(text).map_err(|e| format!("{e}: {text:?}").into())
 }
 
 fn sqlite_instant(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<NaiveDateTime> {
@@ -101,7 +89,7 @@ impl ToSql<Hex16, Pg> for String {
 
 impl FromSql<Hex16, Pg> for String {
     fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
-        Ok(hex_text(value.as_bytes()))
+        Ok(hex::encode(value.as_bytes()))
     }
 }
 
@@ -141,9 +129,9 @@ impl ToSql<Hex16, Sqlite> for String {
 
 impl FromSql<Hex16, Sqlite> for String {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        Ok(hex_text(&<Vec<u8> as FromSql<Binary, Sqlite>>::from_sql(
-            value,
-        )?))
+        Ok(hex::encode(
+            &<Vec<u8> as FromSql<Binary, Sqlite>>::from_sql(value)?,
+        ))
     }
 }
 
@@ -256,7 +244,7 @@ mod tests {
         assert_eq!(uuid_text(&uuid_bytes(id).unwrap()).unwrap(), id);
         assert!(uuid_bytes("not a uuid").is_err());
         let pseudonym = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
-        assert_eq!(hex_text(&hex_bytes(pseudonym).unwrap()), pseudonym);
+        assert_eq!(hex::encode(hex_bytes(pseudonym).unwrap()), pseudonym);
         assert!(hex_bytes("0g").is_err());
         assert!(hex_bytes("abc").is_err());
     }

@@ -55,10 +55,7 @@ pub fn display_name_or(raw: Option<&str>, fallback: &str) -> String {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The keys that encrypt and decrypt documents: the current one, and
@@ -69,10 +66,7 @@ pub struct KeyRing {
 }
 
 fn key_id(key: &Key) -> String {
-    Sha256::digest(key.bytes())[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(key.bytes())[..6])
 }
 
 impl KeyRing {

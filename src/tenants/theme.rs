@@ -25,7 +25,7 @@ pub struct Asset {
 impl Asset {
     fn new(bytes: Vec<u8>, content_type: &'static str) -> Self {
         let digest = Sha256::digest(&bytes);
-        let version = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let version = hex::encode(&digest[..8]);
         Self {
             bytes: Bytes::from(bytes),
             content_type,

@@ -52,7 +52,7 @@ pub fn measure(dir: &Path, path: &str) -> Result<Entry, Refused> {
     Ok(Entry {
         path: path.to_owned(),
         size,
-        sha256: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        sha256: hex::encode(hash.finalize()),
     })
 }
 
