@@ -212,7 +212,8 @@ struct TenantCount {
 /// How many events a month's table holds, per tenant id.
 pub fn counts(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<Vec<(String, i64)>> {
     let rows: Vec<TenantCount> = diesel::sql_query(format!(
-        "SELECT tenant_id::text AS tenant_id, count(*) AS n FROM {} GROUP BY 1 ORDER BY 1",
+        "SELECT tenant_id::text AS tenant_id, n \
+         FROM (SELECT tenant_id, count(*) AS n FROM {} GROUP BY tenant_id) AS counted ORDER BY 1",
         table.name
     ))
     .load(conn)?;
