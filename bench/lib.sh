@@ -75,6 +75,15 @@ sqlite_consents() {
   echo "$n"
 }
 
+# count_consents BACKEND: how many consent events the run's store keeps.
+count_consents() {
+  if [[ $1 == postgres ]]; then
+    psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events"
+  else
+    sqlite_consents
+  fi
+}
+
 # The context string of the consents the benches write directly (what the
 # service keeps once in `consent_strings` and an event refers to by number,
 # src/consent/stored.rs): a consent given, its choices a JSON string inside.

@@ -42,14 +42,6 @@ seed_sqlite() {
   seed_sqlite_month "$1" "$2"
 }
 
-count_rows() {
-  if [[ $1 == postgres ]]; then
-    psql "$BENCH_DATABASE_URL" -Atc "SELECT count(*) FROM consent_events"
-  else
-    sqlite_consents
-  fi
-}
-
 run_backend() {
   local backend=$1
   bench_database "$backend"
@@ -92,7 +84,7 @@ run_backend() {
   "$BIN" purge --json >"$WORK/sweep2.json" 2>>"$WORK/sweep.err"
   end2=$(date +%s.%N)
   secs2=$(echo "$end2 - $start2" | bc -l)
-  rows=$(count_rows "$backend")
+  rows=$(count_consents "$backend")
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; trap - EXIT
 
   results+=("| $backend | $removed | $(printf %.2f "$secs") | $(printf %.2f "$secs2") | $base_p99 | $load_p99 | $(printf %.2f "$(echo "$load_p99 / $base_p99" | bc -l)") | $(printf %.0f "$base_rps") | $(printf %.0f "$load_rps") | $errors | $rows |")

@@ -228,8 +228,12 @@ pub fn export_page(
     cursor: &Cursor,
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
+    // One lower bound, the later of the range's start and the cursor's
+    // instant: the index on `at` then starts where the page does (SQLite
+    // would start at the first of two bounds).
+    let lower = cursor.as_ref().map_or(from, |(at, _)| (*at).max(from));
     let mut q = events::table
-        .filter(events::at.ge(columns::instant(from)))
+        .filter(events::at.ge(columns::instant(lower)))
         .filter(events::at.lt(columns::instant(to)))
         .into_boxed();
     q = match tenant_ids {
@@ -238,8 +242,7 @@ pub fn export_page(
         Some(ids) => q.filter(events::tenant_id.eq_any(columns::uuids(ids))),
     };
     if let Some((at, id)) = cursor {
-        // The bound on `at` alone lets the index start at the cursor.
-        q = q.filter(events::at.ge(columns::instant(*at))).filter(
+        q = q.filter(
             events::at.gt(columns::instant(*at)).or(events::at
                 .eq(columns::instant(*at))
                 .and(events::id.gt(columns::uuid(id.clone())))),
