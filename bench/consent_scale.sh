@@ -535,7 +535,7 @@ echo "$table"
 if [[ "${1:-}" == "--record" ]]; then
   {
     echo
-    echo "## Consent at scale — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), release build"
+    echo "## Consent at scale — $(date -u +%Y-%m-%d) — $(nproc) cores, $(uname -m), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(basename "$(dirname "$BIN")") build of $(git rev-parse --short HEAD)"
     echo
     echo "\`bench/consent_scale.sh\`: the five demo tenants, thirteen months filled as the service writes them"
     echo "(from $FIRST_FILLED on, and the whole month $OLDEST before it, due: the sweep takes it);"
