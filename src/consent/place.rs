@@ -114,6 +114,21 @@ impl Place {
         }
     }
 
+    /// The subject's events, oldest first (at most `limit`), from the files
+    /// alone: `None` on PostgreSQL, whose table needs a connection
+    /// (`history`).
+    pub fn history_in_files(
+        &self,
+        tenant_id: &str,
+        subject_id: &str,
+        limit: i64,
+    ) -> Option<QueryResult<Vec<ConsentEvent>>> {
+        let Self::Months(files) = self else {
+            return None;
+        };
+        Some(history_in(files, tenant_id, subject_id, limit))
+    }
+
     /// The subject's events, oldest first (at most `limit`).
     pub fn history(
         &self,
@@ -122,26 +137,10 @@ impl Place {
         subject_id: &str,
         limit: i64,
     ) -> QueryResult<Vec<ConsentEvent>> {
-        let Self::Months(files) = self else {
-            return queries::history(main, tenant_id, subject_id, limit);
-        };
-        // Months in order: once they have given `limit` events, later ones
-        // cannot come before them.
-        let mut out = Vec::new();
-        let listed = files.files(tenant_id)?;
-        for group in by_month(&listed) {
-            if out.len() as i64 >= limit {
-                break;
-            }
-            for file in group {
-                if let Some(rows) =
-                    files.read(file, |c| queries::history(c, tenant_id, subject_id, limit))?
-                {
-                    out.extend(rows);
-                }
-            }
+        match self {
+            Self::Table => queries::history(main, tenant_id, subject_id, limit),
+            Self::Months(files) => history_in(files, tenant_id, subject_id, limit),
         }
-        Ok(merged(out, limit))
     }
 
     /// Daily counts between two days (inclusive), of some tenants or all.
@@ -295,6 +294,32 @@ impl Place {
         let one = tenant_id.map(|t| vec![t.to_owned()]);
         self.export_page(main, one.as_deref(), (year(1), year(9999)), &None, i64::MAX)
     }
+}
+
+/// The subject's events in the files, oldest first (at most `limit`):
+/// months in order, and once they have given `limit` events, later ones
+/// cannot come before them.
+fn history_in(
+    files: &ConsentFiles,
+    tenant_id: &str,
+    subject_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<ConsentEvent>> {
+    let mut out = Vec::new();
+    let listed = files.files(tenant_id)?;
+    for group in by_month(&listed) {
+        if out.len() as i64 >= limit {
+            break;
+        }
+        for file in group {
+            if let Some(rows) =
+                files.read(file, |c| queries::history(c, tenant_id, subject_id, limit))?
+            {
+                out.extend(rows);
+            }
+        }
+    }
+    Ok(merged(out, limit))
 }
 
 /// The subject's latest event in the files: a later month holds only later

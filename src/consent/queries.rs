@@ -155,7 +155,8 @@ pub fn latest(
     Ok(stored::events_of(conn, row.into_iter().collect())?.pop())
 }
 
-/// The subject's events, oldest first (at most `limit`).
+/// The subject's events, oldest first (at most `limit`). SQLite gets no
+/// `LIMIT ?`, as for `latest`: the rows are stepped to, `limit` at most.
 pub fn history(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -165,13 +166,22 @@ pub fn history(
     if !stored::may_hold(tenant_id, subject_id) {
         return Ok(Vec::new());
     }
-    let rows = events::table
-        .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
-        .filter(events::subject_id.eq(columns::uuid(subject_id)))
-        .order((events::at.asc(), events::id.asc()))
-        .limit(limit)
-        .select(Kept::as_select())
-        .load(conn)?;
+    macro_rules! query {
+        () => {
+            events::table
+                .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
+                .filter(events::subject_id.eq(columns::uuid(subject_id)))
+                .order((events::at.asc(), events::id.asc()))
+                .select(Kept::as_select())
+        };
+    }
+    let rows = match conn {
+        DbConnection::Pg(c) => query!().limit(limit).load(c)?,
+        DbConnection::Sqlite(c) => query!()
+            .load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)?
+            .take(usize::try_from(limit).unwrap_or(0))
+            .collect::<QueryResult<_>>()?,
+    };
     stored::events_of(conn, rows)
 }
 
