@@ -13,12 +13,19 @@
 //! (a sweep stopped in between) is a table of that name that is no longer
 //! a partition: the next sweep finishes it, or attaches it again.
 //!
+//! Each tenant's events are counted per month (`consent_month_counts`) as
+//! they are written and removed, by the database itself (triggers on the
+//! table, whatever the statement), so that a month that goes whole is
+//! counted for the run's record without reading its rows: a scan of a
+//! month of a big city's consents would take the machine's cores for a
+//! second from the consents recorded meanwhile.
+//!
 //! Every function here but `ensure_ahead` is for PostgreSQL only.
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Text, Timestamp};
 
 use super::files::Month;
 use crate::config::RetentionSettings;
@@ -209,13 +216,20 @@ struct TenantCount {
     n: i64,
 }
 
-/// How many events a month's table holds, per tenant id.
+/// How many events a month's table holds, per tenant id: the month's
+/// counts, less the events of that month the default partition holds
+/// (written after the month was detached). No row of the table is read.
 pub fn counts(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<Vec<(String, i64)>> {
-    let rows: Vec<TenantCount> = diesel::sql_query(format!(
-        "SELECT tenant_id::text AS tenant_id, n \
-         FROM (SELECT tenant_id, count(*) AS n FROM {} GROUP BY tenant_id) AS counted ORDER BY 1",
-        table.name
-    ))
+    let rows: Vec<TenantCount> = diesel::sql_query(
+        "SELECT tenant_id::text AS tenant_id, n FROM ( \
+             SELECT c.tenant_id, c.events - (SELECT count(*) FROM consent_events_default d \
+                 WHERE d.tenant_id = c.tenant_id AND d.at >= $2 AND d.at < $3) AS n \
+             FROM consent_month_counts c WHERE c.month = $1) AS counted \
+         WHERE n > 0 ORDER BY 1",
+    )
+    .bind::<Date, _>(table.month.start().date())
+    .bind::<Timestamp, _>(table.month.start())
+    .bind::<Timestamp, _>(table.month.end())
     .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.tenant_id, r.n)).collect())
 }
@@ -226,29 +240,45 @@ struct Found {
     found: bool,
 }
 
-/// Whether a month's table holds an event of one of these tenants (ids).
+/// Whether one of these tenants (ids) has an event of the table's month,
+/// as the months' counts say (no row of a month is read: a tenant with
+/// none there would have the whole table scanned).
 pub fn holds_any(
     conn: &mut DbConnection,
     table: &MonthTable,
     tenant_ids: &[String],
 ) -> QueryResult<bool> {
-    for tenant_id in tenant_ids {
-        let found: Found = diesel::sql_query(format!(
-            "SELECT EXISTS (SELECT 1 FROM {} WHERE tenant_id = $1::uuid) AS found",
-            table.name
-        ))
-        .bind::<Text, _>(tenant_id)
-        .get_result(conn)?;
-        if found.found {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let DbConnection::Pg(conn) = conn else {
+        return Ok(false);
+    };
+    let found: Found = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM consent_month_counts \
+         WHERE month = $1 AND tenant_id = ANY(CAST($2 AS uuid[])) AND events > 0) AS found",
+    )
+    .bind::<Date, _>(table.month.start().date())
+    .bind::<Array<Text>, _>(tenant_ids)
+    .get_result(conn)?;
+    Ok(found.found)
 }
 
-/// Drops a detached month's table, in the caller's transaction.
+/// Drops a detached month's table and its counts, in the caller's
+/// transaction: what remains of the month's counts are the default
+/// partition's events of that month.
 pub fn drop_detached(conn: &mut DbConnection, table: &MonthTable) -> QueryResult<()> {
-    conn.batch_execute(&format!("DROP TABLE {}", table.name))
+    conn.batch_execute(&format!("DROP TABLE {}", table.name))?;
+    diesel::sql_query("DELETE FROM consent_month_counts WHERE month = $1")
+        .bind::<Date, _>(table.month.start().date())
+        .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO consent_month_counts (tenant_id, month, events) \
+         SELECT tenant_id, $1, count(*) FROM consent_events_default \
+         WHERE at >= $2 AND at < $3 GROUP BY tenant_id",
+    )
+    .bind::<Date, _>(table.month.start().date())
+    .bind::<Timestamp, _>(table.month.start())
+    .bind::<Timestamp, _>(table.month.end())
+    .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

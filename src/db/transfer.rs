@@ -76,8 +76,9 @@ pub const TABLES: &[TableSpec] = &[
 
 /// Tables the copy knows but does not copy here: the consent events go
 /// through `consent::transfer`, which writes the strings they share into
-/// the target's own `consent_strings` (numbered there).
-pub const ELSEWHERE: &[&str] = &["consent_events", "consent_strings"];
+/// the target's own `consent_strings` (numbered there); on PostgreSQL the
+/// target's `consent_month_counts` count them as they are written.
+pub const ELSEWHERE: &[&str] = &["consent_events", "consent_strings", "consent_month_counts"];
 
 /// What the instances serving a database keep among themselves, not data:
 /// neither copied nor counted.

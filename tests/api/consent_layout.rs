@@ -235,7 +235,6 @@ fn count(conn: &mut DbConnection, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn the_compact_rows_keep_every_event_and_rebuild_every_receipt_byte_for_byte() {
-    use diesel_migrations::MigrationHarness;
     let dir = tempfile::tempdir().unwrap();
     let db = common::TestDatabase::create(dir.path());
     if !db.is_postgres() {
@@ -341,11 +340,7 @@ async fn the_compact_rows_keep_every_event_and_rebuild_every_receipt_byte_for_by
     assert_eq!(debug(&store.all_on(&mut conn, None).unwrap()), debug(&all));
 
     // Back to the former layout, every receipt whole again; then forward.
-    let DbConnection::Pg(pg) = &mut conn else {
-        unreachable!()
-    };
-    pg.revert_last_migration(guichet::db::migrate::POSTGRES)
-        .unwrap();
+    common::database::postgres_revert_through(&mut conn, "_consent_compact");
     let mut former: Vec<ConsentEvent> = guichet::db::schema::legacy_consent_events::table
         .select(ConsentEvent::as_select())
         .load(&mut conn)

@@ -86,6 +86,32 @@ pub fn postgres_before(conn: &mut guichet::db::DbConnection, suffix: &str) -> us
     all.len() - this
 }
 
+/// Reverts the migrations of a PostgreSQL database down to, and with, the
+/// one whose name ends with `suffix`.
+pub fn postgres_revert_through(conn: &mut guichet::db::DbConnection, suffix: &str) {
+    use diesel::migration::MigrationSource;
+    use diesel_migrations::MigrationHarness;
+
+    let all =
+        MigrationSource::<diesel::pg::Pg>::migrations(&guichet::db::migrate::POSTGRES).unwrap();
+    let version = all
+        .iter()
+        .find(|m| m.name().to_string().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no migration named …{suffix}"))
+        .name()
+        .version()
+        .to_string();
+    let guichet::db::DbConnection::Pg(pg) = conn else {
+        panic!("a PostgreSQL connection")
+    };
+    while pg
+        .revert_last_migration(guichet::db::migrate::POSTGRES)
+        .unwrap()
+        .to_string()
+        != version
+    {}
+}
+
 /// Writes consent events as the releases before the compact rows did (the
 /// former layout of `consent_events`), with their daily counts.
 pub fn insert_former(
