@@ -204,13 +204,21 @@
     // The page calls tarteaucitron.init itself; each purpose becomes a
     // service of the type of its category once the library is ready.
     tarteaucitron: {
+      // Its buttons take clicks only once a timer of its own (half a second
+      // after its interface is in the page) has run, which then calls
+      // events.load: the banner is ready from then on. Loaded after that
+      // point, this script waits as long from its own start.
       prepare: function () {
-        var ev = w.tarteaucitron.events = w.tarteaucitron.events || {}, load = ev.load;
-        ev.load = function () {
+        var tac = w.tarteaucitron, ev = tac.events = tac.events || {}, load = ev.load;
+        function ready() {
           tacUi = true;
-          if (load) { load.apply(this, arguments); }
           if (tacWait) { tacWait(); }
+        }
+        ev.load = function () {
+          if (load) { load.apply(this, arguments); }
+          ready();
         };
+        if (tac.job && tac.job.push !== Array.prototype.push) { setTimeout(ready, 500); }
       },
       start: function (restore) {
         var tac = w.tarteaucitron;
@@ -230,7 +238,7 @@
             });
             if (tacUi) { ok(); } else { tacWait = ok; }
           }
-          if (tac.job && tac.job.push !== Array.prototype.push) { tacUi = true; add(); }
+          if (tac.job && tac.job.push !== Array.prototype.push) { add(); }
           else { w.addEventListener('tac.root_available', add); }
         });
       },
