@@ -4,10 +4,18 @@
 --   random pick of the tenant's purposes (TENANTS file: "slug p1,p2,…");
 -- MODE=get: the current consent of a visitor drawn from SUBJECTS ("slug
 --   subject_id" lines, sampled from the store over its whole period);
--- MODE=history: that visitor's history.
+-- MODE=history: that visitor's history;
+-- PACE: see below.
 -- Counts the answers by kind: 201, 200, 404 (none in force: expired or
 -- withdrawn), and any other.
 local mode = os.getenv("MODE") or "post"
+-- PACE (ms): each connection waits that long after an answer before it
+-- asks again, so that the reads come at a steady rate rather than as fast
+-- as they are answered.
+local pace = tonumber(os.getenv("PACE") or "")
+if pace then
+  delay = function() return pace end
+end
 local threads = {}
 
 function setup(thread)
