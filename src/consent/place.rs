@@ -213,7 +213,7 @@ impl Place {
         // (past it, that tenant may have events not read yet).
         let tenants = tenants_of(files, tenant_ids)?;
         let share = (limit / tenants.len().max(1) as i64).max(1);
-        let after = cursor.as_ref().map_or(from, |(at, _)| (*at).max(from));
+        let after = queries::page_start(from, cursor);
         let mut out = Vec::new();
         let mut bound: Option<(NaiveDateTime, String)> = None;
         for tenant in tenants {

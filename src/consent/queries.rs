@@ -228,6 +228,12 @@ pub fn daily_counts(
 /// Where an export has got to: the last (at, id) sent.
 pub type Cursor = Option<(NaiveDateTime, String)>;
 
+/// Where a page of an export starts: the later of the range's start and
+/// the cursor's instant.
+pub fn page_start(from: NaiveDateTime, cursor: &Cursor) -> NaiveDateTime {
+    cursor.as_ref().map_or(from, |(at, _)| (*at).max(from))
+}
+
 /// The next `limit` events after `cursor`, in (at, id) order: an export
 /// reads a million rows a page at a time, in constant memory.
 pub fn export_page(
@@ -238,10 +244,9 @@ pub fn export_page(
     cursor: &Cursor,
     limit: i64,
 ) -> QueryResult<Vec<ConsentEvent>> {
-    // One lower bound, the later of the range's start and the cursor's
-    // instant: the index on `at` then starts where the page does (SQLite
-    // would start at the first of two bounds).
-    let lower = cursor.as_ref().map_or(from, |(at, _)| (*at).max(from));
+    // One lower bound: the index on `at` then starts where the page does
+    // (SQLite would start at the first of two bounds).
+    let lower = page_start(from, cursor);
     let mut q = events::table
         .filter(events::at.ge(columns::instant(lower)))
         .filter(events::at.lt(columns::instant(to)))

@@ -67,7 +67,7 @@ fn own_claims(
     at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
     policy_version: &str,
-    choices: &str,
+    choices: &BTreeMap<String, bool>,
     gpc: bool,
 ) -> Option<EventClaims> {
     Some(EventClaims {
@@ -76,7 +76,7 @@ fn own_claims(
         iat: at.and_utc().timestamp(),
         exp: expires_at?.and_utc().timestamp(),
         policy_version: policy_version.to_owned(),
-        choices: serde_json::from_str::<BTreeMap<String, bool>>(choices).ok()?,
+        choices: choices.clone(),
         gpc,
     })
 }
@@ -91,13 +91,14 @@ struct Prepared<'a> {
 
 fn prepare(e: &ConsentEvent) -> Result<Prepared<'_>, serde_json::Error> {
     let split = e.receipt.as_deref().and_then(|jws| {
+        let choices = serde_json::from_str(&e.choices).ok()?;
         let own = own_claims(
             &e.id,
             &e.subject_id,
             e.at,
             e.expires_at,
             &e.policy_version,
-            &e.choices,
+            &choices,
             e.gpc,
         )?;
         receipt::split(jws, own)
@@ -244,18 +245,21 @@ impl Contexts {
         let receipt = match (row.receipt, &context.receipt, row.signature) {
             (Some(whole), _, _) => Some(whole),
             (None, Some(form), Some(signature)) => {
-                let (Some(exp), Some(choices)) = (row.expires_at, &parsed.choices) else {
-                    return Err(internal("a receipt without its event's claims"));
-                };
-                let own = EventClaims {
-                    sub: row.subject_id.clone(),
-                    jti: row.id.clone(),
-                    iat: row.at.and_utc().timestamp(),
-                    exp: exp.and_utc().timestamp(),
-                    policy_version: context.policy_version.clone(),
-                    choices: choices.clone(),
-                    gpc: context.gpc,
-                };
+                let own = parsed
+                    .choices
+                    .as_ref()
+                    .and_then(|choices| {
+                        own_claims(
+                            &row.id,
+                            &row.subject_id,
+                            row.at,
+                            row.expires_at,
+                            &context.policy_version,
+                            choices,
+                            context.gpc,
+                        )
+                    })
+                    .ok_or_else(|| internal("a receipt without its event's claims"))?;
                 Some(receipt::assemble(form, own, &signature).map_err(internal)?)
             }
             _ => None,

@@ -248,7 +248,7 @@ impl Sink<'_> {
             return Ok(());
         }
         match self.to {
-            Place::Table => self.main.transaction(|c| insert(c, &rows))?,
+            Place::Table => self.main.transaction(|c| stored::insert(c, &rows))?,
             Place::Months(files) => {
                 let mut groups: BTreeMap<(String, Month), Vec<ConsentEvent>> = BTreeMap::new();
                 for row in rows {
@@ -258,17 +258,13 @@ impl Sink<'_> {
                         .push(row);
                 }
                 for ((tenant, month), group) in groups {
-                    files.write(&tenant, month, |c| insert(c, &group))?;
+                    files.write(&tenant, month, |c| stored::insert(c, &group))?;
                 }
             }
         }
         self.written += n;
         Ok(())
     }
-}
-
-fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()> {
-    stored::insert(conn, rows)
 }
 
 /// Copies every event kept on `from` to `to`, and the daily counts of
