@@ -9,9 +9,8 @@ use std::sync::mpsc;
 
 use chrono::Utc;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 use guichet::consent::ConsentEvent;
-use guichet::db::DbConnection;
 
 use crate::common;
 use crate::common::seed::tenant_id;
@@ -39,33 +38,9 @@ fn batch(tenant_id: &str, agent: &str, page: &str, n: usize) -> Vec<ConsentEvent
 }
 
 #[derive(QueryableByName)]
-struct Number {
-    #[diesel(sql_type = Integer)]
-    n: i32,
-}
-
-#[derive(QueryableByName)]
-struct Waiting {
+struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
-}
-
-fn backend_pid(conn: &mut DbConnection) -> i32 {
-    diesel::sql_query("SELECT pg_backend_pid() AS n")
-        .get_result::<Number>(conn)
-        .unwrap()
-        .n
-}
-
-/// Whether the backend `pid` waits on a lock (on the other writer's row).
-fn waits_on_a_lock(conn: &mut DbConnection, pid: i32) -> bool {
-    diesel::sql_query(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'",
-    )
-    .bind::<Integer, _>(pid)
-    .get_result::<Waiting>(conn)
-    .unwrap()
-    .n == 1
 }
 
 #[tokio::test]
@@ -108,20 +83,18 @@ async fn two_writers_adding_the_same_new_strings_keep_each_once_and_share_it() {
         });
         was_written.recv().unwrap();
         let mut conn = manager.open().unwrap();
-        let pid = db.is_postgres().then(|| backend_pid(&mut conn));
+        let pid = db
+            .is_postgres()
+            .then(|| common::database::backend_pid(&mut conn));
         let b = s.spawn(move || conn.transaction(|c| store.insert_on(c, second_batch)));
         if let Some(pid) = pid {
             // The second writer reaches the first one's uncommitted strings
             // and waits on them (a row lock): the moment of the race.
-            let mut watch = manager.open().unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while !waits_on_a_lock(&mut watch, pid) {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the second writer never waited on the first one's strings"
-                );
-                std::thread::yield_now();
-            }
+            common::database::await_lock_wait(
+                &mut manager.open().unwrap(),
+                pid,
+                "the second writer never waited on the first one's strings",
+            );
         }
         go_on.send(()).unwrap();
         a.join().unwrap().expect("the first writer commits");
@@ -148,7 +121,7 @@ async fn two_writers_adding_the_same_new_strings_keep_each_once_and_share_it() {
         let numbers = diesel::sql_query(
             "SELECT count(DISTINCT (user_agent, page_url))::bigint AS n FROM consent_events",
         )
-        .get_result::<Waiting>(&mut main)
+        .get_result::<Count>(&mut main)
         .unwrap();
         assert_eq!(
             numbers.n, 1,

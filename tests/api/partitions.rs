@@ -1,8 +1,10 @@
 //! Consent events by month: on PostgreSQL, partitions of `consent_events`
 //! created ahead, an unpartitioned table moved into them by a migration,
 //! and a month whose every record is due dropped whole by the sweep, its
-//! count in the run's record exactly what batches would have removed; on
-//! SQLite, the month files, which already go whole.
+//! count in the run's record exactly what batches would have removed (from
+//! each tenant's count of the month, kept by the database as events are
+//! written and removed, two writers at once included); on SQLite, the month
+//! files, which already go whole.
 
 use crate::common;
 
@@ -502,6 +504,58 @@ async fn a_month_left_detached_by_a_stopped_sweep_is_finished_by_the_next() {
     );
     assert_eq!(count(&app, None), 7);
     assert_eq!(daily(&app), counts);
+    counts_agree(&app);
+}
+
+#[tokio::test]
+async fn two_writers_of_one_month_both_count() {
+    let app = common::spawn_app().await;
+    if !app.db.is_postgres() {
+        // SQLite's month file has one writer at a time.
+        return;
+    }
+    let sevres = tenant_id(&mut connect(&app), "sevres");
+    // The month's count and the events' strings are there already: the
+    // two writers meet on the count alone.
+    insert(&app, &events(&sevres, "2026-03-05T10:00:00Z", 1));
+    let (first, second) = (
+        events(&sevres, "2026-03-06T10:00:00Z", 20),
+        events(&sevres, "2026-03-07T10:00:00Z", 20),
+    );
+    let (written, was_written) = std::sync::mpsc::channel::<()>();
+    let (go_on, may_go_on) = std::sync::mpsc::channel::<()>();
+    let store = &app.state.consents;
+    std::thread::scope(|s| {
+        let mut one = connect(&app);
+        let a = s.spawn(move || {
+            let conn: &mut DbConnection = &mut one;
+            conn.transaction(|c| -> QueryResult<()> {
+                store.insert_on(c, &first)?;
+                // Counted, not committed: the other writer comes now.
+                written.send(()).unwrap();
+                may_go_on.recv().unwrap();
+                Ok(())
+            })
+        });
+        was_written.recv().unwrap();
+        let mut two = connect(&app);
+        let pid = common::database::backend_pid(&mut two);
+        let b = s.spawn(move || {
+            let conn: &mut DbConnection = &mut two;
+            conn.transaction(|c| store.insert_on(c, &second))
+        });
+        // The second writer waits on the first one's count of the month.
+        common::database::await_lock_wait(
+            &mut connect(&app),
+            pid,
+            "the second writer never waited on the first one's count",
+        );
+        go_on.send(()).unwrap();
+        a.join().unwrap().expect("the first writer commits");
+        b.join().unwrap().expect("the second writer commits");
+    });
+    let (kept, _) = month_counts(&mut connect(&app));
+    assert_eq!(kept, [(format!("{sevres} 2026-03-01"), 41)]);
     counts_agree(&app);
 }
 

@@ -86,6 +86,44 @@ pub fn postgres_before(conn: &mut guichet::db::DbConnection, suffix: &str) -> us
     all.len() - this
 }
 
+#[derive(diesel::QueryableByName)]
+struct Number {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    n: i32,
+}
+
+/// The PostgreSQL backend serving a connection.
+pub fn backend_pid(conn: &mut guichet::db::DbConnection) -> i32 {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("SELECT pg_backend_pid() AS n")
+        .get_result::<Number>(conn)
+        .unwrap()
+        .n
+}
+
+/// Returns once the PostgreSQL backend `pid` waits on a lock (another
+/// transaction's row), as `conn` sees it; fails after 30 s, saying `what`
+/// never happened.
+pub fn await_lock_wait(conn: &mut guichet::db::DbConnection, pid: i32, what: &str) {
+    use diesel::RunQueryDsl;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT count(*)::integer AS n FROM pg_stat_activity \
+             WHERE pid = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind::<diesel::sql_types::Integer, _>(pid)
+        .get_result::<Number>(conn)
+        .unwrap()
+        .n;
+        if waiting == 1 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::yield_now();
+    }
+}
+
 /// Reverts the migrations of a PostgreSQL database down to, and with, the
 /// one whose name ends with `suffix`.
 pub fn postgres_revert_through(conn: &mut guichet::db::DbConnection, suffix: &str) {
