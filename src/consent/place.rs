@@ -15,6 +15,7 @@ use diesel::prelude::*;
 
 use super::files::{ConsentFiles, EventFile, Month};
 use super::queries::{self, ConsentEvent, Cursor, DailyCount};
+use super::stored::Read;
 use super::{lease, sync};
 use crate::db::DbConnection;
 
@@ -204,7 +205,7 @@ impl Place {
         (from, to): (NaiveDateTime, NaiveDateTime),
         cursor: &Cursor,
         limit: i64,
-    ) -> QueryResult<Vec<ConsentEvent>> {
+    ) -> QueryResult<Read> {
         let Self::Months(files) = self else {
             return queries::export_page(main, tenant_ids, from, to, cursor, limit);
         };
@@ -231,8 +232,10 @@ impl Place {
                     continue;
                 }
                 for file in group {
+                    // Each file numbers its own strings: its events are
+                    // made here.
                     let page = files.read(file, |c| {
-                        queries::export_page(c, Some(one), from, to, cursor, share)
+                        queries::export_page(c, Some(one), from, to, cursor, share)?.events()
                     })?;
                     rows.extend(page.into_iter().flatten());
                 }
@@ -251,7 +254,7 @@ impl Place {
         if let Some((at, id)) = &bound {
             out.retain(|e| key(e) <= (*at, id.as_str()));
         }
-        Ok(merged(out, limit))
+        Ok(Read::Events(merged(out, limit)))
     }
 
     /// How many events are kept, of one tenant or all.
@@ -292,7 +295,8 @@ impl Place {
                 .and_time(chrono::NaiveTime::MIN)
         };
         let one = tenant_id.map(|t| vec![t.to_owned()]);
-        self.export_page(main, one.as_deref(), (year(1), year(9999)), &None, i64::MAX)
+        self.export_page(main, one.as_deref(), (year(1), year(9999)), &None, i64::MAX)?
+            .events()
     }
 }
 

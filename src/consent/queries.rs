@@ -235,7 +235,8 @@ pub fn page_start(from: NaiveDateTime, cursor: &Cursor) -> NaiveDateTime {
 }
 
 /// The next `limit` events after `cursor`, in (at, id) order: an export
-/// reads a million rows a page at a time, in constant memory.
+/// reads a million rows a page at a time, in constant memory. They are
+/// made from their rows by whoever takes them (`Read::events`).
 pub fn export_page(
     conn: &mut DbConnection,
     tenant_ids: Option<&[String]>,
@@ -243,7 +244,7 @@ pub fn export_page(
     to: NaiveDateTime,
     cursor: &Cursor,
     limit: i64,
-) -> QueryResult<Vec<ConsentEvent>> {
+) -> QueryResult<stored::Read> {
     // One lower bound: the index on `at` then starts where the page does
     // (SQLite would start at the first of two bounds).
     let lower = page_start(from, cursor);
@@ -268,7 +269,7 @@ pub fn export_page(
         .limit(limit)
         .select(Kept::as_select())
         .load(conn)?;
-    stored::events_of(conn, rows)
+    stored::Read::of(conn, rows)
 }
 
 #[cfg(test)]

@@ -239,10 +239,20 @@ pub async fn export_csv(
             };
             // A page may hold fewer than `page` events before the end
             // (SQLite's files, several tenants): done after an empty one.
-            walk.reading = rows.last().map(|r| read(Some((r.at, r.id.clone()))));
-            let bytes = csv_page(&consent, &rows, walk.first);
+            walk.reading = rows.last().map(|last| read(Some(last)));
+            // Its events are made and written out on another thread while
+            // the next page is read.
+            let header = walk.first;
             walk.first = false;
-            Some((bytes.map_err(actix_web::Error::from), walk))
+            let written = actix_web::rt::task::spawn_blocking(move || {
+                let events = rows.events().map_err(ApiError::internal)?;
+                csv_page(&consent, &events, header)
+            })
+            .await;
+            match written {
+                Ok(bytes) => Some((bytes.map_err(actix_web::Error::from), walk)),
+                Err(e) => failed(&e),
+            }
         }
     });
     Ok(HttpResponse::Ok()

@@ -23,6 +23,7 @@ use super::error::ConsentError;
 use super::files::ConsentFiles;
 use super::place::Place;
 use super::queries::{self, ConsentEvent, Cursor, DailyCount, WITHDRAWN};
+use super::stored::Read;
 use super::sync::Listener;
 use super::writer::ConsentWriter;
 use crate::config::{ConsentSettings, DatabaseSettings};
@@ -298,14 +299,15 @@ impl ConsentStore {
     }
 
     /// The next events (at most `limit`; none at the end) after `cursor`
-    /// in `(at, id)` order, of some tenants (ids) or all, made in `[from, to)`.
+    /// in `(at, id)` order, of some tenants (ids) or all, made in `[from, to)`:
+    /// as read, for the taker to make (`Read::events`).
     pub async fn export_page(
         &self,
         tenant_ids: Option<Vec<String>>,
         range: (NaiveDateTime, NaiveDateTime),
         cursor: Cursor,
         limit: i64,
-    ) -> Result<Vec<ConsentEvent>, ConsentError> {
+    ) -> Result<Read, ConsentError> {
         self.inner
             .storage
             .run(move |conn, storage| {

@@ -196,18 +196,56 @@ pub fn insert(conn: &mut DbConnection, rows: &[ConsentEvent]) -> QueryResult<()>
 
 /// The events of rows read on `conn`, their strings read there too.
 pub fn events_of(conn: &mut DbConnection, rows: Vec<Kept>) -> QueryResult<Vec<ConsentEvent>> {
-    let mut numbers: Vec<i32> = rows
-        .iter()
-        .flat_map(|r| [Some(r.context), r.user_agent, r.page_url])
-        .flatten()
-        .collect();
-    numbers.sort_unstable();
-    numbers.dedup();
-    let strings = super::dictionary::values(conn, numbers)?;
-    let mut contexts = Contexts::default();
-    rows.into_iter()
-        .map(|r| contexts.event_of(&strings, r))
-        .collect()
+    Read::of(conn, rows)?.events()
+}
+
+/// Events read, made from their rows only when asked: an export hands a
+/// page on as read, and its events are made (receipts assembled) on
+/// another thread while the next page is read.
+pub enum Read {
+    /// Rows of one database, with the strings they refer to.
+    Rows {
+        rows: Vec<Kept>,
+        strings: HashMap<i32, String>,
+    },
+    /// Events already made (from several databases: SQLite's files).
+    Events(Vec<ConsentEvent>),
+}
+
+impl Read {
+    /// Rows read on `conn`, their strings read there too.
+    pub fn of(conn: &mut DbConnection, rows: Vec<Kept>) -> QueryResult<Self> {
+        let mut numbers: Vec<i32> = rows
+            .iter()
+            .flat_map(|r| [Some(r.context), r.user_agent, r.page_url])
+            .flatten()
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let strings = super::dictionary::values(conn, numbers)?;
+        Ok(Self::Rows { rows, strings })
+    }
+
+    /// The `(at, id)` of the last event, where the next page starts.
+    pub fn last(&self) -> Option<(NaiveDateTime, String)> {
+        match self {
+            Self::Rows { rows, .. } => rows.last().map(|r| (r.at, r.id.clone())),
+            Self::Events(events) => events.last().map(|e| (e.at, e.id.clone())),
+        }
+    }
+
+    /// The events, made.
+    pub fn events(self) -> QueryResult<Vec<ConsentEvent>> {
+        match self {
+            Self::Rows { rows, strings } => {
+                let mut contexts = Contexts::default();
+                rows.into_iter()
+                    .map(|r| contexts.event_of(&strings, r))
+                    .collect()
+            }
+            Self::Events(events) => Ok(events),
+        }
+    }
 }
 
 /// The event of a row, its strings given.
