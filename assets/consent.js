@@ -200,6 +200,9 @@
   }
 
   var TAC_TYPES = { analytics: 'analytic', social: 'social', advertising: 'ads', functional: 'api' };
+  // Whether tarteaucitron's interface is in the page: it then runs the
+  // jobs pushed to it, its own push taking the place of the array's.
+  function tacUp(tac) { return tac.job && tac.job.push !== Array.prototype.push; }
   var banners = {
     // The page calls tarteaucitron.init itself; each purpose becomes a
     // service of the type of its category once the library is ready.
@@ -218,7 +221,7 @@
           if (load) { load.apply(this, arguments); }
           ready();
         };
-        if (tac.job && tac.job.push !== Array.prototype.push) { setTimeout(ready, 500); }
+        if (tacUp(tac)) { setTimeout(ready, 500); }
       },
       start: function (restore) {
         var tac = w.tarteaucitron;
@@ -238,7 +241,7 @@
             });
             if (tacUi) { ok(); } else { tacWait = ok; }
           }
-          if (tac.job && tac.job.push !== Array.prototype.push) { add(); }
+          if (tacUp(tac)) { add(); }
           else { w.addEventListener('tac.root_available', add); }
         });
       },

@@ -245,13 +245,14 @@ impl Sweep<'_> {
 
     /// On PostgreSQL, the months whose every record is due go whole, before
     /// the batches: those past the period of some tenant, where each other
-    /// tenant's period is over too or the tenant has no record. Each partition is detached, then in one
-    /// transaction its events' counts by tenant (kept as they were written
-    /// and removed: no row is read) are added to the run's and the table
-    /// dropped (their daily counts were kept as they were recorded). Should a tenant whose period is not over have a
-    /// record there after all (written meanwhile), the month is attached
-    /// again and left to the batches. A month left detached by a stopped
-    /// sweep is finished the same way. A dry run counts only such
+    /// tenant's period is over too or the tenant has no record. Each
+    /// partition is detached, then in one transaction its events' counts by
+    /// tenant (kept as they were written and removed: no row is read) are
+    /// added to the run's and the table dropped (their daily counts were
+    /// kept as they were recorded). Should a tenant whose period is not
+    /// over have a record there after all (written meanwhile), the month is
+    /// attached again and left to the batches. A month left detached by a
+    /// stopped sweep is finished the same way. A dry run counts only such
     /// leftovers: the batches' count covers the rest.
     fn whole_months(
         &mut self,
