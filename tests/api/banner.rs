@@ -334,14 +334,16 @@ async fn exercise(ui: &Ui) {
     reload_restores(ui, &page, &url, &all, &changed).await;
 
     // The banner's reset (the page's button) withdraws; the banner asks.
+    // Once the page has the answer (until then a read may still see the
+    // consent: the withdrawal is not done), none is in force.
     page.click("#withdraw").await;
+    page.wait_status("withdrawn").await;
     let events = rig.wait_events(&subject, 3).await;
     assert_eq!(events[2].event, "withdrawn");
     let res = rig
         .get(&format!("/v1/tenants/{TENANT}/consents/{subject}"))
         .await;
     assert_eq!(res.status(), 404);
-    page.wait_status("withdrawn").await;
     page.wait_for(ui.shown).await;
     page.shot("withdrawn").await;
 

@@ -340,7 +340,7 @@ async fn the_compact_rows_keep_every_event_and_rebuild_every_receipt_byte_for_by
     assert_eq!(debug(&store.all_on(&mut conn, None).unwrap()), debug(&all));
 
     // Back to the former layout, every receipt whole again; then forward.
-    common::database::postgres_revert_through(&mut conn, "_consent_compact");
+    common::database::revert_through(&mut conn, "_consent_compact");
     let mut former: Vec<ConsentEvent> = guichet::db::schema::legacy_consent_events::table
         .select(ConsentEvent::as_select())
         .load(&mut conn)

@@ -464,24 +464,20 @@ async fn a_word_too_common_to_look_up_first_finds_what_the_rare_ones_would() {
 #[tokio::test]
 async fn the_migration_counts_and_folds_the_requests_written_before_it() {
     use diesel::RunQueryDsl;
-    use diesel_migrations::MigrationHarness;
-    use guichet::db::{migrate, DbConnection};
+    use guichet::db::migrate;
     let smtp = SmtpServer::start();
     let app = common::spawn_app_with_smtp(&smtp, |_| {}).await;
     let runs = submit(&app, "dunkerque", "Zoé", "Lefèvre", "zoe@example.org").await;
     let paused = submit(&app, "dunkerque", "Zoé", "Lefèvre", "zoe2@example.org").await;
     create_staff(&app, Some("dunkerque"), DPO, "dpo", PASSWORD).await;
     transition(&app, &paused, "awaiting_identity").await;
-    // Back to the schema before the queue's counts, with the search text
-    // as it was written then (lower case, accents kept); then forward.
+    // Back to the schema before the queue's counts (through every later
+    // migration), with the search text as it was written then (lower case,
+    // accents kept); then forward.
     app.state
         .db
         .run(|conn| {
-            match conn {
-                DbConnection::Pg(c) => c.revert_last_migration(migrate::POSTGRES).map(|_| ()),
-                DbConnection::Sqlite(c) => c.revert_last_migration(migrate::SQLITE).map(|_| ()),
-            }
-            .expect("revert");
+            common::database::revert_through(conn, "_queue_speed");
             diesel::sql_query(
                 "UPDATE rights_requests SET search_text = \
                  lower(reference) || ' zoé lefèvre ' || email",

@@ -124,14 +124,28 @@ pub fn await_lock_wait(conn: &mut guichet::db::DbConnection, pid: i32, what: &st
     }
 }
 
-/// Reverts the migrations of a PostgreSQL database down to, and with, the
-/// one whose name ends with `suffix`.
-pub fn postgres_revert_through(conn: &mut guichet::db::DbConnection, suffix: &str) {
-    use diesel::migration::MigrationSource;
-    use diesel_migrations::MigrationHarness;
+/// Reverts the migrations of a database down to, and with, the one whose
+/// name ends with `suffix`.
+pub fn revert_through(conn: &mut guichet::db::DbConnection, suffix: &str) {
+    use guichet::db::migrate::{POSTGRES, SQLITE};
+    use guichet::db::DbConnection;
+    match conn {
+        DbConnection::Pg(c) => revert_on(c, || POSTGRES, suffix),
+        DbConnection::Sqlite(c) => revert_on(c, || SQLITE, suffix),
+    }
+}
 
-    let all =
-        MigrationSource::<diesel::pg::Pg>::migrations(&guichet::db::migrate::POSTGRES).unwrap();
+fn revert_on<DB, C>(
+    conn: &mut C,
+    source: fn() -> diesel_migrations::EmbeddedMigrations,
+    suffix: &str,
+) where
+    DB: diesel::backend::Backend,
+    C: diesel_migrations::MigrationHarness<DB>,
+    diesel_migrations::EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    use diesel::migration::MigrationSource;
+    let all = MigrationSource::<DB>::migrations(&source()).unwrap();
     let version = all
         .iter()
         .find(|m| m.name().to_string().ends_with(suffix))
@@ -139,15 +153,7 @@ pub fn postgres_revert_through(conn: &mut guichet::db::DbConnection, suffix: &st
         .name()
         .version()
         .to_string();
-    let guichet::db::DbConnection::Pg(pg) = conn else {
-        panic!("a PostgreSQL connection")
-    };
-    while pg
-        .revert_last_migration(guichet::db::migrate::POSTGRES)
-        .unwrap()
-        .to_string()
-        != version
-    {}
+    while conn.revert_last_migration(source()).unwrap().to_string() != version {}
 }
 
 /// Writes consent events as the releases before the compact rows did (the
