@@ -125,9 +125,7 @@ pub fn in_force(e: &ConsentEvent, now: NaiveDateTime) -> bool {
 
 /// The subject's latest event, whatever it is: the hottest read of the
 /// service, run on the inner connection so that its statement stays
-/// prepared. SQLite gets no `LIMIT ?`: a bound limit makes SQLite prepare
-/// the statement again at every execution; the index yields the rows in
-/// order and only the first is stepped to.
+/// prepared.
 pub fn latest(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -136,27 +134,11 @@ pub fn latest(
     if !stored::may_hold(tenant_id, subject_id) {
         return Ok(None);
     }
-    macro_rules! query {
-        () => {
-            events::table
-                .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
-                .filter(events::subject_id.eq(columns::uuid(subject_id)))
-                .order((events::at.desc(), events::id.desc()))
-                .select(Kept::as_select())
-        };
-    }
-    let row = match conn {
-        DbConnection::Pg(c) => query!().first(c).optional()?,
-        DbConnection::Sqlite(c) => {
-            let mut rows = query!().load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)?;
-            rows.next().transpose()?
-        }
-    };
-    Ok(stored::events_of(conn, row.into_iter().collect())?.pop())
+    let rows = subject_rows(conn, tenant_id, subject_id, First::Newest, 1)?;
+    Ok(stored::events_of(conn, rows)?.pop())
 }
 
-/// The subject's events, oldest first (at most `limit`). SQLite gets no
-/// `LIMIT ?`, as for `latest`: the rows are stepped to, `limit` at most.
+/// The subject's events, oldest first (at most `limit`).
 pub fn history(
     conn: &mut DbConnection,
     tenant_id: &str,
@@ -166,23 +148,52 @@ pub fn history(
     if !stored::may_hold(tenant_id, subject_id) {
         return Ok(Vec::new());
     }
-    macro_rules! query {
-        () => {
-            events::table
-                .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
-                .filter(events::subject_id.eq(columns::uuid(subject_id)))
-                .order((events::at.asc(), events::id.asc()))
-                .select(Kept::as_select())
-        };
-    }
-    let rows = match conn {
-        DbConnection::Pg(c) => query!().limit(limit).load(c)?,
-        DbConnection::Sqlite(c) => query!()
-            .load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)?
-            .take(usize::try_from(limit).unwrap_or(0))
-            .collect::<QueryResult<_>>()?,
-    };
+    let rows = subject_rows(conn, tenant_id, subject_id, First::Oldest, limit)?;
     stored::events_of(conn, rows)
+}
+
+/// Which of a subject's events comes first.
+enum First {
+    Oldest,
+    Newest,
+}
+
+/// A subject's rows in `(at, id)` order from `first`, at most `limit`.
+/// SQLite gets no `LIMIT ?`: a bound limit makes SQLite prepare the
+/// statement again at every execution; the index yields the rows in order
+/// and only `limit` of them are stepped to.
+fn subject_rows(
+    conn: &mut DbConnection,
+    tenant_id: &str,
+    subject_id: &str,
+    first: First,
+    limit: i64,
+) -> QueryResult<Vec<Kept>> {
+    // Built in each arm: the selection takes its backend's types.
+    macro_rules! rows {
+        ($order:expr) => {{
+            macro_rules! query {
+                () => {
+                    events::table
+                        .filter(events::tenant_id.eq(columns::uuid(tenant_id)))
+                        .filter(events::subject_id.eq(columns::uuid(subject_id)))
+                        .order($order)
+                        .select(Kept::as_select())
+                };
+            }
+            match conn {
+                DbConnection::Pg(c) => query!().limit(limit).load(c),
+                DbConnection::Sqlite(c) => query!()
+                    .load_iter::<Kept, diesel::connection::DefaultLoadingMode>(c)?
+                    .take(usize::try_from(limit).unwrap_or(0))
+                    .collect(),
+            }
+        }};
+    }
+    match first {
+        First::Oldest => rows!((events::at.asc(), events::id.asc())),
+        First::Newest => rows!((events::at.desc(), events::id.desc())),
+    }
 }
 
 #[derive(Debug, Queryable)]
