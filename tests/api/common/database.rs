@@ -65,6 +65,16 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Where the migration whose name ends with `suffix` stands among `all`.
+fn position<DB: diesel::backend::Backend>(
+    all: &[Box<dyn diesel::migration::Migration<DB>>],
+    suffix: &str,
+) -> usize {
+    all.iter()
+        .position(|m| m.name().to_string().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no migration named …{suffix}"))
+}
+
 /// Brings a new PostgreSQL database to the release before a migration:
 /// every migration before the one whose name ends with `suffix`. Answers
 /// how many migrations are left to run from there.
@@ -74,10 +84,7 @@ pub fn postgres_before(conn: &mut guichet::db::DbConnection, suffix: &str) -> us
 
     let all =
         MigrationSource::<diesel::pg::Pg>::migrations(&guichet::db::migrate::POSTGRES).unwrap();
-    let this = all
-        .iter()
-        .position(|m| m.name().to_string().ends_with(suffix))
-        .unwrap_or_else(|| panic!("no migration named …{suffix}"));
+    let this = position(&all, suffix);
     let guichet::db::DbConnection::Pg(pg) = conn else {
         panic!("a PostgreSQL connection")
     };
@@ -146,13 +153,7 @@ fn revert_on<DB, C>(
 {
     use diesel::migration::MigrationSource;
     let all = MigrationSource::<DB>::migrations(&source()).unwrap();
-    let version = all
-        .iter()
-        .find(|m| m.name().to_string().ends_with(suffix))
-        .unwrap_or_else(|| panic!("no migration named …{suffix}"))
-        .name()
-        .version()
-        .to_string();
+    let version = all[position(&all, suffix)].name().version().to_string();
     while conn.revert_last_migration(source()).unwrap().to_string() != version {}
 }
 
